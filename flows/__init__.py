@@ -1,0 +1,1 @@
+"""Flows around the blocks: Verilog generation, simulation runs, Yosys synthesis, reports, CLI."""

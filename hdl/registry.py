@@ -1,0 +1,74 @@
+"""The table of blocks the CLI, the flows and the tests know by name.
+
+Each entry names the module holding the block's config dataclass and component, and the cocotb
+module that tests it. Imports are lazy so that ``omnidrl --help`` stays fast and a broken block
+cannot stop the others from building.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib
+
+from .config import BlockConfig, ConfigError
+
+__all__ = ["BlockSpec", "BLOCKS", "get_block", "block_names"]
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockSpec:
+    """Where a block lives.
+
+    Parameters
+    ----------
+    name : str
+        CLI name (``omnidrl verilog NAME``).
+    module : str
+        Python module with the config class and the component class.
+    config_class, component_class : str
+        Attribute names in ``module``. The component is built as ``component_class(cfg)``.
+    tb_module : str
+        cocotb test module run by ``omnidrl sim NAME``.
+    summary : str
+        One line for ``omnidrl --help`` and reports.
+    """
+
+    name: str
+    module: str
+    config_class: str
+    component_class: str
+    tb_module: str
+    summary: str
+
+    def config_type(self) -> type[BlockConfig]:
+        return getattr(importlib.import_module(self.module), self.config_class)
+
+    def component_type(self):
+        return getattr(importlib.import_module(self.module), self.component_class)
+
+    def build(self, cfg: BlockConfig):
+        """Elaborate-ready component for ``cfg``."""
+        return self.component_type()(cfg)
+
+
+BLOCKS: dict[str, BlockSpec] = {
+    spec.name: spec
+    for spec in [
+        BlockSpec("pe", "hdl.pe", "PEConfig", "MacPE", "tb.test_pe",
+                  "bf16 x bf16 multiply-accumulate PE with an fp32 accumulator"),
+    ]
+}
+
+
+def block_names() -> list[str]:
+    return sorted(BLOCKS)
+
+
+def get_block(name: str) -> BlockSpec:
+    """Look up a block by name; unknown names raise a one-line :class:`ConfigError`."""
+    if name not in BLOCKS:
+        close = difflib.get_close_matches(name, BLOCKS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"unknown block {name!r}{hint}; blocks are {', '.join(block_names())}")
+    return BLOCKS[name]
