@@ -49,12 +49,12 @@ _F32_SIGN = np.uint32(0x80000000)
 
 def f32_bits(x) -> np.ndarray:
     """Return the fp32 bit patterns (``uint32``) of ``x`` converted to float32."""
-    return np.ascontiguousarray(np.asarray(x, dtype=np.float32)).view(np.uint32)
+    return np.asarray(x, dtype=np.float32).view(np.uint32)
 
 
 def bits_f32(bits) -> np.ndarray:
     """Reinterpret ``uint32`` fp32 bit patterns as ``float32`` values."""
-    return np.ascontiguousarray(np.asarray(bits, dtype=np.uint32)).view(np.float32)
+    return np.asarray(bits, dtype=np.uint32).view(np.float32)
 
 
 def _is_nan32(u: np.ndarray) -> np.ndarray:

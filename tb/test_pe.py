@@ -1,0 +1,135 @@
+"""cocotb tests of the bf16 MAC PE (``hdl.pe.MacPE``) against ``golden.bf16.dot``.
+
+Settings come from the environment: ``OMNIDRL_CONFIG`` (the PE config JSON, set by the runner)
+and ``PE_PAIRS`` (how many random operand pairs, default 12000).
+"""
+
+import json
+import os
+import random
+
+import cocotb
+import numpy as np
+from cocotb.triggers import FallingEdge, ReadOnly
+
+from golden.bf16 import bf16_edge_values, dot
+from hdl.pe import PEConfig, pe_input_layout
+from tb.stream import PayloadCodec, Scoreboard, StreamSink, StreamSource, reset, start_clock
+
+CFG = PEConfig.from_dict(json.loads(os.environ["OMNIDRL_CONFIG"])) if "OMNIDRL_CONFIG" in os.environ \
+    else PEConfig()
+IN = PayloadCodec(pe_input_layout())
+OUT = PayloadCodec(32)
+
+
+def random_bf16(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Operands that exercise the adder: mostly values near 1 (real cancellation and rounding),
+    some fully random patterns (overflow, underflow, NaN, Inf) and edge values."""
+    kind = rng.random(n)
+    near = ((rng.integers(0, 2, n) << 15) | ((127 + rng.integers(-12, 13, n)) << 7)
+            | rng.integers(0, 128, n)).astype(np.uint16)
+    wild = rng.integers(0, 1 << 16, n).astype(np.uint16)
+    edges = bf16_edge_values()
+    edge = edges[rng.integers(0, len(edges), n)]
+    return np.where(kind < 0.75, near, np.where(kind < 0.95, wild, edge)).astype(np.uint16)
+
+
+def make_dots(seed: int, pairs: int):
+    """Every edge-class pair as a one-element dot, then random dots of length 1..24."""
+    rng = np.random.default_rng(seed)
+    edges = bf16_edge_values()
+    dots = [(np.array([x], np.uint16), np.array([y], np.uint16)) for x in edges for y in edges]
+    count = sum(len(a) for a, _ in dots)
+    while count < pairs:
+        length = int(rng.integers(1, 25))
+        dots.append((random_bf16(rng, length), random_bf16(rng, length)))
+        count += length
+    return dots, count
+
+
+def beats_of(a: np.ndarray, b: np.ndarray):
+    n = len(a)
+    return [{"a": int(a[k]), "b": int(b[k]), "clear": int(k == 0), "last": int(k == n - 1)} for k in range(n)]
+
+
+def fp32_compare(expected: int, got: int):
+    return None if expected == got else f"expected 0x{expected:08x}, got 0x{got:08x}"
+
+
+async def run_dots(dut, dots, gap_prob: float, stall_prob: float, seed: int) -> int:
+    """Stream ``dots`` through the PE and check every result; returns the cycles taken."""
+    start_clock(dut)
+    await reset(dut)
+    board = Scoreboard("pe.o", fp32_compare)
+    sink = StreamSink(dut, "o", OUT, stall_prob=stall_prob, rng=random.Random(seed + 1), callback=board.receive)
+    source = StreamSource(dut, "i", IN, gap_prob=gap_prob, rng=random.Random(seed))
+    for a, b in dots:
+        board.expect(int(dot(a, b)))
+        source.send_all(beats_of(a, b))
+    cycles = 0
+    while len(sink.received) < len(dots):
+        await FallingEdge(dut.clk)
+        cycles += 1
+        assert cycles < 20 * sum(len(a) for a, _ in dots) + 1000, "PE stopped making progress"
+    board.check_done(sink)
+    return cycles
+
+
+@cocotb.test()
+async def random_and_edge_dots_with_stalls(dut):
+    """>= 10,000 random pairs plus all edge-class pairs, random gaps and back-pressure."""
+    seed = int(os.environ.get("PE_SEED", "2026"))
+    dots, count = make_dots(seed, int(os.environ.get("PE_PAIRS", "12000")))
+    cycles = await run_dots(dut, dots, gap_prob=0.3, stall_prob=0.3, seed=seed)
+    dut._log.info("checked %d dot products (%d operand pairs) in %d cycles", len(dots), count, cycles)
+
+
+@cocotb.test()
+async def full_throughput_without_stalls(dut):
+    """With no gaps and no back-pressure the PE takes one pair per cycle."""
+    dots, count = make_dots(7, 2000)
+    cycles = await run_dots(dut, dots, gap_prob=0.0, stall_prob=0.0, seed=7)
+    # One cycle per pair, plus the pipeline latency and the driver's first-beat cycle.
+    assert cycles <= count + CFG.latency + 4, f"{cycles} cycles for {count} pairs: the PE stalled"
+
+
+@cocotb.test()
+async def latency_matches_config(dut):
+    """``o.valid`` rises exactly ``cfg.latency`` edges after a ``last`` beat transfers."""
+    start_clock(dut)
+    await reset(dut)
+    dut.o__ready.value = 1
+    await FallingEdge(dut.clk)
+    dut.i__payload.value = IN.pack({"a": 0x3F80, "b": 0x4000, "clear": 1, "last": 1})  # 1.0 * 2.0
+    dut.i__valid.value = 1
+    await ReadOnly()
+    assert int(dut.i__ready.value) == 1
+    await FallingEdge(dut.clk)  # the beat transferred on the rising edge before this
+    dut.i__valid.value = 0
+    edges = 1
+    while True:
+        await ReadOnly()
+        if int(dut.o__valid.value):
+            break
+        await FallingEdge(dut.clk)
+        edges += 1
+        assert edges <= 10, "no result"
+    assert edges == CFG.latency, f"latency {edges}, config says {CFG.latency}"
+    assert int(dut.o__payload.value) == 0x40000000
+
+
+@cocotb.test()
+async def output_holds_under_back_pressure(dut):
+    """Results wait in the output register while ready is low, and input stalls behind them."""
+    start_clock(dut)
+    await reset(dut)
+    board = Scoreboard("pe.o", fp32_compare)
+    dots, _ = make_dots(11, 200)
+    dots = dots[-40:]
+    sink = StreamSink(dut, "o", OUT, stall_prob=0.95, rng=random.Random(3), callback=board.receive)
+    source = StreamSource(dut, "i", IN, gap_prob=0.0, rng=random.Random(4))
+    for a, b in dots:
+        board.expect(int(dot(a, b)))
+        source.send_all(beats_of(a, b))
+    await sink.wait_for(len(dots), timeout_cycles=200_000)
+    board.check_done(sink)
