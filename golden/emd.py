@@ -1,0 +1,388 @@
+"""Exponent-mean-delta (EMD) compression of bf16 streams: the bit-exact golden codec.
+
+The format is ours (the papers name the idea only); ``docs/formats.md`` ("EMD bitstream") is the
+normative description and this module implements it field for field. In short:
+
+* Values are cut into groups of ``G``. A group header holds a mode bit and the base exponent
+  ``mu``, the rounded mean of the group's non-zero exponents.
+* Each value keeps its sign and mantissa (8 bits, unchanged) and codes its exponent as a
+  ``D``-bit delta from ``mu`` inside a window ``[lo, hi]``; the all-ones code is an escape.
+* An escape is followed by an ``E``-bit "short escape" that reaches ``2**E - 1`` exponents just
+  below the window (the long tail of small weights), or by a raw 8-bit exponent.
+* A group with enough exact zeros (``0x0000``, ReLU outputs, pruned weights) switches to sparse
+  mode: every value starts with a one-bit non-zero flag and a zero costs that bit alone.
+* The stream ends with a terminator (a header with mode 0 and ``mu`` 0, which no group uses)
+  followed by the size of a final partial group, so any number of values can be coded.
+
+Also here: the top-3 exponent code of the 2019 KAIST DRL accelerator (the baseline) and the
+Shannon entropy of an exponent stream. NumPy only; no Amaranth or cocotb imports.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterable
+
+import numpy as np
+
+__all__ = [
+    "EmdFormat", "EmdFormatError", "SIMPLE", "DEFAULT",
+    "exponents", "group_stats", "encode_fields", "encode_bits", "encode", "decode_bits", "decode",
+    "bits_to_words", "words_to_bits", "encoded_bits", "cost", "top3_bits", "entropy_bits",
+]
+
+
+class EmdFormatError(ValueError):
+    """The bit stream is truncated or corrupt. The message says where and why."""
+
+
+def _clog2(n: int) -> int:
+    return max(0, (n - 1).bit_length())
+
+
+@dataclasses.dataclass(frozen=True)
+class EmdFormat:
+    """Parameters of an EMD stream (both ends must agree on them; they are not in the stream).
+
+    Parameters
+    ----------
+    group : int
+        Values per group ``G`` (a power of two, 2..256).
+    delta_bits : int
+        Width ``D`` of the per-value code (2..5). ``2**D - 1`` codes are window deltas, the
+        all-ones code is the escape.
+    hi : int
+        Largest delta of the window; the window is ``[hi - (2**D - 2), hi]``. ``None`` centres
+        it (``hi = 2**(D-1) - 1``, so one more negative delta than positive ones).
+    escape_bits : int
+        Width ``E`` of the short escape (0..4). 0 means every escape carries a raw exponent.
+    sparse : bool
+        Allow sparse-mode groups (a one-bit zero flag per value).
+    """
+
+    group: int = 32
+    delta_bits: int = 3
+    hi: int | None = 2
+    escape_bits: int = 2
+    sparse: bool = True
+
+    def __post_init__(self):
+        def check(ok, name, allowed):
+            if not ok:
+                raise ValueError(f"emd: {name}={getattr(self, name)!r} is not allowed; {name} must be {allowed}")
+        check(isinstance(self.group, int) and 2 <= self.group <= 256 and self.group & (self.group - 1) == 0,
+              "group", "a power of two from 2 to 256")
+        check(isinstance(self.delta_bits, int) and 2 <= self.delta_bits <= 5, "delta_bits", "an integer from 2 to 5")
+        check(isinstance(self.escape_bits, int) and 0 <= self.escape_bits <= 4, "escape_bits", "an integer from 0 to 4")
+        if self.hi is not None:
+            check(isinstance(self.hi, int) and 0 <= self.hi <= self.window - 1, "hi",
+                  f"an integer from 0 to {self.window - 1} (2**delta_bits - 2) or None")
+
+    # -- derived constants (shared with the hardware) ------------------------------------------
+    @property
+    def window(self) -> int:
+        """Number of window codes, ``2**D - 1``."""
+        return (1 << self.delta_bits) - 1
+
+    @property
+    def esc_code(self) -> int:
+        return (1 << self.delta_bits) - 1
+
+    @property
+    def delta_hi(self) -> int:
+        return (1 << (self.delta_bits - 1)) - 1 if self.hi is None else self.hi
+
+    @property
+    def delta_lo(self) -> int:
+        return self.delta_hi - (self.window - 1)
+
+    @property
+    def short_max(self) -> int:
+        """Largest short-escape payload ``x`` (``2**E - 2``); ``2**E - 1`` announces a raw exponent."""
+        return (1 << self.escape_bits) - 2
+
+    @property
+    def count_bits(self) -> int:
+        """Width of the terminator's partial-group size field, ``clog2(G)``."""
+        return _clog2(self.group)
+
+    @property
+    def header_bits(self) -> int:
+        return 9
+
+    @property
+    def zero_dense_bits(self) -> int:
+        """Cost of an exact zero in a dense group: code, long escape, raw exponent, sign/mantissa."""
+        return self.delta_bits + self.escape_bits + 8 + 8
+
+    @property
+    def max_record_bits(self) -> int:
+        return int(self.sparse) + self.delta_bits + self.escape_bits + 8 + 8
+
+    def label(self) -> str:
+        return f"G{self.group}-D{self.delta_bits}-hi{self.delta_hi}-E{self.escape_bits}-{'S' if self.sparse else 'd'}"
+
+
+#: The straightforward scheme of the design guide: raw escapes, no sparse groups, centred window.
+SIMPLE = EmdFormat(group=32, delta_bits=3, hi=None, escape_bits=0, sparse=False)
+#: The defaults, picked from the measured sweep (bench/emd_ratio.py, docs/emd.md).
+DEFAULT = EmdFormat()
+
+
+def exponents(values) -> np.ndarray:
+    """Exponent fields (``int64``) of bf16 patterns."""
+    return (np.asarray(values, dtype=np.uint16).astype(np.int64) >> 7) & 0xFF
+
+
+def _as_groups(values, fmt: EmdFormat):
+    v = np.asarray(values, dtype=np.uint16).reshape(-1)
+    n_full = v.size // fmt.group
+    return v[: n_full * fmt.group].reshape(n_full, fmt.group), v[n_full * fmt.group:]
+
+
+def group_stats(groups: np.ndarray, fmt: EmdFormat):
+    """Base exponent and mode of each row of ``groups`` (shape (n, g), bf16 patterns).
+
+    Returns
+    -------
+    mu : ndarray of int64
+        ``round_half_up(mean of the non-zero exponents)``; 1 when the group has none (0 is
+        reserved for the terminator).
+    sparse : ndarray of bool
+        Sparse mode: chosen exactly when it is strictly shorter, i.e. ``g < zeros * zero_dense_bits``.
+    """
+    e = exponents(groups)
+    nz = e != 0
+    cnt = nz.sum(axis=1)
+    total = np.where(nz, e, 0).sum(axis=1)
+    mu = np.where(cnt > 0, (total + cnt // 2) // np.maximum(cnt, 1), 1)
+    zeros = (groups == 0).sum(axis=1)
+    sparse = fmt.sparse & (groups.shape[1] < zeros * fmt.zero_dense_bits)
+    return mu.astype(np.int64), np.asarray(sparse, dtype=bool)
+
+
+def _value_fields(groups: np.ndarray, mu: np.ndarray, sparse: np.ndarray, fmt: EmdFormat):
+    """Field values and widths, shape (n, g, 5): flag, code, short escape, raw exponent, sign|mantissa."""
+    v = groups.astype(np.int64)
+    e = (v >> 7) & 0xFF
+    sm = ((v >> 8) & 0x80) | (v & 0x7F)
+    d = e - mu[:, None]
+    in_win = (e != 0) & (d >= fmt.delta_lo) & (d <= fmt.delta_hi)
+    x = fmt.delta_lo - 1 - d
+    short = (e != 0) & ~in_win & (x >= 0) & (x <= fmt.short_max) & (fmt.escape_bits > 0)
+    raw = ~in_win & ~short
+    zero = sparse[:, None] & (v == 0)
+    one = np.ones_like(v)
+    vals = np.stack([
+        (v != 0).astype(np.int64),
+        np.where(in_win, d - fmt.delta_lo, fmt.esc_code),
+        np.where(short, x, (1 << fmt.escape_bits) - 1),
+        e,
+        sm,
+    ], axis=-1)
+    widths = np.stack([
+        np.broadcast_to(sparse[:, None], v.shape) * one,
+        np.where(zero, 0, fmt.delta_bits),
+        np.where(zero | in_win, 0, fmt.escape_bits),
+        np.where(raw & ~zero, 8, 0),
+        np.where(zero, 0, 8),
+    ], axis=-1)
+    return vals, widths
+
+
+def _group_fields(groups: np.ndarray, fmt: EmdFormat):
+    mu, sparse = group_stats(groups, fmt)
+    vals, widths = _value_fields(groups, mu, sparse, fmt)
+    n = groups.shape[0]
+    hv = np.stack([sparse.astype(np.int64), mu], axis=-1)
+    hw = np.tile(np.array([1, 8], dtype=np.int64), (n, 1))
+    return (np.concatenate([hv, vals.reshape(n, -1)], axis=1),
+            np.concatenate([hw, widths.reshape(n, -1)], axis=1))
+
+
+def encode_fields(values, fmt: EmdFormat = DEFAULT):
+    """The stream as a flat sequence of fields: ``(values, widths)``, both ``int64`` arrays.
+
+    Zero-width fields are left in (they carry nothing); :func:`encode_bits` drops them.
+    """
+    full, tail = _as_groups(values, fmt)
+    parts_v, parts_w = [], []
+    if full.shape[0]:
+        fv, fw = _group_fields(full, fmt)
+        parts_v.append(fv.reshape(-1))
+        parts_w.append(fw.reshape(-1))
+    # Terminator: mode 0, mu 0, then the size of the partial group that follows (0: none).
+    parts_v.append(np.array([0, 0, tail.size], dtype=np.int64))
+    parts_w.append(np.array([1, 8, fmt.count_bits], dtype=np.int64))
+    if tail.size:
+        tv, tw = _group_fields(tail.reshape(1, -1), fmt)
+        parts_v.append(tv.reshape(-1))
+        parts_w.append(tw.reshape(-1))
+    return np.concatenate(parts_v), np.concatenate(parts_w)
+
+
+def encode_bits(values, fmt: EmdFormat = DEFAULT) -> np.ndarray:
+    """Encode bf16 patterns into the EMD bit sequence (``uint8`` array of 0/1, stream order).
+
+    Every field is written least significant bit first, in the order of ``docs/formats.md``.
+    """
+    vals, widths = encode_fields(values, fmt)
+    keep = widths > 0
+    vals, widths = vals[keep], widths[keep]
+    starts = np.cumsum(widths) - widths
+    total = int(widths.sum())
+    pos = np.arange(total, dtype=np.int64) - np.repeat(starts, widths)
+    return ((np.repeat(vals, widths) >> pos) & 1).astype(np.uint8)
+
+
+def encoded_bits(values, fmt: EmdFormat = DEFAULT) -> int:
+    """Length in bits of the encoded stream (without padding to a word)."""
+    return int(encode_fields(values, fmt)[1].sum())
+
+
+def bits_to_words(bits: np.ndarray, word_bits: int) -> list[int]:
+    """Pack a bit sequence into ``word_bits``-wide words, first bit in bit 0; zero padding."""
+    bits = np.asarray(bits, dtype=np.uint8)
+    n_words = max(1, -(-bits.size // word_bits))
+    padded = np.zeros(n_words * word_bits, dtype=np.uint8)
+    padded[: bits.size] = bits
+    out = []
+    for row in padded.reshape(n_words, word_bits):
+        out.append(int.from_bytes(np.packbits(row, bitorder="little").tobytes(), "little"))
+    return out
+
+
+def words_to_bits(words: Iterable[int], word_bits: int) -> np.ndarray:
+    """Inverse of :func:`bits_to_words` (the padding stays)."""
+    words = list(words)
+    nbytes = -(-word_bits // 8)
+    out = np.zeros((len(words), word_bits), dtype=np.uint8)
+    for k, w in enumerate(words):
+        row = np.unpackbits(np.frombuffer(int(w).to_bytes(nbytes, "little"), dtype=np.uint8), bitorder="little")
+        out[k] = row[:word_bits]
+    return out.reshape(-1)
+
+
+def encode(values, fmt: EmdFormat = DEFAULT, word_bits: int = 64) -> list[int]:
+    """Encode bf16 patterns into ``word_bits``-wide words (what the hardware encoder emits)."""
+    return bits_to_words(encode_bits(values, fmt), word_bits)
+
+
+class _Reader:
+    def __init__(self, bits: np.ndarray):
+        self.bits = np.asarray(bits, dtype=np.uint8)
+        self.pos = 0
+
+    def take(self, width: int, what: str) -> int:
+        if self.pos + width > self.bits.size:
+            raise EmdFormatError(f"emd: stream truncated at bit {self.pos} while reading {what} "
+                                 f"({width} bits needed, {self.bits.size - self.pos} left)")
+        chunk = self.bits[self.pos:self.pos + width]
+        self.pos += width
+        return int(np.dot(chunk.astype(np.int64), 1 << np.arange(width, dtype=np.int64))) if width else 0
+
+
+def _decode_group(r: _Reader, n: int, fmt: EmdFormat, index: int) -> list[int]:
+    sparse = r.take(1, f"group {index} mode")
+    mu = r.take(8, f"group {index} base")
+    if mu == 0:
+        raise EmdFormatError(f"emd: group {index} at bit {r.pos - 9} has base exponent 0 "
+                             f"(reserved for the terminator) but a group was expected")
+    out = []
+    for k in range(n):
+        where = f"value {index * fmt.group + k}"
+        if sparse and r.take(1, f"{where} flag") == 0:
+            out.append(0)
+            continue
+        code = r.take(fmt.delta_bits, f"{where} code")
+        relative = True  # window and short-escape exponents are relative to mu; raw ones are not
+        if code != fmt.esc_code:
+            e = mu + fmt.delta_lo + code
+        else:
+            x = r.take(fmt.escape_bits, f"{where} escape")
+            if fmt.escape_bits and x <= fmt.short_max:
+                e = mu + fmt.delta_lo - 1 - x
+            else:
+                e, relative = r.take(8, f"{where} raw exponent"), False
+        # An encoder codes exponent 0 raw only, so a relative code reaching 0 (or leaving 1..255)
+        # can only come from a damaged stream.
+        if relative and not 1 <= e <= 255:
+            raise EmdFormatError(f"emd: {where} decodes to exponent {e} from base {mu} "
+                                 f"(bit {r.pos}); the stream is corrupt")
+        sm = r.take(8, f"{where} sign/mantissa")
+        out.append(((sm & 0x80) << 8) | (e << 7) | (sm & 0x7F))
+    return out
+
+
+def decode_bits(bits, fmt: EmdFormat = DEFAULT) -> np.ndarray:
+    """Decode an EMD bit sequence back to bf16 patterns (``uint16``).
+
+    Bits after the terminator (padding) are ignored. Raises :class:`EmdFormatError` on a
+    truncated stream or on a code that no encoder produces.
+    """
+    r = _Reader(bits)
+    out: list[int] = []
+    index = 0
+    while True:
+        start = r.pos
+        sparse = r.take(1, f"group {index} mode")
+        mu = r.take(8, f"group {index} base")
+        if mu == 0:
+            if sparse:
+                raise EmdFormatError(f"emd: header at bit {start} has mode 1 and base 0; the stream is corrupt")
+            tail = r.take(fmt.count_bits, "terminator count")
+            if tail:
+                out += _decode_group(r, tail, fmt, index)
+            return np.array(out, dtype=np.uint16)
+        r.pos = start
+        out += _decode_group(r, fmt.group, fmt, index)
+        index += 1
+
+
+def decode(words: Iterable[int], fmt: EmdFormat = DEFAULT, word_bits: int = 64) -> np.ndarray:
+    """Decode ``word_bits``-wide words (see :func:`encode`)."""
+    return decode_bits(words_to_bits(words, word_bits), fmt)
+
+
+# -- measurements -------------------------------------------------------------------------------
+
+def cost(values, fmt: EmdFormat = DEFAULT) -> dict[str, float]:
+    """Bit counts of one tensor under ``fmt``: total, exponent part and sign/mantissa part.
+
+    ``exponent`` counts headers, terminator, flags, codes and escape payloads: everything but
+    the 8 sign/mantissa bits that travel unchanged (and that a sparse-mode zero does not send).
+    """
+    vals, widths = encode_fields(values, fmt)
+    total = int(widths.sum())
+    full, tail = _as_groups(values, fmt)
+    sm = 0
+    for part in (full, tail.reshape(1, -1)):
+        if part.size:
+            _, sp = group_stats(part, fmt)
+            sm += 8 * int((~(sp[:, None] & (part == 0))).sum())
+    n = int(np.asarray(values).size)
+    return {"values": n, "total": total, "exponent": total - sm, "sign_mantissa": sm}
+
+
+def top3_bits(values) -> dict[str, float]:
+    """Cost of the 2019 top-3 exponent code over one buffer (here: one tensor).
+
+    A 24-bit table holds the three most frequent exponents (ties: smaller exponent first); each
+    value sends a 2-bit code (``01``/``10``/``11`` = table entry, ``00`` = miss) and, on a miss,
+    its raw 8-bit exponent. Sign and mantissa (8 bits) always travel.
+    """
+    e = exponents(values).reshape(-1)
+    counts = np.bincount(e, minlength=256)
+    top = np.argsort(-counts, kind="stable")[:3]
+    miss = int((~np.isin(e, top)).sum())
+    exp_bits = 24 + 2 * e.size + 8 * miss
+    return {"values": int(e.size), "total": exp_bits + 8 * int(e.size), "exponent": exp_bits,
+            "sign_mantissa": 8 * int(e.size)}
+
+
+def entropy_bits(values) -> float:
+    """Shannon entropy (bits per exponent) of the exponent fields of ``values`` (order-0)."""
+    e = exponents(values).reshape(-1)
+    counts = np.bincount(e, minlength=256)
+    p = counts[counts > 0] / e.size
+    return float(-(p * np.log2(p)).sum())
