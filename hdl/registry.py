@@ -57,6 +57,7 @@ BLOCKS: dict[str, BlockSpec] = {
     for spec in [
         BlockSpec("pe", "hdl.pe", "PEConfig", "MacPE", "tb.test_pe",
                   "bf16 x bf16 multiply-accumulate PE with an fp32 accumulator"),
+        BlockSpec("ecim", "hdl.ecim", "EcimConfig", "Ecim", "tb.test_ecim", "ECIM exponent macro + MFEC mantissa engine: bf16 dot products, exponents beside memory"),
     ]
 }
 
