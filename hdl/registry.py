@@ -58,6 +58,8 @@ BLOCKS: dict[str, BlockSpec] = {
         BlockSpec("pe", "hdl.pe", "PEConfig", "MacPE", "tb.test_pe",
                   "bf16 x bf16 multiply-accumulate PE with an fp32 accumulator"),
         BlockSpec("ecim", "hdl.ecim", "EcimConfig", "Ecim", "tb.test_ecim", "ECIM exponent macro + MFEC mantissa engine: bf16 dot products, exponents beside memory"),
+        BlockSpec("emd_enc", "hdl.emd", "EmdEncConfig", "EmdEncoder", "tb.test_emd", "EMD encoder: bf16 lanes in, exponent-mean-delta packed words out"),
+        BlockSpec("emd_dec", "hdl.emd", "EmdDecConfig", "EmdDecoder", "tb.test_emd", "EMD decoder: exponent-mean-delta packed words in, bf16 lanes out"),
     ]
 }
 

@@ -1,0 +1,545 @@
+"""EMD (exponent-mean-delta) encoder and decoder for streams of bf16 lanes.
+
+The bit stream is the one of ``golden.emd`` and ``docs/formats.md`` ("EMD bitstream"); the
+hardware emits exactly the golden bits, packed LSB-first into ``word_bits``-wide words, the last
+word zero-padded and flagged ``last``.
+
+Encoder (:class:`EmdEncoder`)::
+
+    i (L lanes, last) -> [ingest: exponent sum, count, zeros] -> beat FIFO (2 groups) ------+
+                                 | group done: mu = divide, mode                          |
+                                 +-> stats FIFO (2 groups) -> [emit: header + L records] -+-> [packer] -> o
+
+The base ``mu`` of a group is only known after its last value, so a group is buffered once
+(the beat FIFO holds two groups: one filling while the other is emitted). The emit stage turns
+one beat into a chunk per cycle (the group header rides with the first beat) and the packer
+appends it to a bit accumulator and sends ``word_bits`` at a time. A stream ends with the
+``last`` input beat; the encoder then emits the terminator and flushes.
+
+* Throughput: one input beat per cycle whenever the output is not back-pressured and the
+  compressed data averages at most ``word_bits`` per beat (the accumulator absorbs bursts of
+  up to ``2 * word_bits`` extra bits). Raw bf16 is ``16 * lanes`` bits per beat, so
+  ``word_bits = 16 * lanes`` (the default) keeps up with anything that compresses at all.
+* Latency: the first word of a group can leave 2 cycles after the group's last beat is
+  accepted (1 to the emit stage, 1 through the packer's output register) - plus the time to
+  collect ``word_bits`` bits.
+* One extra cycle per stream for the terminator.
+
+Decoder (:class:`EmdDecoder`): a bit buffer refilled one word per cycle; each cycle it parses
+the group header (on a group's first beat) and ``lanes`` records in a chain, and writes one
+output beat. On the last beat of a group it also peeks at the next header, so that the final
+beat of the stream carries ``last``. Latency: one cycle from the word that completes a beat's
+bits (plus the look-ahead of ``max_chunk`` bits) to the output beat.
+
+Errors: a truncated stream (``last`` word absorbed before the terminator), a code that decodes
+outside the exponent range, a reserved header, a partial group that is not a whole number of
+beats, data after the terminator or non-zero padding raise ``error`` (it stays up until the
+next stream starts); the decoder then drops input words up to ``last`` and returns to idle.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from amaranth import Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.emd import EmdFormat
+
+from .config import BlockConfig
+
+__all__ = ["EmdEncConfig", "EmdDecConfig", "EmdEncoder", "EmdDecoder", "lanes_layout", "words_layout"]
+
+
+def _clog2(n: int) -> int:
+    return max(0, (n - 1).bit_length())
+
+
+@dataclasses.dataclass(frozen=True)
+class EmdEncConfig(BlockConfig):
+    """Parameters of the EMD encoder (and, through :class:`EmdDecConfig`, the decoder).
+
+    Parameters
+    ----------
+    lanes : int
+        bf16 values per input beat ``L`` (1, 2, 4, 8 or 16; at most ``group``).
+    word_bits : int
+        Width of the packed output words (16 to 512, a multiple of 8).
+    group : int
+        Values per group ``G`` (a power of two, 4 to 128).
+    delta_bits : int
+        Width ``D`` of the per-value exponent code (2 to 5).
+    hi : int
+        Largest delta of the code window; the window is ``[hi - 2**D + 2, hi]``.
+    escape_bits : int
+        Width ``E`` of the short escape below the window (0 to 4; 0 = raw escapes only).
+    sparse : bool
+        Allow sparse-mode groups (one-bit zero flag per value).
+    """
+
+    BLOCK = "emd_enc"
+    PRESETS = {
+        "tiny": {"lanes": 2, "word_bits": 32, "group": 8, "delta_bits": 2, "hi": 1, "escape_bits": 2},
+        "default": {},
+        "paper": {"lanes": 16, "word_bits": 256},
+        "simple": {"hi": 3, "escape_bits": 0, "sparse": False},
+    }
+
+    lanes: int = 4
+    word_bits: int = 64
+    group: int = 32
+    delta_bits: int = 3
+    hi: int = 2
+    escape_bits: int = 2
+    sparse: bool = True
+
+    def validate(self) -> None:
+        self.check(self.lanes in (1, 2, 4, 8, 16), "lanes", "1, 2, 4, 8 or 16")
+        self.check(isinstance(self.group, int) and 4 <= self.group <= 128 and self.group & (self.group - 1) == 0,
+                   "group", "a power of two from 4 to 128")
+        self.check(self.lanes <= self.group, "lanes", f"at most group={self.group}")
+        self.check(isinstance(self.word_bits, int) and 16 <= self.word_bits <= 512 and self.word_bits % 8 == 0,
+                   "word_bits", "a multiple of 8 from 16 to 512")
+        self.check(isinstance(self.delta_bits, int) and 2 <= self.delta_bits <= 5, "delta_bits", "an integer from 2 to 5")
+        self.check(isinstance(self.hi, int) and 0 <= self.hi <= (1 << self.delta_bits) - 2, "hi",
+                   f"an integer from 0 to {(1 << self.delta_bits) - 2} (2**delta_bits - 2)")
+        self.check(isinstance(self.escape_bits, int) and 0 <= self.escape_bits <= 4, "escape_bits",
+                   "an integer from 0 to 4")
+        self.check(isinstance(self.sparse, bool), "sparse", "true or false")
+
+    @property
+    def fmt(self) -> EmdFormat:
+        """The stream format (shared with ``golden.emd``)."""
+        return EmdFormat(group=self.group, delta_bits=self.delta_bits, hi=self.hi,
+                         escape_bits=self.escape_bits, sparse=self.sparse)
+
+    @property
+    def beats_per_group(self) -> int:
+        return self.group // self.lanes
+
+    @property
+    def max_chunk(self) -> int:
+        """Most bits one beat can produce or consume: header plus ``lanes`` longest records."""
+        return 9 + self.lanes * self.fmt.max_record_bits
+
+
+@dataclasses.dataclass(frozen=True)
+class EmdDecConfig(EmdEncConfig):
+    """Parameters of :class:`EmdDecoder`: the same fields as :class:`EmdEncConfig`."""
+
+    BLOCK = "emd_dec"
+    PRESETS = EmdEncConfig.PRESETS
+
+
+def lanes_layout(lanes: int) -> data.StructLayout:
+    """Uncompressed beat: ``lanes`` bf16 patterns (lane 0 = first value) and ``last``."""
+    return data.StructLayout({"data": data.ArrayLayout(16, lanes), "last": 1})
+
+
+def words_layout(word_bits: int) -> data.StructLayout:
+    """Compressed beat: one word (first stream bit in bit 0) and ``last``."""
+    return data.StructLayout({"data": word_bits, "last": 1})
+
+
+def _bits(v, width):
+    """``v`` zero-extended or truncated to ``width`` bits."""
+    return v.as_unsigned()[:width] if len(v) >= width else Cat(v, Const(0, width - len(v)))
+
+
+class _Packer(wiring.Component):
+    """Appends variable-length chunks (LSB = first bit) and emits fixed-width words.
+
+    A chunk is accepted when, after this cycle's word leaves, at most ``2 * word_bits`` bits
+    are waiting; a chunk with ``last`` set makes the packer flush (pad the final word with
+    zeros and flag it) before it takes the next chunk.
+    """
+
+    def __init__(self, word_bits: int, max_chunk: int):
+        self.w, self.k = word_bits, max_chunk
+        self.size = max_chunk + 2 * word_bits
+        super().__init__({
+            "chunk": In(max_chunk), "length": In(range(max_chunk + 1)), "chunk_last": In(1),
+            "chunk_valid": In(1), "chunk_ready": Out(1),
+            "o": Out(stream.Signature(words_layout(word_bits))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        w = self.w
+        acc = Signal(self.size)
+        n = Signal(range(self.size + 1))
+        flushing = Signal()
+
+        slot_free = ~self.o.valid | self.o.ready
+        take = slot_free & ((n >= w) | (flushing & (n != 0)))
+        n1 = Signal.like(n)
+        m.d.comb += n1.eq(Mux(take, Mux(n >= w, n - w, 0), n))
+        acc1 = Mux(take, acc >> w, acc)
+        m.d.comb += self.chunk_ready.eq(~flushing & (n1 <= 2 * w))
+        accept = self.chunk_valid & self.chunk_ready
+
+        with m.If(take):
+            m.d.sync += [self.o.valid.eq(1), self.o.p.data.eq(acc[:w]), self.o.p.last.eq(flushing & (n <= w))]
+            with m.If(flushing & (n <= w)):
+                m.d.sync += flushing.eq(0)
+        with m.Elif(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        with m.If(accept):
+            m.d.sync += [acc.eq(acc1 | (self.chunk << n1)[:self.size]), n.eq(n1 + self.length)]
+            with m.If(self.chunk_last):
+                m.d.sync += flushing.eq(1)
+        with m.Else():
+            m.d.sync += [acc.eq(acc1), n.eq(n1)]
+        return m
+
+
+def _encode_record(m: Module, cfg: EmdEncConfig, value, mu, sparse, name: str):
+    """Record of one value (flag, code, escape, raw exponent, sign|mantissa) and its length."""
+    f = cfg.fmt
+    D, E = f.delta_bits, f.escape_bits
+    e = value[7:15]
+    sm = Cat(value[0:7], value[15])
+    d = Signal(signed(10), name=f"{name}_d")
+    m.d.comb += d.eq(e - mu)
+    in_win = (e != 0) & (d >= f.delta_lo) & (d <= f.delta_hi)
+    x = Signal(signed(11), name=f"{name}_x")
+    m.d.comb += x.eq(f.delta_lo - 1 - d)
+    short = (e != 0) & ~in_win & (x >= 0) & (x <= f.short_max) if E else Const(0, 1)
+    zero = sparse & (value == 0)
+    esc = Const(f.esc_code, D)
+    ones_e = Const((1 << E) - 1, E) if E else Cat()
+    code = (d - f.delta_lo).as_unsigned()[:D]
+    # The body after the optional flag, for each of the three record shapes.
+    width = D + E + 16
+    body = Signal(width, name=f"{name}_body")
+    blen = Signal(range(width + 1), name=f"{name}_blen")
+    with m.If(in_win):
+        m.d.comb += [body.eq(Cat(code, sm)), blen.eq(D + 8)]
+    with m.Elif(short):
+        m.d.comb += [body.eq(Cat(esc, x.as_unsigned()[:E], sm)), blen.eq(D + E + 8)]
+    with m.Else():
+        m.d.comb += [body.eq(Cat(esc, ones_e, e, sm)), blen.eq(D + E + 16)]
+    rec = Signal(f.max_record_bits, name=f"{name}_rec")
+    length = Signal(range(f.max_record_bits + 1), name=f"{name}_len")
+    if cfg.sparse:
+        with m.If(zero):
+            m.d.comb += [rec.eq(0), length.eq(1)]
+        with m.Elif(sparse):
+            m.d.comb += [rec.eq(Cat(Const(1, 1), body)), length.eq(blen + 1)]
+        with m.Else():
+            m.d.comb += [rec.eq(body), length.eq(blen)]
+    else:
+        m.d.comb += [rec.eq(body), length.eq(blen)]
+    return rec, length
+
+
+class EmdEncoder(wiring.Component):
+    """EMD encoder: ``lanes`` bf16 values per beat in, ``word_bits``-wide packed words out.
+
+    Parameters
+    ----------
+    cfg : EmdEncConfig
+
+    Members
+    -------
+    i : In(stream.Signature(lanes_layout(lanes)))
+        Values; ``last`` on the final beat of a stream (a tensor).
+    o : Out(stream.Signature(words_layout(word_bits)))
+        The EMD bit stream of ``golden.emd.encode``; ``last`` on the stream's final word.
+    """
+
+    def __init__(self, cfg: EmdEncConfig):
+        self.cfg = cfg
+        super().__init__({
+            "i": In(stream.Signature(lanes_layout(cfg.lanes))),
+            "o": Out(stream.Signature(words_layout(cfg.word_bits))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, f = self.cfg, self.cfg.fmt
+        L, G, nb = cfg.lanes, cfg.group, cfg.beats_per_group
+
+        m.submodules.beats = beats = fifo.SyncFIFO(width=16 * L + 1, depth=2 * nb)
+        stat_layout = data.StructLayout({"mu": 8, "sparse": 1, "beats": range(nb + 1), "final": 1})
+        m.submodules.stats = stats = fifo.SyncFIFO(width=stat_layout.size, depth=2)
+        m.submodules.packer = packer = _Packer(cfg.word_bits, cfg.max_chunk)
+        wiring.connect(m, wiring.flipped(self.o), packer.o)
+
+        # -- ingest: running sums over the group being collected ----------------------------------
+        total = Signal(range(255 * G + 1))
+        count = Signal(range(G + 1))
+        zeros = Signal(range(G + 1))
+        k = Signal(range(nb))
+        lanes = [self.i.p.data[j] for j in range(L)]
+        exps = [v[7:15] for v in lanes]
+        total_next = total + sum(Mux(e != 0, e, 0) for e in exps)
+        count_next = count + sum((e != 0).as_unsigned() for e in exps)
+        zeros_next = zeros + sum((v == 0).as_unsigned() for v in lanes)
+        group_end = (k == nb - 1) | self.i.p.last
+
+        # Round-half-up mean of the non-zero exponents; 1 for a group without any (0 marks the
+        # terminator). count_next <= G, so the divider is small.
+        mean = Signal(9)
+        m.d.comb += mean.eq((total_next + (count_next >> 1)) // Mux(count_next == 0, 1, count_next))
+        new_stat = Signal(stat_layout)
+        n_vals = (k + 1) * L
+        m.d.comb += [
+            new_stat.mu.eq(Mux(count_next == 0, 1, mean)),
+            new_stat.sparse.eq(Const(int(cfg.sparse), 1) & (n_vals < zeros_next * f.zero_dense_bits)),
+            new_stat.beats.eq(k + 1),
+            new_stat.final.eq(self.i.p.last),
+        ]
+        m.d.comb += [
+            self.i.ready.eq(beats.w_rdy & stats.w_rdy),
+            beats.w_data.eq(Cat(self.i.p.data.as_value(), self.i.p.last)),
+            beats.w_en.eq(self.i.valid & self.i.ready),
+            stats.w_data.eq(new_stat.as_value()),
+            stats.w_en.eq(self.i.valid & self.i.ready & group_end),
+        ]
+        with m.If(self.i.valid & self.i.ready):
+            with m.If(group_end):
+                m.d.sync += [total.eq(0), count.eq(0), zeros.eq(0), k.eq(0)]
+            with m.Else():
+                m.d.sync += [total.eq(total_next), count.eq(count_next), zeros.eq(zeros_next), k.eq(k + 1)]
+
+        # -- emit: one chunk per cycle ------------------------------------------------------------
+        head = data.View(stat_layout, stats.r_data)
+        j = Signal(range(nb))              # beat within the group being emitted
+        term_sent = Signal()               # the terminator before a final partial group went out
+        after_full = Signal()              # the final group was full: the terminator is still due
+        partial = head.beats != nb
+        term_len = 9 + f.count_bits
+        values = [beats.r_data[16 * t:16 * (t + 1)] for t in range(L)]
+
+        header = Cat(head.sparse, head.mu)
+        recs = [_encode_record(m, cfg, values[t], head.mu, head.sparse, f"lane{t}") for t in range(L)]
+        chunk = Signal(cfg.max_chunk)
+        length = Signal(range(cfg.max_chunk + 1))
+        offset = Mux(j == 0, 9, 0)
+        parts = _bits(Mux(j == 0, header, 0), cfg.max_chunk)
+        pos = offset
+        for t, (rec, rlen) in enumerate(recs):
+            parts = parts | (rec << pos)[:cfg.max_chunk]
+            pos = pos + rlen
+        beat_chunk, beat_len = parts, pos
+        # Terminator: mode 0, mu 0, then the size of a partial group (0 after a full one).
+        count_field = Mux(after_full, 0, head.beats * L)
+        term_chunk = _bits(Cat(Const(0, 9), count_field.as_unsigned()[:f.count_bits]) if f.count_bits else Const(0, 9),
+                           cfg.max_chunk)
+
+        send_term = after_full | (stats.r_rdy & head.final & partial & ~term_sent)
+        send_beat = ~after_full & stats.r_rdy & ~send_term
+        last_beat = j == head.beats - 1
+        m.d.comb += [
+            chunk.eq(Mux(send_term, term_chunk, beat_chunk)),
+            length.eq(Mux(send_term, term_len, beat_len)),
+            packer.chunk.eq(chunk),
+            packer.length.eq(length),
+            packer.chunk_valid.eq(send_term | send_beat),
+            # The stream ends with the terminator after a full group, or with the partial group.
+            packer.chunk_last.eq(Mux(send_term, after_full, last_beat & head.final & partial)),
+        ]
+        done = packer.chunk_valid & packer.chunk_ready
+        with m.If(done & send_term):
+            with m.If(after_full):
+                m.d.sync += after_full.eq(0)
+            with m.Else():
+                m.d.sync += term_sent.eq(1)
+        with m.If(done & send_beat):
+            m.d.comb += beats.r_en.eq(1)
+            with m.If(last_beat):
+                m.d.comb += stats.r_en.eq(1)
+                m.d.sync += [j.eq(0), term_sent.eq(0)]
+                with m.If(head.final & ~partial):
+                    m.d.sync += after_full.eq(1)
+            with m.Else():
+                m.d.sync += j.eq(j + 1)
+        return m
+
+
+def _decode_record(m: Module, cfg: EmdEncConfig, rec, mu, sparse, name: str):
+    """Parse one record at bit 0 of ``rec``: returns (bf16 value, length, bad code)."""
+    f = cfg.fmt
+    D, E = f.delta_bits, f.escape_bits
+    flag = rec[0]
+    body = Signal(D + E + 16, name=f"{name}_body")
+    m.d.comb += body.eq(Mux(sparse, rec[1:], rec[:D + E + 16]) if cfg.sparse else rec[:D + E + 16])
+    code = body[:D]
+    x = body[D:D + E] if E else Const(0, 1)
+    is_esc = code == f.esc_code
+    is_short = is_esc & (x != (1 << E) - 1) if E else Const(0, 1)
+    e = Signal(signed(11), name=f"{name}_e")
+    sm = Signal(8, name=f"{name}_sm")
+    blen = Signal(range(D + E + 17), name=f"{name}_blen")
+    relative = Signal(name=f"{name}_rel")
+    with m.If(~is_esc):
+        m.d.comb += [e.eq(mu + f.delta_lo + code), sm.eq(body[D:D + 8]), blen.eq(D + 8), relative.eq(1)]
+    with m.Elif(is_short):
+        m.d.comb += [e.eq(mu + (f.delta_lo - 1) - x), sm.eq(body[D + E:D + E + 8]), blen.eq(D + E + 8),
+                     relative.eq(1)]
+    with m.Else():
+        m.d.comb += [e.eq(body[D + E:D + E + 8]), sm.eq(body[D + E + 8:D + E + 16]), blen.eq(D + E + 16)]
+    zero = sparse & ~flag if cfg.sparse else Const(0, 1)
+    value = Signal(16, name=f"{name}_value")
+    length = Signal(range(f.max_record_bits + 1), name=f"{name}_len")
+    m.d.comb += [
+        value.eq(Mux(zero, 0, Cat(sm[:7], e.as_unsigned()[:8], sm[7]))),
+        length.eq(Mux(zero, 1, blen + (sparse if cfg.sparse else 0))),
+    ]
+    bad = ~zero & relative & ((e < 1) | (e > 255))
+    return value, length, bad
+
+
+class EmdDecoder(wiring.Component):
+    """EMD decoder: packed words in, ``lanes`` bf16 values per beat out.
+
+    Parameters
+    ----------
+    cfg : EmdDecConfig
+
+    Members
+    -------
+    i : In(stream.Signature(words_layout(word_bits)))
+        An EMD bit stream, ``last`` on its final word.
+    o : Out(stream.Signature(lanes_layout(lanes)))
+        The decoded values; ``last`` on the stream's final beat.
+    error : Out(1)
+        Set by a truncated or corrupt stream; cleared when the next stream's first word is taken.
+    """
+
+    def __init__(self, cfg: EmdDecConfig):
+        self.cfg = cfg
+        super().__init__({
+            "i": In(stream.Signature(words_layout(cfg.word_bits))),
+            "o": Out(stream.Signature(lanes_layout(cfg.lanes))),
+            "error": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, f = self.cfg, self.cfg.fmt
+        W, L, nb = cfg.word_bits, cfg.lanes, cfg.beats_per_group
+        term_len = 9 + f.count_bits
+        need = cfg.max_chunk + term_len      # look-ahead: a beat with its header plus the next header
+        size = need + 2 * W
+        buf = Signal(size)
+        n = Signal(range(size + 1))
+        ended = Signal()                     # the stream's last word is in the buffer
+        in_group = Signal()
+        j = Signal(range(nb))
+        mu = Signal(8)
+        sparse = Signal()
+        beats = Signal(range(nb + 1), init=nb)  # beats in the current group
+        final = Signal()                     # the current group is the partial group at the end
+        done = Signal()                      # terminator seen: check the tail, then go idle
+        draining = Signal()                  # after an error: drop words up to last
+        started = Signal()                   # a word of the current stream has been taken
+
+        win = buf[:need]
+        # Header (parsed at bit 0 when no group is open).
+        h_sparse, h_mu = win[0], win[1:9]
+        h_count = win[9:9 + f.count_bits] if f.count_bits else Const(0, 1)
+        is_term = ~in_group & (h_mu == 0)
+        g_sparse = Mux(in_group, sparse, h_sparse)
+        g_mu = Mux(in_group, mu, h_mu)
+
+        # Chain of records.
+        pos = Mux(in_group, 0, 9)
+        vals, bad = [], Const(0, 1)
+        for t in range(L):
+            rec = (win >> pos)[:f.max_record_bits]
+            v, rlen, b = _decode_record(m, cfg, rec, g_mu, g_sparse, f"lane{t}")
+            vals.append(v)
+            bad = bad | b
+            pos = pos + rlen
+        beat_used = Signal(range(need + 1))
+        m.d.comb += beat_used.eq(pos)
+        group_ends = j == beats - 1          # j is 0 between groups; beats is nb except for the final partial group
+        # Look-ahead at the header after a group (only full groups; the partial group is final).
+        nxt = (win >> beat_used)[:term_len]
+        nxt_stop = (nxt[:9] == 0) & ((nxt[9:] == 0) if f.count_bits else Const(1, 1))
+        peek = group_ends & ~final
+        stream_ends = (final & group_ends) | (peek & nxt_stop)
+        used = Signal(range(need + 1))
+        m.d.comb += used.eq(Mux(is_term, term_len, beat_used + Mux(peek & nxt_stop, term_len, 0)))
+
+        # Which action this cycle.
+        busy = started & ~done & ~draining
+        enough = ended | (n >= need)
+        out_free = ~self.o.valid | self.o.ready
+        act = busy & enough & out_free
+        short = used > n                                     # only possible once ended
+        count = h_count.as_unsigned()
+        # A terminator must have mode 0, must not stand where the partial group's header belongs,
+        # and (in hardware) must announce whole beats.
+        bad_term = h_sparse | final | (((count % L) != 0) if L > 1 else Const(0, 1))
+        error_now = act & (short | Mux(is_term, bad_term, bad))
+        emit = act & ~error_now & ~is_term
+        consume = Mux(act & ~error_now, used, 0)
+
+        # Input words: refill while there is room; after the terminator or an error, words up
+        # to last are taken too (they are checked or dropped).
+        room = n <= size - W
+        m.d.comb += self.i.ready.eq(~ended & (room | draining))
+        take_word = self.i.valid & self.i.ready
+        n_left = Signal.like(n)
+        m.d.comb += n_left.eq(n - consume)
+        with m.If(draining):
+            m.d.sync += [buf.eq(0), n.eq(0)]
+        with m.Elif(take_word):
+            m.d.sync += [buf.eq((buf >> consume) | (self.i.p.data << n_left)[:size]), n.eq(n_left + W)]
+        with m.Else():
+            m.d.sync += [buf.eq(buf >> consume), n.eq(n_left)]
+        with m.If(take_word):
+            m.d.sync += started.eq(1)
+            with m.If(self.i.p.last):
+                m.d.sync += ended.eq(1)
+            with m.If(~started):
+                m.d.sync += self.error.eq(0)
+
+        # Output beat.
+        with m.If(emit):
+            m.d.sync += [self.o.valid.eq(1), self.o.p.last.eq(stream_ends)]
+            for t in range(L):
+                m.d.sync += self.o.p.data[t].eq(vals[t])
+        with m.Elif(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+
+        # Group state.
+        with m.If(act & ~error_now):
+            with m.If(is_term):
+                with m.If(count == 0):
+                    m.d.sync += done.eq(1)
+                with m.Else():
+                    m.d.sync += [beats.eq(count // L), final.eq(1)]
+            with m.Else():
+                with m.If(~in_group):
+                    m.d.sync += [mu.eq(h_mu), sparse.eq(h_sparse)]
+                with m.If(group_ends):
+                    m.d.sync += [in_group.eq(0), j.eq(0)]
+                    with m.If(stream_ends):
+                        m.d.sync += done.eq(1)
+                with m.Else():
+                    m.d.sync += [in_group.eq(1), j.eq(j + 1)]
+
+        # End of stream: the terminator must sit in the last word and the padding must be zero.
+        reset_state = [in_group.eq(0), j.eq(0), final.eq(0), done.eq(0), draining.eq(0), started.eq(0),
+                       ended.eq(0), beats.eq(nb)]
+        with m.If(done & ended):
+            m.d.sync += reset_state + [buf.eq(0), n.eq(0)]
+            with m.If((n >= W) | (buf != 0)):
+                m.d.sync += self.error.eq(1)
+        with m.Elif(done & (n >= W) & ~ended):
+            # A whole word beyond the terminator: extra data.
+            m.d.sync += [self.error.eq(1), draining.eq(1), done.eq(0)]
+        with m.If(error_now):
+            m.d.sync += self.error.eq(1)
+            with m.If(ended):
+                m.d.sync += reset_state + [buf.eq(0), n.eq(0)]
+            with m.Else():
+                m.d.sync += [draining.eq(1)]
+        with m.If(draining & take_word & self.i.p.last):
+            m.d.sync += reset_state
+        return m

@@ -1,0 +1,142 @@
+"""Tier 1: EMD encoder and decoder in Amaranth's simulator against ``golden.emd`` (quick checks)."""
+
+import random
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from golden import emd
+from hdl.config import ConfigError
+from hdl.emd import EmdDecConfig, EmdDecoder, EmdEncConfig, EmdEncoder
+
+
+def _sim_stream(dut, inputs, n_out, *, gap: float, stall: float, seed: int, max_cycles: int, error=None,
+                settle: int = 0):
+    """Push ``inputs`` (list of (data, last)) into ``dut.i``, collect ``dut.o`` beats.
+
+    Random input gaps and output back-pressure; returns (outputs, cycles, error samples).
+    """
+    rng = random.Random(seed)
+    got, errors = [], []
+    state = {"cycles": 0, "held": 0}
+    in_bits = len(dut.i.payload.as_value()) - 1
+    out_bits = len(dut.o.payload.as_value()) - 1
+
+    async def bench(ctx):
+        left = settle
+        pending = list(inputs)
+        holding = None
+        for cycle in range(max_cycles):
+            if holding is None and pending and rng.random() >= gap:
+                holding = pending.pop(0)
+            ctx.set(dut.i.valid, holding is not None)
+            if holding is not None:
+                ctx.set(dut.i.payload.as_value(), holding[0] | (holding[1] << in_bits))
+            ctx.set(dut.o.ready, rng.random() >= stall)
+            in_fire = holding is not None and ctx.get(dut.i.ready)
+            if holding is not None and not in_fire:
+                state["held"] += 1
+            if ctx.get(dut.o.valid) and ctx.get(dut.o.ready):
+                word = ctx.get(dut.o.payload.as_value())
+                got.append((word & ((1 << out_bits) - 1), word >> out_bits))
+            if error is not None:
+                errors.append(ctx.get(error))
+            await ctx.tick()
+            if in_fire:
+                holding = None
+            state["cycles"] = cycle
+            if len(got) >= n_out:
+                left -= 1
+                if left < 0:
+                    break
+        state["cycles"] += 1
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return got, state, errors
+
+
+def _lanes_int(lane_values):
+    return sum(int(v) << (16 * k) for k, v in enumerate(lane_values))
+
+
+def _beats(values, lanes):
+    v = np.asarray(values, dtype=np.uint16).reshape(-1, lanes)
+    return [(_lanes_int(row), int(k == len(v) - 1)) for k, row in enumerate(v)]
+
+
+def _unbeat(beats, lanes):
+    out = []
+    for data, _ in beats:
+        out += [(data >> (16 * k)) & 0xFFFF for k in range(lanes)]
+    return np.array(out, dtype=np.uint16)
+
+
+def _test_values(rng, n):
+    from golden.bf16 import f32_to_bf16
+    kind = rng.random(n)
+    weights = f32_to_bf16(rng.normal(0, 0.05, n))
+    relu = f32_to_bf16(np.maximum(rng.normal(0, 1, n), 0))
+    wild = rng.integers(0, 1 << 16, n).astype(np.uint16)
+    return np.where(kind < 0.5, weights, np.where(kind < 0.85, relu, wild)).astype(np.uint16)
+
+
+CONFIGS = {
+    "tiny": EmdEncConfig.preset("tiny"),
+    "default": EmdEncConfig.preset("default"),
+    "simple-l1": EmdEncConfig.preset("simple", lanes=1, group=8, word_bits=16),
+}
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_encoder_matches_golden(name):
+    cfg = CONFIGS[name]
+    rng = np.random.default_rng(5)
+    streams = [_test_values(rng, cfg.group * 5 + cfg.lanes * 3), np.zeros(cfg.group, np.uint16),
+               np.arange(cfg.lanes, dtype=np.uint16) | 0x7F80]
+    inputs, expect = [], []
+    for s in streams:
+        inputs += _beats(s, cfg.lanes)
+        words = emd.encode(s, cfg.fmt, cfg.word_bits)
+        expect += [(w, int(k == len(words) - 1)) for k, w in enumerate(words)]
+    got, cycles, _ = _sim_stream(EmdEncoder(cfg), inputs, len(expect), gap=0.2, stall=0.3, seed=1, max_cycles=20000)
+    assert got == expect
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_decoder_round_trip(name):
+    cfg = EmdDecConfig(**{k: v for k, v in CONFIGS[name].to_dict().items() if k != "block"})
+    rng = np.random.default_rng(6)
+    streams = [_test_values(rng, cfg.group * 5 + cfg.lanes * 3), np.zeros(cfg.group, np.uint16),
+               np.arange(cfg.lanes, dtype=np.uint16) | 0x7F80]
+    inputs, expect = [], []
+    for s in streams:
+        words = emd.encode(s, cfg.fmt, cfg.word_bits)
+        inputs += [(w, int(k == len(words) - 1)) for k, w in enumerate(words)]
+        expect += _beats(s, cfg.lanes)
+    dut = EmdDecoder(cfg)
+    got, cycles, errors = _sim_stream(dut, inputs, len(expect), gap=0.2, stall=0.3, seed=2, max_cycles=20000, error=dut.error)
+    assert not any(errors)
+    assert got == expect
+
+
+def test_full_throughput():
+    """No gaps, no back-pressure, compressible data: the encoder takes one beat per cycle."""
+    cfg = EmdEncConfig.preset("default")
+    rng = np.random.default_rng(7)
+    from golden.bf16 import f32_to_bf16
+    values = f32_to_bf16(rng.normal(0, 0.05, cfg.group * 16))
+    beats = _beats(values, cfg.lanes)
+    got, cycles, _ = _sim_stream(EmdEncoder(cfg), beats, -(-emd.encoded_bits(values, cfg.fmt) // cfg.word_bits), gap=0, stall=0, seed=3, max_cycles=5000)
+    assert [w for w, _ in got] == emd.encode(values, cfg.fmt, cfg.word_bits)
+    assert cycles["held"] == 0, f"the encoder refused a beat {cycles['held']} times"
+
+
+def test_bad_config_message():
+    with pytest.raises(ConfigError, match="group=12 is not allowed"):
+        EmdEncConfig(group=12)
+    with pytest.raises(ConfigError, match="lanes=8 is not allowed"):
+        EmdEncConfig(lanes=8, group=4)
