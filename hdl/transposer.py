@@ -1,0 +1,337 @@
+"""On-chip sparse weight transposer: a packed T x T tile in, the packed tile of its transpose out.
+
+Stream format (``docs/formats.md``, "Sparse tile format"): every beat has ``data``
+(``max(T*T, 16*P)`` bits), ``first`` and ``last``. A tile is a header beat (``first = 1``,
+``data[0:T*T]`` = row-major occupancy bitmap) followed by ``ceil(nnz / P)`` value beats of P
+bf16 lanes (stored elements in row-major order, lane 0 in the low bits, padding lanes zero);
+``last`` marks the tile's final beat. The output uses the same format for the transposed tile.
+
+Micro-architecture (``docs/transposer.md``)::
+
+          header: bitmap -> in_bm                 commit        header: transposed bitmap (wires)
+    i -> value beat j: cell p loads lane     --> [bank 0] -->   value beat j: lane l = the cell
+         src[p] mod P when src[p] div P == j     [bank 1]       whose dst[p] == j*P + l   -> o
+         (src = row-major prefix count)          (B banks)      (dst = column-major prefix count)
+
+* Each bank holds a bitmap and a dense T x T array of bf16 cells. The input side scatters
+  each value beat into the cells of the bank being filled; the output side gathers each output
+  beat from the bank being drained. Source and destination of every cell are prefix counts of
+  the bitmap (rows before + earlier in the row, columns before + earlier in the column), so no
+  cycle is spent searching for the next set bit: P values move per cycle on both sides.
+* ``buffers`` banks (2 = double buffering) let the next tiles fill while earlier ones drain:
+  back-to-back tiles stream at one beat per cycle on both sides; a tile costs
+  ``ceil(nnz/P) + 1`` cycles (the header beat is the +1).
+* Back-pressure on ``o`` holds the output beat (valid and payload stay put); when every bank is
+  full, ``i.ready`` falls. Nothing is dropped except malformed tiles.
+* Malformed tiles (value-beat count not ``ceil(nnz/P)``, ``last`` misplaced, a value beat
+  outside a tile) are dropped, pulse ``err`` for one cycle and count in ``err_count``
+  (saturating). A header always starts a new tile, so the unit recovers at the next tile.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .config import BlockConfig
+
+__all__ = ["TransposerConfig", "SparseTransposer", "tile_beat_layout"]
+
+
+@dataclasses.dataclass(frozen=True)
+class TransposerConfig(BlockConfig):
+    """Parameters of :class:`SparseTransposer`.
+
+    Parameters
+    ----------
+    T : int
+        Tile edge; a tile is T x T bf16 values and its bitmap T*T bits (2 to 32).
+    P : int
+        bf16 lanes per value beat (a power of two from 1 to min(64, T*T)).
+    buffers : int
+        Tile banks (2 = double buffering, up to 4). More banks smooth out neighbouring tiles
+        of very different density at the cost of T*T*16 flip-flops each.
+    """
+
+    BLOCK = "transposer"
+    PRESETS = {
+        "tiny": {"T": 4, "P": 2},
+        "small": {"T": 8, "P": 4},
+        "default": {"T": 16, "P": 8},
+        "paper": {"T": 16, "P": 16},
+    }
+
+    T: int = 16
+    P: int = 8
+    buffers: int = 2
+
+    def validate(self) -> None:
+        self.check(isinstance(self.T, int) and 2 <= self.T <= 32, "T", "an integer from 2 to 32")
+        limit = min(64, self.T * self.T)
+        self.check(isinstance(self.P, int) and 1 <= self.P <= limit and self.P & (self.P - 1) == 0,
+                   "P", f"a power of two from 1 to {limit} (min(64, T*T))")
+        self.check(isinstance(self.buffers, int) and 2 <= self.buffers <= 4,
+                   "buffers", "an integer from 2 to 4")
+
+    @property
+    def cells(self) -> int:
+        return self.T * self.T
+
+    @property
+    def data_width(self) -> int:
+        """Width of the ``data`` field: a header needs T*T bits, a value beat 16*P."""
+        return max(self.cells, 16 * self.P)
+
+    @property
+    def max_value_beats(self) -> int:
+        return -(-self.cells // self.P)
+
+
+def tile_beat_layout(cfg: TransposerConfig) -> data.StructLayout:
+    """Layout of one beat, input and output alike: ``data``, then ``first``, then ``last``."""
+    return data.StructLayout({"data": cfg.data_width, "first": 1, "last": 1})
+
+
+def _popcount(bits):
+    """Balanced adder tree over the bits of ``bits`` (a Value)."""
+    terms = [bits[k] for k in range(len(bits))]
+    if not terms:
+        return Const(0, 1)
+    while len(terms) > 1:
+        nxt = [terms[k] + terms[k + 1] for k in range(0, len(terms) - 1, 2)]
+        if len(terms) % 2:
+            nxt.append(terms[-1])
+        terms = nxt
+    return terms[0]
+
+
+def _mux_tree(items, sel):
+    """``items[sel]`` as a tree of 2:1 muxes on the bits of ``sel`` (expressions only)."""
+    items = list(items)
+    k = 0
+    while len(items) > 1:
+        if len(items) % 2:
+            items.append(items[-1])            # unreachable indices: repeat the last item
+        items = [Mux(sel[k], items[j + 1], items[j]) for j in range(0, len(items), 2)]
+        k += 1
+    return items[0]
+
+
+def _or_tree(terms):
+    while len(terms) > 1:
+        nxt = [terms[k] | terms[k + 1] for k in range(0, len(terms) - 1, 2)]
+        if len(terms) % 2:
+            nxt.append(terms[-1])
+        terms = nxt
+    return terms[0]
+
+
+def _row_major_ranks(m: Module, bm, T: int, prefix: str) -> list[Signal]:
+    """``rank[r*T + c]`` = set bits of ``bm`` before position ``(r, c)`` in row-major order.
+
+    Rows before (a running sum of row counts) plus earlier in the row (a running sum of bits):
+    two chains of T small adders, no search.
+    """
+    N = T * T
+    ranks = []
+    row_before = Signal(range(N + 1), name=f"{prefix}_rowbase0")
+    m.d.comb += row_before.eq(0)
+    for r in range(T):
+        row = bm[r * T:(r + 1) * T]
+        in_row = Signal(range(T + 1), name=f"{prefix}_r{r}c0")
+        m.d.comb += in_row.eq(0)
+        for c in range(T):
+            rank = Signal(range(N), name=f"{prefix}_{r}_{c}")
+            m.d.comb += rank.eq(row_before + in_row)
+            ranks.append(rank)
+            if c + 1 < T:
+                nxt = Signal(range(T + 1), name=f"{prefix}_r{r}c{c + 1}")
+                m.d.comb += nxt.eq(in_row + row[c])
+                in_row = nxt
+        if r + 1 < T:
+            nxt = Signal(range(N + 1), name=f"{prefix}_rowbase{r + 1}")
+            m.d.comb += nxt.eq(row_before + _popcount(row))
+            row_before = nxt
+    return ranks
+
+
+class SparseTransposer(wiring.Component):
+    """Streaming transposer of packed sparse T x T bf16 tiles.
+
+    Parameters
+    ----------
+    cfg : TransposerConfig
+
+    Members
+    -------
+    i : In(stream.Signature(tile_beat_layout(cfg)))
+        Packed tiles: header beat, then ``ceil(nnz/P)`` value beats.
+    o : Out(stream.Signature(tile_beat_layout(cfg)))
+        Packed transposed tiles, same format; malformed input tiles produce nothing.
+    err : Out(1)
+        One-cycle pulse after an input beat that made a tile malformed.
+    err_count : Out(16)
+        Malformed tiles seen since reset (saturates at 65535).
+    """
+
+    def __init__(self, cfg: TransposerConfig):
+        self.cfg = cfg
+        layout = tile_beat_layout(cfg)
+        super().__init__({
+            "i": In(stream.Signature(layout)),
+            "o": Out(stream.Signature(layout)),
+            "err": Out(1),
+            "err_count": Out(16),
+        })
+
+    def elaborate(self, platform):
+        cfg = self.cfg
+        T, P, N, B = cfg.T, cfg.P, cfg.cells, cfg.buffers
+        log_p = int(math.log2(P))
+        n_beats = cfg.max_value_beats
+        m = Module()
+
+        # ---- banks -----------------------------------------------------------------------
+        bank_bm = [Signal(N, name=f"bank{b}_bitmap") for b in range(B)]
+        bank_need = [Signal(range(n_beats + 1), name=f"bank{b}_need") for b in range(B)]
+        bank_full = [Signal(name=f"bank{b}_full") for b in range(B)]
+        bank_val = [[Signal(16, name=f"bank{b}_v{p // T}_{p % T}") for p in range(N)] for b in range(B)]
+        wr = Signal(range(B))
+        rd = Signal(range(B))
+
+        # ---- input side: parse, scatter, commit ----------------------------------------
+        # Combinational logic here is written as plain expressions (no comb If/Switch/Array):
+        # those become `always @*` blocks, which Icarus (-g2012) never evaluates until one of
+        # their inputs changes, leaving outputs X after reset.
+        IDLE, VALUES, DISCARD = 0, 1, 2
+        in_state = Signal(2, init=IDLE)
+        in_bm = Signal(N)                          # bitmap of the tile being filled
+        in_need = Signal(range(n_beats + 1))       # its value-beat count
+        in_cnt = Signal(range(n_beats + 1))        # value beats taken so far
+
+        hdr_bm = self.i.p.data[:N]
+        hdr_need = Signal(range(n_beats + 1))
+        m.d.comb += hdr_need.eq((_popcount(hdr_bm) + (P - 1)) >> log_p)
+
+        # The input owns bank `wr` until it commits a tile there; a full bank stalls the input.
+        m.d.comb += self.i.ready.eq(~_mux_tree(bank_full, wr))
+        take = self.i.valid & self.i.ready
+        first, last = self.i.p.first, self.i.p.last
+        is_hdr = Signal()
+        is_val = Signal()          # a value beat inside a tile
+        is_stray = Signal()        # a value beat outside a tile (idle or discarding)
+        m.d.comb += [is_hdr.eq(take & first),
+                     is_val.eq(take & ~first & (in_state == VALUES)),
+                     is_stray.eq(take & ~first & (in_state != VALUES))]
+        got = Signal(range(n_beats + 2))
+        at_need = Signal()
+        hdr_empty = Signal()
+        m.d.comb += [got.eq(in_cnt + 1), at_need.eq(got == in_need), hdr_empty.eq(hdr_need == 0)]
+
+        commit = Signal()
+        commit_need = Signal(range(n_beats + 1))
+        err_header = Signal()      # a header while a tile is open: that tile was truncated
+        err_value = Signal()       # this beat makes its own tile malformed
+        errors_now = Signal(2)     # a header can close a truncated tile and be bad itself
+        m.d.comb += [
+            commit.eq((is_hdr & hdr_empty & last) | (is_val & last & at_need)),
+            commit_need.eq(Mux(first, 0, in_need)),
+            err_header.eq(is_hdr & (in_state == VALUES)),
+            err_value.eq((is_hdr & (hdr_empty ^ last))
+                         | (is_stray & (in_state == IDLE))
+                         | (is_val & (last ^ at_need))),
+            errors_now.eq(err_header + err_value),
+        ]
+
+        lanes = [self.i.p.data[16 * lane:16 * (lane + 1)] for lane in range(P)]
+        src = _row_major_ranks(m, in_bm, T, "src")
+        for p in range(N):
+            # Cell p holds packed value src[p]: it arrives in beat src // P, lane src % P.
+            hit = Signal(name=f"scatter_{p // T}_{p % T}")
+            m.d.comb += hit.eq(is_val & in_bm[p] & ((src[p] >> log_p) == in_cnt))
+            value = _mux_tree(lanes, src[p][:log_p])
+            for b in range(B):
+                with m.If(hit & (wr == b)):
+                    m.d.sync += bank_val[b][p].eq(value)
+
+        with m.If(is_hdr):
+            m.d.sync += [in_bm.eq(hdr_bm), in_need.eq(hdr_need), in_cnt.eq(0)]
+            for b in range(B):
+                with m.If(wr == b):
+                    m.d.sync += bank_bm[b].eq(hdr_bm)
+            with m.If(last):
+                m.d.sync += in_state.eq(IDLE)          # an empty tile, or a bad non-empty one
+            with m.Elif(hdr_empty):
+                m.d.sync += in_state.eq(DISCARD)       # empty but no last: skip to the next tile
+            with m.Else():
+                m.d.sync += in_state.eq(VALUES)
+        with m.If(is_stray):
+            m.d.sync += in_state.eq(Mux(last, IDLE, DISCARD))
+        with m.If(is_val):
+            m.d.sync += in_cnt.eq(got)
+            with m.If(last):
+                m.d.sync += in_state.eq(IDLE)
+            with m.Elif(at_need):
+                m.d.sync += in_state.eq(DISCARD)       # too many value beats
+
+        with m.If(commit):
+            for b in range(B):
+                with m.If(wr == b):
+                    m.d.sync += [bank_full[b].eq(1), bank_need[b].eq(commit_need)]
+            m.d.sync += wr.eq(Mux(wr == B - 1, 0, wr + 1))
+
+        m.d.sync += self.err.eq(errors_now != 0)
+        total = self.err_count + errors_now
+        m.d.sync += self.err_count.eq(Mux(total > 0xFFFF, 0xFFFF, total))
+
+        # ---- output side: header (bitmap transposed by wiring), then gathered value beats
+        HDR, VAL = 0, 1
+        out_state = Signal(1, init=HDR)
+        out_cnt = Signal(range(n_beats + 1))
+        o_bm = Signal(N)
+        o_need = Signal(range(n_beats + 1))
+        m.d.comb += [
+            o_bm.eq(_mux_tree(bank_bm, rd)),
+            o_need.eq(_mux_tree(bank_need, rd)),
+            self.o.valid.eq(_mux_tree(bank_full, rd)),
+        ]
+        o_bm_t = Cat(o_bm[r * T + c] for c in range(T) for r in range(T))
+        # dst of cell (r, c) = row-major rank of (c, r) in the transposed bitmap.
+        dst_t = _row_major_ranks(m, o_bm_t, T, "dst")
+        lane_terms = [[] for _ in range(P)]
+        for r in range(T):
+            for c in range(T):
+                p, q = r * T + c, c * T + r
+                dst = dst_t[q]
+                here = Signal(name=f"gather_{r}_{c}")
+                m.d.comb += here.eq(o_bm[p] & ((dst >> log_p) == out_cnt))
+                value = _mux_tree([bank_val[b][p] for b in range(B)], rd)
+                for lane in range(P):
+                    sel = here & (dst[:log_p] == lane) if log_p else here
+                    lane_terms[lane].append(Mux(sel, value, 0))
+        val_data = Cat(*(_or_tree(terms) for terms in lane_terms))
+
+        o_last = Signal()
+        in_hdr = out_state == HDR
+        m.d.comb += [
+            self.o.p.data.eq(Mux(in_hdr, o_bm_t, val_data)),
+            self.o.p.first.eq(in_hdr),
+            o_last.eq(Mux(in_hdr, o_need == 0, out_cnt + 1 == o_need)),
+            self.o.p.last.eq(o_last),
+        ]
+
+        with m.If(self.o.valid & self.o.ready):
+            with m.If(o_last):
+                m.d.sync += [out_state.eq(HDR), rd.eq(Mux(rd == B - 1, 0, rd + 1))]
+                for b in range(B):
+                    with m.If(rd == b):
+                        m.d.sync += bank_full[b].eq(0)
+            with m.Elif(out_state == HDR):
+                m.d.sync += [out_state.eq(VAL), out_cnt.eq(0)]
+            with m.Else():
+                m.d.sync += out_cnt.eq(out_cnt + 1)
+        return m
