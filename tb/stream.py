@@ -7,7 +7,8 @@ struct payload is one vector with fields packed LSB-first in declaration order.
 Timing model (the same on Icarus and Verilator): inputs change only on the falling clock edge;
 in the ReadOnly phase after that, every signal has settled and stays put until the rising edge,
 so ``valid & ready`` sampled there is exactly the transfer the rising edge performs. This also
-covers ready signals that depend combinationally on valid or on a downstream ready.
+covers ready signals that depend combinationally on valid or on a downstream ready. All streams
+on one clock share a single loop, so a cycle costs two simulator callbacks in all.
 
 :class:`StreamSource` inserts random gaps without ever dropping ``valid`` before a transfer;
 :class:`StreamSink` applies random back-pressure and checks that the DUT keeps ``valid`` and the
@@ -23,7 +24,7 @@ from typing import Any, Callable
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
+from cocotb.triggers import Event, FallingEdge, First, ReadOnly, RisingEdge, Timer
 
 __all__ = ["PayloadCodec", "StreamSource", "StreamSink", "Scoreboard", "start_clock", "reset", "run_cycles"]
 
@@ -80,6 +81,68 @@ async def run_cycles(dut, n: int) -> None:
         await RisingEdge(dut.clk)
 
 
+def _fast_reader(handle) -> Callable[[], int]:
+    """Return a function reading ``handle`` as an unsigned int.
+
+    ``handle.value`` builds a ``LogicArray`` from a bit string on every read, which costs more
+    than the simulator's whole cycle for small designs; the GPI call under it is read directly
+    (a private but stable part of cocotb 2.x), with the public path as the fallback.
+    """
+    raw = getattr(handle, "_handle", None)
+    width = len(handle)
+    if raw is not None and width <= 32 and hasattr(raw, "get_signal_val_long"):
+        mask = (1 << width) - 1
+        return lambda: raw.get_signal_val_long() & mask
+    if raw is not None and hasattr(raw, "get_signal_val_binstr"):
+        return lambda: int(raw.get_signal_val_binstr(), 2)
+    return lambda: int(handle.value)
+
+
+class _ClockLoop:
+    """One coroutine per clock that drives and samples every stream on it.
+
+    Each cycle costs exactly two simulator callbacks (falling edge, then ReadOnly) however many
+    streams there are; with one coroutine per stream the Python overhead, not the simulator,
+    would set the speed.
+    """
+
+    _loops: dict[int, "_ClockLoop"] = {}
+
+    def __init__(self, clk):
+        self.clk = clk
+        self.members: list = []
+        self.cycle = 0
+        self.task = cocotb.start_soon(self._run())
+
+    @classmethod
+    def of(cls, clk) -> "_ClockLoop":
+        loop = cls._loops.get(id(clk))
+        if loop is None or loop.task.done():  # a new cocotb test cancels the old loop
+            loop = cls._loops[id(clk)] = cls(clk)
+        return loop
+
+    async def _run(self) -> None:
+        falling, read_only = FallingEdge(self.clk), ReadOnly()
+        while True:
+            await falling
+            self.cycle += 1
+            for member in self.members:
+                member._drive()
+            await read_only
+            for member in self.members:
+                member._sample()
+
+
+async def _wait_until(loop: _ClockLoop, event: Event, done: Callable[[], bool], timeout_cycles: int,
+                      period_ns: int, what: Callable[[], str]) -> None:
+    if done():
+        return
+    event.clear()
+    result = await First(event.wait(), Timer(timeout_cycles * period_ns, unit="ns"))
+    if not done():
+        raise AssertionError(what())
+
+
 class StreamSource:
     """Drive an Amaranth input stream ``<name>__{payload,valid,ready}`` from a queue.
 
@@ -92,10 +155,12 @@ class StreamSource:
     gap_prob : float
         Probability of an idle cycle before presenting each beat (never once valid is up).
     rng : random.Random
+    period_ns : int
+        Clock period, for timeouts.
     """
 
     def __init__(self, dut, name: str, codec: PayloadCodec, *, gap_prob: float = 0.0,
-                 rng: random.Random | None = None):
+                 rng: random.Random | None = None, period_ns: int = 10):
         self.clk = dut.clk
         self.payload = getattr(dut, f"{name}__payload")
         self.valid = getattr(dut, f"{name}__valid")
@@ -104,12 +169,16 @@ class StreamSource:
         self.gap_prob = gap_prob
         self.rng = rng or random.Random(0)
         self.name = name
+        self.period_ns = period_ns
         self.queue: deque[int] = deque()
         self.sent = 0
         self._holding = False
+        self._idle_event = Event()
+        self._read_ready = _fast_reader(self.ready)
         self.valid.value = 0
         self.payload.value = 0
-        self._task = cocotb.start_soon(self._run())
+        self.loop = _ClockLoop.of(self.clk)
+        self.loop.members.append(self)
 
     def send(self, beat: dict[str, int] | int) -> None:
         self.queue.append(self.codec.pack(beat))
@@ -123,27 +192,26 @@ class StreamSource:
         return not self.queue and not self._holding
 
     async def wait_idle(self, timeout_cycles: int = 1_000_000) -> None:
-        for _ in range(timeout_cycles):
-            if self.idle:
-                return
-            await RisingEdge(self.clk)
-        raise AssertionError(f"source {self.name}: {len(self.queue)} beats still queued after "
-                             f"{timeout_cycles} cycles (DUT never ready?)")
+        await _wait_until(self.loop, self._idle_event, lambda: self.idle, timeout_cycles, self.period_ns,
+                          lambda: f"source {self.name}: {len(self.queue)} beats still queued after "
+                                  f"{timeout_cycles} cycles (DUT never ready?)")
 
-    async def _run(self) -> None:
-        while True:
-            await FallingEdge(self.clk)
-            if not self._holding and self.queue and self.rng.random() >= self.gap_prob:
+    def _drive(self) -> None:
+        if not self._holding:
+            if self.queue and (self.gap_prob == 0.0 or self.rng.random() >= self.gap_prob):
                 self.payload.value = self.queue[0]
                 self.valid.value = 1
                 self._holding = True
-            elif not self._holding:
+            else:
                 self.valid.value = 0
-            await ReadOnly()
-            if self._holding and int(self.ready.value):
-                self.queue.popleft()
-                self.sent += 1
-                self._holding = False
+
+    def _sample(self) -> None:
+        if self._holding and self._read_ready():
+            self.queue.popleft()
+            self.sent += 1
+            self._holding = False
+            if not self.queue:
+                self._idle_event.set()
 
 
 class StreamSink:
@@ -155,7 +223,8 @@ class StreamSink:
     """
 
     def __init__(self, dut, name: str, codec: PayloadCodec, *, stall_prob: float = 0.0,
-                 rng: random.Random | None = None, callback: Callable[[Any], None] | None = None):
+                 rng: random.Random | None = None, callback: Callable[[Any], None] | None = None,
+                 period_ns: int = 10):
         self.clk = dut.clk
         self.name = name
         self.payload = getattr(dut, f"{name}__payload")
@@ -165,43 +234,52 @@ class StreamSink:
         self.stall_prob = stall_prob
         self.rng = rng or random.Random(1)
         self.callback = callback
+        self.period_ns = period_ns
         self.received: list[Any] = []
         self.protocol_errors: list[str] = []
+        self._pending: int | None = None  # payload seen valid but not yet transferred
+        self._ready = 0
+        self._target = 0
+        self._event = Event()
+        self._read_valid = _fast_reader(self.valid)
+        self._read_payload = _fast_reader(self.payload)
         self.ready.value = 0
-        self._task = cocotb.start_soon(self._run())
+        self.loop = _ClockLoop.of(self.clk)
+        self.loop.members.append(self)
 
     async def wait_for(self, count: int, timeout_cycles: int = 1_000_000) -> None:
-        for _ in range(timeout_cycles):
-            if len(self.received) >= count:
-                return
-            await RisingEdge(self.clk)
-        raise AssertionError(f"sink {self.name}: got {len(self.received)} of {count} beats after "
-                             f"{timeout_cycles} cycles")
+        self._target = count
+        await _wait_until(self.loop, self._event, lambda: len(self.received) >= count, timeout_cycles,
+                          self.period_ns, lambda: f"sink {self.name}: got {len(self.received)} of {count} "
+                                                  f"beats after {timeout_cycles} cycles")
 
-    async def _run(self) -> None:
-        pending: int | None = None  # payload seen valid but not yet transferred
-        while True:
-            await FallingEdge(self.clk)
-            self.ready.value = 0 if self.rng.random() < self.stall_prob else 1
-            await ReadOnly()
-            valid = int(self.valid.value)
-            if pending is not None:
-                if not valid:
-                    self.protocol_errors.append(f"{self.name}: valid dropped before transfer")
-                elif int(self.payload.value) != pending:
-                    self.protocol_errors.append(f"{self.name}: payload changed while valid and not ready")
-            if valid:
-                word = int(self.payload.value)
-                if int(self.ready.value):
-                    beat = self.codec.unpack(word)
-                    self.received.append(beat)
-                    if self.callback is not None:
-                        self.callback(beat)
-                    pending = None
-                else:
-                    pending = word
+    def _drive(self) -> None:
+        ready = 0 if (self.stall_prob and self.rng.random() < self.stall_prob) else 1
+        if ready != self._ready:
+            self.ready.value = ready
+            self._ready = ready
+
+    def _sample(self) -> None:
+        valid = self._read_valid()
+        word = self._read_payload() if valid else 0
+        if self._pending is not None:
+            if not valid:
+                self.protocol_errors.append(f"{self.name}: valid dropped before transfer")
+            elif word != self._pending:
+                self.protocol_errors.append(f"{self.name}: payload changed while valid and not ready")
+        if valid:
+            if self._ready:
+                beat = self.codec.unpack(word)
+                self.received.append(beat)
+                if self.callback is not None:
+                    self.callback(beat)
+                self._pending = None
+                if len(self.received) >= self._target:
+                    self._event.set()
             else:
-                pending = None
+                self._pending = word
+        else:
+            self._pending = None
 
 
 class Scoreboard:

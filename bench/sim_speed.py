@@ -1,0 +1,95 @@
+"""Simulation speed of the PE testbench on Amaranth's simulator, Icarus and Verilator.
+
+All three run the same workload in one process run: random dot products (the PE testbench's
+stimulus) with 30% input gaps and 30% output back-pressure. Speed is simulated clock cycles
+per wall-clock second of the simulation itself (cocotb's own per-test timer; builds excluded),
+the median of ``--repeats`` runs, and reported as ratios against Icarus measured in the same run.
+
+Usage: ``python bench/sim_speed.py [--pairs 20000] [--repeats 3]``; writes
+``bench/results/sim_speed.json``.
+"""
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from datetime import datetime, timezone
+from importlib.metadata import version
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from golden.bf16 import dot  # noqa: E402
+from hdl.pe import MacPE, PEConfig  # noqa: E402
+from tb.amsim import run_stream_test  # noqa: E402
+from tb.runner import run_cocotb  # noqa: E402
+from tb.test_pe import beats_of, make_dots  # noqa: E402
+
+TEST = "random_and_edge_dots_with_stalls"
+PERIOD_NS = 10
+
+
+def cocotb_speed(sim: str, cfg: PEConfig, pairs: int) -> float:
+    results = run_cocotb(cfg, sim, testcase=TEST, extra_env={"PE_PAIRS": str(pairs)}, tag=f"speed-{pairs}")
+    case = next(c for c in ET.parse(results).iter("testcase") if c.get("name") == TEST)
+    props = {p.get("name"): p.get("value") for p in case.iter("property")}
+    return float(props["sim_time_duration"]) / PERIOD_NS / float(case.get("time"))
+
+
+def amaranth_speed(cfg: PEConfig, pairs: int) -> float:
+    dots, _ = make_dots(2026, pairs)
+    beats = [b for a, bb in dots for b in beats_of(a, bb)]
+    t0 = time.perf_counter()
+    got, cycles = run_stream_test(MacPE(cfg), beats, len(dots), gap_prob=0.3, stall_prob=0.3, seed=2026)
+    elapsed = time.perf_counter() - t0
+    assert got == [int(dot(a, b)) for a, b in dots], "Amaranth simulation disagrees with golden"
+    return cycles / elapsed
+
+
+def tool_versions() -> dict:
+    iverilog = subprocess.run(["iverilog", "-V"], capture_output=True, text=True).stdout.splitlines()[0]
+    return {"amaranth": version("amaranth"), "cocotb": version("cocotb"), "verilator": version("verilator"),
+            "icarus": iverilog, "python": platform.python_version(), "numpy": version("numpy")}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pairs", type=int, default=20000, help="operand pairs per run (cocotb simulators)")
+    ap.add_argument("--amaranth-pairs", type=int, default=5000, help="operand pairs per Amaranth-simulator run")
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    cfg = PEConfig()
+    runs = {"amaranth": [], "icarus": [], "verilator": []}
+    for rep in range(args.repeats):
+        runs["icarus"].append(cocotb_speed("icarus", cfg, args.pairs))
+        runs["verilator"].append(cocotb_speed("verilator", cfg, args.pairs))
+        runs["amaranth"].append(amaranth_speed(cfg, args.amaranth_pairs))
+        print(f"repeat {rep + 1}: " + ", ".join(f"{k} {v[-1]:,.0f} cyc/s" for k, v in runs.items()), flush=True)
+    median = {k: statistics.median(v) for k, v in runs.items()}
+    ratios = {f"{k}_over_icarus": median[k] / median["icarus"] for k in ("amaranth", "verilator")}
+    for k, v in median.items():
+        print(f"sim_speed {k}: {v:,.0f} cycles/s (median of {args.repeats})")
+    for k, v in ratios.items():
+        print(f"sim_speed {k}: {v:.2f}x")
+    out = {
+        "benchmark": "sim_speed", "block": "pe", "config": cfg.to_dict(), "workload": {
+            "test": TEST, "pairs": args.pairs, "amaranth_pairs": args.amaranth_pairs, "gap_prob": 0.3,
+            "stall_prob": 0.3},
+        "cycles_per_s_median": median, "cycles_per_s_runs": runs, "ratios": ratios,
+        "verilator_over_icarus": ratios["verilator_over_icarus"],
+        "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": __import__("os").cpu_count()},
+        "versions": tool_versions(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    path = ROOT / "bench" / "results" / "sim_speed.json"
+    path.write_text(json.dumps(out, indent=1) + "\n")
+    print(f"written: {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
