@@ -317,9 +317,13 @@ def _decode_group(r: _Reader, n: int, fmt: EmdFormat, index: int) -> list[int]:
 def decode_bits(bits, fmt: EmdFormat = DEFAULT) -> np.ndarray:
     """Decode an EMD bit sequence back to bf16 patterns (``uint16``).
 
-    Bits after the terminator (padding) are ignored. Raises :class:`EmdFormatError` on a
-    truncated stream or on a code that no encoder produces.
+    Bits after the terminator are ignored here (:func:`decode` checks the padding). Raises
+    :class:`EmdFormatError` on a truncated stream or on a code that no encoder produces.
     """
+    return _decode_bits(bits, fmt)[0]
+
+
+def _decode_bits(bits, fmt: EmdFormat):
     r = _Reader(bits)
     out: list[int] = []
     index = 0
@@ -333,15 +337,26 @@ def decode_bits(bits, fmt: EmdFormat = DEFAULT) -> np.ndarray:
             tail = r.take(fmt.count_bits, "terminator count")
             if tail:
                 out += _decode_group(r, tail, fmt, index)
-            return np.array(out, dtype=np.uint16)
+            return np.array(out, dtype=np.uint16), r.pos
         r.pos = start
         out += _decode_group(r, fmt.group, fmt, index)
         index += 1
 
 
 def decode(words: Iterable[int], fmt: EmdFormat = DEFAULT, word_bits: int = 64) -> np.ndarray:
-    """Decode ``word_bits``-wide words (see :func:`encode`)."""
-    return decode_bits(words_to_bits(words, word_bits), fmt)
+    """Decode ``word_bits``-wide words (see :func:`encode`).
+
+    The terminator must lie in the last word and the padding after it must be zero, as the
+    hardware decoder checks; anything else raises :class:`EmdFormatError`.
+    """
+    bits = words_to_bits(words, word_bits)
+    values, end = _decode_bits(bits, fmt)
+    if bits.size - end >= word_bits:
+        raise EmdFormatError(f"emd: {(bits.size - end) // word_bits} whole word(s) of data after the "
+                             f"terminator (bit {end})")
+    if bits[end:].any():
+        raise EmdFormatError(f"emd: non-zero padding after the terminator (bit {end})")
+    return values
 
 
 # -- measurements -------------------------------------------------------------------------------

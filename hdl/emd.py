@@ -41,8 +41,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from amaranth import Cat, Const, Module, Mux, Signal, signed
-from amaranth.lib import data, fifo, stream, wiring
+from amaranth import Array, Cat, Const, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.emd import EmdFormat
@@ -147,6 +147,33 @@ def _bits(v, width):
     return v.as_unsigned()[:width] if len(v) >= width else Cat(v, Const(0, width - len(v)))
 
 
+class _RegFifo(wiring.Component):
+    """First-word-fall-through FIFO in flip-flops (the ``SyncFIFO`` port names)."""
+
+    def __init__(self, width: int, depth: int):
+        self.width, self.depth = width, depth
+        super().__init__({
+            "w_data": In(width), "w_en": In(1), "w_rdy": Out(1),
+            "r_data": Out(width), "r_en": In(1), "r_rdy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        regs = Array(Signal(self.width, name=f"slot{k}") for k in range(self.depth))
+        wp = Signal(range(self.depth))
+        rp = Signal(range(self.depth))
+        level = Signal(range(self.depth + 1))
+        write = self.w_en & self.w_rdy
+        read = self.r_en & self.r_rdy
+        m.d.comb += [self.w_rdy.eq(level != self.depth), self.r_rdy.eq(level != 0), self.r_data.eq(regs[rp])]
+        with m.If(write):
+            m.d.sync += [regs[wp].eq(self.w_data), wp.eq(Mux(wp == self.depth - 1, 0, wp + 1))]
+        with m.If(read):
+            m.d.sync += rp.eq(Mux(rp == self.depth - 1, 0, rp + 1))
+        m.d.sync += level.eq(level + write - read)
+        return m
+
+
 class _Packer(wiring.Component):
     """Appends variable-length chunks (LSB = first bit) and emits fixed-width words.
 
@@ -200,16 +227,18 @@ def _encode_record(m: Module, cfg: EmdEncConfig, value, mu, sparse, name: str):
     D, E = f.delta_bits, f.escape_bits
     e = value[7:15]
     sm = Cat(value[0:7], value[15])
-    d = Signal(signed(10), name=f"{name}_d")
-    m.d.comb += d.eq(e - mu)
-    in_win = (e != 0) & (d >= f.delta_lo) & (d <= f.delta_hi)
-    x = Signal(signed(11), name=f"{name}_x")
-    m.d.comb += x.eq(f.delta_lo - 1 - d)
-    short = (e != 0) & ~in_win & (x >= 0) & (x <= f.short_max) if E else Const(0, 1)
+    # Unsigned arithmetic with a bias (Icarus 11 mis-evaluates some of Amaranth's signed
+    # compares against narrow constants): u = d - lo + 256 and v = x + 512 are never negative.
+    u = Signal(11, name=f"{name}_u")
+    v = Signal(11, name=f"{name}_v")
+    m.d.comb += [u.eq(e + (256 - f.delta_lo) - mu), v.eq(mu + (512 + f.delta_lo - 1) - e)]
+    in_win = (e != 0) & (u >= 256) & (u <= 256 + f.window - 1)
+    short = (e != 0) & ~in_win & (v >= 512) & (v <= 512 + f.short_max) if E else Const(0, 1)
+    code = u[:D]
+    x = v[:E] if E else Cat()
     zero = sparse & (value == 0)
     esc = Const(f.esc_code, D)
     ones_e = Const((1 << E) - 1, E) if E else Cat()
-    code = (d - f.delta_lo).as_unsigned()[:D]
     # The body after the optional flag, for each of the three record shapes.
     width = D + E + 16
     body = Signal(width, name=f"{name}_body")
@@ -217,7 +246,7 @@ def _encode_record(m: Module, cfg: EmdEncConfig, value, mu, sparse, name: str):
     with m.If(in_win):
         m.d.comb += [body.eq(Cat(code, sm)), blen.eq(D + 8)]
     with m.Elif(short):
-        m.d.comb += [body.eq(Cat(esc, x.as_unsigned()[:E], sm)), blen.eq(D + E + 8)]
+        m.d.comb += [body.eq(Cat(esc, x, sm)), blen.eq(D + E + 8)]
     with m.Else():
         m.d.comb += [body.eq(Cat(esc, ones_e, e, sm)), blen.eq(D + E + 16)]
     rec = Signal(f.max_record_bits, name=f"{name}_rec")
@@ -261,9 +290,12 @@ class EmdEncoder(wiring.Component):
         cfg, f = self.cfg, self.cfg.fmt
         L, G, nb = cfg.lanes, cfg.group, cfg.beats_per_group
 
-        m.submodules.beats = beats = fifo.SyncFIFO(width=16 * L + 1, depth=2 * nb)
+        # Flip-flop FIFOs: a Memory with a combinational read port gave wrong words under
+        # Icarus 11 (it passed on Verilator and Amaranth's simulator), and synthesis turns
+        # these small memories into flops anyway.
+        m.submodules.beats = beats = _RegFifo(16 * L + 1, 2 * nb)
         stat_layout = data.StructLayout({"mu": 8, "sparse": 1, "beats": range(nb + 1), "final": 1})
-        m.submodules.stats = stats = fifo.SyncFIFO(width=stat_layout.size, depth=2)
+        m.submodules.stats = stats = _RegFifo(stat_layout.size, 2)
         m.submodules.packer = packer = _Packer(cfg.word_bits, cfg.max_chunk)
         wiring.connect(m, wiring.flipped(self.o), packer.o)
 
@@ -330,7 +362,7 @@ class EmdEncoder(wiring.Component):
                            cfg.max_chunk)
 
         send_term = after_full | (stats.r_rdy & head.final & partial & ~term_sent)
-        send_beat = ~after_full & stats.r_rdy & ~send_term
+        send_beat = ~after_full & stats.r_rdy & beats.r_rdy & ~send_term
         last_beat = j == head.beats - 1
         m.d.comb += [
             chunk.eq(Mux(send_term, term_chunk, beat_chunk)),
@@ -370,25 +402,27 @@ def _decode_record(m: Module, cfg: EmdEncConfig, rec, mu, sparse, name: str):
     x = body[D:D + E] if E else Const(0, 1)
     is_esc = code == f.esc_code
     is_short = is_esc & (x != (1 << E) - 1) if E else Const(0, 1)
-    e = Signal(signed(11), name=f"{name}_e")
+    # Biased, unsigned: eb = e + 256 for relative codes (see _encode_record).
+    eb = Signal(11, name=f"{name}_eb")
     sm = Signal(8, name=f"{name}_sm")
     blen = Signal(range(D + E + 17), name=f"{name}_blen")
     relative = Signal(name=f"{name}_rel")
     with m.If(~is_esc):
-        m.d.comb += [e.eq(mu + f.delta_lo + code), sm.eq(body[D:D + 8]), blen.eq(D + 8), relative.eq(1)]
+        m.d.comb += [eb.eq(mu + code + (256 + f.delta_lo)), sm.eq(body[D:D + 8]), blen.eq(D + 8), relative.eq(1)]
     with m.Elif(is_short):
-        m.d.comb += [e.eq(mu + (f.delta_lo - 1) - x), sm.eq(body[D + E:D + E + 8]), blen.eq(D + E + 8),
+        m.d.comb += [eb.eq(mu + (256 + f.delta_lo - 1) - x), sm.eq(body[D + E:D + E + 8]), blen.eq(D + E + 8),
                      relative.eq(1)]
     with m.Else():
-        m.d.comb += [e.eq(body[D + E:D + E + 8]), sm.eq(body[D + E + 8:D + E + 16]), blen.eq(D + E + 16)]
+        m.d.comb += [eb.eq(body[D + E:D + E + 8] + 256), sm.eq(body[D + E + 8:D + E + 16]), blen.eq(D + E + 16)]
+    e = eb[:8]
     zero = sparse & ~flag if cfg.sparse else Const(0, 1)
     value = Signal(16, name=f"{name}_value")
     length = Signal(range(f.max_record_bits + 1), name=f"{name}_len")
     m.d.comb += [
-        value.eq(Mux(zero, 0, Cat(sm[:7], e.as_unsigned()[:8], sm[7]))),
+        value.eq(Mux(zero, 0, Cat(sm[:7], e, sm[7]))),
         length.eq(Mux(zero, 1, blen + (sparse if cfg.sparse else 0))),
     ]
-    bad = ~zero & relative & ((e < 1) | (e > 255))
+    bad = ~zero & relative & ((eb < 257) | (eb > 511))
     return value, length, bad
 
 
