@@ -106,6 +106,11 @@ class EcimConfig(BlockConfig):
         self.check(isinstance(self.overlap, bool), "overlap", "true or false")
         self.check(isinstance(self.zero_skip, bool), "zero_skip", "true or false")
 
+    def synth_blackboxes(self) -> tuple[str, ...]:
+        # The exponent macro and the mantissa SRAM are memories: their area comes from the SRAM
+        # model in docs/ecim.md, not from flip-flops.
+        return ("ecim.macro", "ecim.mant_mem")
+
     @property
     def mfec(self) -> MfecParams:
         """The golden numerics this configuration implements."""
@@ -221,9 +226,8 @@ class EcimMacro(wiring.Component):
         m.d.comb += self.s.eq(Cat(*s))
 
         go = self.start & self.ready
-        with m.FSM():
+        with m.FSM() as fsm:
             with m.State("IDLE"):
-                m.d.comb += self.ready.eq(1)
                 with m.If(go):
                     m.d.sync += [eb.eq(self.eb), floor.eq(self.s_floor), has_floor.eq(self.has_floor)]
                     m.next = "ADD"
@@ -266,13 +270,16 @@ class EcimMacro(wiring.Component):
                                                                   (1 << SH_BITS) - 1, da), 0))]
                 m.next = "DONE"
             with m.State("DONE"):
-                m.d.comb += [self.done.eq(1), self.ready.eq(self.take)]
                 with m.If(self.take):
                     with m.If(go):
                         m.d.sync += [eb.eq(self.eb), floor.eq(self.s_floor), has_floor.eq(self.has_floor)]
                         m.next = "ADD"
                     with m.Else():
                         m.next = "IDLE"
+        # Decoded outside the FSM so that they are plain continuous assignments: Icarus does
+        # not evaluate an always @* block at time 0 unless one of its inputs changes.
+        m.d.comb += [self.done.eq(fsm.ongoing("DONE")),
+                     self.ready.eq(fsm.ongoing("IDLE") | (fsm.ongoing("DONE") & self.take))]
         return m
 
 
@@ -468,7 +475,7 @@ class Ecim(wiring.Component):
     o : Out(stream.Signature(output_layout(cfg)))
     groups, skipped : Out(32)
         Activity counters since reset: groups computed, and multiplies skipped for zero (or
-        Inf/NaN) products; the mantissa reads saved equal ``skipped`` when ``zero_skip``.
+        Inf/NaN) products (always 0 without ``zero_skip``).
     """
 
     def __init__(self, cfg: EcimConfig):
@@ -547,7 +554,9 @@ class Ecim(wiring.Component):
             active = Cat(*[~(macro.zero_a[i] | macro.zero_b[i] | macro.inf_a[i] | macro.inf_b[i])
                            for i in range(n)])
             pop = sum(active[i] for i in range(n))
-            m.d.sync += [self.groups.eq(self.groups + 1), self.skipped.eq(self.skipped + (n - pop))]
+            m.d.sync += self.groups.eq(self.groups + 1)
+            if cfg.zero_skip:  # without zero skipping every product goes through a multiplier
+                m.d.sync += self.skipped.eq(self.skipped + (n - pop))
 
         # -- normalization (mantissa side) and the output exponent (exponent side) ---------------
         res = eng.res

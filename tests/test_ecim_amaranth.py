@@ -1,0 +1,176 @@
+"""Tier 1: the ECIM macro and the MFEC unit in Amaranth's simulator, against golden.mfec."""
+
+import random
+
+import numpy as np
+import pytest
+from amaranth.hdl import Value
+from amaranth.sim import Simulator
+
+from golden.bf16 import f32_to_bf16
+from golden.mfec import exponent_stage
+from hdl.config import ConfigError
+from hdl.ecim import Ecim, EcimConfig, EcimMacro
+from tb.test_ecim import expected, expected_skipped, group_beats, make_dots, make_weights, write_beats
+
+
+def run_unit(cfg, weights, dots, *, gap_prob=0.0, stall_prob=0.0, seed=0):
+    """Load ``weights`` through ``w``, stream ``dots`` through ``i`` with random gaps, drain ``o``
+    with random back-pressure. Returns (payloads, cycles from the first group beat to the last
+    result, final skipped counter)."""
+    dut = Ecim(cfg)
+    rng = random.Random(seed)
+    got, state = [], {"start": None, "cycles": 0, "skipped": 0}
+    beats = group_beats(cfg, dots)
+
+    async def producer(ctx):
+        for beat in write_beats(weights):
+            ctx.set(dut.w.payload, beat)
+            ctx.set(dut.w.valid, 1)
+            await ctx.tick().until(dut.w.ready)
+        ctx.set(dut.w.valid, 0)
+        state["start"] = state["cycles"]
+        for beat in beats:
+            while rng.random() < gap_prob:
+                ctx.set(dut.i.valid, 0)
+                await ctx.tick()
+            ctx.set(dut.i.payload, beat)
+            ctx.set(dut.i.valid, 1)
+            await ctx.tick().until(dut.i.ready)
+        ctx.set(dut.i.valid, 0)
+
+    async def consumer(ctx):
+        limit = 40 * (len(beats) * cfg.group_cycles + weights.shape[0]) + 500
+        while len(got) < len(dots):
+            ready = rng.random() >= stall_prob
+            ctx.set(dut.o.ready, ready)
+            _, _, valid, payload, skipped = await ctx.tick().sample(dut.o.valid, Value.cast(dut.o.payload),
+                                                                   dut.skipped)
+            state["cycles"] += 1
+            if valid and ready:
+                got.append(int(payload))
+                state["skipped"] = int(skipped)
+            assert state["cycles"] < limit, f"only {len(got)} of {len(dots)} results after {limit} cycles"
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(producer, background=True)
+    sim.add_testbench(consumer)
+    sim.run()
+    return got, state["cycles"] - state["start"], state["skipped"]
+
+
+@pytest.mark.parametrize("preset,overrides", [("tiny", {}), ("default", {}),
+                                              ("tiny", {"out_format": "fp32", "overlap": False, "lanes": 1})])
+def test_dots_match_golden_under_stalls(preset, overrides):
+    cfg = EcimConfig.preset(preset, **overrides)
+    weights = make_weights(cfg, 21)
+    dots = make_dots(cfg, 40, 22)
+    got, _, skipped = run_unit(cfg, weights, dots, gap_prob=0.3, stall_prob=0.4, seed=3)
+    want = expected(cfg, weights, dots)
+    bad = [(k, hex(w), hex(g)) for k, (w, g) in enumerate(zip(want, got)) if w != g]
+    assert len(got) == len(want) and not bad, f"{len(bad)} mismatches, first {bad[:3]}"
+    assert skipped == expected_skipped(cfg, weights, dots)
+
+
+def test_too_long_dot_is_flagged_and_unit_recovers():
+    cfg = EcimConfig.preset("tiny")
+    rng = np.random.default_rng(5)
+    weights = f32_to_bf16(rng.normal(0, 1, (cfg.rows, cfg.n)).astype(np.float32))
+    dots = [(list(range(cfg.rows)) + [0], f32_to_bf16(rng.normal(0, 1, (cfg.rows + 1) * cfg.n).astype(np.float32))),
+            ([1, 2], f32_to_bf16(rng.normal(0, 1, 2 * cfg.n).astype(np.float32)))]
+    got, _, _ = run_unit(cfg, weights, dots, stall_prob=0.5, seed=2)
+    want = expected(cfg, weights, dots)
+    assert want[0] == (1 << cfg.out_width) | 0x7FC0  # err flag and NaN
+    assert got == want
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+def test_cycles_per_group_match_model(overlap):
+    cfg = EcimConfig(overlap=overlap)
+    rng = np.random.default_rng(6)
+    weights = f32_to_bf16(rng.normal(0, 1, (cfg.rows, cfg.n)).astype(np.float32))
+    dots = [([int(r) for r in rng.integers(0, cfg.rows, 8)], f32_to_bf16(rng.normal(0, 1, 8 * cfg.n)
+                                                                          .astype(np.float32)))
+            for _ in range(6)]
+    _, cycles, _ = run_unit(cfg, weights, dots)
+    groups = 48
+    assert groups * cfg.group_cycles <= cycles <= groups * cfg.group_cycles + cfg.exp_cycles + cfg.mant_cycles + 6
+
+
+def test_overlap_speedup_for_groups_of_16():
+    on, off = EcimConfig(n=16, overlap=True), EcimConfig(n=16, overlap=False)
+    assert off.group_cycles / on.group_cycles > 1.5
+
+
+def test_macro_matches_exponent_stage():
+    n, rows = 8, 4
+    rng = np.random.default_rng(7)
+    dut = EcimMacro(n, rows)
+    exps = rng.integers(0, 256, (rows, n))
+    exps[1, :4] = 0
+    exps[2, :] = 255
+    cases = []
+    for _ in range(60):
+        eb = rng.choice([0, 1, 100, 127, 200, 254, 255], n) if rng.random() < 0.3 else rng.integers(1, 255, n)
+        floor = int(rng.integers(0, 511))
+        has = bool(rng.random() < 0.6)
+        cases.append((int(rng.integers(0, rows)), eb, floor, has))
+    mismatches = []
+
+    async def tb(ctx):
+        for r in range(rows):
+            ctx.set(dut.wr_en, 1)
+            ctx.set(dut.wr_row, r)
+            ctx.set(dut.wr_exp, sum(int(e) << (8 * i) for i, e in enumerate(exps[r])))
+            await ctx.tick()
+        ctx.set(dut.wr_en, 0)
+        for row, eb, floor, has in cases:
+            ctx.set(dut.start, 1)
+            ctx.set(dut.row, row)
+            ctx.set(dut.eb, sum(int(e) << (8 * i) for i, e in enumerate(eb)))
+            ctx.set(dut.s_floor, floor)
+            ctx.set(dut.has_floor, has)
+            await ctx.tick().until(dut.ready)
+            ctx.set(dut.start, 0)
+            cycles = 0
+            while not ctx.get(dut.done):
+                await ctx.tick()
+                cycles += 1
+            want = exponent_stage(exps[row][None], eb[None], np.array([floor]), np.array([has]))
+            shift = ctx.get(dut.shift)
+            got = {"shift": [(shift >> (6 * i)) & 63 for i in range(n)],
+                   "zero": [bool((ctx.get(dut.zero_a) | ctx.get(dut.zero_b)) >> i & 1) for i in range(n)],
+                   "special": [bool((ctx.get(dut.inf_a) | ctx.get(dut.inf_b)) >> i & 1) for i in range(n)],
+                   "s_new": ctx.get(dut.s_new), "has_new": bool(ctx.get(dut.has_new)),
+                   "acc_shift": ctx.get(dut.acc_shift),
+                   "s": [(ctx.get(dut.s) >> (9 * i)) & 511 for i in range(n)]}
+            exp = {"shift": want["shift"][0].tolist(), "zero": want["zero"][0].tolist(),
+                   "special": want["special"][0].tolist(), "s_new": int(want["s_new"][0]),
+                   "has_new": bool(want["has_new"][0]), "acc_shift": int(want["acc_shift"][0]),
+                   "s": want["s"][0].tolist()}
+            if got != exp:
+                mismatches.append((row, eb.tolist(), floor, has, got, exp))
+            assert cycles == EcimConfig().exp_cycles - 1  # start edge + these = exp_cycles
+            ctx.set(dut.take, 1)
+            await ctx.tick()
+            ctx.set(dut.take, 0)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    assert not mismatches, f"{len(mismatches)} mismatches; first {mismatches[0]}"
+
+
+def test_config_validation_names_parameter():
+    with pytest.raises(ConfigError, match=r"ecim: n=12 is not allowed; n must be a power of two from 2 to 64"):
+        EcimConfig(n=12)
+    with pytest.raises(ConfigError, match=r"lanes=32 .* from 1 to n=16"):
+        EcimConfig(lanes=32)
+    with pytest.raises(ConfigError, match=r"guard=20"):
+        EcimConfig(guard=20)
+    with pytest.raises(ConfigError, match=r"out_format='fp8'"):
+        EcimConfig(out_format="fp8")
+    assert EcimConfig.preset("tiny").acc_width == 16 + 6 + 5 + 1
+    assert EcimConfig().synth_blackboxes() == ("ecim.macro", "ecim.mant_mem")
