@@ -28,7 +28,7 @@ __all__ = [
     "BF16_MAX", "BF16_MIN_NORMAL", "FP32_NEG_ZERO",
     "f32_bits", "bits_f32", "ftz_f32_bits", "canon_f32_bits",
     "f32_to_bf16", "bf16_to_f32", "bf16_to_f32_bits", "bf16_from_float", "bf16_to_float",
-    "f32_round_to_bf16_bits", "bf16_mul", "fp32_add", "fp32_add_reference", "dot", "gemm",
+    "f32_round_to_bf16_bits", "bf16_mul", "fp32_add", "fp32_add_reference", "dot", "dots", "gemm",
     "bf16_edge_values",
 ]
 
@@ -249,6 +249,38 @@ def dot(a, b, acc=None) -> np.uint32:
     for p in products:
         total = fp32_add(total, p)
     return np.uint32(total)
+
+
+def dots(pairs) -> np.ndarray:
+    """Many dot products at once, each exactly as :func:`dot` computes it.
+
+    Parameters
+    ----------
+    pairs : sequence of (a, b)
+        bf16 pattern vectors; each pair may have its own length.
+
+    Returns
+    -------
+    numpy.ndarray of uint32, one fp32 pattern per pair.
+
+    The vectors are padded with products of -0, the additive identity (``x + -0 == x`` for every
+    x, signed zeros and NaN included), so the padded sequential sums equal the unpadded ones.
+    """
+    pairs = list(pairs)
+    if not pairs:
+        return np.zeros(0, dtype=np.uint32)
+    length = max(len(a) for a, _ in pairs)
+    products = np.full((len(pairs), length), FP32_NEG_ZERO, dtype=np.uint32)
+    for row, (a, b) in enumerate(pairs):
+        a = np.asarray(a, dtype=np.uint16).reshape(-1)
+        b = np.asarray(b, dtype=np.uint16).reshape(-1)
+        if a.shape != b.shape:
+            raise ValueError(f"dots: pair {row} has {a.size} and {b.size} elements; they must match")
+        products[row, :a.size] = bf16_mul(a, b)
+    total = products[:, 0]
+    for k in range(1, length):
+        total = fp32_add(total, products[:, k])
+    return total.astype(np.uint32)
 
 
 def gemm(a, b, acc=None) -> np.ndarray:

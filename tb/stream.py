@@ -98,6 +98,24 @@ def _fast_reader(handle) -> Callable[[], int]:
     return lambda: int(handle.value)
 
 
+def _fast_writer(handle) -> Callable[[int], None]:
+    """Return a function writing an unsigned int to ``handle`` (<= 32 bits) through cocotb's
+    own write scheduling, without building a ``Logic``/``LogicArray`` first."""
+    try:
+        from cocotb.handle import _GPISetAction, _schedule_write
+
+        raw = handle._handle
+        if len(handle) <= 32 and hasattr(raw, "set_signal_val_int"):
+            setter, deposit = raw.set_signal_val_int, _GPISetAction.DEPOSIT
+            return lambda value: _schedule_write(handle, setter, deposit, value)
+    except (ImportError, AttributeError):
+        pass
+
+    def write(value: int) -> None:
+        handle.value = value
+    return write
+
+
 class _ClockLoop:
     """One coroutine per clock that drives and samples every stream on it.
 
@@ -173,8 +191,10 @@ class StreamSource:
         self.queue: deque[int] = deque()
         self.sent = 0
         self._holding = False
+        self._valid = 0
         self._idle_event = Event()
         self._read_ready = _fast_reader(self.ready)
+        self._write_valid = _fast_writer(self.valid)
         self.valid.value = 0
         self.payload.value = 0
         self.loop = _ClockLoop.of(self.clk)
@@ -200,10 +220,13 @@ class StreamSource:
         if not self._holding:
             if self.queue and (self.gap_prob == 0.0 or self.rng.random() >= self.gap_prob):
                 self.payload.value = self.queue[0]
-                self.valid.value = 1
+                if not self._valid:
+                    self._write_valid(1)
+                    self._valid = 1
                 self._holding = True
-            else:
-                self.valid.value = 0
+            elif self._valid:  # writes cost more than the comparison: only on change
+                self._write_valid(0)
+                self._valid = 0
 
     def _sample(self) -> None:
         if self._holding and self._read_ready():
@@ -243,6 +266,7 @@ class StreamSink:
         self._event = Event()
         self._read_valid = _fast_reader(self.valid)
         self._read_payload = _fast_reader(self.payload)
+        self._write_ready = _fast_writer(self.ready)
         self.ready.value = 0
         self.loop = _ClockLoop.of(self.clk)
         self.loop.members.append(self)
@@ -256,7 +280,7 @@ class StreamSink:
     def _drive(self) -> None:
         ready = 0 if (self.stall_prob and self.rng.random() < self.stall_prob) else 1
         if ready != self._ready:
-            self.ready.value = ready
+            self._write_ready(ready)
             self._ready = ready
 
     def _sample(self) -> None:

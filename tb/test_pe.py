@@ -7,12 +7,13 @@ and ``PE_PAIRS`` (how many random operand pairs, default 12000).
 import json
 import os
 import random
+import time
 
 import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly
 
-from golden.bf16 import bf16_edge_values, dot
+from golden.bf16 import bf16_edge_values, dot, dots
 from hdl.pe import PEConfig, pe_input_layout
 from tb.stream import PayloadCodec, Scoreboard, StreamSink, StreamSource, reset, start_clock
 
@@ -56,36 +57,41 @@ def fp32_compare(expected: int, got: int):
     return None if expected == got else f"expected 0x{expected:08x}, got 0x{got:08x}"
 
 
-async def run_dots(dut, dots, gap_prob: float, stall_prob: float, seed: int) -> int:
-    """Stream ``dots`` through the PE and check every result; returns the cycles taken."""
+async def run_dots(dut, pairs, gap_prob: float, stall_prob: float, seed: int) -> int:
+    """Stream the dot products ``pairs`` through the PE and check every result; returns the
+    cycles taken."""
     start_clock(dut)
     await reset(dut)
     board = Scoreboard("pe.o", fp32_compare)
     sink = StreamSink(dut, "o", OUT, stall_prob=stall_prob, rng=random.Random(seed + 1), callback=board.receive)
     source = StreamSource(dut, "i", IN, gap_prob=gap_prob, rng=random.Random(seed))
-    for a, b in dots:
-        board.expect(int(dot(a, b)))
+    for (a, b), expected in zip(pairs, dots(pairs)):
+        board.expect(int(expected))
         source.send_all(beats_of(a, b))
-    start = sink.loop.cycle
-    await sink.wait_for(len(dots), timeout_cycles=20 * sum(len(a) for a, _ in dots) + 1000)
+    start, t0 = sink.loop.cycle, time.perf_counter()
+    await sink.wait_for(len(pairs), timeout_cycles=20 * sum(len(a) for a, _ in pairs) + 1000)
+    cycles = sink.loop.cycle - start
+    # Simulation speed of the streaming phase alone (stimulus and golden model excluded),
+    # read by bench/sim_speed.py.
+    dut._log.info("SIMSPEED cycles=%d seconds=%.6f", cycles, time.perf_counter() - t0)
     board.check_done(sink)
-    return sink.loop.cycle - start
+    return cycles
 
 
 @cocotb.test()
 async def random_and_edge_dots_with_stalls(dut):
     """>= 10,000 random pairs plus all edge-class pairs, random gaps and back-pressure."""
     seed = int(os.environ.get("PE_SEED", "2026"))
-    dots, count = make_dots(seed, int(os.environ.get("PE_PAIRS", "12000")))
-    cycles = await run_dots(dut, dots, gap_prob=0.3, stall_prob=0.3, seed=seed)
-    dut._log.info("checked %d dot products (%d operand pairs) in %d cycles", len(dots), count, cycles)
+    pairs, count = make_dots(seed, int(os.environ.get("PE_PAIRS", "12000")))
+    cycles = await run_dots(dut, pairs, gap_prob=0.3, stall_prob=0.3, seed=seed)
+    dut._log.info("checked %d dot products (%d operand pairs) in %d cycles", len(pairs), count, cycles)
 
 
 @cocotb.test()
 async def full_throughput_without_stalls(dut):
     """With no gaps and no back-pressure the PE takes one pair per cycle."""
-    dots, count = make_dots(7, 2000)
-    cycles = await run_dots(dut, dots, gap_prob=0.0, stall_prob=0.0, seed=7)
+    pairs, count = make_dots(7, 2000)
+    cycles = await run_dots(dut, pairs, gap_prob=0.0, stall_prob=0.0, seed=7)
     # One cycle per pair, plus the pipeline latency and the driver's first-beat cycle.
     assert cycles <= count + CFG.latency + 4, f"{cycles} cycles for {count} pairs: the PE stalled"
 
@@ -121,12 +127,11 @@ async def output_holds_under_back_pressure(dut):
     start_clock(dut)
     await reset(dut)
     board = Scoreboard("pe.o", fp32_compare)
-    dots, _ = make_dots(11, 200)
-    dots = dots[-40:]
+    pairs = make_dots(11, 200)[0][-40:]
     sink = StreamSink(dut, "o", OUT, stall_prob=0.95, rng=random.Random(3), callback=board.receive)
     source = StreamSource(dut, "i", IN, gap_prob=0.0, rng=random.Random(4))
-    for a, b in dots:
-        board.expect(int(dot(a, b)))
+    for a, b in pairs:
+        board.expect(int(dot(a, b)))  # the scalar golden function, as a cross-check of dots()
         source.send_all(beats_of(a, b))
-    await sink.wait_for(len(dots), timeout_cycles=200_000)
+    await sink.wait_for(len(pairs), timeout_cycles=200_000)
     board.check_done(sink)

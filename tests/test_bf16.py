@@ -198,6 +198,15 @@ def test_dot_single_negative_zero_product():
     assert int(g.dot(np.array([0x8000], np.uint16), np.array([0x3F80], np.uint16))) == 0x80000000
 
 
+def test_dots_batch_matches_dot_one_by_one():
+    rng = np.random.default_rng(7)
+    edges = g.bf16_edge_values()
+    pairs = [(edges[rng.integers(0, len(edges), n)], rng.integers(0, 1 << 16, n).astype(np.uint16))
+             for n in rng.integers(1, 20, 300)]
+    pairs.append((np.array([0x8000], np.uint16), np.array([0x3F80], np.uint16)))  # lone -0 product
+    assert [int(v) for v in g.dots(pairs)] == [int(g.dot(a, b)) for a, b in pairs]
+
+
 def test_gemm_matches_dot():
     rng = np.random.default_rng(5)
     a = g.f32_to_bf16(rng.standard_normal((7, 13)))
