@@ -1,0 +1,971 @@
+"""TD3 (Fujimoto et al. 2018) in NumPy, with GST / GMP compression and three numerics modes.
+
+NumPy (and gymnasium for the environments) only. Pieces, top to bottom:
+
+* fast bf16 kernels that reproduce ``golden.bf16`` bit for bit on float32-held bf16 values
+  (:func:`round_bf16`, :func:`gemm_exact`);
+* :class:`Numerics`: where each mode rounds (``fp32``, ``bf16``, ``bf16-exact``; see docs/td3.md);
+* :class:`Layer` (dense / circulant / group-sparse), :class:`MLP`, :class:`Adam`,
+  :class:`ReplayBuffer`;
+* :class:`TD3Agent`: one update = critic step, and every ``policy_freq``-th update an actor step
+  and the soft target updates; it can record a tensor trace of one update;
+* :class:`TD3Config` (validated, frozen) and :class:`Trainer`: the environment loop with
+  evaluation, pruning schedules, compression-ratio logging and exact checkpoint/resume.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import math
+import pickle
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from golden import gst
+
+__all__ = [
+    "round_bf16", "gemm_exact", "to_bits", "from_bits", "Numerics", "Layer", "MLP", "Adam",
+    "ReplayBuffer", "TD3Agent", "TD3Config", "TD3ConfigError", "Trainer", "make_env", "PRESETS",
+    "NUMERICS", "METHODS",
+]
+
+NUMERICS = ("fp32", "bf16", "bf16-exact")
+METHODS = ("dense", "gmp", "gst")
+F32 = np.float32
+
+_FMIN = np.float32(1.17549435e-38)  # smallest normal fp32
+_EXP = np.uint32(0x7F800000)
+_SIGN = np.uint32(0x80000000)
+_QNAN = np.uint32(0x7FC00000)
+
+
+def round_bf16(x: np.ndarray) -> np.ndarray:
+    """Round float32 values to bf16 values (returned as float32): RNE, FTZ, canonical NaN.
+
+    Same result as ``bf16_to_f32(f32_to_bf16(x))`` for every input. The common case (no
+    subnormal, no Inf/NaN) is five in-place uint32 operations; anything else takes the general
+    path :func:`_round_bf16_general`.
+    """
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    u = x.view(np.uint32)
+    t = u >> 16
+    t &= 1
+    t += 0x7FFF
+    t += u
+    t &= np.uint32(0xFFFF0000)
+    a = u & np.uint32(0x7FFFFFFF)
+    a -= 1  # zero wraps to the top; a nonzero subnormal lands below 0x007FFFFF
+    if a.size and (a.min() < 0x007FFFFF or not np.isfinite(x.sum(dtype=np.float64))):
+        return _round_bf16_general(x)
+    return t.view(np.float32)
+
+
+def _round_bf16_general(x: np.ndarray) -> np.ndarray:
+    """Round to bf16 with every special case handled (subnormal inputs, Inf, NaN)."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    u = x.view(np.uint32)
+    nan = np.isnan(x)
+    r = ((u.astype(np.uint64) + 0x7FFF + ((u >> 16) & 1)) & 0xFFFF0000).astype(np.uint32)
+    sub_in = (u & _EXP) == 0
+    r = np.where(sub_in, u & _SIGN, r)
+    if nan.any():
+        r = np.where(nan, _QNAN, r)
+    return r.view(np.float32)
+
+
+def to_bits(x: np.ndarray) -> np.ndarray:
+    """bf16 values held in float32 -> uint16 bf16 patterns (exact: the low 16 bits are zero)."""
+    u = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
+    return (u >> 16).astype(np.uint16)
+
+
+def from_bits(b: np.ndarray) -> np.ndarray:
+    """uint16 bf16 patterns -> float32 values under the input policy (FTZ, canonical NaN)."""
+    u = np.asarray(b, dtype=np.uint16).astype(np.uint32) << 16
+    sub = (u & _EXP) == 0
+    u = np.where(sub, u & _SIGN, u)
+    nan = ((u & _EXP) == _EXP) & ((u & 0x007FFFFF) != 0)
+    u = np.where(nan, _QNAN, u)
+    return u.astype(np.uint32).view(np.float32)
+
+
+def ftz(x: np.ndarray) -> np.ndarray:
+    """Flush subnormal float32 values to a zero of the same sign (in place when writable)."""
+    tiny = np.abs(x) < _FMIN
+    if tiny.any():
+        x = np.where(tiny, np.copysign(np.float32(0), x), x).astype(np.float32)
+    return x
+
+
+def fp32_add_ftz(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """fp32 add under the policy (FTZ in and out, RNE); NaNs are canonicalised by the caller."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        s = np.add(ftz(np.asarray(a, np.float32)), ftz(np.asarray(b, np.float32)), dtype=np.float32)
+    return ftz(s)
+
+
+def _min_exp(x: np.ndarray) -> int:
+    """Smallest unbiased exponent of the non-zero finite entries of x (large when none)."""
+    a = np.abs(x)
+    a = a[(a > 0) & np.isfinite(a)]
+    if a.size == 0:
+        return 1000
+    return int(np.frexp(a.min())[1]) - 1
+
+
+def canon_nan(x: np.ndarray) -> np.ndarray:
+    """Replace every NaN with the canonical quiet NaN 0x7FC00000."""
+    nan = np.isnan(x)
+    if nan.any():
+        x = np.where(nan, np.uint32(_QNAN).view(np.float32), x)
+    return x
+
+
+def gemm_exact(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``C = A @ B`` for bf16 values held in float32, in the hardware order, bit for bit.
+
+    Every C[m, n] starts at -0 and adds the products ``A[m, k] * B[k, n]`` for k ascending, one
+    RNE add each, flushing subnormal products and sums (``golden.bf16.gemm``). Returns float32.
+
+    Every bf16 product is an integer multiple of ``2**(ea_min + eb_min - 14)``, and so is every
+    RNE-rounded partial sum; when that grain is at least the smallest normal, no product or sum
+    can be subnormal and the flushes are skipped (two NumPy calls per k instead of ten).
+    """
+    a = ftz(np.asarray(a, dtype=np.float32))
+    b = ftz(np.asarray(b, dtype=np.float32))
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
+        raise ValueError(f"gemm_exact: shapes {a.shape} and {b.shape} do not chain")
+    m, kk = a.shape
+    n = b.shape[1]
+    acc = np.full((m, n), -0.0, dtype=np.float32)
+    if kk == 0:
+        return acc
+    safe = _min_exp(a) + _min_exp(b) - 14 >= -126
+    prod = np.empty((m, n), dtype=np.float32)
+    at = np.ascontiguousarray(a.T)  # rows of A.T are the columns a[:, k]
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        if safe:
+            for k in range(kk):
+                np.multiply(at[k][:, None], b[k][None, :], out=prod)
+                np.add(acc, prod, out=acc)
+        else:
+            for k in range(kk):
+                np.multiply(at[k][:, None], b[k][None, :], out=prod)
+                acc = ftz(np.add(acc, ftz(prod), dtype=np.float32))
+    return canon_nan(acc)
+
+
+# ============================================================================ numerics modes
+
+class Numerics:
+    """Where a numerics mode rounds, and how it computes the three layer products.
+
+    ``fp32``: nothing is rounded; products are float32 BLAS. ``bf16``: every tensor the
+    accelerator holds (weights as read by the PE array, layer inputs, output gradients, weight
+    gradients) is rounded to bf16; products are float32 BLAS on those values (exact bf16
+    products, fp32 accumulation in BLAS order). ``bf16-exact``: the same rounding points, and
+    every product accumulates in the hardware order (:func:`gemm_exact`).
+    """
+
+    def __init__(self, mode: str):
+        if mode not in NUMERICS:
+            raise ValueError(f"numerics={mode!r} is not allowed; choose one of {', '.join(NUMERICS)}")
+        self.mode = mode
+        self.bf16 = mode != "fp32"
+        self.exact = mode == "bf16-exact"
+
+    def q(self, x: np.ndarray) -> np.ndarray:
+        """Round a tensor the accelerator holds (a no-op in fp32)."""
+        return round_bf16(x) if self.bf16 else np.asarray(x, dtype=F32)
+
+    def mm(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``a @ b`` with fp32 accumulation: BLAS order, or the hardware order in bf16-exact."""
+        if self.exact:
+            return gemm_exact(a, b)
+        return np.dot(a, b)
+
+    def circ_dv(self, dyq: np.ndarray, xq: np.ndarray, k: int) -> np.ndarray:
+        if self.exact:
+            dyq, xq = ftz(dyq), ftz(xq)
+            # same exponent-grain argument as gemm_exact: skip the flushes when none can occur
+            safe = _min_exp(dyq) + _min_exp(xq) - 14 >= -126
+            with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+                dv = gst.circ_weight_grad_direct_exact(dyq, xq, k, _add_fast if safe else _add_ftz)
+            return canon_nan(dv)
+        return gst.circ_weight_grad_direct(dyq, xq, k)
+
+
+def _add_fast(acc, prod):
+    return np.add(acc, prod, out=acc)
+
+
+def _add_ftz(acc, prod):
+    return fp32_add_ftz(acc, ftz(prod))
+
+
+# ============================================================================ layers and nets
+
+def _ceil_to(n: int, k: int) -> int:
+    return -(-n // k) * k
+
+
+class Layer:
+    """One fully connected layer ``y = x @ W.T + b`` held dense, circulant or group-sparse.
+
+    Parameters
+    ----------
+    name : str
+        ``l1``, ``l2``, ... (used in traces and reports).
+    n_in, n_out : int
+        Logical sizes. Compressed layers pad the input width up to a multiple of ``k`` (zero
+        columns, never stored); ``n_out`` must be a multiple of ``k``.
+    mode : {"dense", "circ", "sparse"}
+    k : int
+        Block size of the circulant / group-sparse forms.
+    rng : numpy.random.Generator
+        Initialisation: PyTorch's ``nn.Linear`` default, U(-1/sqrt(n_in), 1/sqrt(n_in)), for
+        W (or each v entry) and b.
+    """
+
+    def __init__(self, name: str, n_in: int, n_out: int, mode: str, k: int, rng):
+        self.name, self.n_in, self.n_out, self.mode, self.k = name, n_in, n_out, mode, k
+        self.compressible = mode != "dense"
+        self.n_in_pad = _ceil_to(n_in, k) if mode != "dense" else n_in
+        bound = 1.0 / math.sqrt(n_in)
+        self.W = self.v = self.bitmap = self.mask = None
+        if mode == "circ":
+            p, q = n_out // k, self.n_in_pad // k
+            self.v = rng.uniform(-bound, bound, (p, q, k)).astype(F32)
+            self.bitmap = np.ones((p, q), dtype=bool)
+        elif mode == "dense":
+            self.W = rng.uniform(-bound, bound, (n_out, n_in)).astype(F32)
+        else:
+            raise ValueError(f"layer {name}: a layer starts dense or circ, not {mode!r}")
+        self.b = rng.uniform(-bound, bound, (n_out,)).astype(F32)
+        self.adam: dict[str, list] = {}
+        self.version = 0  # bumped on every parameter or mask change
+        self._wcache = None
+
+    def touch(self) -> None:
+        """Mark the parameters or masks changed (drops the rounded-weight cache)."""
+        self.version += 1
+        self._wcache = None
+
+    def __getstate__(self):
+        st = dict(self.__dict__)
+        st["_wcache"] = None
+        return st
+
+    def qweight(self, num: "Numerics"):
+        """The weight as the PE array reads it (rounded in bf16 modes), cached per version.
+
+        Returns ``(wq, wq_t)``: (n_out, n_in) and its contiguous transpose.
+        """
+        c = self._wcache
+        if c is None or c[0] != (self.version, num.mode):
+            wq = np.ascontiguousarray(num.q(self.effective()))
+            c = self._wcache = ((self.version, num.mode), wq, np.ascontiguousarray(wq.T))
+        return c[1], c[2]
+
+    # -- parameters -----------------------------------------------------------------------
+    def param_names(self) -> tuple[str, str]:
+        return ("v" if self.mode == "circ" else "W", "b")
+
+    def param(self, name: str) -> np.ndarray:
+        return getattr(self, name)
+
+    def update_mask(self, name: str):
+        """Mask for Adam updates of ``name`` (pruned values stay frozen), or None."""
+        if name == "b":
+            return None
+        if self.mode == "circ":
+            return None if self.bitmap.all() else self.bitmap[:, :, None]
+        if self.mode == "sparse":
+            return gst.block_expand(self.bitmap, self.k)
+        return self.mask
+
+    def effective(self) -> np.ndarray:
+        """The dense (n_out, n_in) float32 weight the layer computes with (masks applied)."""
+        if self.mode == "circ":
+            v = self.v if self.bitmap.all() else self.v * self.bitmap[:, :, None]
+            return gst.circ_expand(v)[:, :self.n_in]
+        if self.mode == "sparse":
+            return (self.W * gst.block_expand(self.bitmap, self.k))[:, :self.n_in]
+        return self.W if self.mask is None else self.W * self.mask
+
+    # -- compression accounting ---------------------------------------------------------------
+    def dense_values(self) -> int:
+        return self.n_out * self.n_in
+
+    def stored_values(self) -> int:
+        """Weight values held in memory (biases excluded; padding never stored)."""
+        if self.mode == "circ":
+            return int(self.bitmap.sum()) * self.k
+        if self.mode == "sparse":
+            return int(gst.block_expand(self.bitmap, self.k)[:, :self.n_in].sum())
+        return self.dense_values() if self.mask is None else int(self.mask.sum())
+
+    def meta_bits(self) -> int:
+        """Index / bitmap bits (reported apart from CR): one bit per block, or per weight for GMP."""
+        if self.mode in ("circ", "sparse"):
+            return int(self.bitmap.size)
+        return 0 if self.mask is None else int(self.mask.size)
+
+    # -- mode changes -----------------------------------------------------------------------
+    def to_sparse(self, bitmap: np.ndarray) -> None:
+        """Switch a circulant layer to group-sparse: expand v (and its Adam moments)."""
+        assert self.mode == "circ"
+        self.W = gst.circ_expand(self.v)
+        for key, (m, s) in list(self.adam.items()):
+            if key == "v":
+                self.adam["W"] = [gst.circ_expand(m), gst.circ_expand(s)]
+                del self.adam["v"]
+        self.v = None
+        self.mode = "sparse"
+        self.bitmap = bitmap
+        self.touch()
+
+    # -- products -----------------------------------------------------------------------------
+    def forward(self, x: np.ndarray, num: Numerics):
+        """Return ``(y, cache)``; y is the fp32 accumulator plus the fp32 bias."""
+        xq = num.q(x)
+        wq, wq_t = self.qweight(num)
+        y = num.mm(xq, wq_t) + self.b
+        return y.astype(F32), (xq, wq)
+
+    def backward(self, dy: np.ndarray, cache, num: Numerics, need_dx=True, need_w=True):
+        """Return ``(dx, grads, dyq)``; grads maps parameter name -> gradient (masked)."""
+        xq, wq = cache
+        dyq = num.q(dy)
+        dx = num.mm(dyq, wq) if need_dx else None
+        grads = {}
+        if need_w:
+            if self.mode == "circ":
+                xp = xq if self.n_in_pad == self.n_in else np.pad(xq, ((0, 0), (0, self.n_in_pad - self.n_in)))
+                dv = num.q(num.circ_dv(dyq, xp, self.k))
+                if not self.bitmap.all():
+                    dv = dv * self.bitmap[:, :, None]
+                grads["v"] = dv
+            else:
+                dw = num.q(num.mm(np.ascontiguousarray(dyq.T), xq))
+                if self.mode == "sparse":
+                    if self.n_in_pad != self.n_in:
+                        dw = np.pad(dw, ((0, 0), (0, self.n_in_pad - self.n_in)))
+                    dw = dw * gst.block_expand(self.bitmap, self.k)
+                elif self.mask is not None:
+                    dw = dw * self.mask
+                grads["W"] = dw
+            grads["b"] = dy.sum(axis=0, dtype=F32)
+        return dx, grads, dyq
+
+
+class MLP:
+    """Three-layer ReLU network; ``out_scale`` turns the output into ``tanh(y) * out_scale``."""
+
+    def __init__(self, sizes: list[int], modes: list[str], k: int, rng, out_scale=None):
+        self.layers = [Layer(f"l{i + 1}", sizes[i], sizes[i + 1], modes[i], k, rng)
+                       for i in range(len(sizes) - 1)]
+        self.out_scale = out_scale
+
+    def forward(self, x: np.ndarray, num: Numerics):
+        caches = []
+        h = x
+        n = len(self.layers)
+        for i, layer in enumerate(self.layers):
+            y, c = layer.forward(h, num)
+            caches.append((c, y))
+            h = np.maximum(y, 0) if i < n - 1 else y
+        if self.out_scale is not None:
+            t = np.tanh(h)
+            caches.append(t)
+            return (t * self.out_scale).astype(F32), caches
+        return h, caches
+
+    def backward(self, dout: np.ndarray, caches, num: Numerics, need_w=True, need_dx_in=False,
+                 record=None):
+        """Back-propagate ``dout``; return ``(dx_in, grads per layer)``.
+
+        ``record`` (a dict) receives, per layer name, the tensors a trace needs.
+        """
+        n = len(self.layers)
+        d = dout
+        if self.out_scale is not None:
+            t = caches[-1]
+            d = (d * self.out_scale * (1.0 - t * t)).astype(F32)
+        grads = [None] * n
+        for i in range(n - 1, -1, -1):
+            layer = self.layers[i]
+            c, y = caches[i]
+            if i < n - 1:
+                d = d * (y > 0)
+            need_dx = i > 0 or need_dx_in
+            dx, g, dyq = layer.backward(d.astype(F32), c, num, need_dx=need_dx, need_w=need_w)
+            grads[i] = g
+            if record is not None:
+                rec = {"x": c[0], "dy": dyq, "W": c[1], "grads": g, "mode": layer.mode, "k": layer.k}
+                if layer.mode == "circ":
+                    v = layer.v if layer.bitmap.all() else layer.v * layer.bitmap[:, :, None]
+                    rec["v"] = num.q(v)
+                if layer.bitmap is not None:
+                    rec["bitmap"] = layer.bitmap.copy()
+                record[layer.name] = rec
+            d = dx
+        return d, grads
+
+
+class Adam:
+    """Adam with PyTorch's update (bias-corrected, eps outside the sqrt), fp32 master weights.
+
+    Moments live in each layer (``layer.adam``) so a mode switch can carry them over. Pruned
+    values (the layer's update mask) receive no update: they stay frozen, ready to regrow.
+    """
+
+    def __init__(self, lr: float, b1=0.9, b2=0.999, eps=1e-8):
+        self.lr, self.b1, self.b2, self.eps = lr, b1, b2, eps
+        self.t = 0
+
+    def step(self, layers: list[Layer], grads: list[dict]) -> None:
+        self.t += 1
+        bc1 = 1.0 - self.b1 ** self.t
+        bc2 = 1.0 - self.b2 ** self.t
+        step_size = F32(self.lr / bc1)
+        sq2 = F32(math.sqrt(bc2))
+        for layer, g in zip(layers, grads):
+            for name, grad in g.items():
+                p = layer.param(name)
+                if name not in layer.adam:
+                    layer.adam[name] = [np.zeros_like(p), np.zeros_like(p)]
+                m, s = layer.adam[name]
+                m *= F32(self.b1)
+                m += F32(1.0 - self.b1) * grad
+                s *= F32(self.b2)
+                s += F32(1.0 - self.b2) * grad * grad
+                upd = step_size * m / (np.sqrt(s) / sq2 + F32(self.eps))
+                mask = layer.update_mask(name)
+                if mask is not None:
+                    upd = upd * mask
+                p -= upd.astype(F32)
+            layer.touch()
+
+
+class ReplayBuffer:
+    """Fixed-capacity ring buffer of (s, a, r, s', not_done) in float32."""
+
+    def __init__(self, obs_dim: int, act_dim: int, capacity: int):
+        self.capacity, self.ptr, self.size = capacity, 0, 0
+        self.obs_dim, self.act_dim = obs_dim, act_dim
+        self._alloc()
+
+    def _alloc(self):
+        c = self.capacity
+        self.s = np.zeros((c, self.obs_dim), F32)
+        self.a = np.zeros((c, self.act_dim), F32)
+        self.r = np.zeros((c, 1), F32)
+        self.s2 = np.zeros((c, self.obs_dim), F32)
+        self.nd = np.zeros((c, 1), F32)
+
+    def add(self, s, a, r, s2, done: bool) -> None:
+        i = self.ptr
+        self.s[i], self.a[i], self.r[i], self.s2[i], self.nd[i] = s, a, r, s2, 1.0 - float(done)
+        self.ptr = (i + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+
+    def sample(self, rng, n: int):
+        idx = rng.integers(0, self.size, size=n)
+        return self.s[idx], self.a[idx], self.r[idx], self.s2[idx], self.nd[idx]
+
+    def __getstate__(self):  # only the filled part goes into a checkpoint
+        st = dict(self.__dict__)
+        for key in ("s", "a", "r", "s2", "nd"):
+            st[key] = st[key][:self.size].copy()
+        return st
+
+    def __setstate__(self, st):
+        self.__dict__.update({k: v for k, v in st.items() if k not in ("s", "a", "r", "s2", "nd")})
+        self._alloc()
+        for key in ("s", "a", "r", "s2", "nd"):
+            getattr(self, key)[:self.size] = st[key]
+
+
+# ============================================================================ TD3 agent
+
+class TD3Agent:
+    """Twin critics, target policy smoothing, delayed policy updates, soft targets.
+
+    ``modes`` gives each layer's starting mode ("dense" or "circ"), the same for actor and
+    critics. The two critics are separate networks with their own layers.
+    """
+
+    def __init__(self, obs_dim, act_dim, max_action, cfg: "TD3Config", rng):
+        self.cfg = cfg
+        self.num = Numerics(cfg.numerics)
+        self.obs_dim, self.act_dim = obs_dim, act_dim
+        self.max_action = np.asarray(max_action, F32)
+        self.rng = rng
+        h = list(cfg.hidden)
+        modes = ["circ" if (cfg.method == "gst" and f"l{i + 1}" in cfg.compress) else "dense"
+                 for i in range(len(h) + 1)]
+        k = cfg.block
+        self.actor = MLP([obs_dim] + h + [act_dim], modes, k, rng, out_scale=self.max_action)
+        self.critic1 = MLP([obs_dim + act_dim] + h + [1], modes, k, rng)
+        self.critic2 = MLP([obs_dim + act_dim] + h + [1], modes, k, rng)
+        self.actor_t = pickle.loads(pickle.dumps(self.actor))
+        self.critic1_t = pickle.loads(pickle.dumps(self.critic1))
+        self.critic2_t = pickle.loads(pickle.dumps(self.critic2))
+        self.actor_opt = Adam(cfg.lr)
+        self.critic_opt = Adam(cfg.lr)
+        self.it = 0
+
+    # -- networks ------------------------------------------------------------------------------
+    def nets(self):
+        """(online, target) pairs: actor, critic1, critic2."""
+        return [(self.actor, self.actor_t), (self.critic1, self.critic1_t), (self.critic2, self.critic2_t)]
+
+    def act(self, obs: np.ndarray, num: Numerics | None = None) -> np.ndarray:
+        a, _ = self.actor.forward(np.asarray(obs, F32)[None, :], num or self.num)
+        return a[0]
+
+    def compression(self) -> dict:
+        stored = dense = meta = 0
+        for net, _ in self.nets():
+            for layer in net.layers:
+                stored += layer.stored_values()
+                dense += layer.dense_values()
+                meta += layer.meta_bits()
+        return {"stored": stored, "dense": dense, "cr": gst.compression_ratio(stored, dense),
+                "meta_bits": meta}
+
+    def sync_target_masks(self) -> None:
+        """Targets mirror their online layer's mode and masks."""
+        for net, tgt in self.nets():
+            for lo, lt in zip(net.layers, tgt.layers):
+                if lo.mode == "sparse" and lt.mode == "circ":
+                    lt.to_sparse(lo.bitmap)
+                lt.bitmap, lt.mask = lo.bitmap, lo.mask
+                lo.touch()
+                lt.touch()
+
+    # -- one update ----------------------------------------------------------------------------
+    def update(self, batch, trace: dict | None = None) -> dict:
+        """One TD3 iteration. ``trace`` (a dict) receives the tensors of this update."""
+        cfg, num = self.cfg, self.num
+        s, a, r, s2, nd = batch
+        self.it += 1
+        n = s.shape[0]
+        ma = self.max_action
+        noise = np.clip(self.rng.standard_normal(a.shape).astype(F32) * (cfg.policy_noise * ma),
+                        -cfg.noise_clip * ma, cfg.noise_clip * ma)
+        a2, _ = self.actor_t.forward(s2, num)
+        a2 = np.clip(a2 + noise, -ma, ma).astype(F32)
+        sa2 = np.concatenate([s2, a2], axis=1)
+        q1t, _ = self.critic1_t.forward(sa2, num)
+        q2t, _ = self.critic2_t.forward(sa2, num)
+        target = (r + nd * F32(cfg.gamma) * np.minimum(q1t, q2t)).astype(F32)
+
+        sa = np.concatenate([s, a], axis=1)
+        q1, c1 = self.critic1.forward(sa, num)
+        q2, c2 = self.critic2.forward(sa, num)
+        e1, e2 = q1 - target, q2 - target
+        closs = float(np.mean(e1 * e1) + np.mean(e2 * e2))
+        rec1 = {} if trace is not None else None
+        rec2 = {} if trace is not None else None
+        _, g1 = self.critic1.backward((2.0 / n * e1).astype(F32), c1, num, record=rec1)
+        _, g2 = self.critic2.backward((2.0 / n * e2).astype(F32), c2, num, record=rec2)
+        self.critic_opt.step(self.critic1.layers + self.critic2.layers, g1 + g2)
+        info = {"critic_loss": closs}
+        if trace is not None:
+            trace["critic1"], trace["critic2"] = rec1, rec2
+
+        if self.it % cfg.policy_freq == 0:
+            pi, ca = self.actor.forward(s, num)
+            q, cq = self.critic1.forward(np.concatenate([s, pi], axis=1), num)
+            dq = np.full((n, 1), -1.0 / n, F32)
+            dsa, _ = self.critic1.backward(dq, cq, num, need_w=False, need_dx_in=True)
+            da = dsa[:, self.obs_dim:]
+            reca = {} if trace is not None else None
+            _, ga = self.actor.backward(da.astype(F32), ca, num, record=reca)
+            self.actor_opt.step(self.actor.layers, ga)
+            info["actor_loss"] = float(-q.mean())
+            if trace is not None:
+                trace["actor"] = reca
+            tau = F32(cfg.tau)
+            for net, tgt in self.nets():
+                for lo, lt in zip(net.layers, tgt.layers):
+                    for name in lo.param_names():
+                        pt = lt.param(name)
+                        pt *= F32(1.0) - tau
+                        pt += tau * lo.param(name)
+                    lt.touch()
+        return info
+
+
+# ============================================================================ configuration
+
+class TD3ConfigError(ValueError):
+    """A training option is out of range; the message names option, value and what is allowed."""
+
+
+PRESETS = {
+    "default": {},
+    "paper2018": {"hidden": (400, 300), "lr": 1e-3, "batch": 100, "block": 4},
+}
+
+
+@dataclass(frozen=True)
+class TD3Config:
+    """Everything that defines a training run (the checkpoint refuses a different one).
+
+    Defaults are TD3's current reference settings (256-256, lr 3e-4, batch 256, 25k random
+    start steps); ``PRESETS["paper2018"]`` is the ICML 2018 network (400-300, lr 1e-3, batch 100).
+    """
+
+    env: str = "HalfCheetah-v5"
+    method: str = "dense"
+    steps: int = 1_000_000
+    seed: int = 0
+    numerics: str = "bf16"
+    hidden: tuple = (256, 256)
+    lr: float = 3e-4
+    batch: int = 256
+    start_steps: int = 25_000
+    expl_noise: float = 0.1
+    policy_noise: float = 0.2
+    noise_clip: float = 0.5
+    policy_freq: int = 2
+    tau: float = 0.005
+    gamma: float = 0.99
+    buffer: int = 1_000_000
+    eval_every: int = 5_000
+    eval_episodes: int = 10
+    block: int = 8
+    compress: tuple = ("l2",)
+    gmp_final: float = 0.9
+    gmp_start: float = 0.2
+    gmp_end: float = 0.8
+    gmp_every: int = 1_000
+    gst_ds: float = 0.05
+    gst_delta: float = 0.05
+    gst_smax: float = 0.95
+    ckpt_every: int = 10_000
+
+    def __post_init__(self):
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        object.__setattr__(self, "compress", tuple(self.compress))
+        self.validate()
+
+    def _check(self, ok, name, allowed):
+        if not ok:
+            raise TD3ConfigError(f"--{name.replace('_', '-')} {getattr(self, name)!r} is not allowed: "
+                                 f"{name} must be {allowed}")
+
+    def validate(self) -> None:
+        self._check(self.method in METHODS, "method", "one of " + ", ".join(METHODS))
+        self._check(self.numerics in NUMERICS, "numerics", "one of " + ", ".join(NUMERICS))
+        self._check(isinstance(self.steps, int) and self.steps > 0, "steps", "a positive integer")
+        self._check(self.seed >= 0, "seed", "an integer >= 0")
+        self._check(len(self.hidden) >= 1 and all(h > 0 for h in self.hidden), "hidden",
+                    "one or more positive layer widths")
+        self._check(self.batch > 0, "batch", "a positive integer")
+        self._check(0 < self.lr < 1, "lr", "in (0, 1)")
+        self._check(self.start_steps >= 0, "start_steps", ">= 0")
+        self._check(self.eval_every > 0, "eval_every", "a positive integer")
+        self._check(self.eval_episodes > 0, "eval_episodes", "a positive integer")
+        self._check(self.block >= 2, "block", "an integer >= 2")
+        self._check(0 <= self.gmp_final < 1, "gmp_final", "in [0, 1)")
+        self._check(0 <= self.gmp_start < self.gmp_end <= 1, "gmp_start", "in [0, gmp_end)")
+        self._check(self.buffer >= self.batch, "buffer", f">= batch ({self.batch})")
+        n_layers = len(self.hidden) + 1
+        valid = [f"l{i + 1}" for i in range(n_layers - 1)]  # the output layer stays dense
+        for name in self.compress:
+            self._check(name in valid, "compress", "a subset of " + ", ".join(valid)
+                        + " (the output layer is never compressed)")
+        if self.method != "dense":
+            for name in self.compress:
+                width = self.hidden[int(name[1:]) - 1]
+                if width % self.block:
+                    divisors = [d for d in range(2, width + 1) if width % d == 0][:6]
+                    raise TD3ConfigError(
+                        f"--block {self.block} is not allowed: it does not divide the output width "
+                        f"{width} of layer {name} (inputs are padded to a multiple of the block, "
+                        f"outputs are not); use a divisor of {width}, e.g. "
+                        + ", ".join(map(str, divisors)))
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["hidden"], d["compress"] = list(self.hidden), list(self.compress)
+        return d
+
+    @classmethod
+    def preset(cls, name: str = "default", **overrides) -> "TD3Config":
+        if name not in PRESETS:
+            raise TD3ConfigError(f"--preset {name!r} is not allowed: choose one of {', '.join(PRESETS)}")
+        values = dict(PRESETS[name])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def make_env(env_id: str):
+    """``gym.make(env_id)`` with one-line errors for unknown ids and non-Box spaces."""
+    import gymnasium as gym
+
+    if env_id not in gym.registry:
+        close = difflib.get_close_matches(env_id, list(gym.registry.keys()), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise TD3ConfigError(f"--env {env_id!r} is not a registered gymnasium environment{hint}")
+    env = gym.make(env_id)
+    for what, space in (("action", env.action_space), ("observation", env.observation_space)):
+        if not isinstance(space, gym.spaces.Box):
+            env.close()
+            raise TD3ConfigError(f"--env {env_id!r} is not allowed: its {what} space is "
+                                 f"{type(space).__name__}; TD3 needs a continuous Box space")
+    return env
+
+
+# ============================================================================ environment state
+
+def _time_limit(env):
+    w = env
+    while w is not None:
+        if hasattr(w, "_elapsed_steps"):
+            return w
+        w = getattr(w, "env", None)
+    return None
+
+
+def env_get_state(env) -> dict:
+    """Everything needed to continue an episode bit for bit (MuJoCo integration state)."""
+    import mujoco
+
+    u = env.unwrapped
+    st = {"np_random": u.np_random.bit_generator.state}
+    tl = _time_limit(env)
+    st["elapsed"] = None if tl is None else tl._elapsed_steps
+    if hasattr(u, "model") and hasattr(u, "data"):
+        spec = mujoco.mjtState.mjSTATE_INTEGRATION
+        buf = np.empty(mujoco.mj_stateSize(u.model, spec), dtype=np.float64)
+        mujoco.mj_getState(u.model, u.data, buf, spec)
+        st["mujoco"] = buf
+    return st
+
+
+def env_set_state(env, st: dict) -> None:
+    import mujoco
+
+    u = env.unwrapped
+    u.np_random.bit_generator.state = st["np_random"]
+    tl = _time_limit(env)
+    if tl is not None:
+        tl._elapsed_steps = st["elapsed"]
+    if "mujoco" in st:
+        mujoco.mj_setState(u.model, u.data, st["mujoco"], mujoco.mjtState.mjSTATE_INTEGRATION)
+
+
+# ============================================================================ training loop
+
+#: config fields that may differ between a checkpoint and the run that resumes it
+RESUMABLE_CHANGES = ("steps", "ckpt_every")
+
+
+class Trainer:
+    """The environment loop: warm-up, one update per step, evaluation, pruning, CR logging.
+
+    The whole state (agent, optimizers, replay buffer, RNG, pruning state, the running
+    episode's MuJoCo state and every metric accumulator) pickles, so a run stopped at any step
+    resumes exactly (:meth:`state_bytes` / :meth:`from_state`).
+    """
+
+    def __init__(self, cfg: TD3Config):
+        self.cfg = cfg
+        self.env = make_env(cfg.env)
+        obs_space, act_space = self.env.observation_space, self.env.action_space
+        self.obs_dim = int(np.prod(obs_space.shape))
+        self.act_dim = int(np.prod(act_space.shape))
+        self.max_action = np.asarray(act_space.high, F32).reshape(-1)
+        self.rng = np.random.default_rng(cfg.seed)
+        self.agent = TD3Agent(self.obs_dim, self.act_dim, self.max_action, cfg, self.rng)
+        self.replay = ReplayBuffer(self.obs_dim, self.act_dim, min(cfg.buffer, cfg.steps))
+        self.policy = gst.RewardAwareSparsity(ds=cfg.gst_ds, delta=cfg.gst_delta, s_max=cfg.gst_smax)
+        self.gmp_s = 0.0
+        self.step = 0
+        self.cr_sum = 0.0
+        self.n_updates = 0
+        self.evals: list[dict] = []
+        self.episode = {"num": 0, "ret": 0.0, "len": 0}
+        self.last_train_return = None
+        obs, _ = self.env.reset(seed=cfg.seed)
+        self.obs = np.asarray(obs, F32).reshape(-1)
+        self._cr_cache = self.agent.compression()
+
+    # -- checkpoint ----------------------------------------------------------------------------
+    def state_bytes(self) -> bytes:
+        st = {k: v for k, v in self.__dict__.items() if k != "env"}
+        st["env_state"] = env_get_state(self.env)
+        st["cfg"] = self.cfg.to_dict()
+        return pickle.dumps(st, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def from_state(cls, data: bytes, cfg: TD3Config) -> "Trainer":
+        st = pickle.loads(data)
+        old = st.pop("cfg")
+        new = cfg.to_dict()
+        diff = [k for k in new if k not in RESUMABLE_CHANGES and old.get(k) != new[k]]
+        if diff:
+            k = diff[0]
+            raise TD3ConfigError(f"--resume is not allowed: the checkpoint was written with {k}="
+                                 f"{old.get(k)!r} but this run has {k}={new[k]!r} "
+                                 f"(only {', '.join(RESUMABLE_CHANGES)} may change)")
+        self = cls.__new__(cls)
+        env_state = st.pop("env_state")
+        st.pop("cfg", None)
+        self.__dict__.update(st)
+        self.cfg = cfg
+        self.agent.cfg = cfg
+        self.env = make_env(cfg.env)
+        self.env.reset(seed=cfg.seed)
+        env_set_state(self.env, env_state)
+        return self
+
+    # -- pieces --------------------------------------------------------------------------------
+    def compressible_layers(self):
+        for net, _ in self.agent.nets():
+            for layer in net.layers:
+                if layer.name in self.cfg.compress:
+                    yield layer
+
+    def evaluate(self) -> float:
+        """Mean return of ``eval_episodes`` noise-free episodes on a separately seeded env.
+
+        bf16-exact runs evaluate with bf16 numerics (same rounding, BLAS order): evaluation
+        actions never enter training, and 10k single-sample hardware-order forwards would cost
+        more than the training they measure.
+        """
+        cfg = self.cfg
+        num = Numerics("bf16") if cfg.numerics == "bf16-exact" else self.agent.num
+        env = make_env(cfg.env)
+        rets = []
+        for ep in range(cfg.eval_episodes):
+            obs, _ = env.reset(seed=cfg.seed + 10_000 + 100 * len(self.evals) + ep)
+            done, total = False, 0.0
+            while not done:
+                a = self.agent.act(np.asarray(obs, F32).reshape(-1), num)
+                obs, r, term, trunc, _ = env.step(a)
+                total += float(r)
+                done = term or trunc
+            rets.append(total)
+        env.close()
+        return rets
+
+    def _apply_gmp(self) -> None:
+        cfg = self.cfg
+        s = gst.cubic_sparsity(self.step, cfg.gmp_final, cfg.gmp_start * cfg.steps, cfg.gmp_end * cfg.steps)
+        if s == self.gmp_s:
+            return
+        self.gmp_s = s
+        for layer in self.compressible_layers():
+            cur = layer.W if layer.mask is None else layer.W * layer.mask
+            layer.mask = gst.magnitude_mask(cur, s).astype(F32)  # pruned weights never return
+        self.agent.sync_target_masks()
+        self._cr_cache = self.agent.compression()
+
+    def _apply_gst(self, ret: float) -> None:
+        old = self.policy.s
+        s = self.policy.update(ret)
+        if s == old:
+            return
+        for layer in self.compressible_layers():
+            circ_cr = 1.0 - 1.0 / layer.k
+            if layer.mode == "circ" and s > circ_cr:
+                w = gst.circ_expand(layer.v)
+                layer.to_sparse(gst.block_bitmap(w, layer.k, s))
+            elif layer.mode == "sparse":
+                # regrow allowed: pruned blocks kept their frozen master values
+                layer.bitmap = gst.block_bitmap(layer.W, layer.k, s)
+        self.agent.sync_target_masks()
+        self._cr_cache = self.agent.compression()
+
+    def metrics_base(self) -> dict:
+        c = self._cr_cache
+        return {"step": self.step, "updates": self.n_updates, "cr": round(c["cr"], 6),
+                "avg_cr": round(self.cr_sum / self.n_updates, 6) if self.n_updates else None,
+                "stored": c["stored"], "dense": c["dense"], "meta_bits": c["meta_bits"],
+                "gst_target": self.policy.s, "gmp_target": round(self.gmp_s, 6),
+                "modes": "".join(l.mode[0] for l in self.compressible_layers())}
+
+    # -- the loop ------------------------------------------------------------------------------
+    def run(self, until: int | None = None, on_record: Callable[[dict], None] | None = None,
+            on_step: Callable[["Trainer"], None] | None = None,
+            trace_at: tuple = (), on_trace: Callable[[int, dict], None] | None = None) -> None:
+        """Advance to ``until`` env steps (default cfg.steps), calling ``on_record`` per record.
+
+        Records: ``{"kind": "episode", ...}`` at each training-episode end and
+        ``{"kind": "eval", ...}`` at each evaluation. ``trace_at`` lists update numbers
+        whose tensors are passed to ``on_trace(update_number, trace)``.
+        """
+        cfg = self.cfg
+        until = cfg.steps if until is None else min(until, cfg.steps)
+        agent, rng = self.agent, self.rng
+        ma = self.max_action
+        emit = on_record or (lambda rec: None)
+        while self.step < until:
+            if self.step < cfg.start_steps:
+                a = rng.uniform(-ma, ma).astype(F32)
+            else:
+                a = agent.act(self.obs)
+                a = np.clip(a + rng.normal(0.0, 1.0, self.act_dim).astype(F32) * (cfg.expl_noise * ma),
+                            -ma, ma).astype(F32)
+            obs2, r, term, trunc, _ = self.env.step(a)
+            obs2 = np.asarray(obs2, F32).reshape(-1)
+            self.replay.add(self.obs, a, r, obs2, term)
+            self.obs = obs2
+            self.episode["ret"] += float(r)
+            self.episode["len"] += 1
+            self.step += 1
+
+            if self.step > cfg.start_steps:
+                if cfg.method == "gmp" and self.step % cfg.gmp_every == 0:
+                    self._apply_gmp()
+                batch = self.replay.sample(rng, cfg.batch)
+                want = (self.n_updates + 1) in trace_at
+                trace = {} if want else None
+                agent.update(batch, trace)
+                self.n_updates += 1
+                self.cr_sum += self._cr_cache["cr"]
+                if want and on_trace is not None:
+                    on_trace(self.n_updates, trace)
+
+            if term or trunc:
+                self.last_train_return = self.episode["ret"]
+                rec = {"kind": "episode", **self.metrics_base(), "episode": self.episode["num"],
+                       "return": round(self.episode["ret"], 4), "length": self.episode["len"]}
+                emit(rec)
+                self.episode = {"num": self.episode["num"] + 1, "ret": 0.0, "len": 0}
+                obs, _ = self.env.reset()
+                self.obs = np.asarray(obs, F32).reshape(-1)
+
+            if self.step % cfg.eval_every == 0:
+                rets = self.evaluate()
+                mean = float(np.mean(rets))
+                self.evals.append({"step": self.step, "return": mean})
+                if cfg.method == "gst" and self.step > cfg.start_steps:
+                    self._apply_gst(mean)
+                rec = {"kind": "eval", **self.metrics_base(), "return": round(mean, 4),
+                       "returns": [round(x, 4) for x in rets]}
+                emit(rec)
+            if on_step is not None:
+                on_step(self)
+
+    def summary(self) -> dict:
+        c = self._cr_cache
+        last = [e["return"] for e in self.evals[-3:]]
+        return {"env": self.cfg.env, "method": self.cfg.method, "seed": self.cfg.seed,
+                "numerics": self.cfg.numerics, "steps": self.step, "updates": self.n_updates,
+                "avg_cr": self.cr_sum / self.n_updates if self.n_updates else 0.0,
+                "final_cr": c["cr"], "meta_bits": c["meta_bits"], "stored": c["stored"],
+                "dense": c["dense"],
+                "final_return": float(np.mean(last)) if last else None,
+                "best_return": max((e["return"] for e in self.evals), default=None),
+                "evals": self.evals, "gst_target": self.policy.s, "gmp_target": self.gmp_s}
