@@ -45,7 +45,7 @@ from golden.bf16 import (BF16_QNAN, FP32_NEG_ZERO, FP32_QNAN, bf16_mul, bf16_to_
                          fp32_add)
 
 __all__ = ["MfecParams", "MfecResult", "PRODUCT_FRAC_BITS", "exponent_stage", "mfec_dot", "mfec_dot_detail",
-           "fp32_seq_dot", "f64_dot", "split_groups", "rel_error"]
+           "fp32_seq_dot", "f64_dot", "split_groups", "rel_error", "pad_to_groups", "training_dot_operands"]
 
 PRODUCT_FRAC_BITS = 14  # (1.ma)(1.mb): 16-bit integer, value in [1, 4), 14 fraction bits
 SHIFT_SAT = 63  # shifts are carried in 6 bits; 63 already clears every operand
@@ -71,7 +71,7 @@ class MfecParams:
     """
 
     n: int = 16
-    guard: int = 3
+    guard: int = 10
     max_groups: int = 64
     out_format: str = "bf16"
     zero_skip: bool = True
@@ -315,3 +315,45 @@ def rel_error(bits, ref: np.ndarray, out_format: str = "bf16") -> np.ndarray:
     ok = np.isfinite(ref) & (ref != 0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(ok, np.abs(y - ref) / np.abs(np.where(ok, ref, 1.0)), np.nan)
+
+
+def pad_to_groups(x: np.ndarray, n: int) -> np.ndarray:
+    """Pad the last axis of bf16 patterns with +0 up to a multiple of ``n`` (zero products)."""
+    x = np.asarray(x, dtype=np.uint16)
+    extra = (-x.shape[-1]) % n
+    if not extra:
+        return x
+    return np.concatenate([x, np.zeros(x.shape[:-1] + (extra,), dtype=np.uint16)], axis=-1)
+
+
+def training_dot_operands(layers: dict, n: int, max_dots: int = 2000, seed: int = 0):
+    """The dot products of one training step, as (weight-side, input-side) operand pairs.
+
+    Parameters
+    ----------
+    layers : dict
+        ``name -> {"W": (M, N), "x": (B, N), "dy": (B, M)}`` bf16 patterns (``dy`` optional).
+    n : int
+        Group size; lengths are padded with zeros to a multiple of it.
+    max_dots : int
+        At most this many dot products (sampled without replacement) per layer and pass.
+
+    Yields
+    ------
+    (name, pass, a, b, length)
+        ``length`` is the dot-product length before padding. ``pass`` is ``fwd`` (``y = x W^T``: a row of W with a row of x), ``bwd``
+        (``dx = dy W``: a column of W with a row of dy) or ``wgrad`` (``dW = dy^T x``: a
+        column of dy with a column of x, over the batch). ``a`` goes to the macro.
+    """
+    rng = np.random.default_rng(seed)
+    for name in sorted(layers):
+        t = layers[name]
+        w, x, dy = t["W"], t["x"], t.get("dy")
+        passes = [("fwd", w, x)]
+        if dy is not None:
+            passes += [("bwd", w.T, dy), ("wgrad", dy.T, x.T)]
+        for pname, left, right in passes:
+            total = left.shape[0] * right.shape[0]
+            pick = rng.choice(total, size=min(max_dots, total), replace=False)
+            i, j = pick // right.shape[0], pick % right.shape[0]
+            yield name, pname, pad_to_groups(left[i], n), pad_to_groups(right[j], n), left.shape[1]

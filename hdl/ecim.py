@@ -4,7 +4,7 @@ The block computes bf16 dot products ``sum_k W[r, k] * x[k]`` with the numerics 
 ``golden.mfec`` (bit for bit). Weights live in two memories: their 8-bit exponents in the
 **ECIM macro** (:class:`EcimMacro`), which also computes product exponents, zero/Inf flags,
 the running maximum and the alignment shifts beside the bit cells, and their sign+mantissa
-bytes in a plain SRAM (:class:`MantissaMemory`). The **mantissa engine**
+bytes in a plain SRAM (:class:`SramArray`). The **mantissa engine**
 (:class:`MantissaEngine`) multiplies, aligns and accumulates in fixed point and normalizes
 once per dot product; the normalization amount goes back to the exponent side, which forms
 the output exponent.
@@ -26,9 +26,10 @@ Per group the macro takes :attr:`EcimConfig.exp_cycles` cycles (row read, in-mem
 add, a bit-serial max search over the 9 exponent bits, shift subtraction) and the engine
 ``n / lanes`` cycles.
 
-Synthesis: :class:`EcimMacro` (Verilog module ``ecim.macro``) and :class:`MantissaMemory`
+Synthesis: :class:`EcimMacro` (Verilog module ``ecim.macro``) and the mantissa SRAM
 (``ecim.mant_mem``) are the memory macros to black-box; ``docs/ecim.md`` gives their SRAM
-area model.
+area model. With ``synth_periphery=True`` only the macro's bit-cell array
+(``ecim.macro.array``) is a black box, so Yosys counts the macro's compute periphery.
 """
 
 import dataclasses
@@ -44,7 +45,7 @@ from golden.mfec import PRODUCT_FRAC_BITS, MfecParams
 from .arith import leading_zeros
 from .config import BlockConfig
 
-__all__ = ["EcimConfig", "Ecim", "EcimMacro", "MantissaMemory", "MantissaEngine",
+__all__ = ["EcimConfig", "Ecim", "EcimMacro", "SramArray", "MantissaEngine",
            "write_layout", "group_layout", "output_layout"]
 
 S_BITS = 9  # ea + eb of two 8-bit exponent fields: 0..510
@@ -77,6 +78,9 @@ class EcimConfig(BlockConfig):
         Let the macro work on group g+1 while the engine works on group g (MFEC pipelining).
     zero_skip : bool
         Gate the multipliers of zero products (activity only; numerics are unchanged).
+    synth_periphery : bool
+        Synthesis only (the Verilog is the same): black-box just the macro's bit-cell array
+        instead of the whole macro, so the area report includes the exponent periphery.
     """
 
     BLOCK = "ecim"
@@ -89,11 +93,12 @@ class EcimConfig(BlockConfig):
     n: int = 16
     rows: int = 64
     lanes: int = 2
-    guard: int = 6
+    guard: int = 10
     max_groups: int = 64
     out_format: str = "bf16"
     overlap: bool = True
     zero_skip: bool = True
+    synth_periphery: bool = False
 
     def validate(self) -> None:
         self.check(_pow2(self.n) and 2 <= self.n <= 64, "n", "a power of two from 2 to 64")
@@ -105,10 +110,13 @@ class EcimConfig(BlockConfig):
         self.check(self.out_format in ("bf16", "fp32"), "out_format", "bf16 or fp32")
         self.check(isinstance(self.overlap, bool), "overlap", "true or false")
         self.check(isinstance(self.zero_skip, bool), "zero_skip", "true or false")
+        self.check(isinstance(self.synth_periphery, bool), "synth_periphery", "true or false")
 
     def synth_blackboxes(self) -> tuple[str, ...]:
         # The exponent macro and the mantissa SRAM are memories: their area comes from the SRAM
         # model in docs/ecim.md, not from flip-flops.
+        if self.synth_periphery:
+            return ("ecim.macro.array", "ecim.mant_mem")
         return ("ecim.macro", "ecim.mant_mem")
 
     @property
@@ -209,10 +217,10 @@ class EcimMacro(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         n = self.n
-        m.submodules.mem = mem = Memory(shape=8 * n, depth=self.rows, init=[])
-        wr = mem.write_port()
-        rd = mem.read_port()
-        m.d.comb += [wr.en.eq(self.wr_en), wr.addr.eq(self.wr_row), wr.data.eq(self.wr_exp),
+        # The bit cells: a separate module so that synthesis can black-box the array alone
+        # and still count the compute periphery below.
+        m.submodules.array = rd = SramArray(8 * n, self.rows)
+        m.d.comb += [rd.wr_en.eq(self.wr_en), rd.wr_row.eq(self.wr_row), rd.wr_data.eq(self.wr_exp),
                      rd.addr.eq(self.row), rd.en.eq(self.start & self.ready)]
 
         eb = Signal(8 * n)
@@ -283,20 +291,22 @@ class EcimMacro(wiring.Component):
         return m
 
 
-class MantissaMemory(wiring.Component):
-    """Sign + 7-bit mantissa of every weight (``rows`` x ``n`` bytes): a plain SRAM.
+class SramArray(wiring.Component):
+    """A plain single-port-read, single-port-write SRAM array (``rows`` x ``width`` bits).
 
-    Synchronous read: ``data`` shows row ``addr`` from the cycle after ``en`` and holds it.
+    Used twice: as the bit-cell array inside :class:`EcimMacro` (8-bit exponents) and as the
+    mantissa memory (sign + 7-bit mantissa bytes). Synchronous read: ``data`` shows row
+    ``addr`` from the cycle after ``en`` and holds it until the next ``en``.
     """
 
-    def __init__(self, n: int, rows: int):
-        self.n, self.rows = n, rows
-        super().__init__({"wr_en": In(1), "wr_row": In(range(rows)), "wr_data": In(8 * n),
-                          "en": In(1), "addr": In(range(rows)), "data": Out(8 * n)})
+    def __init__(self, width: int, rows: int):
+        self.width, self.rows = width, rows
+        super().__init__({"wr_en": In(1), "wr_row": In(range(rows)), "wr_data": In(width),
+                          "en": In(1), "addr": In(range(rows)), "data": Out(width)})
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.mem = mem = Memory(shape=8 * self.n, depth=self.rows, init=[])
+        m.submodules.mem = mem = Memory(shape=self.width, depth=self.rows, init=[])
         wr = mem.write_port()
         rd = mem.read_port()
         m.d.comb += [wr.en.eq(self.wr_en), wr.addr.eq(self.wr_row), wr.data.eq(self.wr_data),
@@ -492,7 +502,7 @@ class Ecim(wiring.Component):
         cfg = self.cfg
         n = cfg.n
         m.submodules.macro = macro = EcimMacro(n, cfg.rows)
-        m.submodules.mant_mem = mmem = MantissaMemory(n, cfg.rows)
+        m.submodules.mant_mem = mmem = SramArray(8 * n, cfg.rows)
         m.submodules.engine = eng = MantissaEngine(cfg)
 
         # -- writes: only while nothing is in flight ----------------------------------------

@@ -77,49 +77,57 @@ def make_dots(cfg: EcimConfig, count: int, seed: int, max_len: int | None = None
 
 
 def td3_dots(cfg: EcimConfig, seed: int, count: int):
-    """Real TD3 dot products (weight rows x activation vectors) when a trace is available.
+    """Real TD3 dot products from the committed trace, when it is installed.
 
-    Returns ``(weights, dots, source)``; ``weights`` has ``cfg.rows`` rows of ``n`` entries cut
-    from one weight matrix, and every dot product uses consecutive rows of one weight row.
-    ``None`` when no trace is installed.
+    Weight-side vectors come from the three training passes of every layer (rows of W for the
+    forward pass, columns of W for the backward pass, columns of dy for the weight gradient);
+    each is cut to at most ``min(max_groups, rows / 4)`` groups, stored in consecutive memory rows,
+    and multiplied with several input-side vectors (rows of x, rows of dy, columns of x).
+    Returns ``(weights, dots, description)``, or ``None`` when there is no trace.
     """
     try:
         from golden.traces import iter_tensors, load_trace
         trace = load_trace()
-    except Exception:  # no trace yet: the caller falls back to synthetic data
+    except (ImportError, FileNotFoundError):
         return None
-    weights = [(name, t) for name, kind, t in iter_tensors(trace, kinds=("weight",)) if t.ndim == 2]
-    acts = [(name, t) for name, kind, t in iter_tensors(trace, kinds=("activation",))]
-    if not weights or not acts:
+    from golden.mfec import pad_to_groups
+    layers: dict = {}
+    for name, kind, t in iter_tensors(trace, kinds=("W", "x", "dy")):
+        layers.setdefault(name, {})[kind] = t
+    sources = []
+    for name, t in sorted(layers.items()):
+        if "W" in t and "x" in t:
+            sources.append((name, "fwd", t["W"], t["x"]))
+            if "dy" in t:
+                sources += [(name, "bwd", t["W"].T, t["dy"]), (name, "wgrad", t["dy"].T, t["x"].T)]
+    if not sources:
         return None
     rng = np.random.default_rng(seed)
     n = cfg.n
-    # A weight matrix W (out, in) and activations x (batch, in) with matching inner size.
-    for wname, wt in weights:
-        k = wt.shape[1] - wt.shape[1] % n
-        match = [(an, a) for an, a in acts if a.shape[-1] == wt.shape[1]]
-        if k >= n and match:
-            aname, act = match[0]
+    weights = np.zeros((cfg.rows, n), dtype=np.uint16)
+    dots, used, names = [], 0, set()
+    per_block = max(4, count // 4)
+    # Interleave the passes (fwd, bwd, wgrad, fwd, ...) so that every load covers all three.
+    by_pass = {p: [s for s in sources if s[1] == p] for p in ("fwd", "bwd", "wgrad")}
+    order = []
+    for rnd in range(max(len(v) for v in by_pass.values())):
+        for p, items in by_pass.items():
+            if items:
+                order.append(items[int(rng.permutation(len(items))[rnd % len(items)])])
+    for name, pname, left, right in order:
+        a = pad_to_groups(left[int(rng.integers(0, left.shape[0]))], n)
+        groups = a.size // n
+        per = min(groups, cfg.max_groups, max(1, cfg.rows // 4))  # room for four sources
+        if used + per > cfg.rows or len(dots) >= count:
             break
-    else:
-        return None
-    act = act.reshape(-1, act.shape[-1])
-    groups = k // n
-    per_row = min(groups, cfg.max_groups, max(1, cfg.rows // 2))
-    mem_rows = []
-    dots = []
-    while len(mem_rows) + per_row <= cfg.rows and len(dots) < count:
-        r = int(rng.integers(0, wt.shape[0]))
-        g0 = int(rng.integers(0, groups - per_row + 1))
-        base = len(mem_rows)
-        for g in range(per_row):
-            mem_rows.append(wt[r, (g0 + g) * n:(g0 + g + 1) * n])
-        for _ in range(max(1, count // max(1, cfg.rows // per_row))):
-            x = act[int(rng.integers(0, act.shape[0])), g0 * n:(g0 + per_row) * n]
-            dots.append((list(range(base, base + per_row)), np.asarray(x, dtype=np.uint16)))
-    w = np.zeros((cfg.rows, n), dtype=np.uint16)
-    w[:len(mem_rows)] = np.array(mem_rows, dtype=np.uint16)
-    return w, dots[:count], f"{wname} x {aname}"
+        g0 = int(rng.integers(0, groups - per + 1))
+        weights[used:used + per] = a[g0 * n:(g0 + per) * n].reshape(per, n)
+        for j in rng.choice(right.shape[0], size=min(right.shape[0], per_block), replace=False):
+            b = pad_to_groups(right[int(j)], n)[g0 * n:(g0 + per) * n]
+            dots.append((list(range(used, used + per)), b))
+        used += per
+        names.add(f"{name}:{pname}")
+    return weights, dots[:count], ", ".join(sorted(names))
 
 
 def expected(cfg: EcimConfig, weights: np.ndarray, dots) -> list[int]:

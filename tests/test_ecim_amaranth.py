@@ -172,5 +172,5 @@ def test_config_validation_names_parameter():
         EcimConfig(guard=20)
     with pytest.raises(ConfigError, match=r"out_format='fp8'"):
         EcimConfig(out_format="fp8")
-    assert EcimConfig.preset("tiny").acc_width == 16 + 6 + 5 + 1
+    assert EcimConfig.preset("tiny").acc_width == 16 + 10 + 5 + 1
     assert EcimConfig().synth_blackboxes() == ("ecim.macro", "ecim.mant_mem")

@@ -19,6 +19,6 @@ assert {sim for sim, _, _ in CASES} == set(SIMULATORS)
 @pytest.mark.parametrize("sim,preset,overrides", CASES,
                          ids=[f"{s}-{p}" + "".join(f"-{k}={v}" for k, v in o.items()) for s, p, o in CASES])
 def test_ecim_cocotb(sim, preset, overrides):
-    dots = "60" if sim == "icarus" else "200"
+    dots = "150" if sim == "icarus" else "400"
     run_cocotb(EcimConfig.preset(preset, **overrides), sim, extra_env={"ECIM_DOTS": dots},
                tag="-".join(f"{k}{v}" for k, v in overrides.items()) or None)
