@@ -9,8 +9,9 @@ normative description and this module implements it field for field. In short:
   ``D``-bit delta from ``mu`` inside a window ``[lo, hi]``; the all-ones code is an escape.
 * An escape is followed by an ``E``-bit "short escape" that reaches ``2**E - 1`` exponents just
   below the window (the long tail of small weights), or by a raw 8-bit exponent.
-* A group with enough exact zeros (``0x0000``, ReLU outputs, pruned weights) switches to sparse
-  mode: every value starts with a one-bit non-zero flag and a zero costs that bit alone.
+* A group with enough zeros (ReLU outputs, pruned weights, masked gradients) switches to sparse
+  mode: the header names the sign of its zeros (``+0`` or ``-0``), every value starts with a
+  one-bit flag and a zero of that sign costs the flag alone.
 * The stream ends with a terminator (a header with mode 0 and ``mu`` 0, which no group uses)
   followed by the size of a final partial group, so any number of values can be coded.
 
@@ -57,7 +58,7 @@ class EmdFormat:
     escape_bits : int
         Width ``E`` of the short escape (0..4). 0 means every escape carries a raw exponent.
     sparse : bool
-        Allow sparse-mode groups (a one-bit zero flag per value).
+        Allow sparse-mode groups (a one-bit zero flag per value, the zero sign in the header).
     """
 
     group: int = 32
@@ -106,9 +107,6 @@ class EmdFormat:
         """Width of the terminator's partial-group size field, ``clog2(G)``."""
         return _clog2(self.group)
 
-    @property
-    def header_bits(self) -> int:
-        return 9
 
     @property
     def zero_dense_bits(self) -> int:
@@ -149,19 +147,26 @@ def group_stats(groups: np.ndarray, fmt: EmdFormat):
         ``round_half_up(mean of the non-zero exponents)``; 1 when the group has none (0 is
         reserved for the terminator).
     sparse : ndarray of bool
-        Sparse mode: chosen exactly when it is strictly shorter, i.e. ``g < zeros * zero_dense_bits``.
+        Sparse mode: chosen exactly when it is strictly shorter, i.e.
+        ``g + 1 < zeros * zero_dense_bits`` with ``zeros`` the count of the commoner signed zero.
+    zsign : ndarray of int64
+        Sign of the zeros a sparse group codes with its flag: 1 (``-0``) when ``-0`` is strictly
+        commoner than ``+0`` in the group, else 0.
     """
     e = exponents(groups)
     nz = e != 0
     cnt = nz.sum(axis=1)
     total = np.where(nz, e, 0).sum(axis=1)
     mu = np.where(cnt > 0, (total + cnt // 2) // np.maximum(cnt, 1), 1)
-    zeros = (groups == 0).sum(axis=1)
-    sparse = fmt.sparse & (groups.shape[1] < zeros * fmt.zero_dense_bits)
-    return mu.astype(np.int64), np.asarray(sparse, dtype=bool)
+    zp = (groups == 0x0000).sum(axis=1)
+    zn = (groups == 0x8000).sum(axis=1)
+    zsign = (zn > zp).astype(np.int64)
+    zeros = np.maximum(zp, zn)
+    sparse = fmt.sparse & (groups.shape[1] + 1 < zeros * fmt.zero_dense_bits)
+    return mu.astype(np.int64), np.asarray(sparse, dtype=bool), zsign
 
 
-def _value_fields(groups: np.ndarray, mu: np.ndarray, sparse: np.ndarray, fmt: EmdFormat):
+def _value_fields(groups: np.ndarray, mu: np.ndarray, sparse: np.ndarray, zsign: np.ndarray, fmt: EmdFormat):
     """Field values and widths, shape (n, g, 5): flag, code, short escape, raw exponent, sign|mantissa."""
     v = groups.astype(np.int64)
     e = (v >> 7) & 0xFF
@@ -171,10 +176,10 @@ def _value_fields(groups: np.ndarray, mu: np.ndarray, sparse: np.ndarray, fmt: E
     x = fmt.delta_lo - 1 - d
     short = (e != 0) & ~in_win & (x >= 0) & (x <= fmt.short_max) & (fmt.escape_bits > 0)
     raw = ~in_win & ~short
-    zero = sparse[:, None] & (v == 0)
+    zero = sparse[:, None] & (v == (zsign[:, None] << 15))
     one = np.ones_like(v)
     vals = np.stack([
-        (v != 0).astype(np.int64),
+        (~zero).astype(np.int64),
         np.where(in_win, d - fmt.delta_lo, fmt.esc_code),
         np.where(short, x, (1 << fmt.escape_bits) - 1),
         e,
@@ -191,11 +196,11 @@ def _value_fields(groups: np.ndarray, mu: np.ndarray, sparse: np.ndarray, fmt: E
 
 
 def _group_fields(groups: np.ndarray, fmt: EmdFormat):
-    mu, sparse = group_stats(groups, fmt)
-    vals, widths = _value_fields(groups, mu, sparse, fmt)
+    mu, sparse, zsign = group_stats(groups, fmt)
+    vals, widths = _value_fields(groups, mu, sparse, zsign, fmt)
     n = groups.shape[0]
-    hv = np.stack([sparse.astype(np.int64), mu], axis=-1)
-    hw = np.tile(np.array([1, 8], dtype=np.int64), (n, 1))
+    hv = np.stack([sparse.astype(np.int64), mu, zsign], axis=-1)
+    hw = np.stack([np.ones(n, np.int64), np.full(n, 8, np.int64), sparse.astype(np.int64)], axis=-1)
     return (np.concatenate([hv, vals.reshape(n, -1)], axis=1),
             np.concatenate([hw, widths.reshape(n, -1)], axis=1))
 
@@ -212,8 +217,8 @@ def encode_fields(values, fmt: EmdFormat = DEFAULT):
         parts_v.append(fv.reshape(-1))
         parts_w.append(fw.reshape(-1))
     # Terminator: mode 0, mu 0, then the size of the partial group that follows (0: none).
-    parts_v.append(np.array([0, 0, tail.size], dtype=np.int64))
-    parts_w.append(np.array([1, 8, fmt.count_bits], dtype=np.int64))
+    parts_v.append(np.array([0, 0, 0, tail.size], dtype=np.int64))
+    parts_w.append(np.array([1, 8, 0, fmt.count_bits], dtype=np.int64))
     if tail.size:
         tv, tw = _group_fields(tail.reshape(1, -1), fmt)
         parts_v.append(tv.reshape(-1))
@@ -288,11 +293,12 @@ def _decode_group(r: _Reader, n: int, fmt: EmdFormat, index: int) -> list[int]:
     if mu == 0:
         raise EmdFormatError(f"emd: group {index} at bit {r.pos - 9} has base exponent 0 "
                              f"(reserved for the terminator) but a group was expected")
+    zsign = r.take(1, f"group {index} zero sign") if sparse else 0
     out = []
     for k in range(n):
         where = f"value {index * fmt.group + k}"
         if sparse and r.take(1, f"{where} flag") == 0:
-            out.append(0)
+            out.append(zsign << 15)
             continue
         code = r.take(fmt.delta_bits, f"{where} code")
         relative = True  # window and short-escape exponents are relative to mu; raw ones are not
@@ -373,8 +379,8 @@ def cost(values, fmt: EmdFormat = DEFAULT) -> dict[str, float]:
     sm = 0
     for part in (full, tail.reshape(1, -1)):
         if part.size:
-            _, sp = group_stats(part, fmt)
-            sm += 8 * int((~(sp[:, None] & (part == 0))).sum())
+            _, sp, zs = group_stats(part, fmt)
+            sm += 8 * int((~(sp[:, None] & (part == (zs[:, None] << 15)))).sum())
     n = int(np.asarray(values).size)
     return {"values": n, "total": total, "exponent": total - sm, "sign_mantissa": sm}
 

@@ -121,7 +121,7 @@ class EmdEncConfig(BlockConfig):
     @property
     def max_chunk(self) -> int:
         """Most bits one beat can produce or consume: header plus ``lanes`` longest records."""
-        return 9 + self.lanes * self.fmt.max_record_bits
+        return 10 + self.lanes * self.fmt.max_record_bits
 
 
 @dataclasses.dataclass(frozen=True)
@@ -221,7 +221,7 @@ class _Packer(wiring.Component):
         return m
 
 
-def _encode_record(m: Module, cfg: EmdEncConfig, value, mu, sparse, name: str):
+def _encode_record(m: Module, cfg: EmdEncConfig, value, mu, sparse, zsign, name: str):
     """Record of one value (flag, code, escape, raw exponent, sign|mantissa) and its length."""
     f = cfg.fmt
     D, E = f.delta_bits, f.escape_bits
@@ -236,7 +236,7 @@ def _encode_record(m: Module, cfg: EmdEncConfig, value, mu, sparse, name: str):
     short = (e != 0) & ~in_win & (v >= 512) & (v <= 512 + f.short_max) if E else Const(0, 1)
     code = u[:D]
     x = v[:E] if E else Cat()
-    zero = sparse & (value == 0)
+    zero = sparse & (value == Cat(Const(0, 15), zsign))
     esc = Const(f.esc_code, D)
     ones_e = Const((1 << E) - 1, E) if E else Cat()
     # The body after the optional flag, for each of the three record shapes.
@@ -294,7 +294,7 @@ class EmdEncoder(wiring.Component):
         # Icarus 11 (it passed on Verilator and Amaranth's simulator), and synthesis turns
         # these small memories into flops anyway.
         m.submodules.beats = beats = _RegFifo(16 * L + 1, 2 * nb)
-        stat_layout = data.StructLayout({"mu": 8, "sparse": 1, "beats": range(nb + 1), "final": 1})
+        stat_layout = data.StructLayout({"mu": 8, "sparse": 1, "zsign": 1, "beats": range(nb + 1), "final": 1})
         m.submodules.stats = stats = _RegFifo(stat_layout.size, 2)
         m.submodules.packer = packer = _Packer(cfg.word_bits, cfg.max_chunk)
         wiring.connect(m, wiring.flipped(self.o), packer.o)
@@ -302,13 +302,17 @@ class EmdEncoder(wiring.Component):
         # -- ingest: running sums over the group being collected ----------------------------------
         total = Signal(range(255 * G + 1))
         count = Signal(range(G + 1))
-        zeros = Signal(range(G + 1))
+        zpos = Signal(range(G + 1))          # +0 values
+        zneg = Signal(range(G + 1))          # -0 values
         k = Signal(range(nb))
         lanes = [self.i.p.data[j] for j in range(L)]
         exps = [v[7:15] for v in lanes]
         total_next = total + sum(Mux(e != 0, e, 0) for e in exps)
         count_next = count + sum((e != 0).as_unsigned() for e in exps)
-        zeros_next = zeros + sum((v == 0).as_unsigned() for v in lanes)
+        zpos_next = zpos + sum((v == 0x0000).as_unsigned() for v in lanes)
+        zneg_next = zneg + sum((v == 0x8000).as_unsigned() for v in lanes)
+        zsign = zneg_next > zpos_next
+        zmax = Mux(zsign, zneg_next, zpos_next)
         group_end = (k == nb - 1) | self.i.p.last
 
         # Round-half-up mean of the non-zero exponents; 1 for a group without any (0 marks the
@@ -319,7 +323,8 @@ class EmdEncoder(wiring.Component):
         n_vals = (k + 1) * L
         m.d.comb += [
             new_stat.mu.eq(Mux(count_next == 0, 1, mean)),
-            new_stat.sparse.eq(Const(int(cfg.sparse), 1) & (n_vals < zeros_next * f.zero_dense_bits)),
+            new_stat.sparse.eq(Const(int(cfg.sparse), 1) & (n_vals + 1 < zmax * f.zero_dense_bits)),
+            new_stat.zsign.eq(zsign),
             new_stat.beats.eq(k + 1),
             new_stat.final.eq(self.i.p.last),
         ]
@@ -332,9 +337,10 @@ class EmdEncoder(wiring.Component):
         ]
         with m.If(self.i.valid & self.i.ready):
             with m.If(group_end):
-                m.d.sync += [total.eq(0), count.eq(0), zeros.eq(0), k.eq(0)]
+                m.d.sync += [total.eq(0), count.eq(0), zpos.eq(0), zneg.eq(0), k.eq(0)]
             with m.Else():
-                m.d.sync += [total.eq(total_next), count.eq(count_next), zeros.eq(zeros_next), k.eq(k + 1)]
+                m.d.sync += [total.eq(total_next), count.eq(count_next), zpos.eq(zpos_next), zneg.eq(zneg_next),
+                             k.eq(k + 1)]
 
         # -- emit: one chunk per cycle ------------------------------------------------------------
         head = data.View(stat_layout, stats.r_data)
@@ -345,11 +351,11 @@ class EmdEncoder(wiring.Component):
         term_len = 9 + f.count_bits
         values = [beats.r_data[16 * t:16 * (t + 1)] for t in range(L)]
 
-        header = Cat(head.sparse, head.mu)
-        recs = [_encode_record(m, cfg, values[t], head.mu, head.sparse, f"lane{t}") for t in range(L)]
+        header = Cat(head.sparse, head.mu, head.zsign & head.sparse)   # the zero sign only in sparse groups
+        recs = [_encode_record(m, cfg, values[t], head.mu, head.sparse, head.zsign, f"lane{t}") for t in range(L)]
         chunk = Signal(cfg.max_chunk)
         length = Signal(range(cfg.max_chunk + 1))
-        offset = Mux(j == 0, 9, 0)
+        offset = Mux(j == 0, 9 + head.sparse, 0)
         parts = _bits(Mux(j == 0, header, 0), cfg.max_chunk)
         pos = offset
         for t, (rec, rlen) in enumerate(recs):
@@ -391,7 +397,7 @@ class EmdEncoder(wiring.Component):
         return m
 
 
-def _decode_record(m: Module, cfg: EmdEncConfig, rec, mu, sparse, name: str):
+def _decode_record(m: Module, cfg: EmdEncConfig, rec, mu, sparse, zsign, name: str):
     """Parse one record at bit 0 of ``rec``: returns (bf16 value, length, bad code)."""
     f = cfg.fmt
     D, E = f.delta_bits, f.escape_bits
@@ -419,7 +425,7 @@ def _decode_record(m: Module, cfg: EmdEncConfig, rec, mu, sparse, name: str):
     value = Signal(16, name=f"{name}_value")
     length = Signal(range(f.max_record_bits + 1), name=f"{name}_len")
     m.d.comb += [
-        value.eq(Mux(zero, 0, Cat(sm[:7], e, sm[7]))),
+        value.eq(Mux(zero, Cat(Const(0, 15), zsign), Cat(sm[:7], e, sm[7]))),
         length.eq(Mux(zero, 1, blen + (sparse if cfg.sparse else 0))),
     ]
     bad = ~zero & relative & ((eb < 257) | (eb > 511))
@@ -465,6 +471,7 @@ class EmdDecoder(wiring.Component):
         j = Signal(range(nb))
         mu = Signal(8)
         sparse = Signal()
+        zsign = Signal()
         beats = Signal(range(nb + 1), init=nb)  # beats in the current group
         final = Signal()                     # the current group is the partial group at the end
         done = Signal()                      # terminator seen: check the tail, then go idle
@@ -473,18 +480,19 @@ class EmdDecoder(wiring.Component):
 
         win = buf[:need]
         # Header (parsed at bit 0 when no group is open).
-        h_sparse, h_mu = win[0], win[1:9]
+        h_sparse, h_mu, h_zsign = win[0], win[1:9], win[9]
         h_count = win[9:9 + f.count_bits] if f.count_bits else Const(0, 1)
         is_term = ~in_group & (h_mu == 0)
         g_sparse = Mux(in_group, sparse, h_sparse)
         g_mu = Mux(in_group, mu, h_mu)
+        g_zsign = Mux(in_group, zsign, h_zsign)
 
         # Chain of records.
-        pos = Mux(in_group, 0, 9)
+        pos = Mux(in_group, 0, 9 + h_sparse)
         vals, bad = [], Const(0, 1)
         for t in range(L):
             rec = (win >> pos)[:f.max_record_bits]
-            v, rlen, b = _decode_record(m, cfg, rec, g_mu, g_sparse, f"lane{t}")
+            v, rlen, b = _decode_record(m, cfg, rec, g_mu, g_sparse, g_zsign, f"lane{t}")
             vals.append(v)
             bad = bad | b
             pos = pos + rlen
@@ -550,7 +558,7 @@ class EmdDecoder(wiring.Component):
                     m.d.sync += [beats.eq(count // L), final.eq(1)]
             with m.Else():
                 with m.If(~in_group):
-                    m.d.sync += [mu.eq(h_mu), sparse.eq(h_sparse)]
+                    m.d.sync += [mu.eq(h_mu), sparse.eq(h_sparse), zsign.eq(h_zsign)]
                 with m.If(group_ends):
                     m.d.sync += [in_group.eq(0), j.eq(0)]
                     with m.If(stream_ends):

@@ -48,7 +48,8 @@ def random_values(rng: np.random.Generator, n: int) -> np.ndarray:
         elif kind == 1:
             x = f32_to_bf16(np.maximum(rng.normal(0, 1, run), 0))
         elif kind == 2:
-            x = f32_to_bf16(rng.normal(0, 1e-3, run) * rng.lognormal(0, 2, run))
+            # Gradients, masked by a ReLU: the masked negatives become -0.
+            x = f32_to_bf16(rng.normal(0, 1e-3, run) * rng.lognormal(0, 2, run) * (rng.random(run) < 0.6))
         else:
             x = rng.integers(0, 1 << 16, run).astype(np.uint16)
         out.append(x)
@@ -71,6 +72,9 @@ def adversarial_groups() -> list[np.ndarray]:
         np.where(idx == g // 2, 0x3F80, 0),                  # a single non-zero among zeros
         np.where(idx == 0, 0x0080, 0x7F00),                  # one far-low escape
         np.where(idx % 2, 0, 0x7F80),                        # zeros and Inf
+        np.where(idx % 2, 0x8000, 0x0000),                   # as many -0 as +0 (the tie picks +0)
+        np.where(idx % 4 == 0, 0x0000, 0x8000),              # mostly -0: a sparse group of -0
+        np.where(idx % 3 == 0, 0x8000, 0x3F80),              # -0 among equal values
         ((idx * 37) % 256) << 7 | (idx & 0x7F),              # every exponent step
     ]
     return [np.asarray(c, dtype=np.uint16) for c in cases]

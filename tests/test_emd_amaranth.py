@@ -81,7 +81,8 @@ def _test_values(rng, n):
     weights = f32_to_bf16(rng.normal(0, 0.05, n))
     relu = f32_to_bf16(np.maximum(rng.normal(0, 1, n), 0))
     wild = rng.integers(0, 1 << 16, n).astype(np.uint16)
-    return np.where(kind < 0.5, weights, np.where(kind < 0.85, relu, wild)).astype(np.uint16)
+    masked = f32_to_bf16(rng.normal(0, 1e-3, n) * (rng.random(n) < 0.5))  # -0 and +0
+    return np.where(kind < 0.4, weights, np.where(kind < 0.6, relu, np.where(kind < 0.85, masked, wild))).astype(np.uint16)
 
 
 CONFIGS = {

@@ -1,0 +1,107 @@
+"""Tier 1: the golden EMD codec, the top-3 baseline and the entropy function."""
+
+import numpy as np
+import pytest
+
+from golden import emd
+from golden.bf16 import bf16_edge_values, f32_to_bf16
+
+FORMATS = [
+    emd.DEFAULT,
+    emd.SIMPLE,
+    emd.EmdFormat(group=8, delta_bits=2, hi=1, escape_bits=2),
+    emd.EmdFormat(group=16, delta_bits=5, hi=0, escape_bits=4),
+    emd.EmdFormat(group=2, delta_bits=2, hi=2, escape_bits=1),
+    emd.EmdFormat(group=256, delta_bits=4, hi=None, escape_bits=3, sparse=False),
+]
+ALL = np.arange(1 << 16, dtype=np.uint16)
+
+
+def _mixed(rng, n):
+    w = f32_to_bf16(rng.normal(0, 0.05, n))
+    relu = f32_to_bf16(np.maximum(rng.normal(0, 1, n), 0))
+    masked = f32_to_bf16(rng.normal(0, 1e-3, n) * (rng.random(n) < 0.5))
+    pick = rng.integers(0, 3, n)
+    return np.choose(pick, [w, relu, masked]).astype(np.uint16)
+
+
+@pytest.mark.parametrize("fmt", FORMATS, ids=lambda f: f.label())
+def test_round_trip_every_pattern(fmt):
+    """Every bf16 pattern (NaN, Inf, ±0, subnormals) in order and shuffled, plus trained-like data."""
+    rng = np.random.default_rng(1)
+    # All 65536 patterns once (shuffled: every group mixes exponents), the rest also as words.
+    perm = rng.permutation(ALL)
+    assert np.array_equal(emd.decode_bits(emd.encode_bits(perm, fmt), fmt), perm)
+    for values in (_mixed(rng, 3000), ALL[::97], bf16_edge_values(),
+                   np.zeros(fmt.group * 3 + 1, np.uint16), np.full(fmt.group, 0x8000, np.uint16),
+                   np.zeros(0, np.uint16)):
+        bits = emd.encode_bits(values, fmt)
+        assert bits.size == emd.encoded_bits(values, fmt) == emd.cost(values, fmt)["total"]
+        words = emd.encode(values, fmt, 48)
+        assert np.array_equal(emd.decode(words, fmt, 48), values)
+
+
+def test_documented_example():
+    """The worked example of docs/formats.md, field by field."""
+    fmt = emd.EmdFormat(group=4, delta_bits=2, hi=1, escape_bits=2)
+    vals, widths = emd.encode_fields(np.array([0x3F80, 0x3F00, 0x4000, 0x0000], np.uint16), fmt)
+    keep = widths > 0
+    assert list(zip(vals[keep].tolist(), widths[keep].tolist())) == [
+        (1, 1), (127, 8), (0, 1),             # sparse header, mu, zero sign +
+        (1, 1), (1, 2), (0, 8),               # 1.0: d = 0
+        (1, 1), (0, 2), (0, 8),               # 0.5: d = -1
+        (1, 1), (2, 2), (0, 8),               # 2.0: d = +1
+        (0, 1),                               # +0
+        (0, 1), (0, 8), (0, 2),               # terminator, no partial group
+    ]
+    assert widths.sum() == 55
+
+
+def test_mean_mode_and_zero_sign():
+    fmt = emd.EmdFormat(group=4, delta_bits=3, hi=2, escape_bits=2)
+    groups = np.array([[0x3F80, 0x4000, 0x4000, 0x4080],   # exps 127,128,128,129 -> mean 128
+                       [0x3F80, 0x3F00, 0, 0],             # round half up: (253+1)//2 = 127
+                       [0x8000, 0x8000, 0, 0x3F80],         # -0 commoner -> zero sign 1
+                       [0, 0, 0, 0]], np.uint16)            # no non-zero exponent -> mu 1
+    mu, sparse, zsign = emd.group_stats(groups, fmt)
+    assert mu.tolist() == [128, 127, 127, 1]
+    assert sparse.tolist() == [False, True, True, True]
+    assert zsign.tolist() == [0, 0, 1, 0]
+
+
+def test_top3_and_entropy():
+    v = np.array([0x3F80] * 4 + [0x4000] * 2 + [0x4080] + [0x4100], np.uint16)  # exps 127x4,128x2,129,130
+    t = emd.top3_bits(v)
+    assert t["exponent"] == 24 + 2 * 8 + 8 * 1
+    assert t["total"] == t["exponent"] + 8 * 8
+    p = np.array([4, 2, 1, 1]) / 8
+    assert emd.entropy_bits(v) == pytest.approx(float(-(p * np.log2(p)).sum()))
+
+
+def _expect_error(bits_or_words, fmt, word_bits=None, match=""):
+    with pytest.raises(emd.EmdFormatError, match=match):
+        if word_bits is None:
+            emd.decode_bits(np.asarray(bits_or_words, np.uint8), fmt)
+        else:
+            emd.decode(bits_or_words, fmt, word_bits)
+
+
+def test_corrupt_and_truncated_streams():
+    fmt = emd.DEFAULT
+    rng = np.random.default_rng(3)
+    bits = emd.encode_bits(_mixed(rng, 200), fmt)
+    for cut in (0, 5, 9, 40, bits.size - 1):
+        _expect_error(bits[:cut], fmt, match="truncated")
+    # Base 1 and code 0: exponent 1 + lo < 1.
+    _expect_error([0] + [1, 0, 0, 0, 0, 0, 0, 0] + [0] * 11 * fmt.group, fmt, match="corrupt")
+    _expect_error([1] + [0] * 8 + [0] * 10, fmt, match="mode 1 and base 0")
+    words = emd.encode(_mixed(rng, 64), fmt, 64)
+    _expect_error(words + [0], fmt, 64, match="after the terminator")
+    _expect_error(words[:-1] + [words[-1] | (1 << 63)], fmt, 64, match="padding")
+
+
+def test_format_validation_messages():
+    with pytest.raises(ValueError, match=r"group=12 is not allowed; group must be a power of two"):
+        emd.EmdFormat(group=12)
+    with pytest.raises(ValueError, match=r"hi=7 is not allowed; hi must be an integer from 0 to 6"):
+        emd.EmdFormat(delta_bits=3, hi=7)
