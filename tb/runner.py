@@ -140,7 +140,7 @@ def run_cocotb(cfg: BlockConfig, sim: str, *, test_module: str | None = None, te
         runner.build(sources=[verilog], hdl_toplevel=cfg.BLOCK, build_dir=build_dir,
                      timescale=("1ns", "1ps"), waves=waves, log_file=build_log,
                      build_args=["-Wno-fatal"] if sim == "verilator" else [])
-    except (subprocess.CalledProcessError, SystemExit) as exc:
+    except (subprocess.CalledProcessError, RuntimeError, SystemExit) as exc:
         raise SimulationFailed(f"{sim} build of {verilog.name} failed ({exc}); log: {build_log}\n"
                                + _tail(build_log)) from None
     _log(f"{sim}: built in {time.monotonic() - t0:.1f} s; running {module}"

@@ -200,6 +200,12 @@ class StreamSource:
         self.loop = _ClockLoop.of(self.clk)
         self.loop.members.append(self)
 
+    def stop(self) -> None:
+        """Detach from the clock loop (``valid`` keeps its last value); a later phase of a test
+        may then attach a fresh source to the same port."""
+        if self in self.loop.members:
+            self.loop.members.remove(self)
+
     def send(self, beat: dict[str, int] | int) -> None:
         self.queue.append(self.codec.pack(beat))
 
@@ -270,6 +276,11 @@ class StreamSink:
         self.ready.value = 0
         self.loop = _ClockLoop.of(self.clk)
         self.loop.members.append(self)
+
+    def stop(self) -> None:
+        """Detach from the clock loop (``ready`` keeps its last value)."""
+        if self in self.loop.members:
+            self.loop.members.remove(self)
 
     async def wait_for(self, count: int, timeout_cycles: int = 1_000_000) -> None:
         self._target = count
