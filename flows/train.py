@@ -156,7 +156,8 @@ def write_plot(records: list[dict], path: Path, title: str) -> None:
     if ev:
         a1.plot([r["step"] for r in ev], [r["return"] for r in ev], "-o", ms=3, label="evaluation (10 ep.)")
     a1.set_ylabel("return")
-    a1.legend(loc="best", fontsize=8)
+    if ep or ev:
+        a1.legend(loc="best", fontsize=8)
     a1.set_title(title)
     pts = ep + ev
     pts.sort(key=lambda r: r["step"])

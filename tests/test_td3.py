@@ -1,0 +1,173 @@
+"""Golden TD3 on real HalfCheetah-v5: smoke runs per numerics mode, exact resume, GST policy,
+bad input through the omnidrl CLI, and the committed hardware trace."""
+
+import json
+
+import numpy as np
+import pytest
+
+from flows import cli
+from golden import bf16 as B
+from golden import gst
+from golden.td3 import TD3Config, Trainer
+from golden.traces import KINDS, iter_tensors, layer_names, load_trace, trace_meta
+
+# tiny networks keep these fast; the environment is the real HalfCheetah-v5
+TINY = ["--env", "HalfCheetah-v5", "--hidden", "32,32", "--batch", "32", "--start-steps", "1000",
+        "--eval-every", "1000", "--eval-episodes", "1", "--quiet"]
+
+
+def _train(tmp, *extra):
+    return cli.main(["train", *TINY, "--out", str(tmp), *extra])
+
+
+def _records(path):
+    return [json.loads(x) for x in (path / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("numerics,method,steps", [
+    ("fp32", "gmp", 3000), ("bf16", "gst", 3000), ("bf16-exact", "gst", 1500), ("bf16-exact", "dense", 1300),
+])
+def test_smoke_run_every_numerics_mode(tmp_path, numerics, method, steps):
+    rc = _train(tmp_path, "--numerics", numerics, "--method", method, "--steps", str(steps), "--block", "8")
+    assert rc == 0
+    summ = json.loads((tmp_path / "summary.json").read_text())
+    assert summ["steps"] == steps and summ["updates"] == steps - 1000 and summ["finished"]
+    assert summ["numerics"] == numerics
+    evals = [r for r in _records(tmp_path) if r["kind"] == "eval"]
+    assert len(evals) == steps // 1000 and all(np.isfinite(r["return"]) for r in evals)
+    assert (tmp_path / "plot.png").stat().st_size > 1000
+    if method == "gst":  # l2 is circulant from the first update: CR = (32*32/8) stored of ...
+        dense = 3 * 32 * 32 + (17 + 23 + 23) * 32 + 6 * 32 + 32 + 32
+        stored = dense - 3 * 32 * 32 + 3 * 32 * 32 // 8
+        assert summ["avg_cr"] == pytest.approx(1 - stored / dense)
+    elif method == "dense":
+        assert summ["avg_cr"] == 0.0
+    else:
+        assert 0 < summ["avg_cr"] < summ["final_cr"] <= 0.9
+
+
+@pytest.mark.parametrize("method", ["gmp", "gst"])
+def test_resume_equals_uninterrupted(tmp_path, method):
+    extra = ["--method", method, "--steps", "2600", "--eval-every", "500", "--ckpt-every", "700"]
+    if method == "gst":
+        extra += ["--block", "4"]
+    assert _train(tmp_path / "a", *extra) == 0
+    assert _train(tmp_path / "b", *extra, "--stop-at", "1650") == 0  # stopped mid-episode
+    assert json.loads((tmp_path / "b" / "summary.json").read_text())["steps"] == 1650
+    assert _train(tmp_path / "b", *extra, "--resume") == 0
+    assert (tmp_path / "a" / "metrics.jsonl").read_text() == (tmp_path / "b" / "metrics.jsonl").read_text()
+    sa = json.loads((tmp_path / "a" / "summary.json").read_text())
+    sb = json.loads((tmp_path / "b" / "summary.json").read_text())
+    for key in ("steps", "avg_cr", "final_cr", "final_return", "evals", "gst_target", "gmp_target"):
+        assert sa[key] == sb[key], key
+
+
+def test_gst_policy_switches_circulant_layers_to_group_sparse():
+    cfg = TD3Config(hidden=(32, 32), batch=32, start_steps=0, method="gst", block=8, steps=1000,
+                    gst_ds=0.5, numerics="bf16")
+    tr = Trainer(cfg)
+    cr0 = tr.agent.compression()["cr"]
+    tr._apply_gst(100.0)  # holds -> 0.5: still below the circulant CR 0.875, stays circulant
+    assert [l.mode for l in tr.compressible_layers()] == ["circ"] * 3
+    assert tr.agent.compression()["cr"] == cr0
+    tr._apply_gst(100.0)  # -> 0.95 (s_max): passes 0.875, switches to group-sparse
+    layers = list(tr.compressible_layers())
+    assert [l.mode for l in layers] == ["sparse"] * 3
+    for l in layers:
+        assert l.bitmap.sum() == round(0.05 * l.bitmap.size)
+    for net, tgt in tr.agent.nets():  # targets mirror mode and bitmap
+        assert tgt.layers[1].mode == "sparse" and tgt.layers[1].bitmap is net.layers[1].bitmap
+    assert tr.agent.compression()["cr"] > cr0
+    tr._apply_gst(10.0)  # return drop -> back off by ds to 0.45: the layer stays sparse, blocks regrow
+    assert tr.policy.s == 0.45
+    assert all(l.mode == "sparse" and l.bitmap.sum() == round(0.55 * l.bitmap.size) for l in layers)
+    # an update still runs and keeps pruned blocks at zero in the effective weight
+    tr.replay.add(np.zeros(17), np.zeros(6), 0.0, np.zeros(17), False)
+    tr.agent.update(tr.replay.sample(tr.rng, 32))
+    w = layers[0].effective()
+    assert np.all(w[gst.block_expand(~layers[0].bitmap, 8)[:, :32]] == 0)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--env", "HalfCheetah-v9"], "did you mean HalfCheetah-v"),
+    (["--env", "CartPole-v1"], "Box"),
+    (["--steps", "0"], "steps must be a positive integer"),
+    (["--steps", "-5"], "steps"),
+    (["--method", "gst", "--block", "12"], "--block 12"),
+    (["--method", "prune"], "method must be one of dense, gmp, gst"),
+    (["--numerics", "fp16"], "numerics must be one of"),
+])
+def test_bad_input_one_line_exit_2(tmp_path, capsys, args, needle):
+    rc = cli.main(["train", "--out", str(tmp_path / "r"), "--quiet", *args])
+    err = capsys.readouterr().err.strip().splitlines()
+    err = [e for e in err if "settotalmass" not in e]
+    assert rc == 2
+    assert len(err) == 1 and needle in err[0], err
+
+
+def test_resume_from_another_config_is_refused(tmp_path, capsys):
+    assert _train(tmp_path, "--steps", "1100", "--eval-every", "5000") == 0
+    capsys.readouterr()
+    assert _train(tmp_path, "--steps", "1100", "--eval-every", "5000", "--seed", "3", "--resume") == 2
+    err = [e for e in capsys.readouterr().err.splitlines() if "settotalmass" not in e]
+    assert len(err) == 1 and "seed=0" in err[0] and "seed=3" in err[0]
+    assert _train(tmp_path / "none", "--steps", "1100", "--resume") == 2
+
+
+def test_same_seed_same_numbers():
+    cfg = TD3Config(hidden=(16, 16), batch=16, start_steps=300, steps=600, eval_every=10_000, numerics="bf16")
+    a, b = Trainer(cfg), Trainer(cfg)
+    a.run()
+    b.run()
+    for (na, _), (nb, _) in zip(a.agent.nets(), b.agent.nets()):
+        for la, lb in zip(na.layers, nb.layers):
+            assert np.array_equal(la.W, lb.W) and np.array_equal(la.b, lb.b)
+
+
+# ----------------------------------------------------------------------------- the committed trace
+
+def test_committed_trace_schema_and_bits():
+    t = load_trace()
+    meta = trace_meta(t)
+    assert meta["env"] == "HalfCheetah-v5" and meta["trace_numerics"] == "bf16-exact"
+    names = layer_names(t)
+    for method in ("dense", "gst"):
+        for net in ("actor", "critic1", "critic2"):
+            for layer in ("l1", "l2", "l3"):
+                assert f"{method}/{net}/{layer}" in names
+    assert meta["layers"]["gst/critic1/l2"]["mode"] == "circ"
+    assert meta["layers"]["dense/critic1/l2"]["mode"] == "dense"
+    seen = set()
+    for name, kind, arr in iter_tensors(t, KINDS):
+        seen.add(kind)
+        assert arr.dtype == (np.uint8 if kind == "bitmap" else np.uint16)
+        info = meta["layers"][name]
+        if kind in ("W", "dW"):
+            assert arr.shape == (info["M"], info["N"])
+        if kind in ("v", "dv"):
+            assert arr.shape == (info["M"] // info["k"], -(-info["N"] // info["k"]), info["k"])
+    assert seen == set(KINDS)
+    with pytest.raises(ValueError, match="kind"):
+        list(iter_tensors(t, ("Q",)))
+
+
+def test_committed_trace_products_are_golden_gemm_bits():
+    t = load_trace()
+    # weight gradient of a dense layer: bf16(gemm(dy^T, x)), accumulation over the batch
+    for name in ("dense/critic1/l3", "dense/actor/l3", "gst/critic2/l1"):
+        x, dy, dw = t[f"{name}/x"], t[f"{name}/dy"], t[f"{name}/dW"]
+        assert np.array_equal(B.f32_round_to_bf16_bits(B.gemm(dy.T, x)), dw), name
+    # circulant layer: W is the expansion of v, and sampled dv entries follow the hardware order
+    name = "gst/actor/l2"
+    v, w = t[f"{name}/v"], t[f"{name}/W"]
+    k = v.shape[2]
+    from golden.gst import circ_expand
+    assert np.array_equal(circ_expand(v)[:, :w.shape[1]], w)
+    x, dy, dv = t[f"{name}/x"], t[f"{name}/dy"], t[f"{name}/dv"]
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        p, q, d = rng.integers(0, v.shape[0]), rng.integers(0, v.shape[1]), rng.integers(0, k)
+        a = np.stack([dy[:, p * k + r] for r in range(k)], axis=1).reshape(-1)  # b-major, then r
+        c = np.stack([x[:, q * k + (r - d) % k] for r in range(k)], axis=1).reshape(-1)
+        assert B.f32_round_to_bf16_bits(B.dot(a, c)) == dv[p, q, d]
