@@ -234,60 +234,68 @@ class EcimMacro(wiring.Component):
         m.d.comb += self.s.eq(Cat(*s))
 
         go = self.start & self.ready
-        with m.FSM() as fsm:
-            with m.State("IDLE"):
+        # A one-hot state register written with If/Elif rather than m.FSM: the FSM's case
+        # statement over a 3-bit state leaves codes 5..7 uncovered, which Verilator's lint flags.
+        idle, add, search, shift, done = (Signal(name=f"st_{k}", init=(k == "idle"))
+                                          for k in ("idle", "add", "search", "shift", "done"))
+
+        def goto(state):
+            for st in (idle, add, search, shift, done):
+                m.d.sync += st.eq(st is state)
+
+        with m.If(idle):
+            with m.If(go):
+                m.d.sync += [eb.eq(self.eb), floor.eq(self.s_floor), has_floor.eq(self.has_floor)]
+                goto(add)
+        with m.Elif(add):
+            # The row is on the read port now: add exponents column by column.
+            za, zb, xa, xb = [], [], [], []
+            for i in range(n):
+                ea, e_b = rd.data[8 * i:8 * i + 8], eb[8 * i:8 * i + 8]
+                m.d.sync += s[i].eq(ea + e_b)
+                za.append(ea == 0)
+                zb.append(e_b == 0)
+                xa.append(ea == 255)
+                xb.append(e_b == 255)
+            ok = Cat(*[~(za[i] | zb[i] | xa[i] | xb[i]) for i in range(n)])
+            m.d.sync += [self.zero_a.eq(Cat(*za)), self.zero_b.eq(Cat(*zb)), self.inf_a.eq(Cat(*xa)),
+                         self.inf_b.eq(Cat(*xb)), valid.eq(ok), cand.eq(ok), cand_floor.eq(has_floor),
+                         bit.eq(S_BITS - 1)]
+            goto(search)
+        with m.Elif(search):
+            # MSB first: if any candidate has a 1 here, the maximum has a 1 and every
+            # candidate with a 0 drops out. One wired-OR per bit line, no comparators.
+            ones = Cat(*[s[i].bit_select(bit, 1) for i in range(n)]) & cand
+            floor_one = floor.bit_select(bit, 1) & cand_floor
+            hit = ones.any() | floor_one
+            with m.If(hit):
+                m.d.sync += [cand.eq(ones), cand_floor.eq(floor_one)]
+            # The maximum is found MSB first, so it shifts in from the right.
+            m.d.sync += [smax.eq(Cat(hit, smax[:-1])), bit.eq(bit - 1)]
+            with m.If(bit == 0):
+                goto(shift)
+        with m.Elif(shift):
+            for i in range(n):
+                d = Signal(S_BITS + 1, name=f"d{i}")
+                m.d.comb += d.eq(smax - s[i])
+                m.d.sync += self.shift[SH_BITS * i:SH_BITS * (i + 1)].eq(
+                    Mux(valid[i], Mux(d >= (1 << SH_BITS) - 1, (1 << SH_BITS) - 1, d), 0))
+            da = Signal(S_BITS + 1)
+            m.d.comb += da.eq(smax - floor)
+            m.d.sync += [self.s_new.eq(smax), self.has_new.eq(valid.any() | has_floor),
+                         self.acc_shift.eq(Mux(has_floor, Mux(da >= (1 << SH_BITS) - 1,
+                                                              (1 << SH_BITS) - 1, da), 0))]
+            goto(done)
+        with m.Elif(done):
+            with m.If(self.take):
                 with m.If(go):
                     m.d.sync += [eb.eq(self.eb), floor.eq(self.s_floor), has_floor.eq(self.has_floor)]
-                    m.next = "ADD"
-            with m.State("ADD"):
-                # The row is on the read port now: add exponents column by column.
-                za, zb, xa, xb = [], [], [], []
-                for i in range(n):
-                    ea, e_b = rd.data[8 * i:8 * i + 8], eb[8 * i:8 * i + 8]
-                    m.d.sync += s[i].eq(ea + e_b)
-                    za.append(ea == 0)
-                    zb.append(e_b == 0)
-                    xa.append(ea == 255)
-                    xb.append(e_b == 255)
-                ok = Cat(*[~(za[i] | zb[i] | xa[i] | xb[i]) for i in range(n)])
-                m.d.sync += [self.zero_a.eq(Cat(*za)), self.zero_b.eq(Cat(*zb)), self.inf_a.eq(Cat(*xa)),
-                             self.inf_b.eq(Cat(*xb)), valid.eq(ok), cand.eq(ok), cand_floor.eq(has_floor),
-                             bit.eq(S_BITS - 1)]
-                m.next = "SEARCH"
-            with m.State("SEARCH"):
-                # MSB first: if any candidate has a 1 here, the maximum has a 1 and every
-                # candidate with a 0 drops out. One wired-OR per bit line, no comparators.
-                ones = Cat(*[s[i].bit_select(bit, 1) for i in range(n)]) & cand
-                floor_one = floor.bit_select(bit, 1) & cand_floor
-                hit = ones.any() | floor_one
-                with m.If(hit):
-                    m.d.sync += [cand.eq(ones), cand_floor.eq(floor_one)]
-                m.d.sync += [smax.bit_select(bit, 1).eq(hit), bit.eq(bit - 1)]
-                with m.If(bit == 0):
-                    m.next = "SHIFT"
-            with m.State("SHIFT"):
-                for i in range(n):
-                    d = Signal(S_BITS + 1, name=f"d{i}")
-                    m.d.comb += d.eq(smax - s[i])
-                    m.d.sync += self.shift[SH_BITS * i:SH_BITS * (i + 1)].eq(
-                        Mux(valid[i], Mux(d >= (1 << SH_BITS) - 1, (1 << SH_BITS) - 1, d), 0))
-                da = Signal(S_BITS + 1)
-                m.d.comb += da.eq(smax - floor)
-                m.d.sync += [self.s_new.eq(smax), self.has_new.eq(valid.any() | has_floor),
-                             self.acc_shift.eq(Mux(has_floor, Mux(da >= (1 << SH_BITS) - 1,
-                                                                  (1 << SH_BITS) - 1, da), 0))]
-                m.next = "DONE"
-            with m.State("DONE"):
-                with m.If(self.take):
-                    with m.If(go):
-                        m.d.sync += [eb.eq(self.eb), floor.eq(self.s_floor), has_floor.eq(self.has_floor)]
-                        m.next = "ADD"
-                    with m.Else():
-                        m.next = "IDLE"
-        # Decoded outside the FSM so that they are plain continuous assignments: Icarus does
-        # not evaluate an always @* block at time 0 unless one of its inputs changes.
-        m.d.comb += [self.done.eq(fsm.ongoing("DONE")),
-                     self.ready.eq(fsm.ongoing("IDLE") | (fsm.ongoing("DONE") & self.take))]
+                    goto(add)
+                with m.Else():
+                    goto(idle)
+        # Plain continuous assignments: Icarus does not evaluate an always @* block at time 0
+        # unless one of its inputs changes.
+        m.d.comb += [self.done.eq(done), self.ready.eq(idle | (done & self.take))]
         return m
 
 
