@@ -10,8 +10,8 @@ normative description and this module implements it field for field. In short:
 * An escape is followed by an ``E``-bit "short escape" that reaches ``2**E - 1`` exponents just
   below the window (the long tail of small weights), or by a raw 8-bit exponent.
 * A group with enough zeros (ReLU outputs, pruned weights, masked gradients) switches to sparse
-  mode: the header names the sign of its zeros (``+0`` or ``-0``), every value starts with a
-  one-bit flag and a zero of that sign costs the flag alone.
+  mode: every value starts with a one-bit flag, and the header's zero mode says which zeros the
+  flag codes: ``+0`` only, ``-0`` only (the flag alone), or both (the flag and a sign bit).
 * The stream ends with a terminator (a header with mode 0 and ``mu`` 0, which no group uses)
   followed by the size of a final partial group, so any number of values can be coded.
 
@@ -138,8 +138,12 @@ def _as_groups(values, fmt: EmdFormat):
     return v[: n_full * fmt.group].reshape(n_full, fmt.group), v[n_full * fmt.group:]
 
 
+#: Zero modes of a sparse group (the 2-bit ``zmode`` header field).
+ZMODE_POS, ZMODE_NEG, ZMODE_SIGNED = 0, 1, 2
+
+
 def group_stats(groups: np.ndarray, fmt: EmdFormat):
-    """Base exponent and mode of each row of ``groups`` (shape (n, g), bf16 patterns).
+    """Base exponent, mode and zero mode of each row of ``groups`` (shape (n, g), bf16 patterns).
 
     Returns
     -------
@@ -147,11 +151,12 @@ def group_stats(groups: np.ndarray, fmt: EmdFormat):
         ``round_half_up(mean of the non-zero exponents)``; 1 when the group has none (0 is
         reserved for the terminator).
     sparse : ndarray of bool
-        Sparse mode: chosen exactly when it is strictly shorter, i.e.
-        ``g + 1 < zeros * zero_dense_bits`` with ``zeros`` the count of the commoner signed zero.
-    zsign : ndarray of int64
-        Sign of the zeros a sparse group codes with its flag: 1 (``-0``) when ``-0`` is strictly
-        commoner than ``+0`` in the group, else 0.
+        Sparse mode, chosen exactly when it is strictly shorter than dense mode.
+    zmode : ndarray of int64
+        Which zeros a sparse group codes with its flag: 0 = ``+0`` only, 1 = ``-0`` only,
+        2 = both, each followed by its sign bit. Of the three, the one with the largest saving
+        (``zp * Z``, ``zn * Z``, ``(zp + zn) * (Z - 1)`` with ``Z`` = ``zero_dense_bits``);
+        ties go to the lower mode number. 0 in dense groups.
     """
     e = exponents(groups)
     nz = e != 0
@@ -160,14 +165,23 @@ def group_stats(groups: np.ndarray, fmt: EmdFormat):
     mu = np.where(cnt > 0, (total + cnt // 2) // np.maximum(cnt, 1), 1)
     zp = (groups == 0x0000).sum(axis=1)
     zn = (groups == 0x8000).sum(axis=1)
-    zsign = (zn > zp).astype(np.int64)
-    zeros = np.maximum(zp, zn)
-    sparse = fmt.sparse & (groups.shape[1] + 1 < zeros * fmt.zero_dense_bits)
-    return mu.astype(np.int64), np.asarray(sparse, dtype=bool), zsign
+    z = fmt.zero_dense_bits
+    saving = np.stack([zp * z, zn * z, (zp + zn) * (z - 1)], axis=-1)
+    zmode = np.argmax(saving, axis=-1).astype(np.int64)  # argmax takes the first of equal maxima
+    # Sparse costs one flag per value and a 2-bit zero mode; each coded zero saves its dense cost.
+    sparse = fmt.sparse & (groups.shape[1] + 2 < saving.max(axis=-1))
+    return mu.astype(np.int64), np.asarray(sparse, dtype=bool), np.where(sparse, zmode, 0)
 
 
-def _value_fields(groups: np.ndarray, mu: np.ndarray, sparse: np.ndarray, zsign: np.ndarray, fmt: EmdFormat):
-    """Field values and widths, shape (n, g, 5): flag, code, short escape, raw exponent, sign|mantissa."""
+def _zero_mask(v: np.ndarray, sparse: np.ndarray, zmode: np.ndarray) -> np.ndarray:
+    """Values a sparse group codes as zeros (flag 0)."""
+    zm = zmode[:, None]
+    return sparse[:, None] & (((zm == ZMODE_POS) & (v == 0x0000)) | ((zm == ZMODE_NEG) & (v == 0x8000))
+                              | ((zm == ZMODE_SIGNED) & ((v & 0x7FFF) == 0)))
+
+
+def _value_fields(groups: np.ndarray, mu: np.ndarray, sparse: np.ndarray, zmode: np.ndarray, fmt: EmdFormat):
+    """Field values and widths, shape (n, g, 6): flag, zero sign, code, short escape, raw exponent, sign|mantissa."""
     v = groups.astype(np.int64)
     e = (v >> 7) & 0xFF
     sm = ((v >> 8) & 0x80) | (v & 0x7F)
@@ -176,10 +190,11 @@ def _value_fields(groups: np.ndarray, mu: np.ndarray, sparse: np.ndarray, zsign:
     x = fmt.delta_lo - 1 - d
     short = (e != 0) & ~in_win & (x >= 0) & (x <= fmt.short_max) & (fmt.escape_bits > 0)
     raw = ~in_win & ~short
-    zero = sparse[:, None] & (v == (zsign[:, None] << 15))
+    zero = _zero_mask(v, sparse, zmode)
     one = np.ones_like(v)
     vals = np.stack([
         (~zero).astype(np.int64),
+        v >> 15,
         np.where(in_win, d - fmt.delta_lo, fmt.esc_code),
         np.where(short, x, (1 << fmt.escape_bits) - 1),
         e,
@@ -187,6 +202,7 @@ def _value_fields(groups: np.ndarray, mu: np.ndarray, sparse: np.ndarray, zsign:
     ], axis=-1)
     widths = np.stack([
         np.broadcast_to(sparse[:, None], v.shape) * one,
+        (zero & (zmode[:, None] == ZMODE_SIGNED)).astype(np.int64),
         np.where(zero, 0, fmt.delta_bits),
         np.where(zero | in_win, 0, fmt.escape_bits),
         np.where(raw & ~zero, 8, 0),
@@ -196,11 +212,11 @@ def _value_fields(groups: np.ndarray, mu: np.ndarray, sparse: np.ndarray, zsign:
 
 
 def _group_fields(groups: np.ndarray, fmt: EmdFormat):
-    mu, sparse, zsign = group_stats(groups, fmt)
-    vals, widths = _value_fields(groups, mu, sparse, zsign, fmt)
+    mu, sparse, zmode = group_stats(groups, fmt)
+    vals, widths = _value_fields(groups, mu, sparse, zmode, fmt)
     n = groups.shape[0]
-    hv = np.stack([sparse.astype(np.int64), mu, zsign], axis=-1)
-    hw = np.stack([np.ones(n, np.int64), np.full(n, 8, np.int64), sparse.astype(np.int64)], axis=-1)
+    hv = np.stack([sparse.astype(np.int64), mu, zmode], axis=-1)
+    hw = np.stack([np.ones(n, np.int64), np.full(n, 8, np.int64), 2 * sparse.astype(np.int64)], axis=-1)
     return (np.concatenate([hv, vals.reshape(n, -1)], axis=1),
             np.concatenate([hw, widths.reshape(n, -1)], axis=1))
 
@@ -293,12 +309,16 @@ def _decode_group(r: _Reader, n: int, fmt: EmdFormat, index: int) -> list[int]:
     if mu == 0:
         raise EmdFormatError(f"emd: group {index} at bit {r.pos - 9} has base exponent 0 "
                              f"(reserved for the terminator) but a group was expected")
-    zsign = r.take(1, f"group {index} zero sign") if sparse else 0
+    zmode = r.take(2, f"group {index} zero mode") if sparse else 0
+    if zmode > ZMODE_SIGNED:
+        raise EmdFormatError(f"emd: group {index} at bit {r.pos - 11} has the reserved zero mode 3; "
+                             f"the stream is corrupt")
     out = []
     for k in range(n):
         where = f"value {index * fmt.group + k}"
         if sparse and r.take(1, f"{where} flag") == 0:
-            out.append(zsign << 15)
+            sign = r.take(1, f"{where} zero sign") if zmode == ZMODE_SIGNED else zmode
+            out.append(sign << 15)
             continue
         code = r.take(fmt.delta_bits, f"{where} code")
         relative = True  # window and short-escape exponents are relative to mu; raw ones are not
@@ -371,7 +391,8 @@ def cost(values, fmt: EmdFormat = DEFAULT) -> dict[str, float]:
     """Bit counts of one tensor under ``fmt``: total, exponent part and sign/mantissa part.
 
     ``exponent`` counts headers, terminator, flags, codes and escape payloads: everything but
-    the 8 sign/mantissa bits that travel unchanged (and that a sparse-mode zero does not send).
+    the 8 sign/mantissa bits that travel unchanged (a sparse-mode zero sends none, or only its
+    sign bit, which counts as sign/mantissa).
     """
     vals, widths = encode_fields(values, fmt)
     total = int(widths.sum())
@@ -379,8 +400,10 @@ def cost(values, fmt: EmdFormat = DEFAULT) -> dict[str, float]:
     sm = 0
     for part in (full, tail.reshape(1, -1)):
         if part.size:
-            _, sp, zs = group_stats(part, fmt)
-            sm += 8 * int((~(sp[:, None] & (part == (zs[:, None] << 15)))).sum())
+            _, sp, zm = group_stats(part, fmt)
+            zero = _zero_mask(part.astype(np.int64), sp, zm)
+            # 8 sign/mantissa bits per coded value; the sign bit of a signed zero is a sign bit too.
+            sm += 8 * int((~zero).sum()) + int((zero & (zm[:, None] == ZMODE_SIGNED)).sum())
     n = int(np.asarray(values).size)
     return {"values": n, "total": total, "exponent": total - sm, "sign_mantissa": sm}
 

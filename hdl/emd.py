@@ -121,7 +121,7 @@ class EmdEncConfig(BlockConfig):
     @property
     def max_chunk(self) -> int:
         """Most bits one beat can produce or consume: header plus ``lanes`` longest records."""
-        return 10 + self.lanes * self.fmt.max_record_bits
+        return 11 + self.lanes * self.fmt.max_record_bits
 
 
 @dataclasses.dataclass(frozen=True)
@@ -221,7 +221,7 @@ class _Packer(wiring.Component):
         return m
 
 
-def _encode_record(m: Module, cfg: EmdEncConfig, value, mu, sparse, zsign, name: str):
+def _encode_record(m: Module, cfg: EmdEncConfig, value, mu, sparse, zmode, name: str):
     """Record of one value (flag, code, escape, raw exponent, sign|mantissa) and its length."""
     f = cfg.fmt
     D, E = f.delta_bits, f.escape_bits
@@ -236,7 +236,9 @@ def _encode_record(m: Module, cfg: EmdEncConfig, value, mu, sparse, zsign, name:
     short = (e != 0) & ~in_win & (v >= 512) & (v <= 512 + f.short_max) if E else Const(0, 1)
     code = u[:D]
     x = v[:E] if E else Cat()
-    zero = sparse & (value == Cat(Const(0, 15), zsign))
+    # Zeros the group's zero mode codes with a flag (0: +0, 1: -0, 2: both, with a sign bit).
+    zero = sparse & Mux(zmode == 2, value[:15] == 0, value == Cat(Const(0, 15), zmode[0]))
+    signed_zero = zmode == 2
     esc = Const(f.esc_code, D)
     ones_e = Const((1 << E) - 1, E) if E else Cat()
     # The body after the optional flag, for each of the three record shapes.
@@ -253,7 +255,7 @@ def _encode_record(m: Module, cfg: EmdEncConfig, value, mu, sparse, zsign, name:
     length = Signal(range(f.max_record_bits + 1), name=f"{name}_len")
     if cfg.sparse:
         with m.If(zero):
-            m.d.comb += [rec.eq(0), length.eq(1)]
+            m.d.comb += [rec.eq(Cat(Const(0, 1), value[15] & signed_zero)), length.eq(1 + signed_zero)]
         with m.Elif(sparse):
             m.d.comb += [rec.eq(Cat(Const(1, 1), body)), length.eq(blen + 1)]
         with m.Else():
@@ -294,7 +296,7 @@ class EmdEncoder(wiring.Component):
         # Icarus 11 (it passed on Verilator and Amaranth's simulator), and synthesis turns
         # these small memories into flops anyway.
         m.submodules.beats = beats = _RegFifo(16 * L + 1, 2 * nb)
-        stat_layout = data.StructLayout({"mu": 8, "sparse": 1, "zsign": 1, "beats": range(nb + 1), "final": 1})
+        stat_layout = data.StructLayout({"mu": 8, "sparse": 1, "zmode": 2, "beats": range(nb + 1), "final": 1})
         m.submodules.stats = stats = _RegFifo(stat_layout.size, 2)
         m.submodules.packer = packer = _Packer(cfg.word_bits, cfg.max_chunk)
         wiring.connect(m, wiring.flipped(self.o), packer.o)
@@ -311,8 +313,21 @@ class EmdEncoder(wiring.Component):
         count_next = count + sum((e != 0).as_unsigned() for e in exps)
         zpos_next = zpos + sum((v == 0x0000).as_unsigned() for v in lanes)
         zneg_next = zneg + sum((v == 0x8000).as_unsigned() for v in lanes)
-        zsign = zneg_next > zpos_next
-        zmax = Mux(zsign, zneg_next, zpos_next)
+        # Saving of each zero mode (golden.emd.group_stats); ties go to the lower mode.
+        zd = f.zero_dense_bits
+        save_pos = Signal(range(G * zd + 1))
+        save_neg = Signal(range(G * zd + 1))
+        save_both = Signal(range(G * zd + 1))
+        m.d.comb += [save_pos.eq(zpos_next * zd), save_neg.eq(zneg_next * zd),
+                     save_both.eq((zpos_next + zneg_next) * (zd - 1))]
+        zmode = Signal(2)
+        best = Signal.like(save_pos)
+        with m.If((save_pos >= save_neg) & (save_pos >= save_both)):
+            m.d.comb += [zmode.eq(0), best.eq(save_pos)]
+        with m.Elif(save_neg >= save_both):
+            m.d.comb += [zmode.eq(1), best.eq(save_neg)]
+        with m.Else():
+            m.d.comb += [zmode.eq(2), best.eq(save_both)]
         group_end = (k == nb - 1) | self.i.p.last
 
         # Round-half-up mean of the non-zero exponents; 1 for a group without any (0 marks the
@@ -323,8 +338,8 @@ class EmdEncoder(wiring.Component):
         n_vals = (k + 1) * L
         m.d.comb += [
             new_stat.mu.eq(Mux(count_next == 0, 1, mean)),
-            new_stat.sparse.eq(Const(int(cfg.sparse), 1) & (n_vals + 1 < zmax * f.zero_dense_bits)),
-            new_stat.zsign.eq(zsign),
+            new_stat.sparse.eq(Const(int(cfg.sparse), 1) & (n_vals + 2 < best)),
+            new_stat.zmode.eq(zmode),
             new_stat.beats.eq(k + 1),
             new_stat.final.eq(self.i.p.last),
         ]
@@ -351,11 +366,11 @@ class EmdEncoder(wiring.Component):
         term_len = 9 + f.count_bits
         values = [beats.r_data[16 * t:16 * (t + 1)] for t in range(L)]
 
-        header = Cat(head.sparse, head.mu, head.zsign & head.sparse)   # the zero sign only in sparse groups
-        recs = [_encode_record(m, cfg, values[t], head.mu, head.sparse, head.zsign, f"lane{t}") for t in range(L)]
+        header = Cat(head.sparse, head.mu, Mux(head.sparse, head.zmode, 0))   # zero mode only in sparse groups
+        recs = [_encode_record(m, cfg, values[t], head.mu, head.sparse, head.zmode, f"lane{t}") for t in range(L)]
         chunk = Signal(cfg.max_chunk)
         length = Signal(range(cfg.max_chunk + 1))
-        offset = Mux(j == 0, 9 + head.sparse, 0)
+        offset = Mux(j == 0, Mux(head.sparse, 11, 9), 0)
         parts = _bits(Mux(j == 0, header, 0), cfg.max_chunk)
         pos = offset
         for t, (rec, rlen) in enumerate(recs):
@@ -397,7 +412,7 @@ class EmdEncoder(wiring.Component):
         return m
 
 
-def _decode_record(m: Module, cfg: EmdEncConfig, rec, mu, sparse, zsign, name: str):
+def _decode_record(m: Module, cfg: EmdEncConfig, rec, mu, sparse, zmode, name: str):
     """Parse one record at bit 0 of ``rec``: returns (bf16 value, length, bad code)."""
     f = cfg.fmt
     D, E = f.delta_bits, f.escape_bits
@@ -425,8 +440,8 @@ def _decode_record(m: Module, cfg: EmdEncConfig, rec, mu, sparse, zsign, name: s
     value = Signal(16, name=f"{name}_value")
     length = Signal(range(f.max_record_bits + 1), name=f"{name}_len")
     m.d.comb += [
-        value.eq(Mux(zero, Cat(Const(0, 15), zsign), Cat(sm[:7], e, sm[7]))),
-        length.eq(Mux(zero, 1, blen + (sparse if cfg.sparse else 0))),
+        value.eq(Mux(zero, Cat(Const(0, 15), Mux(zmode == 2, rec[1], zmode[0])), Cat(sm[:7], e, sm[7]))),
+        length.eq(Mux(zero, 1 + (zmode == 2), blen + (sparse if cfg.sparse else 0))),
     ]
     bad = ~zero & relative & ((eb < 257) | (eb > 511))
     return value, length, bad
@@ -471,7 +486,7 @@ class EmdDecoder(wiring.Component):
         j = Signal(range(nb))
         mu = Signal(8)
         sparse = Signal()
-        zsign = Signal()
+        zmode = Signal(2)
         beats = Signal(range(nb + 1), init=nb)  # beats in the current group
         final = Signal()                     # the current group is the partial group at the end
         done = Signal()                      # terminator seen: check the tail, then go idle
@@ -480,19 +495,19 @@ class EmdDecoder(wiring.Component):
 
         win = buf[:need]
         # Header (parsed at bit 0 when no group is open).
-        h_sparse, h_mu, h_zsign = win[0], win[1:9], win[9]
+        h_sparse, h_mu, h_zmode = win[0], win[1:9], win[9:11]
         h_count = win[9:9 + f.count_bits] if f.count_bits else Const(0, 1)
         is_term = ~in_group & (h_mu == 0)
         g_sparse = Mux(in_group, sparse, h_sparse)
         g_mu = Mux(in_group, mu, h_mu)
-        g_zsign = Mux(in_group, zsign, h_zsign)
+        g_zmode = Mux(in_group, zmode, h_zmode)
 
         # Chain of records.
-        pos = Mux(in_group, 0, 9 + h_sparse)
+        pos = Mux(in_group, 0, Mux(h_sparse, 11, 9))
         vals, bad = [], Const(0, 1)
         for t in range(L):
             rec = (win >> pos)[:f.max_record_bits]
-            v, rlen, b = _decode_record(m, cfg, rec, g_mu, g_sparse, g_zsign, f"lane{t}")
+            v, rlen, b = _decode_record(m, cfg, rec, g_mu, g_sparse, g_zmode, f"lane{t}")
             vals.append(v)
             bad = bad | b
             pos = pos + rlen
@@ -517,7 +532,8 @@ class EmdDecoder(wiring.Component):
         # A terminator must have mode 0, must not stand where the partial group's header belongs,
         # and (in hardware) must announce whole beats.
         bad_term = h_sparse | final | (((count % L) != 0) if L > 1 else Const(0, 1))
-        error_now = act & (short | Mux(is_term, bad_term, bad))
+        bad_hdr = ~in_group & h_sparse & (h_zmode == 3)    # reserved zero mode
+        error_now = act & (short | Mux(is_term, bad_term, bad | bad_hdr))
         emit = act & ~error_now & ~is_term
         consume = Mux(act & ~error_now, used, 0)
 
@@ -558,7 +574,7 @@ class EmdDecoder(wiring.Component):
                     m.d.sync += [beats.eq(count // L), final.eq(1)]
             with m.Else():
                 with m.If(~in_group):
-                    m.d.sync += [mu.eq(h_mu), sparse.eq(h_sparse), zsign.eq(h_zsign)]
+                    m.d.sync += [mu.eq(h_mu), sparse.eq(h_sparse), zmode.eq(h_zmode)]
                 with m.If(group_ends):
                     m.d.sync += [in_group.eq(0), j.eq(0)]
                     with m.If(stream_ends):
@@ -569,16 +585,22 @@ class EmdDecoder(wiring.Component):
         # End of stream: the terminator must sit in the last word and the padding must be zero.
         reset_state = [in_group.eq(0), j.eq(0), final.eq(0), done.eq(0), draining.eq(0), started.eq(0),
                        ended.eq(0), beats.eq(nb)]
+        # The stream's last word arrives this cycle or already has: no draining needed then.
+        ended_now = ended | (take_word & self.i.p.last)
         with m.If(done & ended):
             m.d.sync += reset_state + [buf.eq(0), n.eq(0)]
             with m.If((n >= W) | (buf != 0)):
                 m.d.sync += self.error.eq(1)
-        with m.Elif(done & (n >= W) & ~ended):
+        with m.Elif(done & (n >= W)):
             # A whole word beyond the terminator: extra data.
-            m.d.sync += [self.error.eq(1), draining.eq(1), done.eq(0)]
+            m.d.sync += self.error.eq(1)
+            with m.If(ended_now):
+                m.d.sync += reset_state + [buf.eq(0), n.eq(0)]
+            with m.Else():
+                m.d.sync += [draining.eq(1), done.eq(0)]
         with m.If(error_now):
             m.d.sync += self.error.eq(1)
-            with m.If(ended):
+            with m.If(ended_now):
                 m.d.sync += reset_state + [buf.eq(0), n.eq(0)]
             with m.Else():
                 m.d.sync += [draining.eq(1)]

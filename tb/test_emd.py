@@ -229,6 +229,8 @@ def bad_streams(rng: np.random.Generator) -> list[tuple[str, list[dict[str, int]
     hdr = [0] + [1, 0, 0, 0, 0, 0, 0, 0]
     rec = [0] * FMT.delta_bits + [0] * 8
     out.append(("exponent-underflow", _bits_to_words(hdr + rec * CFG.group + [0] * 20)))
+    # A sparse header with the reserved zero mode 3.
+    out.append(("reserved-zero-mode", _bits_to_words([1] + [1, 0, 0, 0, 0, 0, 0, 1] + [1, 1] + [0] * (CFG.group + 40))))
     # A terminator with the sparse bit set.
     out.append(("bad-terminator", _bits_to_words([1] + [0] * (8 + FMT.count_bits))))
     # A whole word of data after the terminator.
@@ -273,7 +275,10 @@ async def decoder_flags_bad_streams_and_recovers(dut):
         sink.received.clear()
         good = random_values(rng, 2 * CFG.group + CFG.lanes)
         source.send_all(words_of(good))
-        await sink.wait_for(len(good) // CFG.lanes, timeout_cycles=20000)
+        try:
+            await sink.wait_for(len(good) // CFG.lanes, timeout_cycles=20000)
+        except AssertionError as exc:
+            raise AssertionError(f"after {name}: {exc}") from None
         got = np.concatenate([[(b["data"] >> (16 * k)) & 0xFFFF for k in range(CFG.lanes)] for b in sink.received])
         assert np.array_equal(got.astype(np.uint16), good), f"after {name}: the next stream decoded wrongly"
         assert sink.received[-1]["last"] == 1, f"after {name}: no last on the final beat"

@@ -47,26 +47,27 @@ def test_documented_example():
     vals, widths = emd.encode_fields(np.array([0x3F80, 0x3F00, 0x4000, 0x0000], np.uint16), fmt)
     keep = widths > 0
     assert list(zip(vals[keep].tolist(), widths[keep].tolist())) == [
-        (1, 1), (127, 8), (0, 1),             # sparse header, mu, zero sign +
+        (1, 1), (127, 8), (0, 2),             # sparse header, mu, zero mode 0 (+0)
         (1, 1), (1, 2), (0, 8),               # 1.0: d = 0
         (1, 1), (0, 2), (0, 8),               # 0.5: d = -1
         (1, 1), (2, 2), (0, 8),               # 2.0: d = +1
         (0, 1),                               # +0
         (0, 1), (0, 8), (0, 2),               # terminator, no partial group
     ]
-    assert widths.sum() == 55
+    assert widths.sum() == 56
 
 
-def test_mean_mode_and_zero_sign():
+def test_mean_mode_and_zero_mode():
     fmt = emd.EmdFormat(group=4, delta_bits=3, hi=2, escape_bits=2)
     groups = np.array([[0x3F80, 0x4000, 0x4000, 0x4080],   # exps 127,128,128,129 -> mean 128
                        [0x3F80, 0x3F00, 0, 0],             # round half up: (253+1)//2 = 127
-                       [0x8000, 0x8000, 0, 0x3F80],         # -0 commoner -> zero sign 1
-                       [0, 0, 0, 0]], np.uint16)            # no non-zero exponent -> mu 1
-    mu, sparse, zsign = emd.group_stats(groups, fmt)
-    assert mu.tolist() == [128, 127, 127, 1]
-    assert sparse.tolist() == [False, True, True, True]
-    assert zsign.tolist() == [0, 0, 1, 0]
+                       [0x8000, 0x8000, 0x8000, 0x3F80],   # -0 only -> zero mode 1
+                       [0x8000, 0x8000, 0, 0x3F80],        # both signs -> zero mode 2 (sign bits)
+                       [0, 0, 0, 0]], np.uint16)           # no non-zero exponent -> mu 1
+    mu, sparse, zmode = emd.group_stats(groups, fmt)
+    assert mu.tolist() == [128, 127, 127, 127, 1]
+    assert sparse.tolist() == [False, True, True, True, True]
+    assert zmode.tolist() == [0, 0, 1, 2, 0]
 
 
 def test_top3_and_entropy():
@@ -95,6 +96,7 @@ def test_corrupt_and_truncated_streams():
     # Base 1 and code 0: exponent 1 + lo < 1.
     _expect_error([0] + [1, 0, 0, 0, 0, 0, 0, 0] + [0] * 11 * fmt.group, fmt, match="corrupt")
     _expect_error([1] + [0] * 8 + [0] * 10, fmt, match="mode 1 and base 0")
+    _expect_error([1] + [1, 0, 0, 0, 0, 0, 0, 1] + [1, 1] + [0] * 400, fmt, match="reserved zero mode")
     words = emd.encode(_mixed(rng, 64), fmt, 64)
     _expect_error(words + [0], fmt, 64, match="after the terminator")
     _expect_error(words[:-1] + [words[-1] | (1 << 63)], fmt, 64, match="padding")
