@@ -279,12 +279,14 @@ def render_markdown(r: dict) -> str:
     e = r["errors"]
     lines = ["| figure | MFEC (ECIM) | conventional | note |", "|---|---:|---:|---|"]
     for label, key in (("median", "median"), ("99.9th percentile", "p999"), ("max", "max")):
-        lines.append(f"| rel. error vs float64, {label} | {e['all']['mfec_vs_f64'][key]:.3e} | "
-                     f"{e['all']['fp32seq_bf16_vs_f64'][key]:.3e} | conventional = fp32 sequential, rounded to bf16 |")
+        lines.append(f"| rel. error vs float64, {label} | {e['all']['mfec_vs_f64'][key]:.4e} | "
+                     f"{e['all']['fp32seq_bf16_vs_f64'][key]:.4e} | conventional = fp32 sequential, rounded to bf16 |")
     for pname in ("fwd", "bwd", "wgrad"):
         if pname in e:
-            lines.append(f"| p99.9 rel. error, {pname} pass | {e[pname]['mfec_vs_f64']['p999']:.3e} | "
-                         f"{e[pname]['fp32seq_bf16_vs_f64']['p999']:.3e} | {e[pname]['activity']['dot_products']} dot products |")
+            lines.append(f"| p99.9 rel. error, {pname} pass | {e[pname]['mfec_vs_f64']['p999']:.4e} | "
+                         f"{e[pname]['fp32seq_bf16_vs_f64']['p999']:.4e} | {e[pname]['activity']['dot_products']} dot products |")
+    lines.append(f"| results bit-identical to the conventional bf16 result | {100 * e['all']['identical_to_fp32seq_bf16']:.3f}% "
+                 f"| 100% | {e['all']['activity']['dot_products']} dot products, {r['data'].split(' (')[0]} |")
     act = e["all"]["activity"]
     lines.append(f"| weight bits read per product | {16 * act['weight_bits_read_ratio']:.2f} | 16 | "
                  "8-bit exponent always, 8-bit sign+mantissa only for non-zero products |")

@@ -197,12 +197,7 @@ if cocotb is not None:
 
     def _stop(driver) -> None:
         # A later phase of the same test starts fresh drivers on the same port.
-        loop = getattr(driver, "loop", None)
-        if loop is not None:
-            loop.members.remove(driver)
-        else:
-            task = driver._task
-            (task.cancel if hasattr(task, "cancel") else task.kill)()
+        driver.stop()
 
     async def _run(dut, weights, dots, *, gap_prob, stall_prob, seed, load=True):
         """Load ``weights``, stream ``dots`` with gaps and back-pressure, check every result.

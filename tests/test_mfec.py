@@ -99,7 +99,8 @@ def _mixed_vectors(rng, count, length):
     return out.astype(np.uint16)
 
 
-@pytest.mark.parametrize("n,guard,fmt", [(16, 6, "bf16"), (4, 0, "bf16"), (8, 3, "fp32"), (16, 16, "fp32")])
+@pytest.mark.parametrize("n,guard,fmt", [(16, 10, "bf16"), (16, 6, "bf16"), (4, 0, "bf16"), (8, 3, "fp32"),
+                                         (16, 16, "fp32")])
 def test_mfec_matches_independent_model(n, guard, fmt):
     rng = np.random.default_rng(n * 100 + guard)
     params = MfecParams(n=n, guard=guard, max_groups=4, out_format=fmt)
