@@ -10,7 +10,7 @@ from tb.runner import SIMULATORS, run_cocotb
 # and every tensor of the committed TD3 trace.
 SETTINGS = {
     "icarus": ("tiny", {"EMD_VALUES": "512", "EMD_TRACE": "0"}),
-    "verilator": ("default", {"EMD_VALUES": "4096", "EMD_TRACE": "0"}),
+    "verilator": ("default", {"EMD_VALUES": "4096", "EMD_TRACE": "1"}),
 }
 
 
