@@ -1,0 +1,202 @@
+"""Tier 1: the GST core in Amaranth's simulator, bit-exact and cycle-exact against golden."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from golden.pe_array import ArrayShape, make_job
+from hdl.config import ConfigError
+from hdl.pe_array import ERR, PEArray, PEArrayConfig
+
+TINY = PEArrayConfig.preset("tiny")
+SHAPE = ArrayShape(TINY.rows, TINY.cols, TINY.block)
+
+
+def rand_bf16(rng, shape, wild=0.05):
+    """Values near 1 with random signs (real rounding), a few arbitrary patterns."""
+    n = int(np.prod(shape))
+    near = ((rng.integers(0, 2, n) << 15) | ((127 + rng.integers(-6, 7, n)) << 7)
+            | rng.integers(0, 128, n)).astype(np.uint16)
+    anyp = rng.integers(0, 1 << 16, n).astype(np.uint16)
+    return np.where(rng.random(n) < wild, anyp, near).astype(np.uint16).reshape(shape)
+
+
+def simulate(cfg, jobs, *, stall_prob=0.0, gap_prob=0.0, seed=0, max_cycles=200_000):
+    """Run jobs one after the other; return [(beats, busy_cycles, error, err_code)] per job."""
+    dut = PEArray(cfg)
+    rng = random.Random(seed)
+    results = []
+
+    async def bench(ctx):
+        for job in jobs:
+            for sel, addr, word in job.loads:
+                while gap_prob and rng.random() < gap_prob:
+                    ctx.set(dut.load.valid, 0)
+                    await ctx.tick()
+                ctx.set(dut.load.payload, {"sel": sel, "addr": addr, "data": word})
+                ctx.set(dut.load.valid, 1)
+                await ctx.tick().until(dut.load.ready)
+            ctx.set(dut.load.valid, 0)
+            ctx.set(dut.cmd.payload, job.cmd)
+            ctx.set(dut.cmd.valid, 1)
+            await ctx.tick().until(dut.cmd.ready)
+            ctx.set(dut.cmd.valid, 0)
+            beats, busy, cycles = [], 0, 0
+            held = None
+            while True:
+                ready = not (stall_prob and rng.random() < stall_prob)
+                ctx.set(dut.o.ready, ready)
+                b_, valid, payload = ctx.get(dut.busy), ctx.get(dut.o.valid), ctx.get(dut.o.payload)
+                if held is not None:
+                    assert valid and payload == held, "output changed or dropped before transfer"
+                if valid and ready:
+                    beats.append(payload)
+                    held = None
+                elif valid:
+                    held = payload
+                if not b_:
+                    break
+                busy += 1
+                cycles += 1
+                assert cycles < max_cycles, "command never finished"
+                await ctx.tick()
+            results.append((beats, busy, ctx.get(dut.error), ctx.get(dut.err_code)))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return results
+
+
+def check(job, beats, cols):
+    assert len(beats) == len(job.expected), f"{len(beats)} beats, expected {len(job.expected)}"
+    for i, (got, exp) in enumerate(zip(beats, job.expected)):
+        data = got["data"] if isinstance(got, dict) else got.data
+        lanes = [(int(data) >> (32 * c)) & 0xFFFFFFFF for c in range(cols)]
+        for c, e in enumerate(exp):
+            if e is not None:
+                assert lanes[c] == e, f"beat {i} lane {c}: got 0x{lanes[c]:08x}, expected 0x{e:08x}"
+
+
+def test_dense_small():
+    rng = np.random.default_rng(1)
+    a = rand_bf16(rng, (6, 7))
+    b = rand_bf16(rng, (7, 9))
+    job = make_job("dense", SHAPE, a, b)
+    [(beats, busy, err, code)] = simulate(TINY, [job])
+    assert not err
+    check(job, beats, SHAPE.cols)
+    assert busy == job.report.cycles
+
+
+def edge_mix(rng, shape):
+    """bf16 edge classes (zeros, subnormals, Inf, NaN, extremes) sprinkled into near-1 values."""
+    from golden.bf16 import bf16_edge_values
+    x = rand_bf16(rng, shape, wild=0.1)
+    e = bf16_edge_values()
+    mask = rng.random(shape) < 0.15
+    x[mask] = e[rng.integers(0, len(e), int(mask.sum()))]
+    return x
+
+
+def all_mode_jobs(rng, gen=rand_bf16):
+    """One job per GEMM role and mode on tiny (4 x 4, k = 4), shapes not dividing the array."""
+    k = 4
+    jobs = [
+        make_job("dense", SHAPE, gen(rng, (6, 7)), gen(rng, (7, 9))),  # W.x
+        make_job("dense", SHAPE, gen(rng, (9, 3)), gen(rng, (3, 5))),  # short K: drain stalls
+        make_job("dense", SHAPE, gen(rng, (5, 6)), gen(rng, (6, 3)), round_bf16=True),
+    ]
+    bm = (rng.random((3, 4)) < 0.5).astype(np.uint8)
+    bm[1] = 0
+    bm[0, 0] = 1
+    jobs.append(make_job("sparse", SHAPE, gen(rng, (12, 16)), gen(rng, (16, 6)), bitmap=bm, max_blocks=8))
+    # W^T.d in sparse mode: the transposed blocks and the transposed bitmap (as the transposer gives)
+    w = gen(rng, (12, 16))
+    jobs.append(make_job("sparse", SHAPE, np.ascontiguousarray(w.T), gen(rng, (12, 5)), bitmap=bm.T.copy(),
+                         max_blocks=8))
+    bw = (rng.random((4, 3)) < 0.5).astype(np.uint8)
+    bw[0] = 0
+    bw[3, 1] = 1
+    jobs.append(make_job("wgrad", SHAPE, gen(rng, (16, 5)), gen(rng, (5, 12)), bitmap=bw, max_blocks=8))
+    v = gen(rng, (2, 3, k))
+    jobs.append(make_job("circ", SHAPE, v, gen(rng, (12, 5))))
+    jobs.append(make_job("circ", SHAPE, v, gen(rng, (8, 6)), transpose=True))
+    jobs.append(make_job("dv", SHAPE, gen(rng, (8, 3)), gen(rng, (3, 20))))
+    return jobs
+
+
+def test_every_mode_cycle_exact_without_stalls():
+    rng = np.random.default_rng(11)
+    jobs = all_mode_jobs(rng)
+    for job, (beats, busy, err, _) in zip(jobs, simulate(TINY, jobs)):
+        assert not err, job.cmd
+        check(job, beats, SHAPE.cols)
+        assert busy == job.report.cycles, f"{job.mode} {job.cmd}: {busy} cycles, model {job.report.cycles}"
+
+
+def test_every_mode_with_gaps_and_back_pressure_and_edge_values():
+    rng = np.random.default_rng(12)
+    jobs = all_mode_jobs(rng, gen=edge_mix)
+    for job, (beats, busy, err, _) in zip(jobs, simulate(TINY, jobs, stall_prob=0.5, gap_prob=0.3, seed=3)):
+        assert not err
+        check(job, beats, SHAPE.cols)
+        assert busy >= job.report.cycles
+
+
+def test_rejected_commands_flag_error_and_recover():
+    rng = np.random.default_rng(13)
+    good = make_job("dense", SHAPE, rand_bf16(rng, (4, 3)), rand_bf16(rng, (3, 4)))
+    too_big = make_job("dense", SHAPE, rand_bf16(rng, (4, 3)), rand_bf16(rng, (3, 4)))
+    too_big.cmd = dict(too_big.cmd, k=200)  # 1 x 200 A words fit, but 200 x ... is checked per buffer
+    too_big.cmd["m"] = 8  # 2 tile rows x 200 = 400 words > a_depth 256
+    bad_mode = make_job("dense", SHAPE, rand_bf16(rng, (4, 3)), rand_bf16(rng, (3, 4)))
+    bad_mode.cmd = dict(bad_mode.cmd, mode=7)
+    bm = np.ones((2, 2), np.uint8)
+    mismatch = make_job("sparse", SHAPE, rand_bf16(rng, (8, 8)), rand_bf16(rng, (8, 4)), bitmap=bm, max_blocks=8)
+    mismatch.loads.append((2, 0, 0b111))  # a kept block in column 2 of a 2-column bitmap
+    ragged = make_job("circ", SHAPE, rand_bf16(rng, (1, 1, 4)), rand_bf16(rng, (4, 4)))
+    ragged.cmd = dict(ragged.cmd, k=6)  # K not a multiple of the block
+    jobs = [too_big, good, bad_mode, mismatch, ragged, good]
+    res = simulate(TINY, jobs)
+    codes = [(r[2], r[3]) for r in res]
+    assert codes == [(1, ERR["buffer"]), (0, 0), (1, ERR["mode"]), (1, ERR["bitmap"]), (1, ERR["shape"]), (0, 0)]
+    assert all(r[0] == [] for r in res if r[2])
+    check(good, res[-1][0], SHAPE.cols)
+
+
+def test_too_many_kept_blocks_for_the_a_buffer():
+    cfg = TINY.replace(a_depth=16)  # room for 4 blocks of 4 words
+    rng = np.random.default_rng(14)
+    bm = np.ones((2, 3), np.uint8)
+    job = make_job("sparse", SHAPE, rand_bf16(rng, (8, 12)), rand_bf16(rng, (12, 4)), bitmap=bm, max_blocks=8)
+    job.loads = [ld for ld in job.loads if not (ld[0] == 0 and ld[1] >= 16)]
+    [(beats, busy, err, code)] = simulate(cfg, [job])
+    assert (err, code, beats) == (1, ERR["blocks"], []) and busy == 1 + 2
+
+
+def test_config_validation_names_parameter():
+    with pytest.raises(ConfigError, match=r"rows=8 .*equal to block=4"):
+        PEArrayConfig(rows=8, cols=4, block=4)
+    with pytest.raises(ConfigError, match=r"block=6 .*power of two"):
+        PEArrayConfig(rows=6, cols=6, block=6)
+    with pytest.raises(ConfigError, match=r"a_depth=100 "):
+        PEArrayConfig.preset("tiny", a_depth=100)
+    assert PEArrayConfig(rows=3, cols=5, block=4, circulant=False, sparse=False).rows == 3
+
+
+def test_dense_only_array_of_any_shape():
+    cfg = PEArrayConfig(rows=3, cols=2, block=4, a_depth=64, b_depth=64, max_blocks=8, circulant=False, sparse=False)
+    shape = ArrayShape(3, 2, 4)
+    rng = np.random.default_rng(15)
+    job = make_job("dense", shape, rand_bf16(rng, (7, 5)), rand_bf16(rng, (5, 3)))
+    circ = make_job("circ", shape, rand_bf16(rng, (1, 1, 4)), rand_bf16(rng, (4, 2)))
+    res = simulate(cfg, [job, circ])
+    check(job, res[0][0], 2)
+    assert res[0][1] == job.report.cycles
+    assert (res[1][2], res[1][3]) == (1, ERR["mode"])
