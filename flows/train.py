@@ -258,6 +258,8 @@ def run_training(cfg, out: Path, resume: bool = False, quiet: bool = True, stop_
             signal.signal(s, h)
         prog(trainer, force=True)
         prog.done()
+    if stop["flag"]:  # checkpointed above; let the caller stop too
+        raise KeyboardInterrupt(f"stopped by a signal at step {trainer.step} (checkpointed)")
     elapsed = time.monotonic() - t_start
     summary = trainer.summary()
     summary["finished"] = trainer.step >= cfg.steps

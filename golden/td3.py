@@ -335,7 +335,7 @@ class Layer:
         xq = num.q(x)
         wq, wq_t = self.qweight(num)
         y = num.mm(xq, wq_t) + self.b
-        return y.astype(F32), (xq, wq)
+        return y.astype(F32, copy=False), (xq, wq)
 
     def backward(self, dy: np.ndarray, cache, num: Numerics, need_dx=True, need_w=True):
         """Return ``(dx, grads, dyq)``; grads maps parameter name -> gradient (masked)."""
@@ -351,7 +351,7 @@ class Layer:
                     dv = dv * self.bitmap[:, :, None]
                 grads["v"] = dv
             else:
-                dw = num.q(num.mm(np.ascontiguousarray(dyq.T), xq))
+                dw = num.q(num.mm(dyq.T, xq))
                 if self.mode == "sparse":
                     if self.n_in_pad != self.n_in:
                         dw = np.pad(dw, ((0, 0), (0, self.n_in_pad - self.n_in)))
@@ -403,7 +403,7 @@ class MLP:
             if i < n - 1:
                 d = d * (y > 0)
             need_dx = i > 0 or need_dx_in
-            dx, g, dyq = layer.backward(d.astype(F32), c, num, need_dx=need_dx, need_w=need_w)
+            dx, g, dyq = layer.backward(d.astype(F32, copy=False), c, num, need_dx=need_dx, need_w=need_w)
             grads[i] = g
             if record is not None:
                 rec = {"x": c[0], "dy": dyq, "W": c[1], "grads": g, "mode": layer.mode, "k": layer.k}
@@ -448,7 +448,7 @@ class Adam:
                 mask = layer.update_mask(name)
                 if mask is not None:
                     upd = upd * mask
-                p -= upd.astype(F32)
+                p -= upd.astype(F32, copy=False)
             layer.touch()
 
 

@@ -1,0 +1,183 @@
+"""Updates per second of the golden NumPy TD3 (fp32, bf16, bf16-exact) against PyTorch CPU.
+
+Same networks (HalfCheetah-v5 sizes: obs 17, act 6; 256-256 actor and twin critics), batch 256,
+Adam, policy delay 2, target smoothing, one thread each (``OPENBLAS_NUM_THREADS=1``,
+``torch.set_num_threads(1)``), measured in the same process. One "update" is one TD3 iteration
+(critic step, plus actor step and soft updates every 2nd). Each figure is the median of
+``--reps`` timings; speed is reported as a ratio to PyTorch measured in the same run.
+
+Writes ``bench/results/td3_speed.json`` (machine, versions, date, raw timings).
+
+    OPENBLAS_NUM_THREADS=1 MALLOC_MMAP_THRESHOLD_=67108864 MALLOC_TRIM_THRESHOLD_=268435456 \\
+        .venv/bin/python bench/td3_speed.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from golden.td3 import ReplayBuffer, TD3Agent, TD3Config  # noqa: E402
+
+OBS, ACT = 17, 6
+
+
+def _fill(buf: ReplayBuffer, rng, n=20_000):
+    for _ in range(n):
+        buf.add(rng.standard_normal(OBS), rng.uniform(-1, 1, ACT), rng.standard_normal(), rng.standard_normal(OBS),
+                rng.random() < 0.01)
+
+
+def golden_rate(numerics: str, method: str, n_updates: int, reps: int) -> list[float]:
+    cfg = TD3Config(numerics=numerics, method=method)
+    rng = np.random.default_rng(0)
+    agent = TD3Agent(OBS, ACT, np.ones(ACT, np.float32), cfg, rng)
+    buf = ReplayBuffer(OBS, ACT, 20_000)
+    _fill(buf, rng)
+    for _ in range(4):  # warm-up (allocator, caches)
+        agent.update(buf.sample(rng, cfg.batch))
+    rates = []
+    for _ in range(reps):
+        batches = [buf.sample(rng, cfg.batch) for _ in range(n_updates)]
+        t0 = time.perf_counter()
+        for b in batches:
+            agent.update(b)
+        rates.append(n_updates / (time.perf_counter() - t0))
+    return rates
+
+
+def torch_rate(n_updates: int, reps: int) -> tuple[list[float], str]:
+    import copy
+
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+
+    class Actor(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.l1, self.l2, self.l3 = nn.Linear(OBS, 256), nn.Linear(256, 256), nn.Linear(256, ACT)
+
+        def forward(self, s):
+            return torch.tanh(self.l3(F.relu(self.l2(F.relu(self.l1(s))))))
+
+    class Critic(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.l1, self.l2, self.l3 = nn.Linear(OBS + ACT, 256), nn.Linear(256, 256), nn.Linear(256, 1)
+
+        def forward(self, s, a):
+            return self.l3(F.relu(self.l2(F.relu(self.l1(torch.cat([s, a], 1))))))
+
+    actor, c1, c2 = Actor(), Critic(), Critic()
+    actor_t, c1_t, c2_t = copy.deepcopy(actor), copy.deepcopy(c1), copy.deepcopy(c2)
+    aopt = torch.optim.Adam(actor.parameters(), lr=3e-4)
+    copt = torch.optim.Adam(list(c1.parameters()) + list(c2.parameters()), lr=3e-4)
+    rng = np.random.default_rng(0)
+    data = [torch.as_tensor(rng.standard_normal((20_000, d)).astype(np.float32)) for d in (OBS, ACT, 1, OBS)]
+    nd = torch.ones(20_000, 1)
+    it = [0]
+
+    def update(idx):
+        s, a, r, s2 = (x[idx] for x in data)
+        d = nd[idx]
+        it[0] += 1
+        with torch.no_grad():
+            noise = (torch.randn_like(a) * 0.2).clamp(-0.5, 0.5)
+            a2 = (actor_t(s2) + noise).clamp(-1, 1)
+            tq = r + d * 0.99 * torch.min(c1_t(s2, a2), c2_t(s2, a2))
+        loss = F.mse_loss(c1(s, a), tq) + F.mse_loss(c2(s, a), tq)
+        copt.zero_grad()
+        loss.backward()
+        copt.step()
+        if it[0] % 2 == 0:
+            aloss = -c1(s, actor(s)).mean()
+            aopt.zero_grad()
+            aloss.backward()
+            aopt.step()
+            with torch.no_grad():
+                for net, tgt in ((actor, actor_t), (c1, c1_t), (c2, c2_t)):
+                    for p, pt in zip(net.parameters(), tgt.parameters()):
+                        pt.mul_(0.995).add_(0.005 * p)
+
+    for _ in range(4):
+        update(torch.as_tensor(rng.integers(0, 20_000, 256)))
+    rates = []
+    for _ in range(reps):
+        idxs = [torch.as_tensor(rng.integers(0, 20_000, 256)) for _ in range(n_updates)]
+        t0 = time.perf_counter()
+        for idx in idxs:
+            update(idx)
+        rates.append(n_updates / (time.perf_counter() - t0))
+    return rates, torch.__version__
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--updates", type=int, default=300, help="updates per timing (fp32, bf16, torch)")
+    ap.add_argument("--exact-updates", type=int, default=10, help="updates per timing in bf16-exact")
+    ap.add_argument("--reps", type=int, default=3)
+    args = ap.parse_args(argv)
+
+    results = {}
+    t_rates, t_ver = torch_rate(args.updates, args.reps)
+    results["torch"] = t_rates
+    for numerics in ("fp32", "bf16", "bf16-exact"):
+        for method in ("dense", "gst"):
+            n = args.exact_updates if numerics == "bf16-exact" else args.updates
+            results[f"{numerics}/{method}"] = golden_rate(numerics, method, n, args.reps)
+    t_rates2, _ = torch_rate(args.updates, args.reps)  # torch again: drift check across the run
+    results["torch_again"] = t_rates2
+    torch_med = statistics.median(t_rates + t_rates2)
+    med = {k: statistics.median(v) for k, v in results.items()}
+    figures = {}
+    print(f"PyTorch {t_ver} CPU (1 thread): median {torch_med:.1f} updates/s (baseline)")
+    for k in results:
+        if k.startswith("torch"):
+            continue
+        figures[k] = {"updates_per_s": round(med[k], 2), "ratio_to_torch": round(med[k] / torch_med, 4)}
+        print(f"golden {k:18s}: {med[k]:8.2f} updates/s = {med[k] / torch_med:6.3f}x PyTorch")
+    for method in ("dense", "gst"):
+        r = med[f"fp32/{method}"] / med[f"bf16/{method}"]
+        figures[f"bf16_slowdown_vs_fp32/{method}"] = round(r, 4)
+        print(f"bf16 vs fp32 ({method}): {r:.3f}x slower (target <= 1.5)")
+        r = med[f"fp32/{method}"] / med[f"bf16-exact/{method}"]
+        figures[f"bf16-exact_slowdown_vs_fp32/{method}"] = round(r, 2)
+        print(f"bf16-exact vs fp32 ({method}): {r:.1f}x slower")
+    import gymnasium
+
+    doc = {"benchmark": "td3_speed", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+           "machine": {"processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+                       "platform": platform.platform()},
+           "versions": {"python": platform.python_version(), "numpy": np.__version__, "torch": t_ver,
+                        "gymnasium": gymnasium.__version__},
+           "env": {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "MALLOC_MMAP_THRESHOLD_",
+                                                   "MALLOC_TRIM_THRESHOLD_")},
+           "setup": f"obs {OBS}, act {ACT}, 256-256, batch 256, Adam, policy delay 2; one thread; "
+                    f"{args.updates} updates per timing ({args.exact_updates} in bf16-exact), median of "
+                    f"{args.reps}; torch timed before and after the golden runs",
+           "torch_median_updates_per_s": round(torch_med, 2), "figures": figures,
+           "raw_updates_per_s": {k: [round(x, 2) for x in v] for k, v in results.items()}}
+    out = ROOT / "bench" / "results" / "td3_speed.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"-> {out.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
