@@ -13,7 +13,8 @@ Streams
 -------
 ``w``  (in)  ``{row, data[n]}``: write one row of ``n`` bf16 weights (exponents to the macro,
              sign+mantissa to the mantissa memory). Accepted only while no group is in flight,
-             so a compute never sees a half-written row.
+             so a compute never sees a half-written row; while a write waits, no new group
+             starts, so writes take effect before every group offered after them.
 ``i``  (in)  ``{b[n], row, last}``: one group of a dot product: ``n`` bf16 inputs against
              weight row ``row``. ``last`` closes the dot product.
 ``o``  (out) ``{value, err}``: one result per ``last`` beat, bf16 or fp32 patterns; ``err``
@@ -531,7 +532,8 @@ class Ecim(wiring.Component):
 
         take = macro.done & eng.job.ready
         m.d.comb += macro.take.eq(take)
-        can_start = macro.ready & ~(self.w.valid & idle)
+        # A waiting write stops new groups, so the unit drains and the write cannot starve.
+        can_start = macro.ready & ~self.w.valid
         if not cfg.overlap:
             # Baseline: the exponent work of the next group waits for the mantissa work.
             can_start = can_start & ~eng.busy & ~macro.done

@@ -14,14 +14,20 @@ from hdl.ecim import Ecim, EcimConfig, EcimMacro
 from tb.test_ecim import expected, expected_skipped, group_beats, make_dots, make_weights, write_beats
 
 
-def run_unit(cfg, weights, dots, *, gap_prob=0.0, stall_prob=0.0, seed=0):
+def run_unit(cfg, weights, dots, *, gap_prob=0.0, stall_prob=0.0, seed=0, mid_writes=None):
     """Load ``weights`` through ``w``, stream ``dots`` through ``i`` with random gaps, drain ``o``
-    with random back-pressure. Returns (payloads, cycles from the first group beat to the last
-    result, final skipped counter)."""
+    with random back-pressure. ``mid_writes`` maps a dot index to ``(row, data)``: that write is
+    offered together with the dot's first group, and must win. Returns (payloads, cycles from
+    the first group beat to the last result, final skipped counter)."""
     dut = Ecim(cfg)
     rng = random.Random(seed)
     got, state = [], {"start": None, "cycles": 0, "skipped": 0}
     beats = group_beats(cfg, dots)
+    first_beat = {}
+    k = 0
+    for d, (rows, _) in enumerate(dots):
+        first_beat[k] = d
+        k += len(rows)
 
     async def producer(ctx):
         for beat in write_beats(weights):
@@ -30,10 +36,22 @@ def run_unit(cfg, weights, dots, *, gap_prob=0.0, stall_prob=0.0, seed=0):
             await ctx.tick().until(dut.w.ready)
         ctx.set(dut.w.valid, 0)
         state["start"] = state["cycles"]
-        for beat in beats:
+        for k, beat in enumerate(beats):
             while rng.random() < gap_prob:
                 ctx.set(dut.i.valid, 0)
                 await ctx.tick()
+            if mid_writes and first_beat.get(k) in mid_writes:
+                row, data = mid_writes[first_beat[k]]
+                ctx.set(dut.w.payload, {"row": row, "data": [int(v) for v in data]})
+                ctx.set(dut.w.valid, 1)
+                ctx.set(dut.i.payload, beat)
+                ctx.set(dut.i.valid, 1)
+                while True:
+                    _, _, w_ready, i_ready = await ctx.tick().sample(dut.w.ready, dut.i.ready)
+                    assert not i_ready, "a group overtook a waiting write"
+                    if w_ready:
+                        break
+                ctx.set(dut.w.valid, 0)
             ctx.set(dut.i.payload, beat)
             ctx.set(dut.i.valid, 1)
             await ctx.tick().until(dut.i.ready)
@@ -71,6 +89,22 @@ def test_dots_match_golden_under_stalls(preset, overrides):
     bad = [(k, hex(w), hex(g)) for k, (w, g) in enumerate(zip(want, got)) if w != g]
     assert len(got) == len(want) and not bad, f"{len(bad)} mismatches, first {bad[:3]}"
     assert skipped == expected_skipped(cfg, weights, dots)
+
+
+def test_write_waits_for_groups_in_flight_and_wins_over_new_groups():
+    cfg = EcimConfig.preset("tiny")
+    weights = make_weights(cfg, 31)
+    dots = make_dots(cfg, 12, 32)
+    rng = np.random.default_rng(33)
+    new_rows = {4: (dots[4][0][0], f32_to_bf16(rng.normal(0, 3, cfg.n).astype(np.float32))),
+                9: (dots[9][0][-1], f32_to_bf16(rng.normal(0, 3, cfg.n).astype(np.float32)))}
+    got, _, _ = run_unit(cfg, weights, dots, stall_prob=0.3, seed=4, mid_writes=new_rows)
+    want, current = [], weights.copy()
+    for d, dot in enumerate(dots):
+        if d in new_rows:
+            current[new_rows[d][0]] = new_rows[d][1]
+        want += expected(cfg, current, [dot])
+    assert got == want
 
 
 def test_too_long_dot_is_flagged_and_unit_recovers():
