@@ -46,7 +46,7 @@ demo: $(STAMP)
 	$(OMNIDRL) demo --preset $(PRESET)
 
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup
+	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup --durations=15
 
 clean:
 	rm -rf build

