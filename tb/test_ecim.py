@@ -3,8 +3,8 @@
 Settings from the environment: ``OMNIDRL_CONFIG`` (the config JSON, set by the runner),
 ``ECIM_DOTS`` (random dot products per test, default 150) and ``ECIM_SEED``.
 
-The stimulus helpers (:func:`make_weights`, :func:`make_dots`, :func:`td3_dots`,
-:func:`expected`) are plain NumPy and are shared with the Amaranth-simulator tests in
+The stimulus helpers (:func:`make_weights`, :func:`edge_dots`, :func:`make_dots`,
+:func:`td3_dots`, :func:`expected`) are plain NumPy and are shared with the Amaranth-simulator tests in
 ``tests/test_ecim_amaranth.py``.
 """
 
@@ -44,7 +44,47 @@ def make_weights(cfg: EcimConfig, seed: int) -> np.ndarray:
     w[kind == 3] = edges[rng.integers(0, len(edges), (int((kind == 3).sum()), n))]
     w[kind == 4] = np.where(rng.random((int((kind == 4).sum()), n)) < 0.5, 0, w[kind == 4])
     w[rows - 1] = 0  # an all-zero row: all-zero groups
+    w[rows - 2] = 0x3F80  # all 1.0: the inputs themselves are the products (directed cases)
+    w[rows - 3] = np.where(np.arange(n) % 2 == 0, 0x7F7F, 0x0080)  # max and min normal
     return w
+
+
+def edge_dots(cfg: EcimConfig) -> list:
+    """Directed dot products against the special rows of :func:`make_weights`: overflow,
+    underflow, Inf/NaN rules, signed zeros, cancellation, all-zero groups and shifts around
+    the width (16 + guard) of the aligner. Expected values come from golden, as always."""
+    n, rows, g = cfg.n, cfg.rows, cfg.guard
+    zero, ones, extremes = rows - 1, rows - 2, rows - 3
+
+    def vec(*vals):
+        v = np.zeros(n, dtype=np.uint16)
+        v[:len(vals)] = vals[:n]
+        return v
+
+    def e(shift, frac=0x7F):  # 1.frac x 2^-shift
+        return ((127 - shift) << 7) | frac
+
+    cases = [
+        ([ones], vec(*([0x7F7F] * n))),  # sum of maxima: overflow to +Inf
+        ([ones], vec(*([0xFF7F] * n))),  # to -Inf
+        ([extremes], vec(*([0x0080] * n))),  # max x min and min x min: the tiny ones drop out
+        ([extremes], vec(0x0080, 0x0080)),  # 2^127 x 2^-126 = 2 and an underflowing product
+        ([ones], vec(0x0080, 0x8080)),  # min normal - min normal: exact cancellation, +0
+        ([ones], vec(0x0081, 0x8080)),  # a difference below the normal range: flushed to zero
+        ([ones], vec(0x3F80, 0xBF80)),  # 1 - 1 = +0
+        ([ones], vec(*([0x8000] * n))),  # only -0 products: -0
+        ([zero], vec(0x3F80, 0xBF80)),  # zero weights: the product signs decide the zero's sign
+        ([ones], vec(0x7F80, 0xFF80)),  # Inf - Inf: NaN
+        ([ones], vec(0x7F80, 0x3F80)),  # +Inf
+        ([zero], vec(0x7F80)),  # 0 x Inf: NaN
+        ([ones], vec(0x7FC1, 0x3F80)),  # NaN with a payload: canonical NaN
+        ([ones], vec(0x3F80, e(15 + g), e(16 + g), e(17 + g), e(14 + g, 0))),  # shifts around the width
+        ([ones], vec(0x3F80, e(62), e(63), e(64), e(126))),  # saturated shifts
+        ([ones, zero, ones], np.concatenate([vec(0x3F80), vec(0x4000), vec(0xBF80)])),  # all-zero group
+        ([ones, ones], np.concatenate([vec(0x0100), vec(0x7E00)])),  # running max jumps up
+        ([ones, ones], np.concatenate([vec(0x7E00, 0xFE00), vec(0x0100)])),  # big cancel, tiny rest
+    ]
+    return [(r[:cfg.max_groups], x[:len(r[:cfg.max_groups]) * n]) for r, x in cases]
 
 
 def _inputs(rng, n: int) -> np.ndarray:
@@ -237,7 +277,7 @@ if cocotb is not None:
         exponents, maximal shifts) with random input gaps and output back-pressure."""
         seed = int(os.environ.get("ECIM_SEED", "2026"))
         weights = make_weights(CFG, seed)
-        dots = make_dots(CFG, int(os.environ.get("ECIM_DOTS", "150")), seed)
+        dots = edge_dots(CFG) + make_dots(CFG, int(os.environ.get("ECIM_DOTS", "150")), seed)
         cycles = await _run(dut, weights, dots, gap_prob=0.3, stall_prob=0.3, seed=seed)
         skipped = int(dut.skipped.value)
         assert skipped == expected_skipped(CFG, weights, dots), "skipped-multiply counter"

@@ -11,7 +11,8 @@ from golden.bf16 import f32_to_bf16
 from golden.mfec import exponent_stage
 from hdl.config import ConfigError
 from hdl.ecim import Ecim, EcimConfig, EcimMacro
-from tb.test_ecim import expected, expected_skipped, group_beats, make_dots, make_weights, write_beats
+from tb.test_ecim import (edge_dots, expected, expected_skipped, group_beats, make_dots, make_weights,
+                          write_beats)
 
 
 def run_unit(cfg, weights, dots, *, gap_prob=0.0, stall_prob=0.0, seed=0, mid_writes=None):
@@ -83,7 +84,7 @@ def run_unit(cfg, weights, dots, *, gap_prob=0.0, stall_prob=0.0, seed=0, mid_wr
 def test_dots_match_golden_under_stalls(preset, overrides):
     cfg = EcimConfig.preset(preset, **overrides)
     weights = make_weights(cfg, 21)
-    dots = make_dots(cfg, 40, 22)
+    dots = edge_dots(cfg) + make_dots(cfg, 40, 22)
     got, _, skipped = run_unit(cfg, weights, dots, gap_prob=0.3, stall_prob=0.4, seed=3)
     want = expected(cfg, weights, dots)
     bad = [(k, hex(w), hex(g)) for k, (w, g) in enumerate(zip(want, got)) if w != g]
