@@ -268,7 +268,9 @@ class Layer:
         c = self._wcache
         if c is None or c[0] != (self.version, num.mode):
             wq = np.ascontiguousarray(num.q(self.effective()))
-            c = self._wcache = ((self.version, num.mode), wq, np.ascontiguousarray(wq.T))
+            # BLAS takes the transposed view as it is; the hardware-order loop wants rows
+            wq_t = np.ascontiguousarray(wq.T) if num.exact else wq.T
+            c = self._wcache = ((self.version, num.mode), wq, wq_t)
         return c[1], c[2]
 
     # -- parameters -----------------------------------------------------------------------
