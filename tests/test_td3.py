@@ -171,3 +171,11 @@ def test_committed_trace_products_are_golden_gemm_bits():
         a = np.stack([dy[:, p * k + r] for r in range(k)], axis=1).reshape(-1)  # b-major, then r
         c = np.stack([x[:, q * k + (r - d) % k] for r in range(k)], axis=1).reshape(-1)
         assert B.f32_round_to_bf16_bits(B.dot(a, c)) == dv[p, q, d]
+
+
+def test_train_trace_at_writes_a_loadable_trace(tmp_path):
+    assert _train(tmp_path, "--method", "gst", "--steps", "1100", "--eval-every", "5000", "--trace-at", "50") == 0
+    t = load_trace(tmp_path / "trace_u50.npz")
+    assert trace_meta(t)["update"] == 50
+    kinds = {(n, k) for n, k, _ in iter_tensors(t, KINDS)}
+    assert ("gst/actor/l2", "dv") in kinds and ("gst/critic2/l1", "dW") in kinds
