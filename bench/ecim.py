@@ -151,6 +151,12 @@ def measure_cycles(groups: int = 48) -> dict:
             "cycles": cycles, "groups": groups, "cycles_per_group": cycles / groups,
             "cycles_per_dot_256": cycles / (groups // per), "model_cycles_per_group": cfg.group_cycles}
     out["overlap_speedup"] = out["sequential"]["cycles"] / out["overlap"]["cycles"]
+    # The cycle model (checked against simulation by the tests) for other engine widths.
+    out["model_sweep_n16"] = {
+        str(lanes): {"overlap": EcimConfig(lanes=lanes).group_cycles,
+                     "sequential": EcimConfig(lanes=lanes, overlap=False).group_cycles,
+                     "speedup": EcimConfig(lanes=lanes, overlap=False).group_cycles / EcimConfig(lanes=lanes).group_cycles}
+        for lanes in (1, 2, 4, 8, 16)}
     return out
 
 
@@ -267,6 +273,8 @@ def main(argv=None) -> int:
           f"{act['multiplies']} of {act['conventional_multiplies']} ({act['multiplies_skipped']} skipped for zeros)")
     print(f"cycles/group: overlap {cycles['overlap']['cycles_per_group']:.2f}, sequential "
           f"{cycles['sequential']['cycles_per_group']:.2f}; overlap speed-up {cycles['overlap_speedup']:.2f}x")
+    print("cycle model, n=16, speed-up by lanes: " + ", ".join(
+        f"{k}: {v['sequential']}/{v['overlap']} = {v['speedup']:.2f}x" for k, v in cycles["model_sweep_n16"].items()))
     if area:
         print(f"area: ECIM {area['ecim']['total_ge']:.0f} GE (engine {area['ecim']['engine_and_control_ge']:.0f}, "
               f"periphery {area['ecim']['macro_periphery_ge']:.0f}, SRAM {area['ecim']['macro_array_ge'] + area['ecim']['mant_sram_ge']:.0f})"

@@ -120,9 +120,9 @@ def test_too_long_dot_is_flagged_and_unit_recovers():
     assert got == want
 
 
-@pytest.mark.parametrize("overlap", [True, False])
-def test_cycles_per_group_match_model(overlap):
-    cfg = EcimConfig(overlap=overlap)
+@pytest.mark.parametrize("overlap,lanes", [(True, 2), (False, 2), (True, 1), (False, 1), (True, 16)])
+def test_cycles_per_group_match_model(overlap, lanes):
+    cfg = EcimConfig(overlap=overlap, lanes=lanes)
     rng = np.random.default_rng(6)
     weights = f32_to_bf16(rng.normal(0, 1, (cfg.rows, cfg.n)).astype(np.float32))
     dots = [([int(r) for r in rng.integers(0, cfg.rows, 8)], f32_to_bf16(rng.normal(0, 1, 8 * cfg.n)
