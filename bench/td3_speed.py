@@ -126,12 +126,56 @@ def torch_rate(n_updates: int, reps: int) -> tuple[list[float], str]:
     return rates, torch.__version__
 
 
+def agreement(steps: int, start: int, seeds: tuple, hidden: tuple) -> dict:
+    """Train HalfCheetah-v5 ``steps`` steps in bf16-exact (seed seeds[0]) and in bf16 (every seed).
+
+    The bf16-exact return should fall within the bf16 seed-to-seed spread. Runs one at a time.
+    """
+    from flows.train import run_training
+
+    out = {"steps": steps, "start_steps": start, "hidden": list(hidden), "runs": []}
+    work = ROOT / "build" / "bench" / "td3_agreement"
+    plan = [("bf16", s) for s in seeds] + [("bf16-exact", seeds[0])]
+    for numerics, seed in plan:
+        cfg = TD3Config(numerics=numerics, seed=seed, steps=steps, start_steps=start, hidden=hidden,
+                        eval_every=max(steps // 4, 1))
+        d = work / f"{numerics}-s{seed}"
+        t0 = time.perf_counter()
+        s = run_training(cfg, d, resume=(d / "checkpoint.pkl").is_file(), quiet=True)
+        out["runs"].append({"numerics": numerics, "seed": seed, "final_eval": s["evals"][-1]["return"],
+                            "evals": s["evals"], "seconds": round(time.perf_counter() - t0, 1)})
+        print(f"agreement {numerics} seed {seed}: final evaluation return {s['evals'][-1]['return']:.1f}", flush=True)
+    bf = [r["final_eval"] for r in out["runs"] if r["numerics"] == "bf16"]
+    ex = [r["final_eval"] for r in out["runs"] if r["numerics"] == "bf16-exact"][0]
+    out["bf16_spread"] = [min(bf), max(bf)]
+    out["exact_within_spread"] = bool(min(bf) <= ex <= max(bf))
+    out["exact_minus_same_seed_bf16"] = ex - bf[0]
+    print(f"bf16-exact {ex:.1f} vs bf16 seeds {[round(x, 1) for x in bf]}: within spread "
+          f"{out['exact_within_spread']}", flush=True)
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--updates", type=int, default=300, help="updates per timing (fp32, bf16, torch)")
     ap.add_argument("--exact-updates", type=int, default=10, help="updates per timing in bf16-exact")
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--agreement", action="store_true",
+                    help="instead: HalfCheetah-v5 run in bf16-exact vs bf16 seeds (adds 'agreement' to the JSON)")
+    ap.add_argument("--agreement-steps", type=int, default=20_000)
+    ap.add_argument("--agreement-start", type=int, default=5_000)
+    ap.add_argument("--agreement-seeds", default="0,1,2")
+    ap.add_argument("--agreement-hidden", default="256,256")
     args = ap.parse_args(argv)
+    out = ROOT / "bench" / "results" / "td3_speed.json"
+    if args.agreement:
+        doc = json.loads(out.read_text()) if out.is_file() else {"benchmark": "td3_speed"}
+        doc["agreement"] = agreement(args.agreement_steps, args.agreement_start,
+                                     tuple(int(s) for s in args.agreement_seeds.split(",")),
+                                     tuple(int(h) for h in args.agreement_hidden.split(",")))
+        doc["agreement"]["date"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        out.write_text(json.dumps(doc, indent=1) + "\n")
+        return 0
 
     results = {}
     t_rates, t_ver = torch_rate(args.updates, args.reps)
@@ -172,7 +216,8 @@ def main(argv=None) -> int:
                     f"{args.reps}; torch timed before and after the golden runs",
            "torch_median_updates_per_s": round(torch_med, 2), "figures": figures,
            "raw_updates_per_s": {k: [round(x, 2) for x in v] for k, v in results.items()}}
-    out = ROOT / "bench" / "results" / "td3_speed.json"
+    if out.is_file() and "agreement" in json.loads(out.read_text()):
+        doc["agreement"] = json.loads(out.read_text())["agreement"]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=1) + "\n")
     print(f"-> {out.relative_to(ROOT)}")
