@@ -54,6 +54,9 @@ class ErrorMonitor:
         self.pulses = 0
         self._task = cocotb.start_soon(self._run(dut))
 
+    def stop(self) -> None:
+        self._task.cancel()
+
     async def _run(self, dut):
         while True:
             await RisingEdge(dut.clk)
@@ -93,8 +96,9 @@ async def run_stream(dut, beats: list[Beat], *, gap_prob: float, stall_prob: flo
                                     f"output beats, {source.sent} of {len(beats)} input beats sent")
     for _ in range(4 * CFG.T + 8):   # nothing extra may come out; error flags settle
         await FallingEdge(dut.clk)
-    for task in (source._task, sink._task, monitor._task):
-        task.cancel()
+    source.stop()
+    sink.stop()
+    monitor.stop()
     board.check_done(sink)
     got_tiles = beats_to_tiles([Beat(b["data"], b["first"], b["last"]) for b in sink.received], CFG.T, CFG.P)
     assert len(got_tiles) == len(expected.out_tiles)

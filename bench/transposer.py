@@ -1,0 +1,285 @@
+"""Benchmark of the sparse weight transposer: cycles per tile, whole TD3 layers, area.
+
+Runs the generated Verilog on Verilator (cocotb test ``back_to_back_throughput`` with the tile
+streams written here), back to back with no input gaps and no output back-pressure, and reads
+the cycle of every tile's last output beat. Figures:
+
+* cycles per tile against nnz, next to the bound ``ceil(nnz/P)`` and the dense T x T tile
+  (a full tile through the same unit, measured in the same run: the baseline);
+* ``avg_cycles_over_bound``: average over all TD3-layer tiles of (output interval of the tile
+  minus ``ceil(nnz/P)``), i.e. the extra cycles per tile in steady state (the first tile's
+  pipeline fill is left out; it is reported as latency);
+* whole-layer transpose time for the TD3 (HalfCheetah, 256-256) actor and critic layers at 50,
+  70 and 90% sparsity, unstructured magnitude pruning and GST k x k block pruning, as cycles
+  and as speed-up over sending the same layer's tiles dense;
+* a random-density stream (every tile a different density: the worst case for two banks);
+* area in NAND2 gate equivalents from ``omnidrl synth`` (generic target).
+
+Weights: the committed TD3 trace when ``golden.traces`` and its data exist, else synthetic
+(He-normal init rounded to bf16, then pruned); the JSON says which.
+
+Usage: ``python bench/transposer.py [--preset default] [--buffers 2 3] [--no-synth] [--quick]``
+Writes ``bench/results/transposer.json`` and ``bench/results/transposer.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from golden.bf16 import f32_to_bf16  # noqa: E402
+from golden.gst import block_bitmap, block_expand, magnitude_mask  # noqa: E402
+from golden.transpose import random_dense_tile, tile_matrix, value_beats  # noqa: E402
+from hdl.transposer import TransposerConfig  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+SPARSITIES = (0.5, 0.7, 0.9)
+GST_BLOCK = 4
+
+
+def td3_layers(obs: int = 17, act: int = 6, hidden=(256, 256)) -> dict[str, tuple[int, int]]:
+    """Weight shapes (out, in) of the TD3 actor and one critic (HalfCheetah: obs 17, act 6)."""
+    dims_a = [obs, *hidden, act]
+    dims_c = [obs + act, *hidden, 1]
+    shapes = {f"actor.l{i}": (dims_a[i + 1], dims_a[i]) for i in range(len(dims_a) - 1)}
+    shapes.update({f"critic.l{i}": (dims_c[i + 1], dims_c[i]) for i in range(len(dims_c) - 1)})
+    return shapes
+
+
+def layer_weights(seed: int = 0) -> tuple[str, dict[str, np.ndarray]]:
+    """float32 weights per layer: from the committed trace if there is one, else He-normal."""
+    try:
+        from golden.traces import iter_tensors, load_trace
+        trace = load_trace()
+        ws = {name: np.asarray(w) for name, kind, w in iter_tensors(trace, kinds=("weight",))
+              if np.asarray(w).ndim == 2}
+        if ws:
+            from golden.bf16 import bf16_to_f32
+            return "trace", {k: np.asarray(bf16_to_f32(v) if v.dtype == np.uint16 else v, np.float32)
+                             for k, v in ws.items()}
+    except Exception:  # noqa: BLE001 - no trace yet
+        pass
+    rng = np.random.default_rng(seed)
+    return "synthetic (He-normal init, bf16)", {
+        name: (rng.standard_normal(shape) * np.sqrt(2.0 / shape[1])).astype(np.float32)
+        for name, shape in td3_layers().items()}
+
+
+def pruned(w: np.ndarray, sparsity: float, method: str) -> np.ndarray:
+    """bf16 patterns of ``w`` pruned to ``sparsity``: 'magnitude' (elements) or 'gst' (k x k blocks)."""
+    if method == "magnitude":
+        mask = magnitude_mask(w, sparsity)
+    else:
+        m, n = w.shape
+        pm, pn = -(-m // GST_BLOCK) * GST_BLOCK, -(-n // GST_BLOCK) * GST_BLOCK
+        pad = np.zeros((pm, pn), np.float32)
+        pad[:m, :n] = w
+        mask = block_expand(block_bitmap(pad, GST_BLOCK, sparsity), GST_BLOCK)[:m, :n]
+    bits = np.asarray(f32_to_bf16(np.where(mask, w, 0).astype(np.float32)), np.uint16)
+    return bits
+
+
+def build_streams(cfg: TransposerConfig, quick: bool) -> tuple[dict[str, np.ndarray], dict, str]:
+    rng = np.random.default_rng(1)
+    T, N = cfg.T, cfg.cells
+    streams: dict[str, np.ndarray] = {}
+    meta: dict[str, dict] = {}
+    reps = 6 if quick else 12
+    step = max(1, N // (8 if quick else 32))
+    for nnz in sorted(set(list(range(0, N + 1, step)) + [1, N])):
+        streams[f"nnz_{nnz}"] = np.stack([random_dense_tile(rng, T, nnz) for _ in range(reps)])
+    # the dense baseline: full tiles (no zero in them) through the same unit
+    streams["dense"] = rng.integers(1, 1 << 16, (reps, T, T)).astype(np.uint16)
+    streams["random_density"] = np.stack([random_dense_tile(rng, T, int(n))
+                                          for n in rng.integers(0, N + 1, 60 if quick else 200)])
+    source, weights = layer_weights()
+    for method in ("magnitude", "gst"):
+        for s in SPARSITIES:
+            for name, w in weights.items():
+                tiles, grid = tile_matrix(pruned(w, s, method), T)
+                key = f"layer:{method}:{s}:{name}"
+                streams[key] = np.stack(tiles)
+                meta[key] = {"method": method, "sparsity": s, "layer": name, "shape": list(w.shape),
+                             "grid": list(grid)}
+    return streams, meta, source
+
+
+def run_streams(cfg: TransposerConfig, streams: dict[str, np.ndarray]) -> dict:
+    from tb.runner import run_cocotb
+    with tempfile.TemporaryDirectory() as tmp:
+        npz = Path(tmp) / "streams.npz"
+        out = Path(tmp) / "out.json"
+        np.savez(npz, **streams)
+        run_cocotb(cfg, "verilator", testcase="back_to_back_throughput", tag="bench",
+                   extra_env={"TP_THROUGHPUT_STREAMS": str(npz), "TP_THROUGHPUT_JSON": str(out)})
+        return json.loads(out.read_text())["streams"]
+
+
+def synth_area(cfg: TransposerConfig) -> dict | None:
+    from flows.synth import load_report, report_path
+    path = report_path(cfg)
+    if not path.exists():
+        cmd = [sys.executable, "-m", "flows.cli", "synth", "transposer"]
+        for k, v in json.loads(cfg.to_json()).items():
+            if k != "block":
+                cmd += ["--set", f"{k}={v}"]
+        subprocess.run(cmd, cwd=ROOT, check=True)
+    rep = load_report(path)
+    out = {}
+    for rec in rep["records"]:
+        if rec.get("target") == "generic" and rec["metric"] in ("area", "flip_flops", "cells", "min_period",
+                                                                  "fmax_estimate", "synth_time"):
+            out[rec["metric"]] = {"value": rec["value"], "unit": rec["unit"],
+                                  "tool": f"{rec['tool']} {rec['tool_version']}"}
+    return out
+
+
+def summarize(cfg: TransposerConfig, res: dict, meta: dict) -> dict:
+    P = cfg.P
+    dense = res["dense"]
+    dense_cycles = float(np.median(dense["intervals"]))
+    sweep = []
+    for key, r in res.items():
+        if key.startswith("nnz_"):
+            nnz = int(key[4:])
+            sweep.append({"nnz": nnz, "bound": value_beats(nnz, P),
+                          "median_cycles_per_tile": float(np.median(r["intervals"])),
+                          "speedup_vs_dense": dense_cycles / float(np.median(r["intervals"]))})
+    sweep.sort(key=lambda e: e["nnz"])
+    layers = []
+    over_all: list[float] = []
+    for key, r in res.items():
+        if not key.startswith("layer:"):
+            continue
+        nnz = r["nnz"]
+        over_all += [iv - value_beats(n, P) for iv, n in zip(r["intervals"], nnz[1:])]
+        total = r["first_last_cycle"] + r["span_cycles"]
+        layers.append({**meta[key], "tiles": r["tiles"], "nnz": int(sum(nnz)),
+                       "bound_cycles": int(sum(value_beats(n, P) for n in nnz)),
+                       "cycles": int(total), "steady_cycles_over_bound_per_tile": r["avg_cycles_over_bound"],
+                       "dense_cycles": dense_cycles * r["tiles"],
+                       "speedup_vs_dense": dense_cycles * r["tiles"] / total})
+    groups = []
+    for method in ("magnitude", "gst"):
+        for s in SPARSITIES:
+            sel = [e for e in layers if e["method"] == method and e["sparsity"] == s]
+            cyc = sum(e["cycles"] for e in sel)
+            groups.append({"method": method, "sparsity": s, "tiles": sum(e["tiles"] for e in sel),
+                           "nnz": sum(e["nnz"] for e in sel), "bound_cycles": sum(e["bound_cycles"] for e in sel),
+                           "cycles": cyc, "dense_cycles": sum(e["dense_cycles"] for e in sel),
+                           "speedup_vs_dense": sum(e["dense_cycles"] for e in sel) / cyc})
+    rd = res["random_density"]
+    return {
+        "avg_cycles_over_bound": float(np.mean(over_all)),
+        "median_cycles_over_bound": float(np.median(over_all)),
+        "max_cycles_over_bound": float(np.max(over_all)),
+        "random_density_avg_cycles_over_bound": rd["avg_cycles_over_bound"],
+        "dense_tile_cycles": dense_cycles,
+        "dense_tile_bound": value_beats(cfg.cells, P),
+        "latency_first_tile_cycles": {"dense": dense["first_last_cycle"]},
+        "nnz_sweep": sweep, "td3_totals": groups, "td3_layers": layers,
+    }
+
+
+def markdown(cfgs: list[dict]) -> str:
+    lines = []
+    for c in cfgs:
+        cfg, s = c["config"], c["summary"]
+        lines += [f"### T={cfg['T']}, P={cfg['P']}, buffers={cfg['buffers']}", "",
+                  f"- avg cycles per tile over ceil(nnz/P), TD3 layers back to back: "
+                  f"**{s['avg_cycles_over_bound']:.3f}** (median {s['median_cycles_over_bound']:.0f}, "
+                  f"max {s['max_cycles_over_bound']:.0f}); random-density stream: "
+                  f"{s['random_density_avg_cycles_over_bound']:.3f}",
+                  f"- dense {cfg['T']}x{cfg['T']} tile: {s['dense_tile_cycles']:.0f} cycles "
+                  f"(bound {s['dense_tile_bound']})", ""]
+        if c.get("area"):
+            a = c["area"]
+            lines += [f"- area: {a['area']['value']:,.0f} GE, {a['flip_flops']['value']:,} flip-flops, "
+                      f"min period {a.get('min_period', {}).get('value', float('nan'))} ns ({a['area']['tool']})", ""]
+        lines += ["| pruning | sparsity | tiles | nnz | bound (cycles) | measured (cycles) | dense tiles (cycles) | speed-up vs dense |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for g in s["td3_totals"]:
+            lines.append(f"| {g['method']} | {g['sparsity']:.0%} | {g['tiles']} | {g['nnz']:,} | {g['bound_cycles']:,} | "
+                         f"{g['cycles']:,} | {g['dense_cycles']:,.0f} | {g['speedup_vs_dense']:.2f}x |")
+        lines += ["", "| nnz | ceil(nnz/P) | cycles/tile (median) | speed-up vs dense tile |", "|---:|---:|---:|---:|"]
+        for e in s["nnz_sweep"]:
+            lines.append(f"| {e['nnz']} | {e['bound']} | {e['median_cycles_per_tile']:.0f} | {e['speedup_vs_dense']:.2f}x |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def tool_versions() -> dict:
+    iverilog = subprocess.run(["iverilog", "-V"], capture_output=True, text=True).stdout.splitlines()[:1]
+    return {"amaranth": version("amaranth"), "cocotb": version("cocotb"), "verilator": version("verilator"),
+            "pyosys": version("pyosys"), "icarus": iverilog[0] if iverilog else None,
+            "python": platform.python_version(), "numpy": version("numpy")}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--preset", default="default")
+    ap.add_argument("--buffers", type=int, nargs="+", default=[2, 3])
+    ap.add_argument("--no-synth", action="store_true", help="skip the area figures")
+    ap.add_argument("--quick", action="store_true", help="fewer tiles per nnz point")
+    args = ap.parse_args(argv)
+    os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
+    base = TransposerConfig.preset(args.preset)
+    runs = []
+    for buffers in args.buffers:
+        cfg = base.replace(buffers=buffers)
+        streams, meta, source = build_streams(cfg, args.quick)
+        t0 = time.monotonic()
+        res = run_streams(cfg, streams)
+        summary = summarize(cfg, res, meta)
+        area = None if args.no_synth else synth_area(cfg)
+        runs.append({"config": json.loads(cfg.to_json()), "config_hash": cfg.config_hash(),
+                     "weights": source, "summary": summary, "area": area,
+                     "wall_s": round(time.monotonic() - t0, 1)})
+        tag = f"transposer T={cfg.T} P={cfg.P} buffers={buffers}"
+        print(f"{tag}: avg_cycles_over_bound {summary['avg_cycles_over_bound']:.3f} cycles/tile "
+              f"(TD3 layers, {source}; target <= 2)")
+        print(f"{tag}: random-density stream {summary['random_density_avg_cycles_over_bound']:.3f} cycles/tile over bound")
+        print(f"{tag}: dense tile {summary['dense_tile_cycles']:.0f} cycles (bound {summary['dense_tile_bound']})")
+        for g in summary["td3_totals"]:
+            print(f"{tag}: TD3 actor+critic {g['method']} {g['sparsity']:.0%}: {g['cycles']} cycles "
+                  f"(bound {g['bound_cycles']}), {g['speedup_vs_dense']:.2f}x faster than dense tiles")
+        if area:
+            print(f"{tag}: area {area['area']['value']:,.0f} GE, {area['flip_flops']['value']} flip-flops")
+    head = runs[0]
+    result = {
+        "benchmark": "transposer",
+        "avg_cycles_over_bound": head["summary"]["avg_cycles_over_bound"],
+        "avg_cycles_over_bound_definition": ("mean over the tiles of the TD3 layer streams (both pruning methods, "
+                                             "50/70/90% sparsity) of (cycles between this tile's last output beat and "
+                                             "the previous tile's) - ceil(nnz/P); back to back, no gaps, no back-pressure; "
+                                             f"config T={head['config']['T']} P={head['config']['P']} "
+                                             f"buffers={head['config']['buffers']}"),
+        "target_cycles_over_bound": 2,
+        "runs": runs,
+        "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
+        "versions": tool_versions(),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "transposer.json").write_text(json.dumps(result, indent=1) + "\n")
+    (RESULTS / "transposer.md").write_text("## Sparse weight transposer (bench/transposer.py)\n\n" + markdown(runs))
+    print(f"wrote {RESULTS / 'transposer.json'} and transposer.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
