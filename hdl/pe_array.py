@@ -52,8 +52,9 @@ class PEArrayConfig(BlockConfig):
     Parameters
     ----------
     rows, cols : int
-        Array size R x C (PEs). With circulant or sparse modes enabled both must equal ``block``.
-    block : int
+        Array size R x C (PEs). With circulant or sparse modes enabled both must equal
+        ``block_size``.
+    block_size : int
         Block size k of the circulant / group-sparse formats (power of two).
     a_depth, b_depth : int
         Words in the A buffer (R bf16 lanes each) and the B buffer (C lanes each), powers of two.
@@ -67,15 +68,15 @@ class PEArrayConfig(BlockConfig):
 
     BLOCK = "pe_array"
     PRESETS = {
-        "tiny": {"rows": 4, "cols": 4, "block": 4, "a_depth": 256, "b_depth": 256, "max_blocks": 8},
+        "tiny": {"rows": 4, "cols": 4, "block_size": 4, "a_depth": 256, "b_depth": 256, "max_blocks": 8},
         "default": {},
-        "paper": {"rows": 16, "cols": 16, "block": 16, "a_depth": 16384, "b_depth": 16384,
+        "paper": {"rows": 16, "cols": 16, "block_size": 16, "a_depth": 16384, "b_depth": 16384,
                   "max_blocks": 32},
     }
 
     rows: int = 8
     cols: int = 8
-    block: int = 8
+    block_size: int = 8
     a_depth: int = 8192
     b_depth: int = 8192
     max_blocks: int = 64
@@ -86,7 +87,7 @@ class PEArrayConfig(BlockConfig):
     def validate(self) -> None:
         self.check(isinstance(self.rows, int) and 1 <= self.rows <= 64, "rows", "an integer from 1 to 64")
         self.check(isinstance(self.cols, int) and 1 <= self.cols <= 64, "cols", "an integer from 1 to 64")
-        self.check(_pow2(self.block) and 2 <= self.block <= 32, "block", "a power of two from 2 to 32")
+        self.check(_pow2(self.block_size) and 2 <= self.block_size <= 32, "block_size", "a power of two from 2 to 32")
         self.check(_pow2(self.a_depth) and 16 <= self.a_depth <= 1 << 20, "a_depth",
                    "a power of two from 16 to 1048576")
         self.check(_pow2(self.b_depth) and 16 <= self.b_depth <= 1 << 20, "b_depth",
@@ -96,9 +97,9 @@ class PEArrayConfig(BlockConfig):
         self.check(isinstance(self.circulant, bool), "circulant", "true or false")
         self.check(isinstance(self.sparse, bool), "sparse", "true or false")
         if self.circulant or self.sparse:
-            self.check(self.rows == self.block, "rows", f"equal to block={self.block} when circulant or "
+            self.check(self.rows == self.block_size, "rows", f"equal to block_size={self.block_size} when circulant or "
                        "sparse modes are enabled (a tile is one block)")
-            self.check(self.cols == self.block, "cols", f"equal to block={self.block} when circulant or "
+            self.check(self.cols == self.block_size, "cols", f"equal to block_size={self.block_size} when circulant or "
                        "sparse modes are enabled (a tile is one block)")
         limit = min(64, 16 * max(self.rows, self.cols))
         self.check(isinstance(self.max_blocks, int) and 1 <= self.max_blocks <= limit, "max_blocks",
@@ -210,7 +211,7 @@ class PEArray(wiring.Component):
     def elaborate(self, platform):  # noqa: C901 - one controller, written out in order
         cfg = self.cfg
         m = Module()
-        R, C, k = cfg.rows, cfg.cols, cfg.block
+        R, C, k = cfg.rows, cfg.cols, cfg.block_size
         lk = k.bit_length() - 1
         mb = cfg.max_blocks
         d = cfg.dim_bits
@@ -537,7 +538,7 @@ class PEArray(wiring.Component):
 
     def _issue(self, m, cfg, env):
         """S0 of the RUN state: one step's buffer reads and token, per mode."""
-        R, C, k = cfg.rows, cfg.cols, cfg.block
+        R, C, k = cfg.rows, cfg.cols, cfg.block_size
         lk = k.bit_length() - 1
         s0, a_addr, b_addr, a_ren, b_ren = env["s0"], env["a_addr"], env["b_addr"], env["a_ren"], env["b_ren"]
         tile_end, advance = env["tile_end"], env["advance"]

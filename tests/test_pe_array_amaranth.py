@@ -13,7 +13,7 @@ from hdl.config import ConfigError
 from hdl.pe_array import ERR, PEArray, PEArrayConfig
 
 TINY = PEArrayConfig.preset("tiny")
-SHAPE = ArrayShape(TINY.rows, TINY.cols, TINY.block)
+SHAPE = ArrayShape(TINY.rows, TINY.cols, TINY.block_size)
 
 
 def rand_bf16(rng, shape, wild=0.05):
@@ -181,17 +181,17 @@ def test_too_many_kept_blocks_for_the_a_buffer():
 
 
 def test_config_validation_names_parameter():
-    with pytest.raises(ConfigError, match=r"rows=8 .*equal to block=4"):
-        PEArrayConfig(rows=8, cols=4, block=4)
-    with pytest.raises(ConfigError, match=r"block=6 .*power of two"):
-        PEArrayConfig(rows=6, cols=6, block=6)
+    with pytest.raises(ConfigError, match=r"rows=8 .*equal to block_size=4"):
+        PEArrayConfig(rows=8, cols=4, block_size=4)
+    with pytest.raises(ConfigError, match=r"block_size=6 .*power of two"):
+        PEArrayConfig(rows=6, cols=6, block_size=6)
     with pytest.raises(ConfigError, match=r"a_depth=100 "):
         PEArrayConfig.preset("tiny", a_depth=100)
-    assert PEArrayConfig(rows=3, cols=5, block=4, circulant=False, sparse=False).rows == 3
+    assert PEArrayConfig(rows=3, cols=5, block_size=4, circulant=False, sparse=False).rows == 3
 
 
 def test_dense_only_array_of_any_shape():
-    cfg = PEArrayConfig(rows=3, cols=2, block=4, a_depth=64, b_depth=64, max_blocks=8, circulant=False, sparse=False)
+    cfg = PEArrayConfig(rows=3, cols=2, block_size=4, a_depth=64, b_depth=64, max_blocks=8, circulant=False, sparse=False)
     shape = ArrayShape(3, 2, 4)
     rng = np.random.default_rng(15)
     job = make_job("dense", shape, rand_bf16(rng, (7, 5)), rand_bf16(rng, (5, 3)))
