@@ -79,7 +79,8 @@ def load_layers():
     try:
         meta = trace_meta(trace)
         steps = {m: run.get("step") for m, run in meta.get("runs", {}).items()}
-        what = f"TD3 trace {meta.get('env', '')} (training steps per method: {steps})"
+        what = (f"TD3 trace {meta.get('env', '')} recorded {meta.get('date', '?')} "
+                f"(training steps per method: {steps})")
     except Exception:  # metadata is a convenience only
         what = "TD3 trace"
     return layers, what
