@@ -62,7 +62,7 @@ class EmdFormat:
     """
 
     group: int = 32
-    delta_bits: int = 3
+    delta_bits: int = 2
     hi: int | None = 2
     escape_bits: int = 2
     sparse: bool = True
@@ -123,7 +123,8 @@ class EmdFormat:
 
 #: The straightforward scheme of the design guide: raw escapes, no sparse groups, centred window.
 SIMPLE = EmdFormat(group=32, delta_bits=3, hi=None, escape_bits=0, sparse=False)
-#: The defaults, picked from the measured sweep (bench/emd_ratio.py, docs/emd.md).
+#: The defaults, picked from the measured sweep over G, D, hi and E on the committed TD3 trace
+#: (bench/emd_ratio.py, docs/results.md): G=32, D=2, window 0..+2, short escapes -1..-3.
 DEFAULT = EmdFormat()
 
 

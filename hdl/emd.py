@@ -83,13 +83,13 @@ class EmdEncConfig(BlockConfig):
         "tiny": {"lanes": 2, "word_bits": 32, "group": 8, "delta_bits": 2, "hi": 1, "escape_bits": 2},
         "default": {},
         "paper": {"lanes": 16, "word_bits": 256},
-        "simple": {"hi": 3, "escape_bits": 0, "sparse": False},
+        "simple": {"delta_bits": 3, "hi": 3, "escape_bits": 0, "sparse": False},
     }
 
     lanes: int = 4
     word_bits: int = 64
     group: int = 32
-    delta_bits: int = 3
+    delta_bits: int = 2
     hi: int = 2
     escape_bits: int = 2
     sparse: bool = True

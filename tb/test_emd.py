@@ -225,10 +225,12 @@ def bad_streams(rng: np.random.Generator) -> list[tuple[str, list[dict[str, int]
         out.append(("truncated", cut))
     # Truncated in the middle of the first group.
     out.append(("truncated-early", _bits_to_words(bits[: 9 + 3 * CFG.lanes])))
-    # A relative code that leaves the exponent range: base 1, code 0 (delta lo < 0).
-    hdr = [0] + [1, 0, 0, 0, 0, 0, 0, 0]
-    rec = [0] * FMT.delta_bits + [0] * 8
-    out.append(("exponent-underflow", _bits_to_words(hdr + rec * CFG.group + [0] * 20)))
+    # A relative code that leaves the exponent range: base 255 and the top delta (> 0), or
+    # base 1 and the bottom delta (< 0) when the window has no positive delta.
+    mu, code = (255, FMT.window - 1) if FMT.delta_hi > 0 else (1, 0)
+    hdr = [0] + [(mu >> i) & 1 for i in range(8)]
+    rec = [(code >> i) & 1 for i in range(FMT.delta_bits)] + [0] * 8
+    out.append(("exponent-out-of-range", _bits_to_words(hdr + rec * CFG.group + [0] * 20)))
     # A sparse header with the reserved zero mode 3.
     out.append(("reserved-zero-mode", _bits_to_words([1] + [1, 0, 0, 0, 0, 0, 0, 1] + [1, 1] + [0] * (CFG.group + 40))))
     # A terminator with the sparse bit set.

@@ -93,8 +93,12 @@ def test_corrupt_and_truncated_streams():
     bits = emd.encode_bits(_mixed(rng, 200), fmt)
     for cut in (0, 5, 9, 40, bits.size - 1):
         _expect_error(bits[:cut], fmt, match="truncated")
-    # Base 1 and code 0: exponent 1 + lo < 1.
-    _expect_error([0] + [1, 0, 0, 0, 0, 0, 0, 0] + [0] * 11 * fmt.group, fmt, match="corrupt")
+    # Base 255 and the top delta of the window: exponent 255 + hi > 255.
+    top = [(fmt.window - 1 >> i) & 1 for i in range(fmt.delta_bits)]
+    _expect_error([0] + [1] * 8 + (top + [0] * 8) * fmt.group, fmt, match="corrupt")
+    # Base 1 and the bottom delta of a window reaching below the base: exponent < 1.
+    low = emd.EmdFormat(delta_bits=3, hi=2)
+    _expect_error([0] + [1, 0, 0, 0, 0, 0, 0, 0] + [0] * 11 * low.group, low, match="corrupt")
     _expect_error([1] + [0] * 8 + [0] * 10, fmt, match="mode 1 and base 0")
     _expect_error([1] + [1, 0, 0, 0, 0, 0, 0, 1] + [1, 1] + [0] * 400, fmt, match="reserved zero mode")
     words = emd.encode(_mixed(rng, 64), fmt, 64)

@@ -1,0 +1,270 @@
+"""EMD compression benchmark: bits per value and per exponent against top-3 and the entropy bound.
+
+Usage: ``python bench/emd_ratio.py [--quick]``
+
+Tensors: every tensor of the committed TD3 trace (``golden.traces``) when it is present;
+otherwise a synthetic TD3-shaped set (actor 17-256-256-6 and critic 23-256-256-1 at three
+training stages: weights, ReLU activations, output and weight gradients), labelled as such in
+the results. For each tensor it measures EMD (the defaults and the simple scheme), top-3 and
+the order-0 exponent entropy H; a sweep over G, D, the window top and the escape width picks
+the defaults (the lowest element-weighted exponent bits). Area comes from ``omnidrl synth``
+reports in build/reports when they exist.
+
+Prints one summary line per figure and writes bench/results/emd.json (plus emd.md, emd.png).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import glob
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from golden import emd  # noqa: E402
+from golden.bf16 import f32_to_bf16  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+
+
+def synthetic_tensors(seed: int = 0):
+    """TD3-shaped tensors at three stages; the scale of weights and gradients changes with stage."""
+    rng = np.random.default_rng(seed)
+    out = []
+    nets = {"actor": [17, 256, 256, 6], "critic": [23, 256, 256, 1]}
+    batch = 256
+    for stage, (w_sigma_mult, g_scale) in {"early": (0.0, 1e-2), "middle": (0.6, 3e-3), "late": (1.0, 1e-3)}.items():
+        for net, sizes in nets.items():
+            x = rng.normal(0, 1, (batch, sizes[0]))
+            for li, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+                bound = 1 / np.sqrt(n_in)
+                w = rng.uniform(-bound, bound, (n_out, n_in))
+                if w_sigma_mult:  # training widens the spread: heavier tails than the uniform init
+                    w = w + w_sigma_mult * rng.normal(0, bound, w.shape) * rng.lognormal(0, 0.5, w.shape)
+                y = x @ w.T
+                act = np.maximum(y, 0) if li < len(sizes) - 2 else np.tanh(y)
+                dy = rng.normal(0, g_scale, y.shape) * (y > 0 if li < len(sizes) - 2 else 1)
+                dw = dy.T @ x / batch
+                name = f"{stage}/{net}/l{li}"
+                out += [(name, "weight", f32_to_bf16(w)), (name, "activation", f32_to_bf16(act)),
+                        (name, "out_grad", f32_to_bf16(dy)), (name, "weight_grad", f32_to_bf16(dw))]
+                x = act
+    return out
+
+
+def load_tensors():
+    try:
+        from golden.traces import iter_tensors, load_trace  # noqa: PLC0415
+        trace = load_trace()
+    except (ImportError, FileNotFoundError, OSError) as exc:
+        return "synthetic (TD3 trace not available: %s)" % type(exc).__name__, synthetic_tensors()
+    return "td3-trace", [(n, k, np.asarray(v, dtype=np.uint16).reshape(-1)) for n, k, v in iter_tensors(trace)]
+
+
+def sweep_formats(quick: bool):
+    fmts = []
+    for g in (8, 16, 32):
+        for d in (2, 3, 4, 5):
+            for e in ((0, 2) if quick else (0, 2, 3)):
+                for hi in range(0, min((1 << d) - 1, 6)):
+                    fmts.append(emd.EmdFormat(group=g, delta_bits=d, hi=hi, escape_bits=e, sparse=True))
+    return fmts
+
+
+def weighted(tensors, fn):
+    n = sum(v.size for _, _, v in tensors)
+    return sum(fn(v) for _, _, v in tensors) / n
+
+
+def area_figures():
+    out = {}
+    for block in ("emd_enc", "emd_dec"):
+        for path in sorted(glob.glob(str(ROOT / "build" / "reports" / f"{block}-*.json"))):
+            try:
+                rec = json.loads(Path(path).read_text())
+            except json.JSONDecodeError:
+                continue
+            rows = rec if isinstance(rec, list) else rec.get("records", rec.get("metrics", []))
+            for r in rows if isinstance(rows, list) else []:
+                if isinstance(r, dict) and r.get("metric") == "area" and r.get("target", "generic") == "generic":
+                    cfg = rec.get("config") if isinstance(rec, dict) else None
+                    out[block] = {"area_ge": r["value"], "report": str(Path(path).relative_to(ROOT)), "config": cfg}
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="smaller sweep")
+    args = ap.parse_args(argv)
+    t0 = time.time()
+    source, tensors = load_tensors()
+    n_total = sum(v.size for _, _, v in tensors)
+
+    # Sweep: element-weighted exponent bits of every format over all tensors.
+    sweep = []
+    kinds = sorted({k for _, k, _ in tensors})
+    kind_n = {k: sum(v.size for _, kk, v in tensors if kk == k) for k in kinds}
+    kind_best = {}
+    for fmt in sweep_formats(args.quick):
+        per = [(k, emd.cost(v, fmt)["exponent"]) for _, k, v in tensors]
+        bits = sum(b for _, b in per)
+        sweep.append({"format": fmt.label(), "group": fmt.group, "delta_bits": fmt.delta_bits, "hi": fmt.delta_hi,
+                      "escape_bits": fmt.escape_bits, "bits_per_exponent": bits / n_total})
+        for k in kinds:  # the best format per tensor kind: what a per-stream configuration would reach
+            kb = sum(b for kk, b in per if kk == k) / kind_n[k]
+            if k not in kind_best or kb < kind_best[k]["bits_per_exponent"]:
+                kind_best[k] = {"format": fmt.label(), "bits_per_exponent": kb}
+    sweep.sort(key=lambda r: r["bits_per_exponent"])
+    best = sweep[0]
+    best_fmt = emd.EmdFormat(group=best["group"], delta_bits=best["delta_bits"], hi=best["hi"],
+                             escape_bits=best["escape_bits"])
+    grid = {}
+    for r in sweep:  # best window and escape for each (G, D): the table the issue asks for
+        key = f"G{r['group']}-D{r['delta_bits']}"
+        if key not in grid or r["bits_per_exponent"] < grid[key]["bits_per_exponent"]:
+            grid[key] = r
+
+    schemes = {"default": emd.DEFAULT, "simple": emd.SIMPLE, "sweep_best": best_fmt}
+    rows = []
+    for name, kind, v in tensors:
+        top = emd.top3_bits(v)
+        row = {"tensor": name, "kind": kind, "values": int(v.size), "entropy_bits_per_exponent": emd.entropy_bits(v),
+               "top3_bits_per_exponent": top["exponent"] / v.size, "top3_bits_per_value": top["total"] / v.size,
+               "zero_fraction": float((v == 0).mean())}
+        for s, fmt in schemes.items():
+            c = emd.cost(v, fmt)
+            row[f"{s}_bits_per_exponent"] = c["exponent"] / v.size
+            row[f"{s}_bits_per_value"] = c["total"] / v.size
+        rows.append(row)
+
+    def avg(key):
+        return sum(r[key] * r["values"] for r in rows) / n_total
+
+    summary = {
+        "emd_bits_per_value": avg("default_bits_per_value"),
+        "top3_bits_per_value": avg("top3_bits_per_value"),
+        "raw_bits_per_value": 16.0,
+        "emd_bits_per_exponent": avg("default_bits_per_exponent"),
+        "top3_bits_per_exponent": avg("top3_bits_per_exponent"),
+        "entropy_bits_per_exponent": avg("entropy_bits_per_exponent"),
+        "simple_bits_per_value": avg("simple_bits_per_value"),
+        "simple_bits_per_exponent": avg("simple_bits_per_exponent"),
+        "sweep_best_bits_per_exponent": avg("sweep_best_bits_per_exponent"),
+    }
+    summary["emd_vs_top3_exponent_saving"] = 1 - summary["emd_bits_per_exponent"] / summary["top3_bits_per_exponent"]
+    summary["emd_minus_entropy"] = summary["emd_bits_per_exponent"] - summary["entropy_bits_per_exponent"]
+    by_kind = {}
+    for kind in sorted({r["kind"] for r in rows}):
+        sel = [r for r in rows if r["kind"] == kind]
+        n = sum(r["values"] for r in sel)
+        by_kind[kind] = {k: sum(r[k] * r["values"] for r in sel) / n for k in
+                         ("default_bits_per_exponent", "simple_bits_per_exponent", "top3_bits_per_exponent",
+                          "entropy_bits_per_exponent", "default_bits_per_value", "top3_bits_per_value")}
+        by_kind[kind]["values"] = n
+        by_kind[kind]["best_format"] = kind_best[kind]["format"]
+        by_kind[kind]["best_format_bits_per_exponent"] = kind_best[kind]["bits_per_exponent"]
+
+    import amaranth  # noqa: PLC0415 (versions only)
+    result = {
+        "benchmark": "emd_ratio", "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"platform": platform.platform(), "processor": platform.processor(), "python": platform.python_version()},
+        "versions": {"numpy": np.__version__, "amaranth": amaranth.__version__},
+        "tensor_source": source, "tensors": len(rows), "values": n_total,
+        "default_format": emd.DEFAULT.label(), "simple_format": emd.SIMPLE.label(), "sweep_best_format": best_fmt.label(),
+        **summary, "by_kind": by_kind, "sweep_grid": grid, "sweep_top10": sweep[:10], "per_tensor": rows,
+        "area": area_figures(), "seconds": round(time.time() - t0, 1),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "emd.json").write_text(json.dumps(result, indent=1) + "\n")
+    _write_markdown(result)
+    _plot(result)
+
+    print(f"emd_ratio: tensors={len(rows)} values={n_total} source={source}")
+    print(f"emd_ratio: EMD {emd.DEFAULT.label()} bits/exponent = {summary['emd_bits_per_exponent']:.3f}")
+    print(f"emd_ratio: top-3 bits/exponent = {summary['top3_bits_per_exponent']:.3f} "
+          f"(EMD saves {100 * summary['emd_vs_top3_exponent_saving']:.1f}%)")
+    print(f"emd_ratio: entropy H bits/exponent = {summary['entropy_bits_per_exponent']:.3f} "
+          f"(EMD - H = {summary['emd_minus_entropy']:.3f})")
+    print(f"emd_ratio: simple EMD {emd.SIMPLE.label()} bits/exponent = {summary['simple_bits_per_exponent']:.3f}")
+    print(f"emd_ratio: bits/value EMD {summary['emd_bits_per_value']:.3f}, top-3 {summary['top3_bits_per_value']:.3f}, "
+          f"simple {summary['simple_bits_per_value']:.3f}, raw 16")
+    print(f"emd_ratio: sweep best {best_fmt.label()} = {best['bits_per_exponent']:.3f} bits/exponent")
+    for block, a in result["area"].items():
+        print(f"emd_ratio: {block} area = {a['area_ge']} GE ({a['report']})")
+    return 0
+
+
+def _write_markdown(res):
+    lines = ["## EMD compression", "",
+             f"Source: {res['tensor_source']}; {res['tensors']} tensors, {res['values']} values; "
+             f"`bench/emd_ratio.py`, {res['date']}. Defaults `{res['default_format']}`, simple scheme "
+             f"`{res['simple_format']}`. Bits per exponent exclude the 8 sign/mantissa bits (the same in all "
+             "codes, except that a sparse-group zero sends none); averages are weighted by element count.", "",
+             "| figure | EMD (default) | EMD (simple) | top-3 | entropy H | raw bf16 |", "|---|---:|---:|---:|---:|---:|",
+             f"| bits per exponent | {res['emd_bits_per_exponent']:.3f} | {res['simple_bits_per_exponent']:.3f} | "
+             f"{res['top3_bits_per_exponent']:.3f} | {res['entropy_bits_per_exponent']:.3f} | 8 |",
+             f"| bits per value | {res['emd_bits_per_value']:.3f} | {res['simple_bits_per_value']:.3f} | "
+             f"{res['top3_bits_per_value']:.3f} | - | 16 |", "",
+             f"EMD saves {100 * res['emd_vs_top3_exponent_saving']:.1f}% of top-3's exponent bits and is "
+             f"{res['emd_minus_entropy']:.3f} bit/exponent above H.", "",
+             "| kind | values | EMD bits/exp | simple bits/exp | top-3 bits/exp | H | EMD bits/value | top-3 bits/value | best format for this kind |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for kind, k in res["by_kind"].items():
+        lines.append(f"| {kind} | {k['values']} | {k['default_bits_per_exponent']:.3f} | {k['simple_bits_per_exponent']:.3f} | "
+                     f"{k['top3_bits_per_exponent']:.3f} | {k['entropy_bits_per_exponent']:.3f} | "
+                     f"{k['default_bits_per_value']:.3f} | {k['top3_bits_per_value']:.3f} | "
+                     f"`{k['best_format']}` {k['best_format_bits_per_exponent']:.3f} |")
+    lines += ["", "Sweep (best window top and escape width per G and D; bits per exponent over all tensors):", "",
+              "| G \\ D | 2 | 3 | 4 | 5 |", "|---|---:|---:|---:|---:|"]
+    for g in (8, 16, 32):
+        cells = []
+        for d in (2, 3, 4, 5):
+            r = res["sweep_grid"].get(f"G{g}-D{d}")
+            cells.append(f"{r['bits_per_exponent']:.3f} (hi {r['hi']}, E {r['escape_bits']})" if r else "-")
+        lines.append(f"| {g} | " + " | ".join(cells) + " |")
+    if res["area"]:
+        lines += ["", "| block | area (GE) | report |", "|---|---:|---|"]
+        for block, a in res["area"].items():
+            lines.append(f"| {block} | {a['area_ge']} | {a['report']} |")
+    lines += ["", "![EMD bits per exponent by tensor kind](../bench/results/emd.png)", "",
+              "Per-tensor table: `bench/results/emd.json` (`per_tensor`) and `bench/results/emd.md`.", ""]
+    per = ["", "| tensor | kind | values | zeros | H | EMD | simple | top-3 | EMD bits/value |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in res["per_tensor"]:
+        per.append(f"| {r['tensor']} | {r['kind']} | {r['values']} | {r['zero_fraction']:.2f} | {r['entropy_bits_per_exponent']:.3f} | "
+                   f"{r['default_bits_per_exponent']:.3f} | {r['simple_bits_per_exponent']:.3f} | {r['top3_bits_per_exponent']:.3f} | "
+                   f"{r['default_bits_per_value']:.3f} |")
+    (RESULTS / "emd.md").write_text("\n".join(lines + per) + "\n")
+
+
+def _plot(res):
+    try:
+        import matplotlib  # noqa: PLC0415
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt  # noqa: PLC0415
+    except ImportError:
+        return
+    kinds = list(res["by_kind"])
+    keys = [("entropy_bits_per_exponent", "entropy H"), ("default_bits_per_exponent", "EMD default"),
+            ("simple_bits_per_exponent", "EMD simple"), ("top3_bits_per_exponent", "top-3")]
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    width = 0.2
+    for i, (k, label) in enumerate(keys):
+        ax.bar(np.arange(len(kinds)) + (i - 1.5) * width, [res["by_kind"][c][k] for c in kinds], width, label=label)
+    ax.set_xticks(np.arange(len(kinds)), kinds)
+    ax.set_ylabel("bits per exponent")
+    ax.set_title(f"EMD vs top-3 vs entropy ({res['tensor_source'].split(' ')[0]})")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(RESULTS / "emd.png", dpi=100)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
