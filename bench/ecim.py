@@ -1,6 +1,6 @@
 """ECIM / MFEC benchmark: error, memory and multiplier activity, overlap speed-up, area.
 
-Usage: ``python bench/ecim.py [--quick] [--no-synth]``
+Usage: ``python bench/ecim.py [--quick] [--no-synth] [--no-hw]``
 
 Dot products: every layer of the committed TD3 trace (``golden.traces``) when it is present,
 in its three training passes (forward ``x W^T``, backward ``dy W``, weight gradient
@@ -14,6 +14,7 @@ Figures (one summary line each, all recorded in bench/results/ecim.json and ecim
 * memory and multiplier activity against a conventional unit that reads full bf16 words;
 * cycles per group with and without the exponent/mantissa overlap, measured in Amaranth's
   simulator on the default configuration (a ratio measured in this run);
+* a replay of TD3 dot products through the generated Verilog on Verilator (bit-exact);
 * area: ``omnidrl synth`` GE of the unit (macros black-boxed), of the macro's compute periphery
   and of the bf16 PE, plus the SRAM model of docs/ecim.md for the memories.
 """
@@ -211,6 +212,22 @@ def area_figures(synth: dict, cycles: dict) -> dict:
             "ratio_logic": (ecim["engine_and_control_ge"] + periphery) / conv["pe_total_ge"]}
 
 
+def hw_check(loads: int, dots: int) -> dict:
+    """Replay TD3 dot products through the generated Verilog on Verilator (bit-exact check)."""
+    import re
+
+    from hdl.ecim import EcimConfig
+    from tb.runner import run_cocotb
+    t0 = time.time()
+    xml = run_cocotb(EcimConfig(), "verilator", testcase="td3_dot_products", tag="bench",
+                     extra_env={"ECIM_DOTS": str(dots), "ECIM_TD3_LOADS": str(loads)})
+    log = (Path(xml).parent / "sim.log").read_text(errors="replace")
+    m = re.search(r"checked (\d+) TD3 dot products", log)
+    return {"simulator": "verilator", "config": "default", "memory_loads": loads,
+            "td3_dot_products_bit_exact": int(m.group(1)) if m else None,
+            "with_gaps_and_back_pressure": True, "seconds": round(time.time() - t0, 1)}
+
+
 def versions() -> dict:
     import importlib.metadata as md
     out = {"python": platform.python_version()}
@@ -226,6 +243,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer dot products, no guard sweep beyond 3 values")
     ap.add_argument("--no-synth", action="store_true", help="skip synthesis (area figures left out)")
+    ap.add_argument("--no-hw", action="store_true", help="skip the Verilator replay of TD3 dot products")
     args = ap.parse_args(argv)
     t0 = time.time()
     from hdl.ecim import EcimConfig
@@ -241,6 +259,7 @@ def main(argv=None) -> int:
     for pname, ops in ops_by_pass.items():
         errors[pname] = error_figures(ops, params, [params.guard])
     cycles = measure_cycles()
+    hw = {} if args.no_hw else hw_check(loads=2 if args.quick else 8, dots=200 if args.quick else 1000)
     synth = synth_area(not args.no_synth)
     area = area_figures(synth, cycles)
 
@@ -254,7 +273,7 @@ def main(argv=None) -> int:
         "overlap_speedup": cycles["overlap_speedup"],
         "min_guard_meeting_target": next((int(g) for g, v in e["p999_vs_guard"].items()
                                           if v <= e["fp32seq_bf16_vs_f64"]["p999"]), None),
-        "errors": errors, "cycles": cycles, "synth": synth, "area": area,
+        "errors": errors, "cycles": cycles, "hw_check": hw, "synth": synth, "area": area,
         "runtime_s": round(time.time() - t0, 1),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -276,6 +295,9 @@ def main(argv=None) -> int:
           f"{cycles['sequential']['cycles_per_group']:.2f}; overlap speed-up {cycles['overlap_speedup']:.2f}x")
     print("cycle model, n=16, speed-up by lanes: " + ", ".join(
         f"{k}: {v['sequential']}/{v['overlap']} = {v['speedup']:.2f}x" for k, v in cycles["model_sweep_n16"].items()))
+    if hw:
+        print(f"hardware: {hw['td3_dot_products_bit_exact']} TD3 dot products bit-exact on Verilator "
+              f"({hw['memory_loads']} memory loads, random gaps and back-pressure) in {hw['seconds']} s")
     if area:
         print(f"area: ECIM {area['ecim']['total_ge']:.0f} GE (engine {area['ecim']['engine_and_control_ge']:.0f}, "
               f"periphery {area['ecim']['macro_periphery_ge']:.0f}, SRAM {area['ecim']['macro_array_ge'] + area['ecim']['mant_sram_ge']:.0f})"
@@ -300,6 +322,10 @@ def render_markdown(r: dict) -> str:
     lines.append(f"| weight bits read per product | {16 * act['weight_bits_read_ratio']:.2f} | 16 | "
                  "8-bit exponent always, 8-bit sign+mantissa only for non-zero products |")
     lines.append(f"| multiplies per product | {act['multiply_ratio']:.3f} | 1 | zero products skipped |")
+    if r.get("hw_check"):
+        h = r["hw_check"]
+        lines.append(f"| TD3 dot products replayed bit-exact on Verilator | {h['td3_dot_products_bit_exact']} | | "
+                     f"{h['memory_loads']} memory loads, random gaps and back-pressure |")
     c = r["cycles"]
     lines.append(f"| cycles per group of 16 | {c['overlap']['cycles_per_group']:.2f} | "
                  f"{c['sequential']['cycles_per_group']:.2f} | with vs without exponent/mantissa overlap: "

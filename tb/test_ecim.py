@@ -286,21 +286,30 @@ if cocotb is not None:
 
     @cocotb.test()
     async def td3_dot_products(dut):
-        """Real TD3 weight rows x activations (synthetic Gaussian/ReLU data until a trace exists)."""
+        """Real TD3 dot products (forward, backward, weight gradient) from the committed trace;
+        ``ECIM_TD3_LOADS`` memory loads of different layers (default 1). Synthetic
+        Gaussian/ReLU data when no trace is installed."""
         seed = int(os.environ.get("ECIM_SEED", "2026")) + 1
-        real = td3_dots(CFG, seed, int(os.environ.get("ECIM_DOTS", "150")))
-        if real is None:
-            dut._log.warning("no TD3 trace installed (golden.traces / tests/data): using synthetic data")
-            rng = np.random.default_rng(seed)
-            weights = f32_to_bf16(rng.normal(0, 0.06, (CFG.rows, CFG.n)).astype(np.float32))
-            dots = [(list(range(g0, g0 + 4)), f32_to_bf16(np.maximum(rng.normal(0, 1, 4 * CFG.n), 0)
-                                                          .astype(np.float32)))
-                    for g0 in rng.integers(0, CFG.rows - 4, int(os.environ.get("ECIM_DOTS", "150")))]
-            dots = [(r[:min(len(r), CFG.max_groups)], x[:min(len(r), CFG.max_groups) * CFG.n]) for r, x in dots]
-        else:
-            weights, dots, source = real
-            dut._log.info("TD3 trace: %s, %d dot products", source, len(dots))
-        await _run(dut, weights, dots, gap_prob=0.2, stall_prob=0.2, seed=seed)
+        count = int(os.environ.get("ECIM_DOTS", "150"))
+        total = 0
+        for load in range(int(os.environ.get("ECIM_TD3_LOADS", "1"))):
+            real = td3_dots(CFG, seed + load, count)
+            if real is None:
+                dut._log.warning("no TD3 trace installed (golden.traces / tests/data): using synthetic data")
+                rng = np.random.default_rng(seed)
+                weights = f32_to_bf16(rng.normal(0, 0.06, (CFG.rows, CFG.n)).astype(np.float32))
+                g = min(4, CFG.max_groups)
+                dots = [(list(range(g0, g0 + g)), f32_to_bf16(np.maximum(rng.normal(0, 1, g * CFG.n), 0)
+                                                              .astype(np.float32)))
+                        for g0 in rng.integers(0, CFG.rows - g + 1, count)]
+            else:
+                weights, dots, source = real
+                dut._log.info("TD3 trace, load %d: %s, %d dot products", load, source, len(dots))
+            if load:
+                await _load(dut, weights, 0.2, seed + load)  # the unit is idle: rewrite the memories
+            await _run(dut, weights, dots, gap_prob=0.2, stall_prob=0.2, seed=seed + load, load=load == 0)
+            total += len(dots)
+        dut._log.info("checked %d TD3 dot products", total)
 
     @cocotb.test()
     async def overlap_cycle_count(dut):
