@@ -396,7 +396,11 @@ class MantissaEngine(wiring.Component):
         terms = []
         for lane in range(lanes):
             idx = [b * lanes + lane for b in range(beats)]
-            sel = lambda field, width: Array([cur[field][width * i:width * (i + 1)] for i in idx])[beat]
+
+            def sel(field, width, idx=idx):
+                # This lane's entry of the current beat, from the group held in `cur`.
+                return Array([cur[field][width * i:width * (i + 1)] for i in idx])[beat]
+
             ma, mb = sel("ma", 8), sel("mb", 8)
             sh = sel("shift", SH_BITS)
             skip = Array([cur.zero_a[i] | cur.zero_b[i] | cur.inf_a[i] | cur.inf_b[i] for i in idx])[beat]
@@ -408,6 +412,8 @@ class MantissaEngine(wiring.Component):
                 prod = Signal(16, name=f"prod{lane}")
                 m.d.comb += prod.eq(op_a * op_b)
             else:
+                # The multiplier toggles for every entry; a skipped entry's product is still
+                # masked, because its shift is 0 and it must contribute nothing.
                 prod = Signal(16, name=f"prod{lane}")
                 m.d.comb += prod.eq(Mux(skip, 0, Cat(ma[:7], Const(1, 1)) * Cat(mb[:7], Const(1, 1))))
             mag = Signal(16 + cfg.guard, name=f"mag{lane}")
