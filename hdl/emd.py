@@ -375,7 +375,11 @@ class EmdEncoder(wiring.Component):
         pos = offset
         for t, (rec, rlen) in enumerate(recs):
             parts = parts | (rec << pos)[:cfg.max_chunk]
-            pos = pos + rlen
+            # A bounded signal per lane: the sum's width would otherwise grow by a bit per lane,
+            # and a shift by it would be exponentially wide.
+            nxt = Signal(range(cfg.max_chunk + 1), name=f"pos{t + 1}")
+            m.d.comb += nxt.eq(pos + rlen)
+            pos = nxt
         beat_chunk, beat_len = parts, pos
         # Terminator: mode 0, mu 0, then the size of a partial group (0 after a full one).
         count_field = Mux(after_full, 0, head.beats * L)
@@ -510,7 +514,9 @@ class EmdDecoder(wiring.Component):
             v, rlen, b = _decode_record(m, cfg, rec, g_mu, g_sparse, g_zmode, f"lane{t}")
             vals.append(v)
             bad = bad | b
-            pos = pos + rlen
+            nxt = Signal(range(need + 1), name=f"pos{t + 1}")
+            m.d.comb += nxt.eq(pos + rlen)
+            pos = nxt
         beat_used = Signal(range(need + 1))
         m.d.comb += beat_used.eq(pos)
         group_ends = j == beats - 1          # j is 0 between groups; beats is nb except for the final partial group

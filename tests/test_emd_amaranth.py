@@ -89,6 +89,7 @@ CONFIGS = {
     "tiny": EmdEncConfig.preset("tiny"),
     "default": EmdEncConfig.preset("default"),
     "simple-l1": EmdEncConfig.preset("simple", lanes=1, group=8, word_bits=16),
+    "paper": EmdEncConfig.preset("paper"),
 }
 
 
