@@ -28,8 +28,11 @@ def artefact_dir(cfg: BlockConfig) -> Path:
 def generate_verilog(cfg: BlockConfig, out_dir: Path | None = None, *, force: bool = False) -> Path:
     """Write ``<block>-<hash>.v`` and ``<block>-<hash>.json`` and return the ``.v`` path.
 
-    The Verilog carries no source locations and no internal attributes, so the same config
-    always gives the same bytes. An existing file is reused unless ``force``.
+    The Verilog carries no source locations and no internal attributes, so the same config and
+    the same HDL source always give the same bytes. The component is always elaborated (the
+    hash names the configuration, not the source code, so an edited block must not be served
+    from an old file), but the file is rewritten only when its bytes change: simulators and
+    synthesis then reuse their builds. ``force`` rewrites it regardless.
     """
     os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
     from amaranth.back import verilog
@@ -38,12 +41,13 @@ def generate_verilog(cfg: BlockConfig, out_dir: Path | None = None, *, force: bo
     out_dir.mkdir(parents=True, exist_ok=True)
     v_path = out_dir / f"{cfg.artefact_name}.v"
     j_path = out_dir / f"{cfg.artefact_name}.json"
-    if v_path.exists() and j_path.exists() and not force:
-        return v_path
     component = get_block(cfg.BLOCK).build(cfg)
     text = verilog.convert(component, name=cfg.BLOCK, emit_src=False, strip_internal_attrs=True)
-    _write_atomic(j_path, cfg.to_json() + "\n")
-    _write_atomic(v_path, text)
+    config_text = cfg.to_json() + "\n"
+    if force or not j_path.exists() or j_path.read_text() != config_text:
+        _write_atomic(j_path, config_text)
+    if force or not v_path.exists() or v_path.read_text() != text:
+        _write_atomic(v_path, text)
     return v_path
 
 

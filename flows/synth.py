@@ -95,6 +95,11 @@ def _blackbox_lines(cfg: BlockConfig) -> str:
     return "".join(f"blackbox {_escape(name)}\n" for name in cfg.synth_blackboxes())
 
 
+def _delete_blackboxes(cfg: BlockConfig) -> str:
+    # Black-box instances have no CMOS cost: count the transistors of the logic around them.
+    return "".join(f"delete t:{_escape(name)}\n" for name in cfg.synth_blackboxes())
+
+
 def _escape(name: str) -> str:
     # Amaranth names submodules "top.sub": an escaped identifier for Yosys.
     return "\\" + name if "." in name else name
@@ -109,7 +114,7 @@ hierarchy -check -top {top}
 delete t:$scopeinfo
 tee -q -o stat_generic.json stat -json
 design -save synthesized
-dfflegalize -cell $_DFF_P_ 01
+{_delete_blackboxes(cfg)}dfflegalize -cell $_DFF_P_ 01
 abc -g cmos2
 opt_clean
 tee -q -o stat_cmos.json stat -tech cmos -json
@@ -134,6 +139,8 @@ write_verilog -noattr -noexpr netlist.v
         raise SynthError(f"GE statistics have no area; log: {log}")
     flops = sum(n for cell, n in ge["num_cells_by_type"].items() if cell == "DFF")
     values = [("cells", "cells", generic["num_cells"]),
+              ("blackbox_instances", "cells", sum(n for cell, n in generic["num_cells_by_type"].items()
+                                                  if cell.lstrip("\\") in cfg.synth_blackboxes())),
               ("transistors", "transistors", int(transistors)),
               ("area", "GE", round(float(ge["area"]), 2)),
               ("flip_flops", "cells", flops),
