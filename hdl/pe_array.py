@@ -68,7 +68,7 @@ class PEArrayConfig(BlockConfig):
 
     BLOCK = "pe_array"
     PRESETS = {
-        "tiny": {"rows": 4, "cols": 4, "block_size": 4, "a_depth": 256, "b_depth": 256, "max_blocks": 8},
+        "tiny": {"rows": 4, "cols": 4, "block_size": 4, "a_depth": 16384, "b_depth": 1024, "max_blocks": 8},
         "default": {},
         "paper": {"rows": 16, "cols": 16, "block_size": 16, "a_depth": 16384, "b_depth": 16384,
                   "max_blocks": 32},

@@ -153,8 +153,7 @@ def test_rejected_commands_flag_error_and_recover():
     rng = np.random.default_rng(13)
     good = make_job("dense", SHAPE, rand_bf16(rng, (4, 3)), rand_bf16(rng, (3, 4)))
     too_big = make_job("dense", SHAPE, rand_bf16(rng, (4, 3)), rand_bf16(rng, (3, 4)))
-    too_big.cmd = dict(too_big.cmd, k=200)  # 1 x 200 A words fit, but 200 x ... is checked per buffer
-    too_big.cmd["m"] = 8  # 2 tile rows x 200 = 400 words > a_depth 256
+    too_big.cmd = dict(too_big.cmd, m=8, k=TINY.a_depth // 2 + 1)  # 2 tile rows x K words > a_depth
     bad_mode = make_job("dense", SHAPE, rand_bf16(rng, (4, 3)), rand_bf16(rng, (3, 4)))
     bad_mode.cmd = dict(bad_mode.cmd, mode=7)
     bm = np.ones((2, 2), np.uint8)

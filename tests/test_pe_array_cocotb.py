@@ -9,8 +9,13 @@ from tb.runner import SIMULATORS, run_cocotb
 @pytest.mark.xdist_group("pe_array")
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_pe_array_random_and_errors(sim):
-    """Every mode and GEMM role, random shapes and edge values, bit- and cycle-exact; errors."""
-    rounds = "1" if sim == "icarus" else "4"
-    run_cocotb(PEArrayConfig.preset("tiny"), sim, testcase="random_every_mode|rejected_commands",
-               extra_env={"PEA_ROUNDS": rounds, "PEA_SCALE": "1" if sim == "icarus" else "2"},
+    """Every mode and GEMM role, random shapes and edge values, bit- and cycle-exact; errors.
+    On Verilator also the dense GEMMs of real TD3 layers (actor and critic 1 of the dense run,
+    4 batch rows; the whole trace in every mode runs in ``bench/pe_array.py --trace``)."""
+    tests = "random_every_mode|rejected_commands" + ("|trace_layers" if sim == "verilator" else "")
+    run_cocotb(PEArrayConfig.preset("tiny"), sim, testcase=tests,
+               extra_env={"PEA_ROUNDS": "1" if sim == "icarus" else "4",
+                          "PEA_SCALE": "1" if sim == "icarus" else "2",
+                          "PEA_TRACE_BATCH": "4", "PEA_TRACE_METHODS": "dense",
+                          "PEA_TRACE_NETS": "actor,critic1"},
                tag="random")

@@ -1,0 +1,282 @@
+"""GST core benchmark: utilization, sparse speed-up, circulant weight reads, TD3 update cycles, area.
+
+All cycle figures come from ``golden.pe_array.cycle_model``, which the test suite proves equal to
+the RTL's ``busy`` cycles for every mode (Amaranth simulator, Icarus and Verilator; random shapes
+and every layer of the recorded TD3 trace). Area comes from ``omnidrl synth`` (Yosys through
+pyosys, GE with the project's gate-equivalent Liberty; operand buffers are black boxes).
+
+Figures (``bench/results/pe_array.json``):
+
+* dense cycles, MACs/cycle and utilization of every GEMM of the TD3 layers (actor 17-256-256-6,
+  critics 23-256-256-1, batch 256; and the 400-300 variant);
+* group-sparse speed-up over dense at block sparsity 0-90 % (bitmaps from the real trained
+  weights of the trace where available, random otherwise) against the ideal 1/density;
+* circulant weight-buffer reads against dense (forward and W^T);
+* cycles of one whole TD3 update (critic step plus half an actor step, policy delay 2), dense
+  and GST (circulant hidden layer);
+* area of the array (GE, GE per MAC vs the single PE) and iCE40/Xilinx resource counts.
+
+Usage: ``python bench/pe_array.py [--preset default] [--no-synth] [--synth-presets tiny default]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import subprocess
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from golden.pe_array import ArrayShape, ceil_div, cycle_model  # noqa: E402
+from hdl.pe_array import PEArrayConfig  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+BATCH = 256
+
+
+def nets(obs=17, act=6, hidden=(256, 256)):
+    """{net: [(name, M=out, N=in)]} for actor and critic (the critic sees obs + act)."""
+    h1, h2 = hidden
+    return {
+        "actor": [("l1", h1, obs), ("l2", h2, h1), ("l3", act, h2)],
+        "critic": [("l1", h1, obs + act), ("l2", h2, h1), ("l3", 1, h2)],
+    }
+
+
+def gemm_shapes(m_out, n_in, batch=BATCH):
+    """(mode-free) GEMM shapes (M, N, K) of the three roles of a layer y = W x."""
+    return {"fwd": (m_out, batch, n_in), "dx": (n_in, batch, m_out), "dW": (m_out, n_in, batch)}
+
+
+def dense_figures(shape, variants):
+    rows = []
+    for variant, hidden in variants.items():
+        for net, layers in nets(hidden=hidden).items():
+            for name, m_out, n_in in layers:
+                for role, (m, n, k) in gemm_shapes(m_out, n_in).items():
+                    rep = cycle_model("dense", m, n, k, shape)
+                    macs = m * n * k
+                    rows.append({"variant": variant, "net": net, "layer": name, "gemm": role,
+                                 "M": m, "N": n, "K": k, "cycles": rep.cycles,
+                                 "macs_per_cycle": macs / rep.cycles,
+                                 "utilization": macs / (rep.cycles * shape.rows * shape.cols)})
+    return rows
+
+
+def bitmaps(k, sparsities, seed=0):
+    """Block bitmaps of the trace's dense actor l2 weights at each sparsity (largest-norm blocks
+    kept), or random bitmaps with the exact kept count if the trace is missing."""
+    try:
+        from golden.bf16 import bf16_to_f32
+        from golden.gst import block_bitmap
+        from golden.traces import load_trace
+        w = bf16_to_f32(load_trace()["dense/actor/l2/W"])
+        return "trace dense/actor/l2/W block norms", {s: block_bitmap(w, k, s).astype(np.uint8) for s in sparsities}
+    except Exception:  # noqa: BLE001 - the benchmark still runs without the trace
+        rng = np.random.default_rng(seed)
+        out = {}
+        for s in sparsities:
+            bm = np.zeros((256 // k) ** 2, np.uint8)
+            bm[rng.choice(bm.size, int(round(bm.size * (1 - s))), replace=False)] = 1
+            out[s] = bm.reshape(256 // k, 256 // k)
+        return "random", out
+
+
+def sparse_figures(shape, sparsities):
+    k = shape.block
+    source, bms = bitmaps(k, sparsities)
+    dense = {role: cycle_model("dense", *gemm_shapes(256, 256)[role], shape).cycles for role in ("fwd", "dx", "dW")}
+    rows = []
+    for s, bm in bms.items():
+        density = bm.mean()
+        m, n, kd = gemm_shapes(256, 256)["fwd"]
+        fwd = cycle_model("sparse", m, n, kd, shape, bm).cycles
+        dx = cycle_model("sparse", m, n, kd, shape, np.ascontiguousarray(bm.T)).cycles
+        m, n, kd = gemm_shapes(256, 256)["dW"]
+        dw = cycle_model("wgrad", m, n, kd, shape, bm).cycles
+        ideal = 1 / density if density else float("inf")
+        row = {"sparsity": s, "density": float(density), "ideal_speedup": ideal}
+        for role, cyc in (("fwd", fwd), ("dx", dx), ("dW", dw)):
+            sp = dense[role] / cyc
+            row[f"{role}_cycles"] = cyc
+            row[f"{role}_speedup"] = sp
+            row[f"{role}_speedup_vs_ideal"] = sp / ideal
+        rows.append(row)
+    return source, dense, rows
+
+
+def circ_figures(shape):
+    m, n, k = gemm_shapes(256, 256)["fwd"]
+    out = {}
+    for role, transpose in (("fwd", False), ("dx", True)):
+        d = cycle_model("dense", m, n, k, shape)
+        c = cycle_model("circ", m, n, k, shape)
+        out[role] = {"dense_weight_reads": d.a_reads, "circ_weight_reads": c.a_reads,
+                     "reduction": d.a_reads / c.a_reads, "dense_cycles": d.cycles, "circ_cycles": c.cycles}
+    m, n, k = gemm_shapes(256, 256)["dW"]
+    dv = cycle_model("dv", m, n // shape.block, k, shape)
+    dw = cycle_model("dense", m, n, k, shape)
+    out["dW"] = {"dense_cycles": dw.cycles, "dv_cycles": dv.cycles,
+                 "dense_outputs": m * n, "dv_outputs": m * n // shape.block,
+                 "dv_useful_macs": m * (n // shape.block) * k * shape.block}
+    return out
+
+
+def layer_cycles(shape, role, m_out, n_in, circ):
+    m, n, k = gemm_shapes(m_out, n_in)[role]
+    if circ and role == "fwd":
+        return cycle_model("circ", m, n, k, shape).cycles
+    if circ and role == "dx":
+        return cycle_model("circ", m, n, k, shape).cycles  # W^T: same schedule
+    if circ and role == "dW":
+        return cycle_model("dv", m, n // shape.block, k, shape).cycles
+    return cycle_model("dense", m, n, k, shape).cycles
+
+
+def td3_update_cycles(shape, hidden=(256, 256), circ_layers=()):
+    """One TD3 update, counted in GEMMs (policy delay 2: half an actor step per update).
+
+    Critic step: target actor forward (3 layers), two target critics forward (3 each), two
+    critics forward and backward (dW of every layer, dX of layers 2-3). Actor step: actor
+    forward, critic 1 forward and dX through all three layers (for dQ/da), actor dW of every
+    layer and dX of layers 2-3.
+    """
+    nn = nets(hidden=hidden)
+
+    def run(net, roles_per_layer):
+        total = 0
+        for name, m_out, n_in in nn[net]:
+            for role in roles_per_layer(name):
+                total += layer_cycles(shape, role, m_out, n_in, name in circ_layers)
+        return total
+
+    fwd = lambda name: ["fwd"]  # noqa: E731
+    back = lambda name: ["fwd", "dW"] + (["dx"] if name != "l1" else [])  # noqa: E731
+    critic_step = run("actor", fwd) + 4 * run("critic", fwd) + 2 * (run("critic", back) - run("critic", fwd))
+    actor_step = (run("actor", fwd) + run("critic", lambda n: ["fwd", "dx"])
+                  + run("actor", back) - run("actor", fwd))
+    return {"critic_step": critic_step, "actor_step": actor_step, "per_update": critic_step + actor_step / 2}
+
+
+def synth(preset, target):
+    from flows.synth import load_report, report_path
+    cfg = PEArrayConfig.preset(preset)
+    cmd = [sys.executable, "-m", "flows.cli", "synth", "pe_array", "--preset", preset, "--target", target]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        return {"error": (proc.stderr or proc.stdout).strip().splitlines()[-1:]}
+    rep = load_report(report_path(cfg))
+    return {f"{r['target']}:{r['metric']}": {"value": r["value"], "unit": r["unit"],
+                                             "tool": f"{r['tool']} {r['tool_version']}"}
+            for r in rep["records"] if r.get("target") == target}
+
+
+def pe_area():
+    from flows.synth import load_report, report_path
+    from hdl.pe import PEConfig
+    cfg = PEConfig.preset("default")
+    path = report_path(cfg)
+    if not path.exists():
+        subprocess.run([sys.executable, "-m", "flows.cli", "synth", "pe"], cwd=ROOT, capture_output=True)
+    if not path.exists():
+        return None
+    for r in load_report(path)["records"]:
+        if r.get("target") == "generic" and r["metric"] == "area":
+            return r["value"]
+    return None
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--preset", default="default", help="array for the cycle figures")
+    ap.add_argument("--no-synth", action="store_true")
+    ap.add_argument("--synth-presets", nargs="+", default=["tiny"])
+    ap.add_argument("--targets", nargs="+", default=["generic", "xilinx", "ice40"])
+    args = ap.parse_args(argv)
+    cfg = PEArrayConfig.preset(args.preset)
+    shape = ArrayShape(cfg.rows, cfg.cols, cfg.block_size)
+    variants = {"256-256": (256, 256), "400-300": (400, 300)}
+
+    dense = dense_figures(shape, variants)
+    util_256 = min(r["utilization"] for r in dense if r["variant"] == "256-256" and r["layer"] == "l2")
+    sparsities = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.9]
+    bm_source, dense_ref, sparse = sparse_figures(shape, sparsities)
+    at75 = next(r for r in sparse if r["sparsity"] == 0.75)
+    sp75 = min(at75[f"{g}_speedup_vs_ideal"] for g in ("fwd", "dx", "dW"))
+    circ = circ_figures(shape)
+    circ_red = min(circ["fwd"]["reduction"], circ["dx"]["reduction"])
+    td3 = {v: {"dense": td3_update_cycles(shape, h), "gst_circ_l2": td3_update_cycles(shape, h, ("l2",))}
+           for v, h in variants.items()}
+
+    print(f"dense_utilization_256x256 = {util_256:.4f} (min over fwd/dx/dW of the 256x256 layers, "
+          f"{shape.rows}x{shape.cols} array)")
+    for r in dense:
+        if r["variant"] == "256-256" and r["net"] == "actor":
+            print(f"  actor {r['layer']} {r['gemm']:3s} M={r['M']} N={r['N']} K={r['K']}: {r['cycles']} cycles, "
+                  f"{r['macs_per_cycle']:.1f} MAC/cycle, utilization {r['utilization']:.3f}")
+    print(f"sparse_speedup_vs_ideal_at_75pct = {sp75:.4f} (min over fwd/dx/dW; speed-ups "
+          f"{at75['fwd_speedup']:.2f}/{at75['dx_speedup']:.2f}/{at75['dW_speedup']:.2f}x, ideal "
+          f"{at75['ideal_speedup']:.2f}x; bitmaps: {bm_source})")
+    for r in sparse:
+        print(f"  sparsity {r['sparsity']:.2f}: fwd {r['fwd_speedup']:.2f}x dx {r['dx_speedup']:.2f}x "
+              f"dW {r['dW_speedup']:.2f}x, ideal {r['ideal_speedup']:.2f}x")
+    print(f"circulant_weight_read_reduction = {circ_red:.2f} (k = {shape.block}; dense "
+          f"{circ['fwd']['dense_weight_reads']} vs circ {circ['fwd']['circ_weight_reads']} A reads)")
+    for v, t in td3.items():
+        print(f"td3_update_cycles[{v}] = dense {t['dense']['per_update']:.0f}, GST (circulant l2) "
+              f"{t['gst_circ_l2']['per_update']:.0f}")
+
+    area = {}
+    if not args.no_synth:
+        pe = pe_area()
+        for preset in args.synth_presets:
+            area[preset] = {}
+            for target in args.targets:
+                area[preset].update(synth(preset, target))
+            pcfg = PEArrayConfig.preset(preset)
+            ge = area[preset].get("generic:area", {}).get("value")
+            if ge:
+                macs = pcfg.rows * pcfg.cols
+                area[preset]["ge_per_mac"] = ge / macs
+                if pe:
+                    area[preset]["ge_per_mac_vs_single_pe"] = ge / macs / pe
+                print(f"area[{preset}] = {ge:.0f} GE, {ge / macs:.0f} GE per MAC"
+                      + (f" ({ge / macs / pe:.2f}x the single PE, {pe:.0f} GE)" if pe else ""))
+            for key in ("xilinx:luts", "xilinx:dsp", "xilinx:lut", "ice40:luts", "ice40:lut4", "ice40:dsp"):
+                if key in area[preset]:
+                    print(f"  {preset} {key} = {area[preset][key]['value']}")
+            if "error" in area[preset]:
+                print(f"  {preset}: synthesis error {area[preset]['error']}")
+
+    result = {
+        "machine": {"platform": platform.platform(), "processor": platform.processor(),
+                    "python": platform.python_version()},
+        "versions": {p: version(p) for p in ("amaranth", "numpy", "cocotb", "verilator", "pyosys")},
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "config": json.loads(cfg.to_json()),
+        "cycle_source": "golden.pe_array.cycle_model (equal to RTL busy cycles in tests/test_pe_array_*)",
+        "dense_utilization_256x256": util_256,
+        "sparse_speedup_vs_ideal_at_75pct": sp75,
+        "circulant_weight_read_reduction": circ_red,
+        "dense": dense,
+        "sparse": {"bitmaps": bm_source, "dense_cycles": dense_ref, "rows": sparse},
+        "circulant": circ,
+        "td3_update_cycles": td3,
+        "area": area,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "pe_array.json").write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {RESULTS / 'pe_array.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
