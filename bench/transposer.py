@@ -11,12 +11,15 @@ the cycle of every tile's last output beat. Figures:
   pipeline fill is left out; it is reported as latency);
 * whole-layer transpose time for the TD3 (HalfCheetah, 256-256) actor and critic layers at 50,
   70 and 90% sparsity, unstructured magnitude pruning and GST k x k block pruning, as cycles
-  and as speed-up over sending the same layer's tiles dense;
+  and as speed-up over sending the same layer's tiles dense. W's tiles go in column by column,
+  so that W^T comes out row-major over its tiles;
 * a random-density stream (every tile a different density: the worst case for two banks);
 * area in NAND2 gate equivalents from ``omnidrl synth`` (generic target).
 
-Weights: the committed TD3 trace when ``golden.traces`` and its data exist, else synthetic
-(He-normal init rounded to bf16, then pruned); the JSON says which.
+Weights: the trained weights of the dense run in the committed TD3 trace
+(``tests/data/td3_halfcheetah_trace.npz``: actor, critic1, critic2), pruned here to each
+sparsity (the trace's GST layers are circulant and need no transposer); synthetic He-normal
+weights if there is no trace. The JSON says which.
 
 Usage: ``python bench/transposer.py [--preset default] [--buffers 2 3] [--no-synth] [--quick]``
 Writes ``bench/results/transposer.json`` and ``bench/results/transposer.md``.
@@ -43,12 +46,12 @@ sys.path.insert(0, str(ROOT))
 
 from golden.bf16 import f32_to_bf16  # noqa: E402
 from golden.gst import block_bitmap, block_expand, magnitude_mask  # noqa: E402
-from golden.transpose import random_dense_tile, tile_matrix, value_beats  # noqa: E402
+from golden.transpose import random_dense_tile, tile_matrix, transpose_matrix_tiles, value_beats  # noqa: E402
 from hdl.transposer import TransposerConfig  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 SPARSITIES = (0.5, 0.7, 0.9)
-GST_BLOCK = 4
+GST_BLOCK = 8  # the block size of the project's TD3/GST config (trace meta "block": 8)
 
 
 def td3_layers(obs: int = 17, act: int = 6, hidden=(256, 256)) -> dict[str, tuple[int, int]]:
@@ -61,17 +64,16 @@ def td3_layers(obs: int = 17, act: int = 6, hidden=(256, 256)) -> dict[str, tupl
 
 
 def layer_weights(seed: int = 0) -> tuple[str, dict[str, np.ndarray]]:
-    """float32 weights per layer: from the committed trace if there is one, else He-normal."""
+    """float32 weights per layer: the trained dense-run weights of the committed trace (actor,
+    critic1, critic2), else He-normal at the TD3 shapes."""
     try:
-        from golden.traces import iter_tensors, load_trace
-        trace = load_trace()
-        ws = {name: np.asarray(w) for name, kind, w in iter_tensors(trace, kinds=("weight",))
-              if np.asarray(w).ndim == 2}
+        from golden.bf16 import bf16_to_f32
+        from golden.traces import DEFAULT_TRACE, iter_tensors, load_trace
+        ws = {name.split("/", 1)[1].replace("/", "."): np.asarray(bf16_to_f32(w), np.float32)
+              for name, _, w in iter_tensors(load_trace(), kinds=("W",)) if name.startswith("dense/")}
         if ws:
-            from golden.bf16 import bf16_to_f32
-            return "trace", {k: np.asarray(bf16_to_f32(v) if v.dtype == np.uint16 else v, np.float32)
-                             for k, v in ws.items()}
-    except Exception:  # noqa: BLE001 - no trace yet
+            return f"trace {DEFAULT_TRACE.name} (dense run, trained weights, pruned here)", ws
+    except FileNotFoundError:
         pass
     rng = np.random.default_rng(seed)
     return "synthetic (He-normal init, bf16)", {
@@ -109,10 +111,11 @@ def build_streams(cfg: TransposerConfig, quick: bool) -> tuple[dict[str, np.ndar
     source, weights = layer_weights()
     for method in ("magnitude", "gst"):
         for s in SPARSITIES:
-            for name, w in weights.items():
+            for name, w in sorted(weights.items()):
                 tiles, grid = tile_matrix(pruned(w, s, method), T)
                 key = f"layer:{method}:{s}:{name}"
-                streams[key] = np.stack(tiles)
+                # W's tiles column by column: W^T comes out row-major over its tiles
+                streams[key] = np.stack(transpose_matrix_tiles(tiles, grid))
                 meta[key] = {"method": method, "sparsity": s, "layer": name, "shape": list(w.shape),
                              "grid": list(grid)}
     return streams, meta, source

@@ -53,21 +53,22 @@ class TransposerConfig(BlockConfig):
     P : int
         bf16 lanes per value beat (a power of two from 1 to min(64, T*T)).
     buffers : int
-        Tile banks (2 = double buffering, up to 4). More banks smooth out neighbouring tiles
-        of very different density at the cost of T*T*16 flip-flops each.
+        Tile banks (2 = double buffering, up to 4). Two banks keep up with tiles of similar
+        density; a third absorbs neighbouring tiles of very different density (block-pruned
+        layers), at the cost of T*T*16 flip-flops per bank. Default 3 (see docs/transposer.md).
     """
 
     BLOCK = "transposer"
     PRESETS = {
-        "tiny": {"T": 4, "P": 2},
-        "small": {"T": 8, "P": 4},
-        "default": {"T": 16, "P": 8},
-        "paper": {"T": 16, "P": 16},
+        "tiny": {"T": 4, "P": 2, "buffers": 2},
+        "small": {"T": 8, "P": 4, "buffers": 3},
+        "default": {"T": 16, "P": 8, "buffers": 3},
+        "paper": {"T": 16, "P": 16, "buffers": 3},
     }
 
     T: int = 16
     P: int = 8
-    buffers: int = 2
+    buffers: int = 3
 
     def validate(self) -> None:
         self.check(isinstance(self.T, int) and 2 <= self.T <= 32, "T", "an integer from 2 to 32")
@@ -207,7 +208,7 @@ class SparseTransposer(wiring.Component):
         # Combinational logic here is written as plain expressions (no comb If/Switch/Array):
         # those become `always @*` blocks, which Icarus (-g2012) never evaluates until one of
         # their inputs changes, leaving outputs X after reset.
-        IDLE, VALUES, DISCARD = 0, 1, 2
+        IDLE, VALUES, DISCARD, EMPTY = 0, 1, 2, 3
         in_state = Signal(2, init=IDLE)
         in_bm = Signal(N)                          # bitmap of the tile being filled
         in_need = Signal(range(n_beats + 1))       # its value-beat count
@@ -217,8 +218,14 @@ class SparseTransposer(wiring.Component):
         hdr_need = Signal(range(n_beats + 1))
         m.d.comb += hdr_need.eq((_popcount(hdr_bm) + (P - 1)) >> log_p)
 
-        # The input owns bank `wr` until it commits a tile there; a full bank stalls the input.
-        m.d.comb += self.i.ready.eq(~_mux_tree(bank_full, wr))
+        # The input fills bank `wr` and commits the tile there once it is complete. Only value
+        # beats (and the commit of an empty tile) need that bank to be free: a header goes into
+        # in_bm while the bank still drains, and a bank whose last beat leaves in this very
+        # cycle counts as free (its cells are read before the clock edge that writes them).
+        release = Signal()         # the output sends the last beat of bank rd in this cycle
+        wr_free = Signal()
+        m.d.comb += wr_free.eq(~_mux_tree(bank_full, wr) | (release & (rd == wr)))
+        m.d.comb += self.i.ready.eq(Mux(in_state == VALUES, wr_free, in_state != EMPTY))
         take = self.i.valid & self.i.ready
         first, last = self.i.p.first, self.i.p.last
         is_hdr = Signal()
@@ -238,8 +245,9 @@ class SparseTransposer(wiring.Component):
         err_value = Signal()       # this beat makes its own tile malformed
         errors_now = Signal(2)     # a header can close a truncated tile and be bad itself
         m.d.comb += [
-            commit.eq((is_hdr & hdr_empty & last) | (is_val & last & at_need)),
-            commit_need.eq(Mux(first, 0, in_need)),
+            commit.eq((is_hdr & hdr_empty & last & wr_free) | ((in_state == EMPTY) & wr_free)
+                      | (is_val & last & at_need)),
+            commit_need.eq(Mux(is_val, in_need, 0)),
             err_header.eq(is_hdr & (in_state == VALUES)),
             err_value.eq((is_hdr & (hdr_empty ^ last))
                          | (is_stray & (in_state == IDLE))
@@ -260,15 +268,16 @@ class SparseTransposer(wiring.Component):
 
         with m.If(is_hdr):
             m.d.sync += [in_bm.eq(hdr_bm), in_need.eq(hdr_need), in_cnt.eq(0)]
-            for b in range(B):
-                with m.If(wr == b):
-                    m.d.sync += bank_bm[b].eq(hdr_bm)
-            with m.If(last):
+            with m.If(last & hdr_empty & ~wr_free):
+                m.d.sync += in_state.eq(EMPTY)         # an empty tile waiting for its bank
+            with m.Elif(last):
                 m.d.sync += in_state.eq(IDLE)          # an empty tile, or a bad non-empty one
             with m.Elif(hdr_empty):
                 m.d.sync += in_state.eq(DISCARD)       # empty but no last: skip to the next tile
             with m.Else():
                 m.d.sync += in_state.eq(VALUES)
+        with m.If((in_state == EMPTY) & wr_free):
+            m.d.sync += in_state.eq(IDLE)
         with m.If(is_stray):
             m.d.sync += in_state.eq(Mux(last, IDLE, DISCARD))
         with m.If(is_val):
@@ -281,8 +290,12 @@ class SparseTransposer(wiring.Component):
         with m.If(commit):
             for b in range(B):
                 with m.If(wr == b):
-                    m.d.sync += [bank_full[b].eq(1), bank_need[b].eq(commit_need)]
+                    # an empty tile's bitmap is zero; in_bm is only loaded at its header
+                    m.d.sync += [bank_bm[b].eq(Mux(is_hdr, 0, in_bm)), bank_need[b].eq(commit_need)]
             m.d.sync += wr.eq(Mux(wr == B - 1, 0, wr + 1))
+        for b in range(B):
+            # a bank can be released and refilled in the same cycle: the commit wins
+            m.d.sync += bank_full[b].eq((commit & (wr == b)) | (bank_full[b] & ~(release & (rd == b))))
 
         m.d.sync += self.err.eq(errors_now != 0)
         total = self.err_count + errors_now
@@ -324,12 +337,10 @@ class SparseTransposer(wiring.Component):
             self.o.p.last.eq(o_last),
         ]
 
+        m.d.comb += release.eq(self.o.valid & self.o.ready & o_last)
         with m.If(self.o.valid & self.o.ready):
             with m.If(o_last):
                 m.d.sync += [out_state.eq(HDR), rd.eq(Mux(rd == B - 1, 0, rd + 1))]
-                for b in range(B):
-                    with m.If(rd == b):
-                        m.d.sync += bank_full[b].eq(0)
             with m.Elif(out_state == HDR):
                 m.d.sync += [out_state.eq(VAL), out_cnt.eq(0)]
             with m.Else():

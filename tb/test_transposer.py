@@ -9,7 +9,7 @@ beat lost, duplicated or reordered. Settings from the environment:
 ``TP_SEED``
     Stimulus seed (default 1).
 ``TP_REAL_TILES``
-    How many tiles of real (or, until a trace exists, synthetic pruned) TD3 weights (default 64).
+    How many tiles of pruned TD3 weights from the committed trace (default 64).
 ``TP_THROUGHPUT_JSON``
     If set, the throughput test writes its cycle counts there (used by bench/transposer.py).
 ``TP_THROUGHPUT_STREAMS``
@@ -152,29 +152,35 @@ async def malformed_tiles_flagged_and_recovered(dut):
     assert expected.errors == 12 and len(got) == 13
 
 
-def real_weight_tiles(count: int) -> tuple[str, list[np.ndarray]]:
-    """Tiles of pruned TD3 weights: from the committed trace when it exists, else synthetic."""
+def trace_weights() -> tuple[str, list[np.ndarray]]:
+    """float32 TD3 weight matrices: the committed trace's trained weights, else synthetic."""
+    from golden.bf16 import bf16_to_f32
     try:
         from golden.traces import iter_tensors, load_trace
-        trace = load_trace()
-        tensors = [(name, w) for name, kind, w in iter_tensors(trace, kinds=("weight",)) if w.ndim == 2]
-        source = "trace"
-    except Exception:  # noqa: BLE001 - no trace yet: fall back to synthetic pruned weights
-        tensors, source = [], "synthetic"
+        ws = [np.asarray(bf16_to_f32(w), np.float32)
+              for name, _, w in iter_tensors(load_trace(), kinds=("W",)) if name.startswith("dense/")]
+        if ws:
+            return "trace", ws
+    except FileNotFoundError:
+        pass
+    rng = np.random.default_rng(SEED + 30)
+    return "synthetic", [rng.standard_normal((64, 64)).astype(np.float32) * 0.05]
+
+
+def real_weight_tiles(count: int) -> tuple[str, list[np.ndarray]]:
+    """Tiles of TD3 weights magnitude-pruned to 50, 70 and 90% sparsity (bf16 patterns).
+
+    The committed trace holds trained dense and circulant layers (circulant ones need no
+    transposer), so the pruning to the sparsities of interest happens here.
+    """
+    from golden.bf16 import f32_to_bf16
     from golden.transpose import tile_matrix
+    source, ws = trace_weights()
     tiles: list[np.ndarray] = []
-    if tensors:
-        for _, w in tensors:
-            w = np.asarray(w, dtype=np.uint16)
-            ts, _ = tile_matrix(w, CFG.T)
-            tiles += ts
-    else:
-        from golden.bf16 import f32_to_bf16
-        rng = np.random.default_rng(SEED + 30)
-        for sparsity in (0.5, 0.7, 0.9):
-            w = rng.standard_normal((64, 64)).astype(np.float32) * 0.05
+    for sparsity in (0.5, 0.7, 0.9):
+        for w in ws:
             cut = np.quantile(np.abs(w), sparsity)
-            ts, _ = tile_matrix(np.asarray(f32_to_bf16(np.where(np.abs(w) >= cut, w, 0))), CFG.T)
+            ts, _ = tile_matrix(np.asarray(f32_to_bf16(np.where(np.abs(w) > cut, w, 0))), CFG.T)
             tiles += ts
     if len(tiles) > count:
         pick = np.random.default_rng(SEED + 31).choice(len(tiles), count, replace=False)
@@ -184,7 +190,7 @@ def real_weight_tiles(count: int) -> tuple[str, list[np.ndarray]]:
 
 @cocotb.test()
 async def real_pruned_weights(dut):
-    """Tiles of real pruned TD3 weights (synthetic magnitude-pruned ones until the trace exists)."""
+    """Tiles of the trained TD3 weights of the committed trace, magnitude-pruned to 50-90%."""
     start_clock(dut)
     source, dense = real_weight_tiles(int(os.environ.get("TP_REAL_TILES", "64")))
     tiles = [pack(d) for d in dense]

@@ -18,67 +18,64 @@ from hdl.transposer import SparseTransposer, TransposerConfig, tile_beat_layout
 
 
 def run_stream(cfg, beats, *, gap_prob=0.0, stall_prob=0.0, seed=0, max_cycles=100_000):
-    """Drive ``beats`` into the DUT; return (output beats, err_count, err pulses, out-last cycles)."""
+    """Drive ``beats`` into the DUT; return (golden result, output beats, status, out-last cycles).
+
+    One testbench drives both ports each cycle and samples after both are set, because
+    ``i.ready`` may depend on ``o.ready`` combinationally (a bank freed in the same cycle).
+    """
     dut = SparseTransposer(cfg)
     layout = tile_beat_layout(cfg)
     expected = stream_model(beats, cfg.T, cfg.P)
     n_out = len(expected.out_beats)
     got: list[Beat] = []
     lasts: list[int] = []
-    status = {"pulses": 0, "count": 0, "source_done": False}
+    status = {"pulses": 0, "count": 0}
 
-    async def source(ctx):
-        rng = random.Random(seed)
-        for b in beats:
-            while rng.random() < gap_prob:
-                ctx.set(dut.i.valid, 0)
-                await ctx.tick()
-            ctx.set(dut.i.p, layout.const({"data": b.data, "first": b.first, "last": b.last}))
-            ctx.set(dut.i.valid, 1)
-            while True:
-                ready = ctx.get(dut.i.ready)
-                await ctx.tick()
-                if ready:
-                    break
-        ctx.set(dut.i.valid, 0)
-        status["source_done"] = True
-
-    async def sink(ctx):
-        rng = random.Random(seed + 1)
+    async def bench(ctx):
+        rng_in, rng_out = random.Random(seed), random.Random(seed + 1)
+        k = 0                 # next input beat
+        presenting = False
         pending = None
         for cycle in range(max_cycles):
-            ready = int(rng.random() >= stall_prob)
-            ctx.set(dut.o.ready, ready)
+            if not presenting and k < len(beats) and rng_in.random() >= gap_prob:
+                b = beats[k]
+                ctx.set(dut.i.p, layout.const({"data": b.data, "first": b.first, "last": b.last}))
+                presenting = True
+            ctx.set(dut.i.valid, int(presenting))
+            ready_out = int(rng_out.random() >= stall_prob)
+            ctx.set(dut.o.ready, ready_out)
+            in_ready = ctx.get(dut.i.ready)
             valid = ctx.get(dut.o.valid)
             word = (ctx.get(dut.o.p.data), ctx.get(dut.o.p.first), ctx.get(dut.o.p.last))
+            status["pulses"] += ctx.get(dut.err)
             if pending is not None:
                 assert valid and word == pending, "output changed while valid and not ready"
-            status["pulses"] += ctx.get(dut.err)
-            if valid and ready:
+            if valid and ready_out:
                 got.append(Beat(*word))
                 if word[2]:
                     lasts.append(cycle)
                 pending = None
             elif valid:
                 pending = word
+            if presenting and in_ready:
+                presenting = False
+                k += 1
             await ctx.tick()
-            if len(got) >= n_out and status["source_done"]:
-                # let the error flags of the final input beats settle
-                for _ in range(3):
+            if len(got) >= n_out and k == len(beats):
+                ctx.set(dut.i.valid, 0)
+                for _ in range(3):  # let the error flags of the final input beats settle
                     status["pulses"] += ctx.get(dut.err)
                     await ctx.tick()
                 status["count"] = ctx.get(dut.err_count)
-                # nothing extra may come out
                 for _ in range(2 * cfg.T):
                     assert not ctx.get(dut.o.valid), "spurious output beat"
                     await ctx.tick()
                 return
-        raise AssertionError(f"timeout: {len(got)} of {n_out} output beats")
+        raise AssertionError(f"timeout: {len(got)} of {n_out} output beats, {k} of {len(beats)} input beats")
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
-    sim.add_testbench(source)
-    sim.add_testbench(sink)
+    sim.add_testbench(bench)
     sim.run()
     return expected, got, status, lasts
 
