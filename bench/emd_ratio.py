@@ -66,7 +66,16 @@ def load_tensors():
         trace = load_trace()
     except (ImportError, FileNotFoundError, OSError) as exc:
         return "synthetic (TD3 trace not available: %s)" % type(exc).__name__, synthetic_tensors()
-    return "td3-trace", [(n, k, np.asarray(v, dtype=np.uint16).reshape(-1)) for n, k, v in iter_tensors(trace)]
+    try:
+        from golden.traces import trace_meta  # noqa: PLC0415
+        meta = trace_meta(trace)
+        runs = meta.get("runs", {})
+        steps = sorted({str(r.get("step", "?")) for r in runs.values()})
+        label = (f"td3-trace ({meta.get('env', '?')}, runs {'+'.join(sorted(runs))} at step {'/'.join(steps)}, "
+                 f"one update each)")
+    except Exception:  # noqa: BLE001 - the label is informative only
+        label = "td3-trace"
+    return label, [(n, k, np.asarray(v, dtype=np.uint16).reshape(-1)) for n, k, v in iter_tensors(trace)]
 
 
 def sweep_formats(quick: bool):
@@ -85,18 +94,22 @@ def weighted(tensors, fn):
 
 
 def area_figures():
+    """GE area of the default and paper presets from ``omnidrl synth`` reports, when present."""
+    from hdl.emd import EmdDecConfig, EmdEncConfig  # noqa: PLC0415
+
     out = {}
-    for block in ("emd_enc", "emd_dec"):
-        for path in sorted(glob.glob(str(ROOT / "build" / "reports" / f"{block}-*.json"))):
-            try:
-                rec = json.loads(Path(path).read_text())
-            except json.JSONDecodeError:
+    for cls in (EmdEncConfig, EmdDecConfig):
+        for preset in ("default", "paper"):
+            cfg = cls.preset(preset)
+            path = ROOT / "build" / "reports" / f"{cfg.artefact_name}.json"
+            if not path.exists():
                 continue
-            rows = rec if isinstance(rec, list) else rec.get("records", rec.get("metrics", []))
-            for r in rows if isinstance(rows, list) else []:
-                if isinstance(r, dict) and r.get("metric") == "area" and r.get("target", "generic") == "generic":
-                    cfg = rec.get("config") if isinstance(rec, dict) else None
-                    out[block] = {"area_ge": r["value"], "report": str(Path(path).relative_to(ROOT)), "config": cfg}
+            rec = json.loads(path.read_text())
+            vals = {r["metric"]: r["value"] for r in rec.get("records", []) if r.get("target") == "generic"}
+            if "area" in vals:
+                out[f"{cfg.BLOCK}/{preset}"] = {"area_ge": vals["area"], "flip_flops": vals.get("flip_flops"),
+                                                "min_period_ns": vals.get("min_period"),
+                                                "report": str(path.relative_to(ROOT)), "config": rec.get("config")}
     return out
 
 
@@ -138,7 +151,7 @@ def main(argv=None):
         top = emd.top3_bits(v)
         row = {"tensor": name, "kind": kind, "values": int(v.size), "entropy_bits_per_exponent": emd.entropy_bits(v),
                "top3_bits_per_exponent": top["exponent"] / v.size, "top3_bits_per_value": top["total"] / v.size,
-               "zero_fraction": float((v == 0).mean())}
+               "zero_fraction": float(((v & 0x7FFF) == 0).mean())}
         for s, fmt in schemes.items():
             c = emd.cost(v, fmt)
             row[f"{s}_bits_per_exponent"] = c["exponent"] / v.size
@@ -207,7 +220,9 @@ def _write_markdown(res):
              f"Source: {res['tensor_source']}; {res['tensors']} tensors, {res['values']} values; "
              f"`bench/emd_ratio.py`, {res['date']}. Defaults `{res['default_format']}`, simple scheme "
              f"`{res['simple_format']}`. Bits per exponent exclude the 8 sign/mantissa bits (the same in all "
-             "codes, except that a sparse-group zero sends none); averages are weighted by element count.", "",
+             "codes, except that a sparse-group zero sends none, or only its sign bit, counted as a sign bit); "
+             "averages are weighted by element count. Format labels: G group, D code width, hi window top, "
+             "E short-escape width, S sparse groups allowed / d dense only.", "",
              "| figure | EMD (default) | EMD (simple) | top-3 | entropy H | raw bf16 |", "|---|---:|---:|---:|---:|---:|",
              f"| bits per exponent | {res['emd_bits_per_exponent']:.3f} | {res['simple_bits_per_exponent']:.3f} | "
              f"{res['top3_bits_per_exponent']:.3f} | {res['entropy_bits_per_exponent']:.3f} | 8 |",
@@ -231,9 +246,10 @@ def _write_markdown(res):
             cells.append(f"{r['bits_per_exponent']:.3f} (hi {r['hi']}, E {r['escape_bits']})" if r else "-")
         lines.append(f"| {g} | " + " | ".join(cells) + " |")
     if res["area"]:
-        lines += ["", "| block | area (GE) | report |", "|---|---:|---|"]
+        lines += ["", "Area (`omnidrl synth`, generic GE Liberty, Yosys 0.70; min period from OpenSTA on that library):", "",
+                  "| block/preset | area (GE) | flip-flops | min period (ns) | report |", "|---|---:|---:|---:|---|"]
         for block, a in res["area"].items():
-            lines.append(f"| {block} | {a['area_ge']} | {a['report']} |")
+            lines.append(f"| {block} | {a['area_ge']:,.0f} | {a['flip_flops']} | {a['min_period_ns']} | {a['report']} |")
     lines += ["", "![EMD bits per exponent by tensor kind](../bench/results/emd.png)", "",
               "Per-tensor table: `bench/results/emd.json` (`per_tensor`) and `bench/results/emd.md`.", ""]
     per = ["", "| tensor | kind | values | zeros | H | EMD | simple | top-3 | EMD bits/value |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]

@@ -167,7 +167,10 @@ class _RegFifo(wiring.Component):
         read = self.r_en & self.r_rdy
         m.d.comb += [self.w_rdy.eq(level != self.depth), self.r_rdy.eq(level != 0), self.r_data.eq(regs[rp])]
         with m.If(write):
-            m.d.sync += [regs[wp].eq(self.w_data), wp.eq(Mux(wp == self.depth - 1, 0, wp + 1))]
+            m.d.sync += wp.eq(Mux(wp == self.depth - 1, 0, wp + 1))
+        for k in range(self.depth):  # one enable per slot (an indexed write lints as an incomplete case)
+            with m.If(write & (wp == k)):
+                m.d.sync += regs[k].eq(self.w_data)
         with m.If(read):
             m.d.sync += rp.eq(Mux(rp == self.depth - 1, 0, rp + 1))
         m.d.sync += level.eq(level + write - read)
