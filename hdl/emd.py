@@ -20,9 +20,10 @@ appends it to a bit accumulator and sends ``word_bits`` at a time. A stream ends
   compressed data averages at most ``word_bits`` per beat (the accumulator absorbs bursts of
   up to ``2 * word_bits`` extra bits). Raw bf16 is ``16 * lanes`` bits per beat, so
   ``word_bits = 16 * lanes`` (the default) keeps up with anything that compresses at all.
-* Latency: the first word of a group can leave 2 cycles after the group's last beat is
-  accepted (1 to the emit stage, 1 through the packer's output register) - plus the time to
-  collect ``word_bits`` bits.
+* Latency: a group's header and first beat enter the packer the cycle after the group's last
+  beat is accepted, and a word is valid one cycle after the packer holds ``word_bits`` bits: at
+  the earliest 3 cycles after the group's last beat (measured with the defaults on trained
+  weights: 4, as the first beat's 51 bits do not fill a 64-bit word).
 * One extra cycle per stream for the terminator.
 
 Decoder (:class:`EmdDecoder`): a bit buffer refilled one word per cycle; each cycle it parses
