@@ -131,6 +131,8 @@ def circ_figures(shape):
 
 
 def layer_cycles(shape, role, m_out, n_in, circ):
+    if circ:  # circulant layers are padded to whole blocks (golden.gst; e.g. 300 -> 304)
+        m_out, n_in = ceil_div(m_out, shape.block) * shape.block, ceil_div(n_in, shape.block) * shape.block
     m, n, k = gemm_shapes(m_out, n_in)[role]
     if circ and role == "fwd":
         return cycle_model("circ", m, n, k, shape).cycles
@@ -220,6 +222,58 @@ def trace_verification(batch: int) -> dict:
             "wall_s": round(time.monotonic() - t0, 1)}
 
 
+def markdown(res: dict) -> str:
+    cfg = res["config"]
+    lines = [f"# GST core (pe_array) benchmark", "",
+             f"{res['date']}; array {cfg['rows']}x{cfg['cols']}, k = {cfg['block_size']}; cycles from "
+             f"{res['cycle_source']}.", "",
+             "| figure | value | target |", "|---|---:|---|",
+             f"| dense utilization, 256x256 layers (min over fwd/dx/dW) | {res['dense_utilization_256x256']:.5f} | >= 0.90 |",
+             f"| sparse speed-up / ideal at 75 % block sparsity (min over fwd/dx/dW) | "
+             f"{res['sparse_speedup_vs_ideal_at_75pct']:.4f} | >= 0.80 |",
+             f"| circulant weight-buffer read reduction | {res['circulant_weight_read_reduction']:.2f} | = k |", "",
+             "## Dense GEMMs (batch 256)", "",
+             "| variant | net | layer | GEMM | M | N | K | cycles | MAC/cycle | utilization |",
+             "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in res["dense"]:
+        lines.append(f"| {r['variant']} | {r['net']} | {r['layer']} | {r['gemm']} | {r['M']} | {r['N']} | {r['K']} | "
+                     f"{r['cycles']} | {r['macs_per_cycle']:.1f} | {r['utilization']:.3f} |")
+    lines += ["", f"## Group-sparse speed-up (256x256 layer; bitmaps: {res['sparse']['bitmaps']})", "",
+              "| block sparsity | ideal | fwd | dx (W^T) | dW (kept tiles) |", "|---:|---:|---:|---:|---:|"]
+    for r in res["sparse"]["rows"]:
+        lines.append(f"| {r['sparsity']:.2f} | {r['ideal_speedup']:.2f}x | {r['fwd_speedup']:.2f}x | "
+                     f"{r['dx_speedup']:.2f}x | {r['dW_speedup']:.2f}x |")
+    c = res["circulant"]
+    lines += ["", "## Circulant (256x256 layer, batch 256)", "",
+              "| GEMM | dense weight reads | circulant weight reads | reduction | dense cycles | circulant cycles |",
+              "|---|---:|---:|---:|---:|---:|"]
+    for g in ("fwd", "dx"):
+        lines.append(f"| {g} | {c[g]['dense_weight_reads']} | {c[g]['circ_weight_reads']} | {c[g]['reduction']:.2f} | "
+                     f"{c[g]['dense_cycles']} | {c[g]['circ_cycles']} |")
+    lines.append(f"| dW -> dv | | | outputs {c['dW']['dense_outputs']} -> {c['dW']['dv_outputs']} | "
+                 f"{c['dW']['dense_cycles']} | {c['dW']['dv_cycles']} |")
+    lines += ["", "## One TD3 update (critic step + half an actor step)", "",
+              "| variant | dense cycles | GST (circulant l2) cycles |", "|---|---:|---:|"]
+    for v, t in res["td3_update_cycles"].items():
+        lines.append(f"| {v} | {t['dense']['per_update']:.0f} | {t['gst_circ_l2']['per_update']:.0f} |")
+    if res.get("area"):
+        lines += ["", "## Area (`omnidrl synth pe_array`; operand buffers are black boxes)", "",
+                  "| preset | metric | value |", "|---|---|---:|"]
+        for preset, a in res["area"].items():
+            for key, val in a.items():
+                if key.startswith(("generic:cells.",)):
+                    continue
+                v = val["value"] if isinstance(val, dict) else val
+                lines.append(f"| {preset} | {key} | {v if not isinstance(v, float) else round(v, 3)} |")
+    t = res.get("trace_verification")
+    if t:
+        lines += ["", "## TD3 trace verification (Verilator)", "",
+                  f"{'PASS' if t['passed'] else 'FAIL'}: {t['commands']} commands (modes {', '.join(t['modes'] or [])}), "
+                  f"batch {t['batch']}, {t['beats']} beats bit-exact, {t['with_back_pressure']} with back-pressure, the "
+                  f"others cycle-exact; {t['wall_s']} s."]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--preset", default="default", help="array for the cycle figures")
@@ -245,7 +299,7 @@ def main(argv=None) -> int:
     td3 = {v: {"dense": td3_update_cycles(shape, h), "gst_circ_l2": td3_update_cycles(shape, h, ("l2",))}
            for v, h in variants.items()}
 
-    print(f"dense_utilization_256x256 = {util_256:.4f} (min over fwd/dx/dW of the 256x256 layers, "
+    print(f"dense_utilization_256x256 = {util_256:.5f} (min over fwd/dx/dW of the 256x256 layers, "
           f"{shape.rows}x{shape.cols} array)")
     for r in dense:
         if r["variant"] == "256-256" and r["net"] == "actor":
@@ -271,6 +325,11 @@ def main(argv=None) -> int:
             for target in args.targets:
                 area[preset].update(synth(preset, target))
             pcfg = PEArrayConfig.preset(preset)
+            bits = 16 * (pcfg.a_depth * pcfg.rows + pcfg.b_depth * pcfg.cols)
+            # Operand buffers are synthesis black boxes; their area comes from the project's SRAM
+            # model (docs/ecim.md: OpenRAM FreePDK45, 1.517 GE per bit including periphery).
+            area[preset]["buffer_bits"] = bits
+            area[preset]["buffer_sram_ge_model"] = round(1.517 * bits)
             ge = area[preset].get("generic:area", {}).get("value")
             if ge:
                 macs = pcfg.rows * pcfg.cols
@@ -293,6 +352,10 @@ def main(argv=None) -> int:
               f"(modes {trace['modes']}), batch {trace['batch']}, {trace['wall_s']} s {trace['error']}")
     if args.no_synth and previous.get("area"):
         area = previous["area"]  # keep the last synthesis figures
+        for preset, a in area.items():
+            pcfg = PEArrayConfig.preset(preset)
+            a["buffer_bits"] = 16 * (pcfg.a_depth * pcfg.rows + pcfg.b_depth * pcfg.cols)
+            a["buffer_sram_ge_model"] = round(1.517 * a["buffer_bits"])
 
     result = {
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
@@ -313,7 +376,8 @@ def main(argv=None) -> int:
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "pe_array.json").write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {RESULTS / 'pe_array.json'}")
+    (RESULTS / "pe_array.md").write_text(markdown(result))
+    print(f"wrote {RESULTS / 'pe_array.json'} and pe_array.md")
     return 0
 
 
