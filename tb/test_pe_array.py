@@ -7,7 +7,8 @@ which ``busy`` is high must equal ``golden.pe_array.cycle_model`` exactly.
 Environment: ``OMNIDRL_CONFIG`` (set by the runner), ``PEA_ROUNDS`` (random rounds, default 1),
 ``PEA_SCALE`` (shape stretch, default 1), ``PEA_SEED``, ``PEA_TRACE_BATCH`` (batch rows of the
 trace test, default 4; 256 is the whole recorded batch), ``PEA_TRACE_METHODS`` (default
-``dense,gst``), ``PEA_TRACE_NETS`` (default ``actor``; ``actor,critic1,critic2`` for all).
+``dense``; ``dense,gst`` adds the GST run with its circulant layers), ``PEA_TRACE_NETS`` (default
+``actor``; ``actor,critic1,critic2`` for all). ``bench/pe_array.py --trace`` runs everything.
 """
 
 import json
@@ -172,7 +173,7 @@ async def trace_layers(dut):
     start_clock(dut)
     await reset(dut)
     batch = int(os.environ.get("PEA_TRACE_BATCH", "4"))
-    methods = tuple(os.environ.get("PEA_TRACE_METHODS", "dense,gst").split(","))
+    methods = tuple(os.environ.get("PEA_TRACE_METHODS", "dense").split(","))
     nets = tuple(os.environ.get("PEA_TRACE_NETS", "actor").split(","))
     jobs = [(name, job) for name, job in trace_jobs(load_trace(), SHAPE, batch=batch, max_blocks=CFG.max_blocks,
                                                     methods=methods)
