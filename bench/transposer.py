@@ -151,6 +151,18 @@ def synth_area(cfg: TransposerConfig) -> dict | None:
     return out
 
 
+def by_method(layers: list[dict]) -> dict:
+    """Steady-state cycles over the bound per tile, by pruning method and sparsity."""
+    out = {}
+    for method in ("magnitude", "gst"):
+        for s in (*SPARSITIES, None):
+            sel = [e for e in layers if e["method"] == method and (s is None or e["sparsity"] == s)]
+            n = sum(e["tiles"] - 1 for e in sel)
+            key = f"{method}" + ("" if s is None else f"@{s}")
+            out[key] = sum(e["steady_cycles_over_bound_per_tile"] * (e["tiles"] - 1) for e in sel) / n
+    return out
+
+
 def summarize(cfg: TransposerConfig, res: dict, meta: dict) -> dict:
     P = cfg.P
     dense = res["dense"]
@@ -191,6 +203,7 @@ def summarize(cfg: TransposerConfig, res: dict, meta: dict) -> dict:
         "median_cycles_over_bound": float(np.median(over_all)),
         "max_cycles_over_bound": float(np.max(over_all)),
         "random_density_avg_cycles_over_bound": rd["avg_cycles_over_bound"],
+        "avg_cycles_over_bound_by_method": by_method(layers),
         "dense_tile_cycles": dense_cycles,
         "dense_tile_bound": value_beats(cfg.cells, P),
         "latency_first_tile_cycles": {"dense": dense["first_last_cycle"]},
@@ -207,6 +220,7 @@ def markdown(cfgs: list[dict]) -> str:
                   f"**{s['avg_cycles_over_bound']:.3f}** (median {s['median_cycles_over_bound']:.0f}, "
                   f"max {s['max_cycles_over_bound']:.0f}); random-density stream: "
                   f"{s['random_density_avg_cycles_over_bound']:.3f}",
+                  "- by pruning: " + ", ".join(f"{k} {v:.3f}" for k, v in s["avg_cycles_over_bound_by_method"].items()),
                   f"- dense {cfg['T']}x{cfg['T']} tile: {s['dense_tile_cycles']:.0f} cycles "
                   f"(bound {s['dense_tile_bound']})", ""]
         if c.get("area"):
@@ -223,6 +237,9 @@ def markdown(cfgs: list[dict]) -> str:
             lines.append(f"| {e['nnz']} | {e['bound']} | {e['median_cycles_per_tile']:.0f} | {e['speedup_vs_dense']:.2f}x |")
         lines.append("")
     return "\n".join(lines)
+
+
+MD_HEAD = "## Sparse weight transposer (bench/transposer.py)\n\n"
 
 
 def tool_versions() -> dict:
@@ -255,6 +272,8 @@ def main(argv=None) -> int:
         tag = f"transposer T={cfg.T} P={cfg.P} buffers={buffers}"
         print(f"{tag}: avg_cycles_over_bound {summary['avg_cycles_over_bound']:.3f} cycles/tile "
               f"(TD3 layers, {source}; target <= 2)")
+        for k, v in summary["avg_cycles_over_bound_by_method"].items():
+            print(f"{tag}: cycles over bound, {k}: {v:.3f}")
         print(f"{tag}: random-density stream {summary['random_density_avg_cycles_over_bound']:.3f} cycles/tile over bound")
         print(f"{tag}: dense tile {summary['dense_tile_cycles']:.0f} cycles (bound {summary['dense_tile_bound']})")
         for g in summary["td3_totals"]:
@@ -279,7 +298,7 @@ def main(argv=None) -> int:
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "transposer.json").write_text(json.dumps(result, indent=1) + "\n")
-    (RESULTS / "transposer.md").write_text("## Sparse weight transposer (bench/transposer.py)\n\n" + markdown(runs))
+    (RESULTS / "transposer.md").write_text(MD_HEAD + markdown(runs))
     print(f"wrote {RESULTS / 'transposer.json'} and transposer.md")
     return 0
 

@@ -18,9 +18,11 @@ Micro-architecture (``docs/transposer.md``)::
   beat from the bank being drained. Source and destination of every cell are prefix counts of
   the bitmap (rows before + earlier in the row, columns before + earlier in the column), so no
   cycle is spent searching for the next set bit: P values move per cycle on both sides.
-* ``buffers`` banks (2 = double buffering) let the next tiles fill while earlier ones drain:
-  back-to-back tiles stream at one beat per cycle on both sides; a tile costs
-  ``ceil(nnz/P) + 1`` cycles (the header beat is the +1).
+* ``buffers`` banks (2 = double buffering, 3 by default) let the next tiles fill while earlier
+  ones drain: back-to-back tiles stream at one beat per cycle on both sides; a tile costs
+  ``ceil(nnz/P) + 1`` cycles (the header beat is the +1). A header is taken while its bank
+  still drains, and a bank whose last beat leaves this cycle takes value beats in the same
+  cycle, so ``i.ready`` depends combinationally on ``o.ready`` (never on either valid).
 * Back-pressure on ``o`` holds the output beat (valid and payload stay put); when every bank is
   full, ``i.ready`` falls. Nothing is dropped except malformed tiles.
 * Malformed tiles (value-beat count not ``ceil(nnz/P)``, ``last`` misplaced, a value beat
