@@ -441,10 +441,14 @@ def malformed_stream(T: int, P: int, rng: np.random.Generator, n_good: int = 12)
         b = tile_to_beats(t, P)
         kind = k % 6
         beats += b                                               # a good tile
-        bad = pack(random_dense_tile(rng, T, int(rng.integers(P + 1, T * T + 1))))
+        # a bad tile of at least two value beats where the shape allows it
+        bad = pack(random_dense_tile(rng, T, int(rng.integers(min(P + 1, T * T), T * T + 1))))
         bb = tile_to_beats(bad, P)
         if kind == 0:
-            beats += bb[:-2] + [Beat(bb[-2].data, 0, 1)]           # last one beat early
+            if len(bb) >= 3:
+                beats += bb[:-2] + [Beat(bb[-2].data, 0, 1)]       # last one beat early
+            else:
+                beats += [Beat(bb[0].data, 1, 1)]                  # last on a non-empty header
         elif kind == 1:
             beats += bb[:-1] + [Beat(bb[-1].data, 0, 0), Beat(1, 0, 0), Beat(2, 0, 1)]  # too many
         elif kind == 2:

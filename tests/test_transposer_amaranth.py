@@ -142,3 +142,17 @@ def test_transpose_twice_is_identity():
 def test_config_errors_name_parameter_value_and_range(field, value, needle):
     with pytest.raises(ConfigError, match=needle.replace("*", r"\*").replace("(", r"\(")):
         CFG.replace(**{field: value})
+
+
+@pytest.mark.parametrize("T,P,buffers", [(3, 1, 2), (5, 4, 3), (2, 4, 4), (6, 16, 2)])
+def test_other_shapes(T, P, buffers):
+    """Odd tile edges, one lane, P = T*T, P > T*T/2, four banks: patterns and a malformed stream."""
+    cfg = TransposerConfig(T=T, P=P, buffers=buffers)
+    rng = np.random.default_rng(T * 31 + P)
+    tiles = [pack(d) for group in pattern_tiles(T, rng).values() for d in group]
+    beats = [b for t in tiles for b in tile_to_beats(t, P)] + malformed_stream(T, P, rng, n_good=6)
+    expected, got, status, _ = run_stream(cfg, beats, gap_prob=0.3, stall_prob=0.3, seed=T)
+    assert got == expected.out_beats
+    assert status["count"] == expected.errors > 0
+    for t_in, t_out in zip(tiles, beats_to_tiles(got, T, P)):
+        assert np.array_equal(unpack(t_out), unpack(t_in).T)
