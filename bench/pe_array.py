@@ -16,7 +16,8 @@ Figures (``bench/results/pe_array.json``):
   and GST (circulant hidden layer);
 * area of the array (GE, GE per MAC vs the single PE) and iCE40/Xilinx resource counts.
 
-Usage: ``python bench/pe_array.py [--preset default] [--no-synth] [--synth-presets tiny default]``
+Usage: ``python bench/pe_array.py [--preset default] [--no-synth | --reuse-synth]
+[--synth-presets tiny default] [--trace BATCH]``
 """
 
 from __future__ import annotations
@@ -168,11 +169,13 @@ def td3_update_cycles(shape, hidden=(256, 256), circ_layers=()):
     return {"critic_step": critic_step, "actor_step": actor_step, "per_update": critic_step + actor_step / 2}
 
 
-def synth(preset, target):
+def synth(preset, target, reuse_only=False):
     from flows.synth import load_report, report_path
     cfg = PEArrayConfig.preset(preset)
     path = report_path(cfg)
     have = path.exists() and any(r.get("target") == target for r in load_report(path)["records"])
+    if not have and reuse_only:
+        return {}
     if not have:  # the report keeps every target's records: run only what is missing
         cmd = [sys.executable, "-m", "flows.cli", "synth", "pe_array", "--preset", preset, "--target", target]
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
@@ -280,6 +283,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-synth", action="store_true")
     ap.add_argument("--synth-presets", nargs="+", default=["tiny"])
     ap.add_argument("--targets", nargs="+", default=["generic", "xilinx", "ice40"])
+    ap.add_argument("--reuse-synth", action="store_true",
+                    help="only read existing synthesis reports (run nothing)")
     ap.add_argument("--trace", type=int, default=0, metavar="BATCH",
                     help="also verify every trace layer on Verilator with BATCH batch rows (slow)")
     args = ap.parse_args(argv)
@@ -323,7 +328,7 @@ def main(argv=None) -> int:
         for preset in args.synth_presets:
             area[preset] = {}
             for target in args.targets:
-                area[preset].update(synth(preset, target))
+                area[preset].update(synth(preset, target, args.reuse_synth))
             pcfg = PEArrayConfig.preset(preset)
             bits = 16 * (pcfg.a_depth * pcfg.rows + pcfg.b_depth * pcfg.cols)
             # Operand buffers are synthesis black boxes; their area comes from the project's SRAM
