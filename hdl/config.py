@@ -42,6 +42,9 @@ class BlockConfig:
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __post_init__(self):
+        # "block" is the key that names the block in the JSON and the hash.
+        if any(f.name == "block" for f in dataclasses.fields(self)):
+            raise TypeError(f"{type(self).__name__}: a config field may not be called 'block'")
         self.validate()
 
     def validate(self) -> None:

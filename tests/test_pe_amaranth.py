@@ -87,3 +87,17 @@ def test_config_hash_is_stable_and_distinct():
     assert PEConfig().config_hash() == PEConfig.preset("default").config_hash()
     assert PEConfig(mul_stages=0).config_hash() != PEConfig(mul_stages=1).config_hash()
     assert PEConfig.from_json(PEConfig(mul_stages=2).to_json()) == PEConfig(mul_stages=2)
+
+
+def test_config_field_named_block_is_refused():
+    import dataclasses
+
+    from hdl.config import BlockConfig
+
+    @dataclasses.dataclass(frozen=True)
+    class Clash(BlockConfig):
+        BLOCK = "clash"
+        block: int = 8
+
+    with pytest.raises(TypeError, match="may not be called 'block'"):
+        Clash()
