@@ -10,8 +10,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -132,7 +130,6 @@ def cmd_demo(args) -> int:
     from tb.runner import SIMULATORS, SimulationFailed, run_cocotb
 
     from .generate import generate_verilog
-    from .report import render_block_markdown  # noqa: F401  (keeps import errors early)
     from .synth import SynthError, load_report, synthesize
 
     cfg = _config(args)

@@ -1,7 +1,6 @@
 """``verilator --lint-only -Wall`` on generated Verilog with the checked-in waiver list."""
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 

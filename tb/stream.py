@@ -151,12 +151,12 @@ class _ClockLoop:
                 member._sample()
 
 
-async def _wait_until(loop: _ClockLoop, event: Event, done: Callable[[], bool], timeout_cycles: int,
+async def _wait_until(event: Event, done: Callable[[], bool], timeout_cycles: int,
                       period_ns: int, what: Callable[[], str]) -> None:
     if done():
         return
     event.clear()
-    result = await First(event.wait(), Timer(timeout_cycles * period_ns, unit="ns"))
+    await First(event.wait(), Timer(timeout_cycles * period_ns, unit="ns"))
     if not done():
         raise AssertionError(what())
 
@@ -218,7 +218,7 @@ class StreamSource:
         return not self.queue and not self._holding
 
     async def wait_idle(self, timeout_cycles: int = 1_000_000) -> None:
-        await _wait_until(self.loop, self._idle_event, lambda: self.idle, timeout_cycles, self.period_ns,
+        await _wait_until(self._idle_event, lambda: self.idle, timeout_cycles, self.period_ns,
                           lambda: f"source {self.name}: {len(self.queue)} beats still queued after "
                                   f"{timeout_cycles} cycles (DUT never ready?)")
 
@@ -284,7 +284,7 @@ class StreamSink:
 
     async def wait_for(self, count: int, timeout_cycles: int = 1_000_000) -> None:
         self._target = count
-        await _wait_until(self.loop, self._event, lambda: len(self.received) >= count, timeout_cycles,
+        await _wait_until(self._event, lambda: len(self.received) >= count, timeout_cycles,
                           self.period_ns, lambda: f"sink {self.name}: got {len(self.received)} of {count} "
                                                   f"beats after {timeout_cycles} cycles")
 
