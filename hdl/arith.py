@@ -11,7 +11,7 @@ from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["Bf16Multiplier", "Fp32Adder", "leading_zeros", "FP32_QNAN", "FP32_INF"]
+__all__ = ["Bf16Multiplier", "Fp32Adder", "leading_zeros", "popcount", "FP32_QNAN", "FP32_INF"]
 
 FP32_QNAN = 0x7FC00000
 FP32_INF = 0x7F800000
@@ -43,6 +43,19 @@ def leading_zeros(m: Module, value, name: str = "lzc"):
     out = Signal(range(width + 1), name=name)
     m.d.comb += out.eq(Mux(all_zero, width, count))
     return out
+
+
+def popcount(bits):
+    """Number of set bits of ``bits`` (a Value), as a balanced adder tree (an expression)."""
+    terms = [bits[k] for k in range(len(bits))]
+    if not terms:
+        return Const(0, 1)
+    while len(terms) > 1:
+        nxt = [terms[k] + terms[k + 1] for k in range(0, len(terms) - 1, 2)]
+        if len(terms) % 2:
+            nxt.append(terms[-1])
+        terms = nxt
+    return terms[0]
 
 
 class Bf16Multiplier(wiring.Component):

@@ -22,7 +22,12 @@ import json
 import typing
 from typing import Any, ClassVar
 
-__all__ = ["ConfigError", "BlockConfig"]
+__all__ = ["ConfigError", "BlockConfig", "is_power_of_two"]
+
+
+def is_power_of_two(x) -> bool:
+    """True for the ints 1, 2, 4, 8, ... (for use in ``validate()``)."""
+    return isinstance(x, int) and x > 0 and x & (x - 1) == 0
 
 
 class ConfigError(ValueError):

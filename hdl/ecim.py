@@ -34,7 +34,6 @@ area model. With ``synth_periphery=True`` only the macro's bit-cell array
 """
 
 import dataclasses
-import math
 
 from amaranth import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
@@ -44,7 +43,7 @@ from amaranth.lib.wiring import In, Out
 from golden.mfec import PRODUCT_FRAC_BITS, MfecParams
 
 from .arith import leading_zeros
-from .config import BlockConfig
+from .config import BlockConfig, is_power_of_two
 
 __all__ = ["EcimConfig", "Ecim", "EcimMacro", "SramArray", "MantissaEngine",
            "write_layout", "group_layout", "output_layout"]
@@ -53,8 +52,6 @@ S_BITS = 9  # ea + eb of two 8-bit exponent fields: 0..510
 SH_BITS = 6  # shifts saturate at 63, which clears any operand
 
 
-def _pow2(x) -> bool:
-    return isinstance(x, int) and x >= 1 and (x & (x - 1)) == 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,9 +99,9 @@ class EcimConfig(BlockConfig):
     synth_periphery: bool = False
 
     def validate(self) -> None:
-        self.check(_pow2(self.n) and 2 <= self.n <= 64, "n", "a power of two from 2 to 64")
-        self.check(_pow2(self.rows) and 2 <= self.rows <= 4096, "rows", "a power of two from 2 to 4096")
-        self.check(_pow2(self.lanes) and self.lanes <= self.n, "lanes", f"a power of two from 1 to n={self.n}")
+        self.check(is_power_of_two(self.n) and 2 <= self.n <= 64, "n", "a power of two from 2 to 64")
+        self.check(is_power_of_two(self.rows) and 2 <= self.rows <= 4096, "rows", "a power of two from 2 to 4096")
+        self.check(is_power_of_two(self.lanes) and self.lanes <= self.n, "lanes", f"a power of two from 1 to n={self.n}")
         self.check(isinstance(self.guard, int) and 0 <= self.guard <= 16, "guard", "an integer from 0 to 16")
         self.check(isinstance(self.max_groups, int) and 1 <= self.max_groups <= 65536, "max_groups",
                    "an integer from 1 to 65536")

@@ -53,8 +53,6 @@ from .config import BlockConfig
 __all__ = ["EmdEncConfig", "EmdDecConfig", "EmdEncoder", "EmdDecoder", "lanes_layout", "words_layout"]
 
 
-def _clog2(n: int) -> int:
-    return max(0, (n - 1).bit_length())
 
 
 @dataclasses.dataclass(frozen=True)

@@ -30,8 +30,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .arith import Bf16Multiplier, Fp32Adder
-from .config import BlockConfig
+from .arith import Bf16Multiplier, Fp32Adder, popcount
+from .config import BlockConfig, is_power_of_two
 
 __all__ = ["PEArrayConfig", "PEArray", "MODE", "ERR", "load_layout", "cmd_layout", "out_layout"]
 
@@ -41,8 +41,6 @@ ERR = {"none": 0, "mode": 1, "shape": 2, "buffer": 3, "bitmap": 4, "blocks": 5}
 LOAD_SEL = {"a": 0, "b": 1, "bitmap": 2}
 
 
-def _pow2(x) -> bool:
-    return isinstance(x, int) and x > 0 and x & (x - 1) == 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,10 +85,10 @@ class PEArrayConfig(BlockConfig):
     def validate(self) -> None:
         self.check(isinstance(self.rows, int) and 1 <= self.rows <= 64, "rows", "an integer from 1 to 64")
         self.check(isinstance(self.cols, int) and 1 <= self.cols <= 64, "cols", "an integer from 1 to 64")
-        self.check(_pow2(self.block_size) and 2 <= self.block_size <= 32, "block_size", "a power of two from 2 to 32")
-        self.check(_pow2(self.a_depth) and 16 <= self.a_depth <= 1 << 20, "a_depth",
+        self.check(is_power_of_two(self.block_size) and 2 <= self.block_size <= 32, "block_size", "a power of two from 2 to 32")
+        self.check(is_power_of_two(self.a_depth) and 16 <= self.a_depth <= 1 << 20, "a_depth",
                    "a power of two from 16 to 1048576")
-        self.check(_pow2(self.b_depth) and 16 <= self.b_depth <= 1 << 20, "b_depth",
+        self.check(is_power_of_two(self.b_depth) and 16 <= self.b_depth <= 1 << 20, "b_depth",
                    "a power of two from 16 to 1048576")
         self.check(isinstance(self.dim_bits, int) and 4 <= self.dim_bits <= 20, "dim_bits",
                    "an integer from 4 to 20")
@@ -168,11 +166,6 @@ def _ffs(m: Module, bits, name: str):
     return bits.any(), idx
 
 
-def _popcount(bits):
-    total = Const(0, 1)
-    for i in range(len(bits)):
-        total = total + bits[i]
-    return total
 
 
 class PEArray(wiring.Component):
@@ -254,11 +247,11 @@ class PEArray(wiring.Component):
         KB = Signal(d + 1)  # K in blocks
         MB = Signal(d + 1)  # M in blocks
         m.d.comb += [
-            MT.eq((M + R - 1) // R) if not _pow2(R) else MT.eq((M + R - 1) >> (R.bit_length() - 1)),
+            MT.eq((M + R - 1) // R) if not is_power_of_two(R) else MT.eq((M + R - 1) >> (R.bit_length() - 1)),
             QB.eq(N >> lk), KB.eq(K >> lk), MB.eq(M >> lk),
         ]
         ncols = Mux(is_dv, QB, N)
-        m.d.comb += NT.eq((ncols + C - 1) // C if not _pow2(C) else (ncols + C - 1) >> (C.bit_length() - 1))
+        m.d.comb += NT.eq((ncols + C - 1) // C if not is_power_of_two(C) else (ncols + C - 1) >> (C.bit_length() - 1))
 
         # ---------------------------------------------------------------- controller state
         ti = Signal(d + 2)
@@ -398,7 +391,7 @@ class PEArray(wiring.Component):
                 m.d.sync += state.eq(S["FIND"])
         with m.Elif((state == S["PRE"])):
             # Count kept blocks (one bitmap row per cycle): they must fit in the A buffer.
-            total = pre_total + _popcount(bitmap[pre_p[:max(1, (mb - 1).bit_length())]])
+            total = pre_total + popcount(bitmap[pre_p[:max(1, (mb - 1).bit_length())]])
             m.d.sync += [pre_total.eq(total), pre_p.eq(pre_p + 1)]
             with m.If(pre_p + 1 >= pmax):
                 with m.If((total << lk) > cfg.a_depth):
@@ -543,11 +536,11 @@ class PEArray(wiring.Component):
 
     def _issue(self, m, cfg, env):
         """S0 of the RUN state: one step's buffer reads and token, per mode."""
-        R, C, k = cfg.rows, cfg.cols, cfg.block_size
+        k = cfg.block_size
         lk = k.bit_length() - 1
         s0, a_addr, b_addr, a_ren, b_ren = env["s0"], env["a_addr"], env["b_addr"], env["a_ren"], env["b_ren"]
         tile_end, advance = env["tile_end"], env["advance"]
-        kk, cc, bf, K, tj, ti = env["kk"], env["cc"], env["bf"], env["K"], env["tj"], env["ti"]
+        kk, cc, bf, K, tj = env["kk"], env["cc"], env["bf"], env["K"], env["tj"]
         a_rowbase, circ_off = env["a_rowbase"], env["circ_off"]
         mode = env["mode"]
         is_last_tile = Signal()

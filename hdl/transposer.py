@@ -35,10 +35,11 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .arith import popcount
 from .config import BlockConfig
 
 __all__ = ["TransposerConfig", "SparseTransposer", "tile_beat_layout"]
@@ -99,17 +100,6 @@ def tile_beat_layout(cfg: TransposerConfig) -> data.StructLayout:
     return data.StructLayout({"data": cfg.data_width, "first": 1, "last": 1})
 
 
-def _popcount(bits):
-    """Balanced adder tree over the bits of ``bits`` (a Value)."""
-    terms = [bits[k] for k in range(len(bits))]
-    if not terms:
-        return Const(0, 1)
-    while len(terms) > 1:
-        nxt = [terms[k] + terms[k + 1] for k in range(0, len(terms) - 1, 2)]
-        if len(terms) % 2:
-            nxt.append(terms[-1])
-        terms = nxt
-    return terms[0]
 
 
 def _mux_tree(items, sel):
@@ -157,7 +147,7 @@ def _row_major_ranks(m: Module, bm, T: int, prefix: str) -> list[Signal]:
                 in_row = nxt
         if r + 1 < T:
             nxt = Signal(range(N + 1), name=f"{prefix}_rowbase{r + 1}")
-            m.d.comb += nxt.eq(row_before + _popcount(row))
+            m.d.comb += nxt.eq(row_before + popcount(row))
             row_before = nxt
     return ranks
 
@@ -218,7 +208,7 @@ class SparseTransposer(wiring.Component):
 
         hdr_bm = self.i.p.data[:N]
         hdr_need = Signal(range(n_beats + 1))
-        m.d.comb += hdr_need.eq((_popcount(hdr_bm) + (P - 1)) >> log_p)
+        m.d.comb += hdr_need.eq((popcount(hdr_bm) + (P - 1)) >> log_p)
 
         # The input fills bank `wr` and commits the tile there once it is complete. Only value
         # beats (and the commit of an empty tile) need that bank to be free: a header goes into
