@@ -30,6 +30,7 @@ __all__ = [
     "f32_to_bf16", "bf16_to_f32", "bf16_to_f32_bits", "bf16_from_float", "bf16_to_float",
     "f32_round_to_bf16_bits", "bf16_mul", "fp32_add", "fp32_add_reference", "dot", "dots", "gemm",
     "bf16_edge_values",
+    "round_bf16", "to_bits", "from_bits", "ftz", "fp32_add_ftz", "min_exponent", "canon_nan", "gemm_exact",
 ]
 
 BF16_QNAN = np.uint16(0x7FC0)
@@ -316,3 +317,140 @@ def bf16_edge_values() -> np.ndarray:
         0x0100, 0x3400, 0x4B00, 0x5F00,  # assorted powers of two across the range
     ]
     return np.array(pos + [p | 0x8000 for p in pos], dtype=np.uint16)
+
+
+# ============================================================================ fast float32-held kernels
+# The functions above define the numerics on bit patterns, one rule at a time. Training runs
+# (golden/td3.py) need the same results on bf16 values held in float32 at BLAS-like speed; the
+# kernels below give them, and tests/test_gst_layers.py checks them against the bit-pattern
+# functions on random and edge values.
+
+_F32_MIN_NORMAL = np.float32(1.17549435e-38)  # smallest normal fp32
+
+
+def round_bf16(x: np.ndarray) -> np.ndarray:
+    """Round float32 values to bf16 values (returned as float32): RNE, FTZ, canonical NaN.
+
+    Same result as ``bf16_to_f32(f32_to_bf16(x))`` for every input. The common case (no
+    subnormal, no Inf/NaN) is five in-place uint32 operations; anything else takes the general
+    path :func:`_round_bf16_general`.
+    """
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    u = x.view(np.uint32)
+    t = u >> 16
+    t &= 1
+    t += 0x7FFF
+    t += u
+    t &= np.uint32(0xFFFF0000)
+    a = u & np.uint32(0x7FFFFFFF)
+    a -= 1  # zero wraps to the top; a nonzero subnormal lands below 0x007FFFFF
+    if a.size and (a.min() < 0x007FFFFF or not np.isfinite(x.sum(dtype=np.float64))):
+        return _round_bf16_general(x)
+    return t.view(np.float32)
+
+
+def _round_bf16_general(x: np.ndarray) -> np.ndarray:
+    """Round to bf16 with every special case handled (subnormal inputs, Inf, NaN)."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    u = x.view(np.uint32)
+    nan = np.isnan(x)
+    r = ((u.astype(np.uint64) + 0x7FFF + ((u >> 16) & 1)) & 0xFFFF0000).astype(np.uint32)
+    sub_in = (u & _F32_EXP) == 0
+    r = np.where(sub_in, u & _F32_SIGN, r)
+    if nan.any():
+        r = np.where(nan, FP32_QNAN, r)
+    return r.view(np.float32)
+
+
+def to_bits(x: np.ndarray) -> np.ndarray:
+    """bf16 values held in float32 -> uint16 bf16 patterns (exact: the low 16 bits are zero)."""
+    u = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
+    return (u >> 16).astype(np.uint16)
+
+
+def from_bits(b: np.ndarray) -> np.ndarray:
+    """uint16 bf16 patterns -> float32 values under the input policy (FTZ, canonical NaN)."""
+    u = np.asarray(b, dtype=np.uint16).astype(np.uint32) << 16
+    sub = (u & _F32_EXP) == 0
+    u = np.where(sub, u & _F32_SIGN, u)
+    nan = ((u & _F32_EXP) == _F32_EXP) & ((u & 0x007FFFFF) != 0)
+    u = np.where(nan, FP32_QNAN, u)
+    return u.astype(np.uint32).view(np.float32)
+
+
+def ftz(x: np.ndarray) -> np.ndarray:
+    """Flush subnormal float32 values to a zero of the same sign (in place when writable)."""
+    tiny = np.abs(x) < _F32_MIN_NORMAL
+    if tiny.any():
+        x = np.where(tiny, np.copysign(np.float32(0), x), x).astype(np.float32)
+    return x
+
+
+def fp32_add_ftz(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """fp32 add under the policy (FTZ in and out, RNE); NaNs are canonicalised by the caller."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        s = np.add(ftz(np.asarray(a, np.float32)), ftz(np.asarray(b, np.float32)), dtype=np.float32)
+    return ftz(s)
+
+
+def min_exponent(x: np.ndarray) -> int:
+    """Smallest unbiased exponent of the non-zero finite entries of x (large when none)."""
+    a = np.abs(x)
+    a = a[(a > 0) & np.isfinite(a)]
+    if a.size == 0:
+        return 1000
+    return int(np.frexp(a.min())[1]) - 1
+
+
+def canon_nan(x: np.ndarray) -> np.ndarray:
+    """Replace every NaN with the canonical quiet NaN 0x7FC00000."""
+    nan = np.isnan(x)
+    if nan.any():
+        x = np.where(nan, np.uint32(FP32_QNAN).view(np.float32), x)
+    return x
+
+
+def gemm_exact(a: np.ndarray, b: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
+    """``C = A @ B`` for bf16 values held in float32, in the hardware order, bit for bit.
+
+    Every C[m, n] starts at -0 and adds the products ``A[m, k] * B[k, n]`` for k ascending, one
+    RNE add each, flushing subnormal products and sums (``golden.bf16.gemm``). Returns float32.
+
+    ``keep`` (bool, shape of B) names the products that exist: where ``keep[k, n]`` is False the
+    product is skipped, not added as a zero. That is what the group-sparse PE array does with a
+    pruned block (``golden.pe_array.gemm_sparse``), and it matters for the sign of an exact-zero
+    sum: -0 + (+0) is +0, while a skipped product leaves -0.
+
+    Every bf16 product is an integer multiple of ``2**(ea_min + eb_min - 14)``, and so is every
+    RNE-rounded partial sum; when that grain is at least the smallest normal, no product or sum
+    can be subnormal and the flushes are skipped (two NumPy calls per k instead of ten).
+    """
+    a = ftz(np.asarray(a, dtype=np.float32))
+    b = ftz(np.asarray(b, dtype=np.float32))
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
+        raise ValueError(f"gemm_exact: shapes {a.shape} and {b.shape} do not chain")
+    m, kk = a.shape
+    n = b.shape[1]
+    acc = np.full((m, n), -0.0, dtype=np.float32)
+    if kk == 0:
+        return acc
+    safe = min_exponent(a) + min_exponent(b) - 14 >= -126
+    prod = np.empty((m, n), dtype=np.float32)
+    at = np.ascontiguousarray(a.T)  # rows of A.T are the columns a[:, k]
+    if keep is not None:
+        keep = np.asarray(keep, dtype=bool)
+        if keep.shape != b.shape:
+            raise ValueError(f"gemm_exact: keep has shape {keep.shape}, B has {b.shape}")
+        if keep.all():
+            keep = None
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        for k in range(kk):
+            np.multiply(at[k][:, None], b[k][None, :], out=prod)
+            if safe and keep is None:
+                np.add(acc, prod, out=acc)
+            elif safe:
+                np.add(acc, prod, out=acc, where=keep[k][None, :])
+            else:
+                nxt = ftz(np.add(acc, ftz(prod), dtype=np.float32))
+                acc = nxt if keep is None else np.where(keep[k][None, :], nxt, acc)
+    return canon_nan(acc)

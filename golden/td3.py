@@ -2,8 +2,8 @@
 
 NumPy (and gymnasium for the environments) only. Pieces, top to bottom:
 
-* fast bf16 kernels that reproduce ``golden.bf16`` bit for bit on float32-held bf16 values
-  (:func:`round_bf16`, :func:`gemm_exact`);
+* the fast bf16 kernels on float32-held values live in ``golden.bf16`` (:func:`round_bf16`,
+  :func:`gemm_exact`) and are re-exported here;
 * :class:`Numerics`: where each mode rounds (``fp32``, ``bf16``, ``bf16-exact``; see docs/td3.md);
 * :class:`Layer` (dense / circulant / group-sparse), :class:`MLP`, :class:`Adam`,
   :class:`ReplayBuffer`;
@@ -26,6 +26,8 @@ from typing import Any, Callable
 import numpy as np
 
 from golden import gst
+from golden.bf16 import (canon_nan, fp32_add_ftz, from_bits, ftz, gemm_exact, min_exponent,  # noqa: F401
+                         round_bf16, to_bits)
 
 __all__ = [
     "round_bf16", "gemm_exact", "to_bits", "from_bits", "Numerics", "Layer", "MLP", "Adam",
@@ -36,128 +38,6 @@ __all__ = [
 NUMERICS = ("fp32", "bf16", "bf16-exact")
 METHODS = ("dense", "gmp", "gst")
 F32 = np.float32
-
-_FMIN = np.float32(1.17549435e-38)  # smallest normal fp32
-_EXP = np.uint32(0x7F800000)
-_SIGN = np.uint32(0x80000000)
-_QNAN = np.uint32(0x7FC00000)
-
-
-def round_bf16(x: np.ndarray) -> np.ndarray:
-    """Round float32 values to bf16 values (returned as float32): RNE, FTZ, canonical NaN.
-
-    Same result as ``bf16_to_f32(f32_to_bf16(x))`` for every input. The common case (no
-    subnormal, no Inf/NaN) is five in-place uint32 operations; anything else takes the general
-    path :func:`_round_bf16_general`.
-    """
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    u = x.view(np.uint32)
-    t = u >> 16
-    t &= 1
-    t += 0x7FFF
-    t += u
-    t &= np.uint32(0xFFFF0000)
-    a = u & np.uint32(0x7FFFFFFF)
-    a -= 1  # zero wraps to the top; a nonzero subnormal lands below 0x007FFFFF
-    if a.size and (a.min() < 0x007FFFFF or not np.isfinite(x.sum(dtype=np.float64))):
-        return _round_bf16_general(x)
-    return t.view(np.float32)
-
-
-def _round_bf16_general(x: np.ndarray) -> np.ndarray:
-    """Round to bf16 with every special case handled (subnormal inputs, Inf, NaN)."""
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    u = x.view(np.uint32)
-    nan = np.isnan(x)
-    r = ((u.astype(np.uint64) + 0x7FFF + ((u >> 16) & 1)) & 0xFFFF0000).astype(np.uint32)
-    sub_in = (u & _EXP) == 0
-    r = np.where(sub_in, u & _SIGN, r)
-    if nan.any():
-        r = np.where(nan, _QNAN, r)
-    return r.view(np.float32)
-
-
-def to_bits(x: np.ndarray) -> np.ndarray:
-    """bf16 values held in float32 -> uint16 bf16 patterns (exact: the low 16 bits are zero)."""
-    u = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
-    return (u >> 16).astype(np.uint16)
-
-
-def from_bits(b: np.ndarray) -> np.ndarray:
-    """uint16 bf16 patterns -> float32 values under the input policy (FTZ, canonical NaN)."""
-    u = np.asarray(b, dtype=np.uint16).astype(np.uint32) << 16
-    sub = (u & _EXP) == 0
-    u = np.where(sub, u & _SIGN, u)
-    nan = ((u & _EXP) == _EXP) & ((u & 0x007FFFFF) != 0)
-    u = np.where(nan, _QNAN, u)
-    return u.astype(np.uint32).view(np.float32)
-
-
-def ftz(x: np.ndarray) -> np.ndarray:
-    """Flush subnormal float32 values to a zero of the same sign (in place when writable)."""
-    tiny = np.abs(x) < _FMIN
-    if tiny.any():
-        x = np.where(tiny, np.copysign(np.float32(0), x), x).astype(np.float32)
-    return x
-
-
-def fp32_add_ftz(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """fp32 add under the policy (FTZ in and out, RNE); NaNs are canonicalised by the caller."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        s = np.add(ftz(np.asarray(a, np.float32)), ftz(np.asarray(b, np.float32)), dtype=np.float32)
-    return ftz(s)
-
-
-def _min_exp(x: np.ndarray) -> int:
-    """Smallest unbiased exponent of the non-zero finite entries of x (large when none)."""
-    a = np.abs(x)
-    a = a[(a > 0) & np.isfinite(a)]
-    if a.size == 0:
-        return 1000
-    return int(np.frexp(a.min())[1]) - 1
-
-
-def canon_nan(x: np.ndarray) -> np.ndarray:
-    """Replace every NaN with the canonical quiet NaN 0x7FC00000."""
-    nan = np.isnan(x)
-    if nan.any():
-        x = np.where(nan, np.uint32(_QNAN).view(np.float32), x)
-    return x
-
-
-def gemm_exact(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``C = A @ B`` for bf16 values held in float32, in the hardware order, bit for bit.
-
-    Every C[m, n] starts at -0 and adds the products ``A[m, k] * B[k, n]`` for k ascending, one
-    RNE add each, flushing subnormal products and sums (``golden.bf16.gemm``). Returns float32.
-
-    Every bf16 product is an integer multiple of ``2**(ea_min + eb_min - 14)``, and so is every
-    RNE-rounded partial sum; when that grain is at least the smallest normal, no product or sum
-    can be subnormal and the flushes are skipped (two NumPy calls per k instead of ten).
-    """
-    a = ftz(np.asarray(a, dtype=np.float32))
-    b = ftz(np.asarray(b, dtype=np.float32))
-    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
-        raise ValueError(f"gemm_exact: shapes {a.shape} and {b.shape} do not chain")
-    m, kk = a.shape
-    n = b.shape[1]
-    acc = np.full((m, n), -0.0, dtype=np.float32)
-    if kk == 0:
-        return acc
-    safe = _min_exp(a) + _min_exp(b) - 14 >= -126
-    prod = np.empty((m, n), dtype=np.float32)
-    at = np.ascontiguousarray(a.T)  # rows of A.T are the columns a[:, k]
-    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
-        if safe:
-            for k in range(kk):
-                np.multiply(at[k][:, None], b[k][None, :], out=prod)
-                np.add(acc, prod, out=acc)
-        else:
-            for k in range(kk):
-                np.multiply(at[k][:, None], b[k][None, :], out=prod)
-                acc = ftz(np.add(acc, ftz(prod), dtype=np.float32))
-    return canon_nan(acc)
-
 
 # ============================================================================ numerics modes
 
@@ -182,17 +62,21 @@ class Numerics:
         """Round a tensor the accelerator holds (a no-op in fp32)."""
         return round_bf16(x) if self.bf16 else np.asarray(x, dtype=F32)
 
-    def mm(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """``a @ b`` with fp32 accumulation: BLAS order, or the hardware order in bf16-exact."""
+    def mm(self, a: np.ndarray, b: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
+        """``a @ b`` with fp32 accumulation: BLAS order, or the hardware order in bf16-exact.
+
+        ``keep`` marks B's stored entries (group-sparse layers); only the hardware order needs
+        it, since a skipped product and an added zero differ only in the sign of a zero sum.
+        """
         if self.exact:
-            return gemm_exact(a, b)
+            return gemm_exact(a, b, keep)
         return np.dot(a, b)
 
     def circ_dv(self, dyq: np.ndarray, xq: np.ndarray, k: int) -> np.ndarray:
         if self.exact:
             dyq, xq = ftz(dyq), ftz(xq)
             # same exponent-grain argument as gemm_exact: skip the flushes when none can occur
-            safe = _min_exp(dyq) + _min_exp(xq) - 14 >= -126
+            safe = min_exponent(dyq) + min_exponent(xq) - 14 >= -126
             with np.errstate(over="ignore", invalid="ignore", under="ignore"):
                 dv = gst.circ_weight_grad_direct_exact(dyq, xq, k, _add_fast if safe else _add_ftz)
             return canon_nan(dv)
@@ -299,6 +183,13 @@ class Layer:
             return (self.W * gst.block_expand(self.bitmap, self.k))[:, :self.n_in]
         return self.W if self.mask is None else self.W * self.mask
 
+    def stored_mask(self) -> np.ndarray | None:
+        """(n_out, n_in) bool: True where a block-structured weight is stored, or None when all
+        are (dense, GMP and fully kept circulant layers)."""
+        if self.mode in ("circ", "sparse") and not self.bitmap.all():
+            return gst.block_expand(self.bitmap, self.k)[:, :self.n_in].astype(bool)
+        return None
+
     # -- compression accounting ---------------------------------------------------------------
     def dense_values(self) -> int:
         return self.n_out * self.n_in
@@ -336,14 +227,15 @@ class Layer:
         """Return ``(y, cache)``; y is the fp32 accumulator plus the fp32 bias."""
         xq = num.q(x)
         wq, wq_t = self.qweight(num)
-        y = num.mm(xq, wq_t) + self.b
+        keep = self.stored_mask() if num.exact else None
+        y = num.mm(xq, wq_t, None if keep is None else keep.T) + self.b
         return y.astype(F32, copy=False), (xq, wq)
 
     def backward(self, dy: np.ndarray, cache, num: Numerics, need_dx=True, need_w=True):
         """Return ``(dx, grads, dyq)``; grads maps parameter name -> gradient (masked)."""
         xq, wq = cache
         dyq = num.q(dy)
-        dx = num.mm(dyq, wq) if need_dx else None
+        dx = num.mm(dyq, wq, self.stored_mask() if num.exact else None) if need_dx else None
         grads = {}
         if need_w:
             if self.mode == "circ":
@@ -357,7 +249,8 @@ class Layer:
                 if self.mode == "sparse":
                     if self.n_in_pad != self.n_in:
                         dw = np.pad(dw, ((0, 0), (0, self.n_in_pad - self.n_in)))
-                    dw = dw * gst.block_expand(self.bitmap, self.k)
+                    # pruned blocks are not produced: -0, as the PE array's wgrad mode leaves them
+                    dw = np.where(gst.block_expand(self.bitmap, self.k).astype(bool), dw, F32(-0.0))
                 elif self.mask is not None:
                     dw = dw * self.mask
                 grads["W"] = dw

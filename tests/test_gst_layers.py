@@ -205,6 +205,59 @@ def test_bf16_exact_layer_products_equal_golden_gemm():
     assert np.array_equal(to_bits(grads["W"]), dw)
 
 
+def test_bf16_exact_sparse_layer_equals_pe_array_golden():
+    """A group-sparse layer in bf16-exact skips pruned blocks exactly as the PE array does.
+
+    The PE array's golden (``golden.pe_array``) sums an output row block over its kept blocks
+    only, and leaves pruned weight-gradient blocks at -0. Adding pruned blocks as zero products
+    would turn an exact -0 sum into +0, so the comparison includes a row block with no kept block
+    and inputs that make products of exact zeros.
+    """
+    from golden import pe_array as PA
+
+    rng = _rng(11)
+    k = 4
+    layer = Layer("l2", 16, 12, "circ", k, rng)
+    bitmap = np.array([[1, 0, 1, 0], [0, 0, 0, 0], [0, 1, 1, 1]], dtype=bool)
+    layer.to_sparse(bitmap)
+    # kept weights negative, pruned masters positive: a +0 input makes every kept product -0 and
+    # every pruned one +0, so adding the pruned products would flip the exact-zero sums to +0
+    kept = gst.block_expand(bitmap, k).astype(bool)
+    layer.W = np.where(kept, -np.abs(layer.W), np.abs(layer.W)).astype(np.float32)
+    layer.b = np.full(12, -0.0, np.float32)  # -0 + -0 keeps the sign visible after the bias
+    layer.touch()
+    num = Numerics("bf16-exact")
+    x = np.maximum(rng.standard_normal((6, 16)), 0).astype(np.float32)  # ReLU zeros, like a hidden layer
+    x[0] = 0.0
+    dy = (rng.standard_normal((6, 12)) * 1e-2).astype(np.float32)
+    dy[1] = 0.0
+    y, cache = layer.forward(x, num)
+    dx, grads, dyq = layer.backward(dy, cache, num)
+    xb, wb, dyb = to_bits(cache[0]), to_bits(cache[1]), to_bits(dyq)
+    acc = PA.gemm_sparse(wb, bitmap, xb.T, k).T
+    assert np.any(acc == 0x80000000), "the stimulus must produce an exact -0 sum"
+    assert np.any(y.view(np.uint32) == 0x80000000)
+    want_y = B.fp32_add(acc, B.f32_bits(np.broadcast_to(layer.b, acc.shape)))
+    assert np.array_equal(y.view(np.uint32), want_y)
+    want_dx = PA.gemm_sparse(wb.T, bitmap.T, dyb.T, k).T
+    assert np.any(want_dx == 0x80000000)
+    assert np.array_equal(dx.view(np.uint32), want_dx)
+    want_dw = B.f32_round_to_bf16_bits(PA.gemm_wgrad(dyb.T, xb, bitmap, k))
+    assert np.array_equal(to_bits(grads["W"]), want_dw)
+
+
+def test_gemm_exact_skips_products_it_is_told_to():
+    """-0 + (+0) is +0: a skipped product must leave the -0 start value alone."""
+    a = np.array([[0.0, 1.0]], np.float32)
+    b = np.array([[5.0], [-0.0]], np.float32)  # products: +0 (skipped), -0
+    kept = gemm_exact(a, b, keep=np.array([[False], [True]]))
+    added = gemm_exact(a, b)
+    assert kept.view(np.uint32)[0, 0] == 0x80000000
+    assert added.view(np.uint32)[0, 0] == 0x00000000
+    with pytest.raises(ValueError, match="keep has shape"):
+        gemm_exact(a, b, keep=np.ones((1, 2), bool))
+
+
 def test_bf16_exact_dv_equals_golden_dot_in_hardware_order():
     rng = _rng(10)
     k, b = 4, 3
