@@ -343,8 +343,10 @@ def round_bf16(x: np.ndarray) -> np.ndarray:
     t += u
     t &= np.uint32(0xFFFF0000)
     a = u & np.uint32(0x7FFFFFFF)
+    if a.size and a.max() >= 0x7F800000:  # Inf or NaN
+        return _round_bf16_general(x)
     a -= 1  # zero wraps to the top; a nonzero subnormal lands below 0x007FFFFF
-    if a.size and (a.min() < 0x007FFFFF or not np.isfinite(x.sum(dtype=np.float64))):
+    if a.size and a.min() < 0x007FFFFF:
         return _round_bf16_general(x)
     return t.view(np.float32)
 

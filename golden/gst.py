@@ -122,10 +122,14 @@ def circ_weight_grad_direct(dy: np.ndarray, x: np.ndarray, k: int) -> np.ndarray
     p, q = ds.shape[1], xs.shape[1]
     a = np.ascontiguousarray(ds.transpose(1, 0, 2)).reshape(p, b * k)
     dv = np.empty((p, q, k), dtype=np.result_type(dy, x))
+    xt = np.ascontiguousarray(xs.transpose(1, 0, 2))  # (Q, B, k)
+    c = np.empty_like(xt)
     for d in range(k):
-        xr = np.roll(xs, d, axis=2)
-        c = np.ascontiguousarray(xr.transpose(1, 0, 2)).reshape(q, b * k)
-        dv[:, :, d] = a.dot(c.T)
+        # c[q, b, r] = x[b, q*k + (r-d) mod k]: the rotation as two slice copies (np.roll's
+        # bookkeeping cost more than the copy at these sizes)
+        c[:, :, d:] = xt[:, :, :k - d]
+        c[:, :, :d] = xt[:, :, k - d:]
+        dv[:, :, d] = a.dot(c.reshape(q, b * k).T)
     return dv
 
 
