@@ -1,0 +1,174 @@
+"""Traces of early, middle and late TD3 updates, and EMD's compression at each stage.
+
+The committed trace (``tests/data/td3_halfcheetah_trace.npz``) holds one update at step 12,000.
+EMD's benefit depends on how exponents spread, which changes as training goes on, so this
+script records one real update at several points of a long run and measures EMD on each.
+
+It reads checkpoints of a ``bench/gst_vs_pruning.py`` run (``--snapshot STAGE=PATH``, copied
+while the run passed those steps), continues each for the one or two steps that reach the next
+update that also trains the actor, and records that update in ``bf16-exact`` numerics (the
+run itself was trained in ``bf16``). Keys are ``STAGE/NET/LAYER/KIND`` with the schema of
+``docs/traces.md`` (``STAGE`` takes the place of the method); ``meta["runs"][STAGE]`` gives the
+method, step, update number and CR.
+
+Then, per stage and tensor kind, it measures EMD (``golden.emd`` defaults), the 2019 top-3 code
+and the order-0 exponent entropy, as exponent bits per value weighted by tensor size, and writes
+``bench/results/emd_stages.{json,md}``.
+
+Usage::
+
+    python bench/td3_stage_traces.py --snapshot early=build/bench/snapshots/dense-40000.pkl \\
+        --snapshot middle=build/bench/snapshots/dense-110000.pkl \\
+        --snapshot late=build/bench/snapshots/dense-200000.pkl \\
+        --out tests/data/td3_halfcheetah_stages.npz
+    python bench/td3_stage_traces.py --measure-only --out tests/data/td3_halfcheetah_stages.npz
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from flows.train import _versions  # noqa: E402
+from golden import emd  # noqa: E402
+from golden import traces as tr_mod  # noqa: E402
+from golden.td3 import Numerics, TD3Config, Trainer  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+#: what the accelerator moves: a circulant layer's weight is its v (its expanded W is skipped)
+KINDS = ("W", "v", "x", "dy", "dW", "dv")
+
+
+def trainer_from_checkpoint(path: Path) -> Trainer:
+    """A Trainer restored from a ``checkpoint.pkl`` with the configuration it was written with."""
+    data = path.read_bytes()
+    cfg_dict = pickle.loads(data)["cfg"]
+    cfg = TD3Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg_dict.items()})
+    return Trainer.from_state(data, cfg)
+
+
+def record_stage(path: Path) -> tuple[dict, dict, dict]:
+    """Record the next actor-training update after the checkpoint, in bf16-exact numerics."""
+    t = trainer_from_checkpoint(path)
+    freq = t.cfg.policy_freq
+    target = t.n_updates + 1
+    while target % freq:
+        target += 1
+    t.agent.num = Numerics("bf16-exact")
+    got = {}
+
+    def on_trace(n, upd):
+        got["trace"], got["update"], got["step"] = upd, n, t.step
+
+    t.run(until=t.step + (target - t.n_updates), trace_at=(target,), on_trace=on_trace)
+    if "trace" not in got:
+        raise RuntimeError(f"{path}: no update {target} was recorded")
+    run = {"method": t.cfg.method, "env": t.cfg.env, "seed": t.cfg.seed, "step": got["step"],
+           "update": got["update"], "cr": t._cr_cache["cr"], "train_numerics": t.cfg.numerics,
+           "last_eval": t.evals[-1]["return"] if t.evals else None, "config": t.cfg.to_dict()}
+    return got["trace"], run, t.cfg.to_dict()
+
+
+def measure(trace: dict) -> dict:
+    """Exponent bits per value for EMD, top-3 and entropy, per stage and kind (size-weighted)."""
+    meta = tr_mod.trace_meta(trace)
+    out = {}
+    for stage in meta["runs"]:
+        per_kind = {}
+        for kind in KINDS:
+            n = emd_bits = top3 = ent = 0.0
+            for name, k, bits in tr_mod.iter_tensors(trace, kinds=(kind,)):
+                if not name.startswith(stage + "/") or (kind == "W" and f"{name}/v" in trace):
+                    continue
+                v = np.asarray(bits, dtype=np.uint16).reshape(-1)
+                n += v.size
+                emd_bits += emd.cost(v)["exponent"]
+                top3 += emd.top3_bits(v)["exponent"]
+                ent += emd.entropy_bits(v) * v.size
+            if n:
+                per_kind[kind] = {"values": int(n), "emd": emd_bits / n, "top3": top3 / n,
+                                  "entropy": ent / n}
+        tot = sum(d["values"] for d in per_kind.values())
+        per_kind["all"] = {"values": tot, **{key: sum(d[key] * d["values"] for d in per_kind.values()) / tot
+                                              for key in ("emd", "top3", "entropy")}}
+        out[stage] = {"step": meta["runs"][stage]["step"], "kinds": per_kind}
+    return out
+
+
+def write_results(figs: dict, trace_path: Path, meta: dict) -> None:
+    doc = {"benchmark": "emd_stages", "trace": str(trace_path.relative_to(ROOT)) if trace_path.is_relative_to(ROOT)
+           else str(trace_path), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+           "versions": _versions(), "format": "golden.emd defaults", "units": "exponent bits per value",
+           "source": {s: {k: r[k] for k in ("method", "env", "seed", "step", "update", "cr", "last_eval")}
+                      for s, r in meta["runs"].items()},
+           "stages": figs}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "emd_stages.json").write_text(json.dumps(doc, indent=1) + "\n")
+    md = ["# EMD across training (exponent bits per value)", "",
+          f"Trace `{doc['trace']}`: one bf16-exact update per stage of one `bf16` TD3 run "
+          "(actor, critic1, critic2; weighted by tensor size). EMD with the `golden.emd` defaults; "
+          "top-3 is the 2019 code; entropy is the order-0 bound of the exponent field.", "",
+          "| stage | step | last eval | kind | values | EMD | top-3 | entropy | EMD vs top-3 |",
+          "|---|---:|---:|---|---:|---:|---:|---:|---:|"]
+    for stage, f in figs.items():
+        src = doc["source"][stage]
+        last = "-" if src["last_eval"] is None else f"{src['last_eval']:.0f}"
+        for kind, d in f["kinds"].items():
+            md.append(f"| {stage} | {f['step']} | {last} | {kind} | {d['values']:,} | {d['emd']:.3f} | "
+                      f"{d['top3']:.3f} | {d['entropy']:.3f} | {100 * (d['emd'] / d['top3'] - 1):+.1f}% |")
+    (RESULTS / "emd_stages.md").write_text("\n".join(md) + "\n")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--snapshot", action="append", default=[], metavar="STAGE=PATH",
+                    help="a stage name and a checkpoint.pkl of a bench run (repeat, in training order)")
+    ap.add_argument("--out", default="build/traces/td3_stages.npz", help="trace to write (or read)")
+    ap.add_argument("--measure-only", action="store_true", help="only measure an existing trace")
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    if not args.measure_only:
+        if not args.snapshot:
+            print("--snapshot is required (STAGE=PATH, one or more) unless --measure-only", file=sys.stderr)
+            return 2
+        tensors, runs, layers = {}, {}, {}
+        for item in args.snapshot:
+            stage, sep, path = item.partition("=")
+            if not sep or not Path(path).is_file():
+                print(f"--snapshot {item!r} is not allowed: give STAGE=PATH to an existing checkpoint.pkl",
+                      file=sys.stderr)
+                return 2
+            t0 = time.monotonic()
+            upd, run, _ = record_stage(Path(path))
+            t, info = tr_mod.tensors_from_update(stage, upd)
+            tensors.update(t)
+            layers.update(info)
+            runs[stage] = run
+            print(f"{stage}: {run['method']} step {run['step']} update {run['update']} "
+                  f"(last eval {run['last_eval']}, {time.monotonic() - t0:.0f} s)", flush=True)
+        meta = {"env": next(iter(runs.values()))["env"], "trace_numerics": "bf16-exact", "runs": runs,
+                "layers": layers, "versions": _versions(), "schema": "docs/traces.md",
+                "stages": list(runs), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        tr_mod.save_trace(out, tensors, meta)
+        print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
+    trace = tr_mod.load_trace(out)
+    figs = measure(trace)
+    write_results(figs, out.resolve(), tr_mod.trace_meta(trace))
+    for stage, f in figs.items():
+        a = f["kinds"]["all"]
+        print(f"{stage} (step {f['step']}): EMD {a['emd']:.3f} vs top-3 {a['top3']:.3f} "
+              f"bits/exponent, entropy {a['entropy']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
