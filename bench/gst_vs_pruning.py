@@ -11,16 +11,14 @@ Writes ``bench/results/gst_vs_pruning.json`` (``{"runs": [{"env", "method", "see
 the number actually reached), ``bench/results/gst_vs_pruning.png`` and
 ``bench/results/gst_vs_pruning.md``, after every chunk.
 
-Run (background, one process per core; ``--runs`` splits the set; each process rewrites the
-results with its own runs, so finish with ``--report-only``, which collects all nine)::
+Run in the background, one process per core. Processes share the set: each takes the run
+furthest behind that no other process holds (a ``lock`` file in the run folder), one chunk at a
+time, so the cores stay busy to the end. ``--report-only`` rewrites the results from the run
+folders::
 
     export OPENBLAS_NUM_THREADS=1 MALLOC_MMAP_THRESHOLD_=67108864 MALLOC_TRIM_THRESHOLD_=268435456
-    .venv/bin/python bench/gst_vs_pruning.py --runs HalfCheetah-v5:gst:0,HalfCheetah-v5:gst:1,\\
-    HalfCheetah-v5:gmp:0,HalfCheetah-v5:gmp:1,HalfCheetah-v5:dense:0 &
-    .venv/bin/python bench/gst_vs_pruning.py --runs Humanoid-v5:gst:0,Humanoid-v5:gmp:0,\\
-    Humanoid-v5:dense:0,HalfCheetah-v5:dense:1 &
-    # ... when both are done:
-    .venv/bin/python bench/gst_vs_pruning.py --report-only
+    .venv/bin/python bench/gst_vs_pruning.py > build/bench/w1.log 2>&1 &
+    .venv/bin/python bench/gst_vs_pruning.py > build/bench/w2.log 2>&1 &
 
 On the 2-core machine the full set took about 2.5 hours (2026-11-29).
 """
@@ -30,6 +28,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -58,7 +57,38 @@ def run_dir(env, method, seed) -> Path:
 
 def read_summary(env, method, seed):
     p = run_dir(env, method, seed) / "summary.json"
-    return json.loads(p.read_text()) if p.is_file() else None
+    for _ in range(5):  # another process may be rewriting it
+        try:
+            return json.loads(p.read_text()) if p.is_file() else None
+        except (json.JSONDecodeError, OSError):
+            time.sleep(1.0)
+    return json.loads(p.read_text())
+
+
+def claim(env, method, seed) -> bool:
+    """Take a run for one chunk (a lock file with our PID), so several processes share one set."""
+    d = run_dir(env, method, seed)
+    d.mkdir(parents=True, exist_ok=True)
+    lock = d / "lock"
+    if lock.is_file():
+        try:
+            os.kill(int(lock.read_text() or 0), 0)
+            return False  # held by a live process
+        except (ProcessLookupError, ValueError):
+            lock.unlink(missing_ok=True)  # left by a killed process
+        except PermissionError:
+            return False
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return False
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
+    return True
+
+
+def release(env, method, seed) -> None:
+    (run_dir(env, method, seed) / "lock").unlink(missing_ok=True)
 
 
 def collect(runs, target_steps) -> list[dict]:
@@ -179,32 +209,46 @@ def main(argv=None) -> int:
                         "GMP: the same layers magnitude-pruned to 0.9, cubic from 20% to 80% of the target steps, "
                         "every 1000 steps"}
     if not args.report_only:
-        sec_per_chunk = {}
+        # first guesses for the deadline check (s per 10k-step chunk on this machine, 2 processes)
+        sec_per_chunk = {("HalfCheetah-v5", m): t for m, t in (("dense", 95), ("gmp", 115), ("gst", 130))}
+        sec_per_chunk.update({("Humanoid-v5", m): t for m, t in (("dense", 160), ("gmp", 210), ("gst", 260))})
         while True:
             pending = []
             for env, method, seed in runs:
                 s = read_summary(env, method, seed)
                 reached = s["steps"] if s else 0
                 if reached < target[env]:
-                    pending.append((reached, env, method, seed))
+                    pending.append((reached / target[env], reached, env, method, seed))
             if not pending:
                 break
-            pending.sort(key=lambda t: t[0])  # the run furthest behind goes next
-            reached, env, method, seed = pending[0]
-            est = sec_per_chunk.get((env, method), 0.0)
-            if deadline and dt.datetime.now(dt.timezone.utc).timestamp() + est > deadline.timestamp():
-                print("deadline reached: stopping with every run checkpointed", flush=True)
-                break
-            cfg = TD3Config(env=env, method=method, seed=seed, steps=target[env], numerics=args.numerics,
-                            **COMPRESSION[env])
-            d = run_dir(env, method, seed)
-            t0 = time.monotonic()
-            summ = run_training(cfg, d, resume=(d / "checkpoint.pkl").is_file(), quiet=True,
-                                stop_at=reached + args.chunk)
-            sec_per_chunk[(env, method)] = time.monotonic() - t0
+            # the run furthest behind (as a fraction of its target) that no other process holds
+            pending.sort(key=lambda t: t[:2])
+            pick = next((t for t in pending if claim(*t[2:])), None)
+            if pick is None:  # every pending run is in another process's hands
+                time.sleep(5)
+                continue
+            _, reached, env, method, seed = pick
+            try:
+                s = read_summary(env, method, seed)  # re-read: it may have moved before we claimed it
+                reached = s["steps"] if s else 0
+                if reached >= target[env]:
+                    continue
+                est = sec_per_chunk.get((env, method), 0.0) * args.chunk / 10_000
+                if deadline and dt.datetime.now(dt.timezone.utc).timestamp() + est > deadline.timestamp():
+                    print("deadline reached: stopping with every run checkpointed", flush=True)
+                    break
+                cfg = TD3Config(env=env, method=method, seed=seed, steps=target[env], numerics=args.numerics,
+                                **COMPRESSION[env])
+                d = run_dir(env, method, seed)
+                t0 = time.monotonic()
+                summ = run_training(cfg, d, resume=(d / "checkpoint.pkl").is_file(), quiet=True,
+                                    stop_at=reached + args.chunk)
+            finally:
+                release(env, method, seed)
+            sec_per_chunk[(env, method)] = (time.monotonic() - t0) * 10_000 / args.chunk
             print(f"{time.strftime('%H:%M:%S')} {env} {method} s{seed}: step {summ['steps']}  "
                   f"last eval {summ['evals'][-1]['return'] if summ['evals'] else None}  "
-                  f"avg CR {summ['avg_cr']:.3f}  ({sec_per_chunk[(env, method)]:.0f} s/chunk)", flush=True)
+                  f"avg CR {summ['avg_cr']:.3f}  ({time.monotonic() - t0:.0f} s/chunk)", flush=True)
             write_results(collect(runs, target), meta)
     rows = collect(runs, target)
     write_results(rows, meta)
