@@ -20,7 +20,7 @@ folders::
     .venv/bin/python bench/gst_vs_pruning.py > build/bench/w1.log 2>&1 &
     .venv/bin/python bench/gst_vs_pruning.py > build/bench/w2.log 2>&1 &
 
-On the 2-core machine the full set took about 2.5 hours (2026-11-29).
+On the 2-core machine the full set took about 3 hours of both cores (2026-11-29).
 """
 
 from __future__ import annotations
