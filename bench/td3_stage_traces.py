@@ -27,6 +27,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import pickle
 import sys
@@ -53,6 +54,8 @@ def trainer_from_checkpoint(path: Path) -> Trainer:
     data = path.read_bytes()
     cfg_dict = pickle.loads(data)["cfg"]
     cfg = TD3Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg_dict.items()})
+    # a finished run sits at cfg.steps; room for the few steps that reach the traced update
+    cfg = dataclasses.replace(cfg, steps=cfg.steps + 10)
     return Trainer.from_state(data, cfg)
 
 
@@ -82,7 +85,7 @@ def measure(trace: dict) -> dict:
     """Exponent bits per value for EMD, top-3 and entropy, per stage and kind (size-weighted)."""
     meta = tr_mod.trace_meta(trace)
     out = {}
-    for stage in meta["runs"]:
+    for stage in meta.get("stages", list(meta["runs"])):
         per_kind = {}
         for kind in KINDS:
             n = emd_bits = top3 = ent = 0.0

@@ -173,6 +173,27 @@ def test_committed_trace_products_are_golden_gemm_bits():
         assert B.f32_round_to_bf16_bits(B.dot(a, c)) == dv[p, q, d]
 
 
+def test_stage_traces_schema_and_bits():
+    """The early/middle/late trace: three stages of one run, in training order, golden bits."""
+    from golden.traces import DEFAULT_TRACE
+
+    t = load_trace(DEFAULT_TRACE.with_name("td3_halfcheetah_stages.npz"))
+    meta = trace_meta(t)
+    assert meta["stages"] == ["early", "middle", "late"] and meta["trace_numerics"] == "bf16-exact"
+    runs = [meta["runs"][s] for s in meta["stages"]]
+    assert len({(r["method"], r["seed"], r["env"]) for r in runs}) == 1, "one run, three points"
+    assert runs[0]["step"] < runs[1]["step"] < runs[2]["step"]
+    for stage in meta["stages"]:
+        for net in ("actor", "critic1", "critic2"):
+            for layer in ("l1", "l2", "l3"):
+                assert f"{stage}/{net}/{layer}" in layer_names(t)
+        name = f"{stage}/critic1/l3"  # a dense layer: dW = bf16(gemm(dy^T, x)), over the batch
+        x, dy, dw = t[f"{name}/x"], t[f"{name}/dy"], t[f"{name}/dW"]
+        assert np.array_equal(B.f32_round_to_bf16_bits(B.gemm(dy.T, x)), dw), name
+    # the weights moved between stages
+    assert not np.array_equal(t["early/actor/l1/W"], t["late/actor/l1/W"])
+
+
 def test_train_trace_at_writes_a_loadable_trace(tmp_path):
     assert _train(tmp_path, "--method", "gst", "--steps", "1100", "--eval-every", "5000", "--trace-at", "50") == 0
     t = load_trace(tmp_path / "trace_u50.npz")
