@@ -46,7 +46,7 @@ FULL_SET = ([("HalfCheetah-v5", m, s) for s in (0, 1) for m in ("dense", "gmp", 
 STEPS = {"HalfCheetah-v5": 200_000, "Humanoid-v5": 150_000}
 #: what is compressed, per env, for gmp and gst alike. HalfCheetah's l2 holds 91.5 % of the
 #: weights of actor and critics; Humanoid's 348-wide input makes l1 hold 57.8 %, so l1 is
-#: compressed there too. k = 16: circulant CR 0.9375 (docs/td3.md, "Reaching the CR gap").
+#: compressed there too. k = 16: circulant CR 0.9375 (docs/td3.md, "What is compressed, and why k = 16").
 COMPRESSION = {"HalfCheetah-v5": {"block": 16, "compress": ("l2",)},
                "Humanoid-v5": {"block": 16, "compress": ("l1", "l2")}}
 
@@ -132,8 +132,8 @@ def write_results(rows, meta) -> None:
     (RESULTS / "gst_vs_pruning.json").write_text(json.dumps(doc, indent=1) + "\n")
     md = ["# GST vs gradual magnitude pruning vs dense (TD3, bf16 numerics)", "",
           f"Recorded {meta['date']} on {meta['versions'].get('processor')} ({meta['versions'].get('cpus')} CPUs), "
-          "in two background processes, one per core (`OPENBLAS_NUM_THREADS=1`), each taking its runs in "
-          "turn, 10k steps at a time. `steps` is what was actually reached; `target` what was asked. "
+          "in two background processes, one per core (`OPENBLAS_NUM_THREADS=1`), sharing the runs "
+          "10k steps at a time. `steps` is what was actually reached; `target` what was asked. "
           "Average CR is over all updates (the 25k random-action steps have none).", "",
           "| env | method | seed | steps | target | average CR | final CR | final return (last 3 evals) | best eval |",
           "|---|---|---|---|---|---|---|---|---|"]
