@@ -42,7 +42,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.mfec import PRODUCT_FRAC_BITS, MfecParams
 
-from .arith import leading_zeros
+from .lib.reduce import leading_zeros
 from .config import BlockConfig, is_power_of_two
 
 __all__ = ["EcimConfig", "Ecim", "EcimMacro", "SramArray", "MantissaEngine",
@@ -81,7 +81,6 @@ class EcimConfig(BlockConfig):
         instead of the whole macro, so the area report includes the exponent periphery.
     """
 
-    BLOCK = "ecim"
     PRESETS = {
         "tiny": {"n": 4, "rows": 8, "lanes": 2, "max_groups": 8},
         "default": {},

@@ -77,7 +77,6 @@ class EmdEncConfig(BlockConfig):
         Allow sparse-mode groups (one-bit zero flag per value).
     """
 
-    BLOCK = "emd_enc"
     PRESETS = {
         "tiny": {"lanes": 2, "word_bits": 32, "group": 8, "delta_bits": 2, "hi": 1, "escape_bits": 2},
         "default": {},
@@ -127,7 +126,6 @@ class EmdEncConfig(BlockConfig):
 class EmdDecConfig(EmdEncConfig):
     """Parameters of :class:`EmdDecoder`: the same fields as :class:`EmdEncConfig`."""
 
-    BLOCK = "emd_dec"
     PRESETS = EmdEncConfig.PRESETS
 
 

@@ -27,7 +27,7 @@ from amaranth import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .arith import Bf16Multiplier, Fp32Adder
+from .lib.fp import Bf16Multiplier, Fp32Adder
 from .config import BlockConfig
 
 __all__ = ["PEConfig", "MacPE", "pe_input_layout"]
@@ -44,7 +44,6 @@ class PEConfig(BlockConfig):
         shorten the critical path through the multiplier at the cost of latency and flops.
     """
 
-    BLOCK = "pe"
     PRESETS = {
         "tiny": {"mul_stages": 0},
         "default": {"mul_stages": 1},

@@ -30,7 +30,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .arith import Bf16Multiplier, Fp32Adder, popcount
+from .lib.fp import Bf16Multiplier, Fp32Adder
+from .lib.reduce import popcount
 from .config import BlockConfig, is_power_of_two
 
 __all__ = ["PEArrayConfig", "PEArray", "MODE", "ERR", "load_layout", "cmd_layout", "out_layout"]
@@ -64,7 +65,6 @@ class PEArrayConfig(BlockConfig):
         Build the circulant (CIRC, DV) and group-sparse (SPARSE, WGRAD) modes.
     """
 
-    BLOCK = "pe_array"
     PRESETS = {
         "tiny": {"rows": 4, "cols": 4, "block_size": 4, "a_depth": 16384, "b_depth": 1024, "max_blocks": 8},
         "default": {},

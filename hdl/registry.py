@@ -11,9 +11,9 @@ import dataclasses
 import difflib
 import importlib
 
-from .config import BlockConfig, ConfigError
+from golden.config import ConfigError
 
-__all__ = ["BlockSpec", "BLOCKS", "get_block", "block_names"]
+__all__ = ["BlockSpec", "BLOCKS", "get_block", "block_names", "name_of_config"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,13 +41,13 @@ class BlockSpec:
     tb_module: str
     summary: str
 
-    def config_type(self) -> type[BlockConfig]:
+    def config_type(self) -> type:
         return getattr(importlib.import_module(self.module), self.config_class)
 
     def component_type(self):
         return getattr(importlib.import_module(self.module), self.component_class)
 
-    def build(self, cfg: BlockConfig):
+    def build(self, cfg):
         """Elaborate-ready component for ``cfg``."""
         return self.component_type()(cfg)
 
@@ -64,6 +64,14 @@ BLOCKS: dict[str, BlockSpec] = {
         BlockSpec("pe_array", "hdl.pe_array", "PEArrayConfig", "PEArray", "tb.test_pe_array", "GST core: R x C bf16 PE array running dense, block-circulant and group-sparse training GEMMs"),
     ]
 }
+
+
+def name_of_config(module: str, qualname: str) -> str | None:
+    """The block name registered for config class ``module.qualname`` (None if unregistered)."""
+    for spec in BLOCKS.values():
+        if spec.module == module and spec.config_class == qualname:
+            return spec.name
+    return None
 
 
 def block_names() -> list[str]:

@@ -39,7 +39,7 @@ from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .arith import popcount
+from .lib.reduce import popcount
 from .config import BlockConfig
 
 __all__ = ["TransposerConfig", "SparseTransposer", "tile_beat_layout"]
@@ -61,7 +61,6 @@ class TransposerConfig(BlockConfig):
         layers), at the cost of T*T*16 flip-flops per bank. Default 3 (see docs/transposer.md).
     """
 
-    BLOCK = "transposer"
     PRESETS = {
         "tiny": {"T": 4, "P": 2, "buffers": 2},
         "small": {"T": 8, "P": 4, "buffers": 3},

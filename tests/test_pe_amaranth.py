@@ -5,7 +5,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from golden.bf16 import bf16_edge_values, bf16_mul, dot, fp32_add
-from hdl.arith import Bf16Multiplier, Fp32Adder
+from hdl.lib.fp import Bf16Multiplier, Fp32Adder
 from hdl.config import ConfigError
 from hdl.pe import MacPE, PEConfig
 from tb.amsim import run_stream_test

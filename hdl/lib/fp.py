@@ -1,6 +1,6 @@
-"""Combinational bf16 / fp32 arithmetic units shared by the compute blocks.
+"""Combinational bf16 / fp32 arithmetic shared by the compute blocks.
 
-Both units implement the policy of ``docs/numerics.md`` bit for bit, and each mirrors a golden
+The units implement the policy of ``docs/numerics.md`` bit for bit, and each mirrors a golden
 function step by step: :class:`Bf16Multiplier` is ``golden.bf16.bf16_mul`` and
 :class:`Fp32Adder` is ``golden.bf16.fp32_add_reference``. They are plain combinational
 components; the blocks that use them decide where the pipeline registers go.
@@ -11,51 +11,13 @@ from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["Bf16Multiplier", "Fp32Adder", "leading_zeros", "popcount", "FP32_QNAN", "FP32_INF"]
+from .reduce import leading_zeros
+
+__all__ = ["Bf16Multiplier", "Fp32Adder", "round_bf16", "FP32_QNAN", "FP32_INF", "FP32_NEG_ZERO"]
 
 FP32_QNAN = 0x7FC00000
 FP32_INF = 0x7F800000
-
-
-def leading_zeros(m: Module, value, name: str = "lzc"):
-    """Count leading zeros of ``value`` with a balanced tree (depth log2 of the width).
-
-    Returns a signal of ``ceil(log2(width + 1))`` bits; an all-zero input gives ``width``.
-    """
-    width = len(value)
-    size = 1
-    while size < width:
-        size *= 2
-    # Pad on the LSB side with ones so the padded bits never count as leading zeros.
-    padded = Cat(Const((1 << (size - width)) - 1, size - width), value) if size > width else value
-
-    def tree(bits, lo, n):
-        # Returns (all_zero, count) for bits[lo:lo+n], counting from the MSB end.
-        if n == 1:
-            return ~bits[lo], Cat()  # a single bit: the count has no bits of its own
-        half = n // 2
-        z_hi, c_hi = tree(bits, lo + half, half)
-        z_lo, c_lo = tree(bits, lo, half)
-        count = Mux(z_hi, Cat(c_lo, Const(1, 1)), Cat(c_hi, Const(0, 1)))
-        return z_hi & z_lo, count
-
-    all_zero, count = tree(padded, 0, size)
-    out = Signal(range(width + 1), name=name)
-    m.d.comb += out.eq(Mux(all_zero, width, count))
-    return out
-
-
-def popcount(bits):
-    """Number of set bits of ``bits`` (a Value), as a balanced adder tree (an expression)."""
-    terms = [bits[k] for k in range(len(bits))]
-    if not terms:
-        return Const(0, 1)
-    while len(terms) > 1:
-        nxt = [terms[k] + terms[k + 1] for k in range(0, len(terms) - 1, 2)]
-        if len(terms) % 2:
-            nxt.append(terms[-1])
-        terms = nxt
-    return terms[0]
+FP32_NEG_ZERO = 0x80000000  # the additive identity every accumulator starts from
 
 
 class Bf16Multiplier(wiring.Component):
@@ -194,3 +156,19 @@ class Fp32Adder(wiring.Component):
         with m.Else():
             m.d.comb += self.sum.eq(Cat(frac, exp_r[0:8], sign))
         return m
+
+
+def round_bf16(m: Module, x, name: str):
+    """fp32 -> bf16 (RNE, FTZ, canonical NaN), returned as an fp32 pattern (low 16 bits zero).
+
+    Mirrors ``golden.bf16.f32_round_to_bf16_bits``; ``name`` prefixes the helper signals.
+    """
+    exp = x[23:31]
+    nan = (exp == 0xFF) & (x[0:23] != 0)
+    u = Signal(32, name=f"{name}_ftz")
+    m.d.comb += u.eq(Mux(exp == 0, Cat(Const(0, 31), x[31]), x))
+    rounded = Signal(17, name=f"{name}_r")
+    m.d.comb += rounded.eq((u + 0x7FFF + u[16]) >> 16)
+    r16 = Signal(16, name=f"{name}_b")
+    m.d.comb += r16.eq(Mux(nan, 0x7FC0, Mux(rounded[7:15] == 0, Cat(Const(0, 15), rounded[15]), rounded[:16])))
+    return Cat(Const(0, 16), r16)
