@@ -117,7 +117,7 @@ def error_figures(ops, params: MfecParams, guards) -> dict:
         cols["skip"].append(np.array([-pad]))
         products += a.shape[0] * length
         for g in guards:
-            p = MfecParams(n=params.n, guard=g, max_groups=params.max_groups, out_format=params.out_format)
+            p = params.replace(guard=g)
             sweep_err[str(g)].append(rel_error(mfec_dot_detail(a, b, p).bits, ref))
     cat = {k: np.concatenate(v) for k, v in cols.items()}
     ref = cat["ref"]
@@ -139,15 +139,15 @@ def error_figures(ops, params: MfecParams, guards) -> dict:
 def measure_cycles(groups: int = 48) -> dict:
     """Cycles per group at full rate, overlap on and off, in Amaranth's simulator."""
     from hdl.ecim import EcimConfig
+    from tb.stimulus.ecim import bf16_normal, normal_dots
     from tests.test_ecim_amaranth import run_unit
     rng = np.random.default_rng(1)
     out = {}
     for overlap in (True, False):
         cfg = EcimConfig(overlap=overlap)
-        w = f32_to_bf16(rng.normal(0, 1, (cfg.rows, cfg.n)).astype(np.float32))
+        w = bf16_normal(rng, (cfg.rows, cfg.n))
         per = 16  # a 256-long dot product: 16 groups of 16
-        dots = [([int(r) for r in rng.integers(0, cfg.rows, per)],
-                 f32_to_bf16(rng.normal(0, 1, per * cfg.n).astype(np.float32))) for _ in range(groups // per)]
+        dots = normal_dots(cfg, rng, groups // per, per)
         _, cycles, _ = run_unit(cfg, w, dots)
         out["overlap" if overlap else "sequential"] = {
             "cycles": cycles, "groups": groups, "cycles_per_group": cycles / groups,

@@ -4,10 +4,10 @@ Runs the generated Verilog on Verilator (cocotb test ``back_to_back_throughput``
 streams written here), back to back with no input gaps and no output back-pressure, and reads
 the cycle of every tile's last output beat. Figures:
 
-* cycles per tile against nnz, next to the bound ``ceil(nnz/P)`` and the dense T x T tile
+* cycles per tile against nnz, next to the bound ``ceil(nnz/lanes)`` and the dense tile x tile tile
   (a full tile through the same unit, measured in the same run: the baseline);
 * ``avg_cycles_over_bound``: average over all TD3-layer tiles of (output interval of the tile
-  minus ``ceil(nnz/P)``), i.e. the extra cycles per tile in steady state (the first tile's
+  minus ``ceil(nnz/lanes)``), i.e. the extra cycles per tile in steady state (the first tile's
   pipeline fill is left out; it is reported as latency);
 * whole-layer transpose time for the TD3 (HalfCheetah, 256-256) actor and critic layers at 50,
   70 and 90% sparsity, unstructured magnitude pruning and GST k x k block pruning, as cycles
@@ -46,8 +46,9 @@ sys.path.insert(0, str(ROOT))
 
 from golden.bf16 import f32_to_bf16  # noqa: E402
 from golden.gst import block_bitmap, block_expand, magnitude_mask  # noqa: E402
-from golden.transpose import random_dense_tile, tile_matrix, transpose_matrix_tiles, value_beats  # noqa: E402
+from golden.transpose import tile_matrix, transpose_matrix_tiles, value_beats  # noqa: E402
 from hdl.transposer import TransposerConfig  # noqa: E402
+from tb.stimulus.transposer import random_dense_tile  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 SPARSITIES = (0.5, 0.7, 0.9)
@@ -97,22 +98,22 @@ def pruned(w: np.ndarray, sparsity: float, method: str) -> np.ndarray:
 
 def build_streams(cfg: TransposerConfig, quick: bool) -> tuple[dict[str, np.ndarray], dict, str]:
     rng = np.random.default_rng(1)
-    T, N = cfg.T, cfg.cells
+    tile, N = cfg.tile, cfg.cells
     streams: dict[str, np.ndarray] = {}
     meta: dict[str, dict] = {}
     reps = 6 if quick else 12
     step = max(1, N // (8 if quick else 32))
     for nnz in sorted(set(list(range(0, N + 1, step)) + [1, N])):
-        streams[f"nnz_{nnz}"] = np.stack([random_dense_tile(rng, T, nnz) for _ in range(reps)])
+        streams[f"nnz_{nnz}"] = np.stack([random_dense_tile(rng, tile, nnz) for _ in range(reps)])
     # the dense baseline: full tiles (no zero in them) through the same unit
-    streams["dense"] = rng.integers(1, 1 << 16, (reps, T, T)).astype(np.uint16)
-    streams["random_density"] = np.stack([random_dense_tile(rng, T, int(n))
+    streams["dense"] = rng.integers(1, 1 << 16, (reps, tile, tile)).astype(np.uint16)
+    streams["random_density"] = np.stack([random_dense_tile(rng, tile, int(n))
                                           for n in rng.integers(0, N + 1, 60 if quick else 200)])
     source, weights = layer_weights()
     for method in ("magnitude", "gst"):
         for s in SPARSITIES:
             for name, w in sorted(weights.items()):
-                tiles, grid = tile_matrix(pruned(w, s, method), T)
+                tiles, grid = tile_matrix(pruned(w, s, method), tile)
                 key = f"layer:{method}:{s}:{name}"
                 # W's tiles column by column: W^T comes out row-major over its tiles
                 streams[key] = np.stack(transpose_matrix_tiles(tiles, grid))
@@ -164,14 +165,14 @@ def by_method(layers: list[dict]) -> dict:
 
 
 def summarize(cfg: TransposerConfig, res: dict, meta: dict) -> dict:
-    P = cfg.P
+    lanes = cfg.lanes
     dense = res["dense"]
     dense_cycles = float(np.median(dense["intervals"]))
     sweep = []
     for key, r in res.items():
         if key.startswith("nnz_"):
             nnz = int(key[4:])
-            sweep.append({"nnz": nnz, "bound": value_beats(nnz, P),
+            sweep.append({"nnz": nnz, "bound": value_beats(nnz, lanes),
                           "median_cycles_per_tile": float(np.median(r["intervals"])),
                           "speedup_vs_dense": dense_cycles / float(np.median(r["intervals"]))})
     sweep.sort(key=lambda e: e["nnz"])
@@ -181,10 +182,10 @@ def summarize(cfg: TransposerConfig, res: dict, meta: dict) -> dict:
         if not key.startswith("layer:"):
             continue
         nnz = r["nnz"]
-        over_all += [iv - value_beats(n, P) for iv, n in zip(r["intervals"], nnz[1:])]
+        over_all += [iv - value_beats(n, lanes) for iv, n in zip(r["intervals"], nnz[1:])]
         total = r["first_last_cycle"] + r["span_cycles"]
         layers.append({**meta[key], "tiles": r["tiles"], "nnz": int(sum(nnz)),
-                       "bound_cycles": int(sum(value_beats(n, P) for n in nnz)),
+                       "bound_cycles": int(sum(value_beats(n, lanes) for n in nnz)),
                        "cycles": int(total), "steady_cycles_over_bound_per_tile": r["avg_cycles_over_bound"],
                        "dense_cycles": dense_cycles * r["tiles"],
                        "speedup_vs_dense": dense_cycles * r["tiles"] / total})
@@ -205,7 +206,7 @@ def summarize(cfg: TransposerConfig, res: dict, meta: dict) -> dict:
         "random_density_avg_cycles_over_bound": rd["avg_cycles_over_bound"],
         "avg_cycles_over_bound_by_method": by_method(layers),
         "dense_tile_cycles": dense_cycles,
-        "dense_tile_bound": value_beats(cfg.cells, P),
+        "dense_tile_bound": cfg.max_value_beats,
         "latency_first_tile_cycles": {"dense": dense["first_last_cycle"]},
         "nnz_sweep": sweep, "td3_totals": groups, "td3_layers": layers,
     }
@@ -215,13 +216,13 @@ def markdown(cfgs: list[dict]) -> str:
     lines = []
     for c in cfgs:
         cfg, s = c["config"], c["summary"]
-        lines += [f"### T={cfg['T']}, P={cfg['P']}, buffers={cfg['buffers']}", "",
-                  f"- avg cycles per tile over ceil(nnz/P), TD3 layers back to back: "
+        lines += [f"### tile={cfg['tile']}, lanes={cfg['lanes']}, buffers={cfg['buffers']}", "",
+                  f"- avg cycles per tile over ceil(nnz/lanes), TD3 layers back to back: "
                   f"**{s['avg_cycles_over_bound']:.3f}** (median {s['median_cycles_over_bound']:.0f}, "
                   f"max {s['max_cycles_over_bound']:.0f}); random-density stream: "
                   f"{s['random_density_avg_cycles_over_bound']:.3f}",
                   "- by pruning: " + ", ".join(f"{k} {v:.3f}" for k, v in s["avg_cycles_over_bound_by_method"].items()),
-                  f"- dense {cfg['T']}x{cfg['T']} tile: {s['dense_tile_cycles']:.0f} cycles "
+                  f"- dense {cfg['tile']}x{cfg['tile']} tile: {s['dense_tile_cycles']:.0f} cycles "
                   f"(bound {s['dense_tile_bound']})", ""]
         if c.get("area"):
             a = c["area"]
@@ -232,7 +233,8 @@ def markdown(cfgs: list[dict]) -> str:
         for g in s["td3_totals"]:
             lines.append(f"| {g['method']} | {g['sparsity']:.0%} | {g['tiles']} | {g['nnz']:,} | {g['bound_cycles']:,} | "
                          f"{g['cycles']:,} | {g['dense_cycles']:,.0f} | {g['speedup_vs_dense']:.2f}x |")
-        lines += ["", "| nnz | ceil(nnz/P) | cycles/tile (median) | speed-up vs dense tile |", "|---:|---:|---:|---:|"]
+        lines += ["", "| nnz | ceil(nnz/lanes) | cycles/tile (median) | speed-up vs dense tile |",
+                  "|---:|---:|---:|---:|"]
         for e in s["nnz_sweep"]:
             lines.append(f"| {e['nnz']} | {e['bound']} | {e['median_cycles_per_tile']:.0f} | {e['speedup_vs_dense']:.2f}x |")
         lines.append("")
@@ -269,7 +271,7 @@ def main(argv=None) -> int:
         runs.append({"config": json.loads(cfg.to_json()), "config_hash": cfg.config_hash(),
                      "weights": source, "summary": summary, "area": area,
                      "wall_s": round(time.monotonic() - t0, 1)})
-        tag = f"transposer T={cfg.T} P={cfg.P} buffers={buffers}"
+        tag = f"transposer tile={cfg.tile} lanes={cfg.lanes} buffers={buffers}"
         print(f"{tag}: avg_cycles_over_bound {summary['avg_cycles_over_bound']:.3f} cycles/tile "
               f"(TD3 layers, {source}; target <= 2)")
         for k, v in summary["avg_cycles_over_bound_by_method"].items():
@@ -287,8 +289,9 @@ def main(argv=None) -> int:
         "avg_cycles_over_bound": head["summary"]["avg_cycles_over_bound"],
         "avg_cycles_over_bound_definition": ("mean over the tiles of the TD3 layer streams (both pruning methods, "
                                              "50/70/90% sparsity) of (cycles between this tile's last output beat and "
-                                             "the previous tile's) - ceil(nnz/P); back to back, no gaps, no back-pressure; "
-                                             f"config T={head['config']['T']} P={head['config']['P']} "
+                                             "the previous tile's) - ceil(nnz/lanes); back to back, no gaps, no "
+                                             f"back-pressure; config tile={head['config']['tile']} "
+                                             f"lanes={head['config']['lanes']} "
                                              f"buffers={head['config']['buffers']}"),
         "target_cycles_over_bound": 2,
         "runs": runs,

@@ -43,17 +43,24 @@ import numpy as np
 
 from golden.bf16 import (BF16_QNAN, FP32_NEG_ZERO, FP32_QNAN, bf16_mul, bf16_to_f32, f32_round_to_bf16_bits,
                          fp32_add)
+from golden.config import Config, param
 
-__all__ = ["MfecParams", "MfecResult", "PRODUCT_FRAC_BITS", "exponent_stage", "mfec_dot", "mfec_dot_detail",
+__all__ = ["MfecParams", "MfecResult", "PRODUCT_FRAC_BITS", "EXP_SUM_BITS", "SHIFT_BITS", "SHIFT_SAT",
+           "exponent_stage", "mfec_dot", "mfec_dot_detail",
            "fp32_seq_dot", "f64_dot", "split_groups", "rel_error", "pad_to_groups", "training_dot_operands"]
 
 PRODUCT_FRAC_BITS = 14  # (1.ma)(1.mb): 16-bit integer, value in [1, 4), 14 fraction bits
-SHIFT_SAT = 63  # shifts are carried in 6 bits; 63 already clears every operand
+EXP_SUM_BITS = 9  # ea + eb of two 8-bit exponent fields: 0..510
+SHIFT_BITS = 6  # alignment shifts are carried in 6 bits...
+SHIFT_SAT = (1 << SHIFT_BITS) - 1  # ...and saturate at 63, which already clears every operand
 
 
 @dataclasses.dataclass(frozen=True)
-class MfecParams:
+class MfecParams(Config):
     """The numerics of one MFEC unit.
+
+    ``hdl.ecim.EcimConfig`` inherits these fields, so the hardware and the golden model share
+    one declaration (and one range) of each.
 
     Parameters
     ----------
@@ -70,24 +77,17 @@ class MfecParams:
         same either way; only the activity counts change.
     """
 
-    n: int = 16
-    guard: int = 10
-    max_groups: int = 64
-    out_format: str = "bf16"
-    zero_skip: bool = True
+    NAME = "mfec"
 
-    def __post_init__(self):
-        if self.n < 1:
-            raise ValueError(f"mfec: n={self.n!r} is not allowed; n must be >= 1")
-        if not 0 <= self.guard <= 16:
-            raise ValueError(f"mfec: guard={self.guard!r} is not allowed; guard must be 0..16")
-        if self.max_groups < 1:
-            raise ValueError(f"mfec: max_groups={self.max_groups!r} is not allowed; max_groups must be >= 1")
-        if self.out_format not in ("bf16", "fp32"):
-            raise ValueError(f"mfec: out_format={self.out_format!r} is not allowed; out_format must be bf16 or fp32")
-        if self.acc_width > 62:
-            raise ValueError(f"mfec: acc_width={self.acc_width} (from guard, n, max_groups) is not allowed; "
-                             "it must be <= 62")
+    n: int = param(16, lo=2, hi=64, pow2=True, doc="group size: products whose exponents are compared together")
+    guard: int = param(10, lo=0, hi=16, doc="guard bits below the largest product's LSB in the accumulator")
+    max_groups: int = param(64, lo=1, hi=65536, doc="longest dot product in groups; sizes the accumulator")
+    out_format: str = param("bf16", choices=("bf16", "fp32"), doc="result format, rounded once (RNE)")
+    zero_skip: bool = param(True, doc="skip the multiplies of zero products (activity only, same numerics)")
+
+    def validate(self) -> None:
+        # Unreachable inside the ranges above (at most 55 bits); it guards the int64 model.
+        self.check(self.acc_width <= 62, "acc_width", "<= 62 (it follows from guard, n and max_groups)")
 
     @property
     def acc_width(self) -> int:
@@ -98,6 +98,12 @@ class MfecParams:
     def out_sig_bits(self) -> int:
         """Significand bits of the output format, hidden bit included."""
         return 8 if self.out_format == "bf16" else 24
+
+    @property
+    def mfec(self) -> "MfecParams":
+        """The numerics alone (for a subclass such as ``EcimConfig``, its MFEC fields)."""
+        names = [f.name for f in dataclasses.fields(MfecParams)]
+        return MfecParams(**{k: getattr(self, k) for k in names})
 
 
 @dataclasses.dataclass

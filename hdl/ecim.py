@@ -4,7 +4,7 @@ The block computes bf16 dot products ``sum_k W[r, k] * x[k]`` with the numerics 
 ``golden.mfec`` (bit for bit). Weights live in two memories: their 8-bit exponents in the
 **ECIM macro** (:class:`EcimMacro`), which also computes product exponents, zero/Inf flags,
 the running maximum and the alignment shifts beside the bit cells, and their sign+mantissa
-bytes in a plain SRAM (:class:`SramArray`). The **mantissa engine**
+bytes in a plain SRAM (:class:`hdl.lib.sram.Sram`). The **mantissa engine**
 (:class:`MantissaEngine`) multiplies, aligns and accumulates in fixed point and normalizes
 once per dot product; the normalization amount goes back to the exponent side, which forms
 the output exponent.
@@ -17,8 +17,11 @@ Streams
              starts, so writes take effect before every group offered after them.
 ``i``  (in)  ``{b[n], row, last}``: one group of a dot product: ``n`` bf16 inputs against
              weight row ``row``. ``last`` closes the dot product.
-``o``  (out) ``{value, err}``: one result per ``last`` beat, bf16 or fp32 patterns; ``err``
-             flags a dot product longer than ``max_groups`` groups (``value`` is then NaN).
+``o``  (out) ``{value, err}``: one result per ``last`` beat, bf16 or fp32 patterns. ``err``
+             is in-band: it marks this result as itself invalid (a dot product longer than
+             ``max_groups`` groups; ``value`` is then NaN). The unit has no out-of-band
+             ``error``/``err_code`` pair: nothing else can go wrong, and the next dot
+             product is computed normally.
 
 Pipeline (why MFEC matters): the macro needs no mantissa bit, so while the engine works on
 group g the macro already computes exponents, flags and shifts of group g+1. With
@@ -28,35 +31,37 @@ add, a bit-serial max search over the 9 exponent bits, shift subtraction) and th
 ``n / lanes`` cycles.
 
 Synthesis: :class:`EcimMacro` (Verilog module ``ecim.macro``) and the mantissa SRAM
-(``ecim.mant_mem``) are the memory macros to black-box; ``docs/ecim.md`` gives their SRAM
-area model. With ``synth_periphery=True`` only the macro's bit-cell array
-(``ecim.macro.array``) is a black box, so Yosys counts the macro's compute periphery.
+(``ecim.mant_mem``) are the memory macros to black-box (both carry ``synth_blackbox``);
+``docs/ecim.md`` gives their SRAM area model. With ``synth_periphery=True`` the macro is not
+a black box, only its bit-cell array (``ecim.macro.array``, an :class:`~hdl.lib.sram.Sram`)
+is, so Yosys counts the macro's compute periphery.
 """
 
 import dataclasses
 
 from amaranth import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from golden.mfec import PRODUCT_FRAC_BITS, MfecParams
+from golden.mfec import EXP_SUM_BITS, PRODUCT_FRAC_BITS, SHIFT_BITS, SHIFT_SAT, MfecParams
 
-from .lib.reduce import leading_zeros
-from .config import BlockConfig, is_power_of_two
+from .config import BlockConfig, param
+from .lib.counter import wrap_increment
+from .lib.reduce import leading_zeros, popcount
+from .lib.sram import Sram
+from .lib.stream import StreamRegister
 
-__all__ = ["EcimConfig", "Ecim", "EcimMacro", "SramArray", "MantissaEngine",
+__all__ = ["EcimConfig", "Ecim", "EcimMacro", "MantissaEngine",
            "write_layout", "group_layout", "output_layout"]
-
-S_BITS = 9  # ea + eb of two 8-bit exponent fields: 0..510
-SH_BITS = 6  # shifts saturate at 63, which clears any operand
-
-
 
 
 @dataclasses.dataclass(frozen=True)
-class EcimConfig(BlockConfig):
+class EcimConfig(BlockConfig, MfecParams):
     """Parameters of :class:`Ecim`.
+
+    The numerics fields ``n``, ``guard``, ``max_groups``, ``out_format`` and ``zero_skip`` (and
+    their ranges) are those of :class:`golden.mfec.MfecParams`, inherited, so the hardware and
+    the golden model cannot disagree on them; :attr:`mfec` is the golden view of this config.
 
     Parameters
     ----------
@@ -77,8 +82,9 @@ class EcimConfig(BlockConfig):
     zero_skip : bool
         Gate the multipliers of zero products (activity only; numerics are unchanged).
     synth_periphery : bool
-        Synthesis only (the Verilog is the same): black-box just the macro's bit-cell array
-        instead of the whole macro, so the area report includes the exponent periphery.
+        Synthesis only (the Verilog is the same, so it is left out of the config hash):
+        black-box just the macro's bit-cell array instead of the whole macro, so the area
+        report includes the exponent periphery.
     """
 
     PRESETS = {
@@ -87,27 +93,15 @@ class EcimConfig(BlockConfig):
         "paper": {"n": 16, "rows": 512, "lanes": 2, "max_groups": 256},
     }
 
-    n: int = 16
-    rows: int = 64
-    lanes: int = 2
-    guard: int = 10
-    max_groups: int = 64
-    out_format: str = "bf16"
-    overlap: bool = True
-    zero_skip: bool = True
-    synth_periphery: bool = False
+    rows: int = param(64, lo=2, hi=4096, pow2=True, doc="rows of the exponent macro and of the mantissa memory")
+    lanes: int = param(2, lo=1, hi=64, pow2=True, doc="multipliers in the mantissa engine (at most n)")
+    overlap: bool = param(True, doc="macro works on group g+1 while the engine works on group g")
+    synth_periphery: bool = param(False, impl=True,
+                                  doc="synthesis: black-box only the macro's bit cells, count its periphery")
 
     def validate(self) -> None:
-        self.check(is_power_of_two(self.n) and 2 <= self.n <= 64, "n", "a power of two from 2 to 64")
-        self.check(is_power_of_two(self.rows) and 2 <= self.rows <= 4096, "rows", "a power of two from 2 to 4096")
-        self.check(is_power_of_two(self.lanes) and self.lanes <= self.n, "lanes", f"a power of two from 1 to n={self.n}")
-        self.check(isinstance(self.guard, int) and 0 <= self.guard <= 16, "guard", "an integer from 0 to 16")
-        self.check(isinstance(self.max_groups, int) and 1 <= self.max_groups <= 65536, "max_groups",
-                   "an integer from 1 to 65536")
-        self.check(self.out_format in ("bf16", "fp32"), "out_format", "bf16 or fp32")
-        self.check(isinstance(self.overlap, bool), "overlap", "true or false")
-        self.check(isinstance(self.zero_skip, bool), "zero_skip", "true or false")
-        self.check(isinstance(self.synth_periphery, bool), "synth_periphery", "true or false")
+        super().validate()
+        self.check(self.lanes <= self.n, "lanes", f"a power of two from 1 to n={self.n}")
 
     def synth_blackboxes(self) -> tuple[str, ...]:
         # The exponent macro and the mantissa SRAM are memories: their area comes from the SRAM
@@ -115,16 +109,6 @@ class EcimConfig(BlockConfig):
         if self.synth_periphery:
             return ("ecim.macro.array", "ecim.mant_mem")
         return ("ecim.macro", "ecim.mant_mem")
-
-    @property
-    def mfec(self) -> MfecParams:
-        """The golden numerics this configuration implements."""
-        return MfecParams(n=self.n, guard=self.guard, max_groups=self.max_groups,
-                          out_format=self.out_format, zero_skip=self.zero_skip)
-
-    @property
-    def acc_width(self) -> int:
-        return self.mfec.acc_width
 
     @property
     def out_width(self) -> int:
@@ -136,8 +120,8 @@ class EcimConfig(BlockConfig):
 
     @property
     def exp_cycles(self) -> int:
-        """Macro cycles per group: read, exponent add, S_BITS search steps, shifts."""
-        return 1 + 1 + S_BITS + 1
+        """Macro cycles per group: read, exponent add, EXP_SUM_BITS search steps, shifts."""
+        return 1 + 1 + EXP_SUM_BITS + 1
 
     @property
     def mant_cycles(self) -> int:
@@ -180,6 +164,14 @@ class EcimMacro(wiring.Component):
 
     Results (``done``) hold until ``take``; a new ``start`` may come in the same cycle.
 
+    Parameters
+    ----------
+    n, rows : int
+        Entries per row and rows.
+    blackbox : bool
+        Mark the macro a synthesis black box (``synth_blackbox``). Its bit-cell array, an
+        :class:`~hdl.lib.sram.Sram`, is one either way.
+
     Members
     -------
     wr_en, wr_row, wr_exp : In
@@ -200,15 +192,16 @@ class EcimMacro(wiring.Component):
         Running maximum after this group, whether it is valid, and the accumulator's shift.
     """
 
-    def __init__(self, n: int, rows: int):
+    def __init__(self, n: int, rows: int, *, blackbox: bool = True):
         self.n, self.rows = n, rows
+        self.synth_blackbox = blackbox
         super().__init__({
             "wr_en": In(1), "wr_row": In(range(rows)), "wr_exp": In(8 * n),
             "start": In(1), "row": In(range(rows)), "eb": In(8 * n),
-            "s_floor": In(S_BITS), "has_floor": In(1),
+            "s_floor": In(EXP_SUM_BITS), "has_floor": In(1),
             "ready": Out(1), "done": Out(1), "take": In(1),
-            "s": Out(S_BITS * n), "zero_a": Out(n), "zero_b": Out(n), "inf_a": Out(n), "inf_b": Out(n),
-            "shift": Out(SH_BITS * n), "s_new": Out(S_BITS), "has_new": Out(1), "acc_shift": Out(SH_BITS),
+            "s": Out(EXP_SUM_BITS * n), "zero_a": Out(n), "zero_b": Out(n), "inf_a": Out(n), "inf_b": Out(n),
+            "shift": Out(SHIFT_BITS * n), "s_new": Out(EXP_SUM_BITS), "has_new": Out(1), "acc_shift": Out(SHIFT_BITS),
         })
 
     def elaborate(self, platform):
@@ -216,18 +209,18 @@ class EcimMacro(wiring.Component):
         n = self.n
         # The bit cells: a separate module so that synthesis can black-box the array alone
         # and still count the compute periphery below.
-        m.submodules.array = rd = SramArray(8 * n, self.rows)
-        m.d.comb += [rd.wr_en.eq(self.wr_en), rd.wr_row.eq(self.wr_row), rd.wr_data.eq(self.wr_exp),
-                     rd.addr.eq(self.row), rd.en.eq(self.start & self.ready)]
+        m.submodules.array = cells = Sram(8 * n, self.rows)
+        m.d.comb += [cells.w_en.eq(self.wr_en), cells.w_addr.eq(self.wr_row), cells.w_data.eq(self.wr_exp),
+                     cells.r_addr.eq(self.row), cells.r_en.eq(self.start & self.ready)]
 
         eb = Signal(8 * n)
-        floor, has_floor = Signal(S_BITS), Signal()
-        s = [Signal(S_BITS, name=f"s{i}") for i in range(n)]
+        floor, has_floor = Signal(EXP_SUM_BITS), Signal()
+        s = [Signal(EXP_SUM_BITS, name=f"s{i}") for i in range(n)]
         valid = Signal(n)  # entries that take part in the max (finite, non-zero)
         cand = Signal(n)  # candidates still in the running for the maximum
         cand_floor = Signal()
-        smax = Signal(S_BITS)
-        bit = Signal(range(S_BITS))
+        smax = Signal(EXP_SUM_BITS)
+        bit = Signal(range(EXP_SUM_BITS))
         m.d.comb += self.s.eq(Cat(*s))
 
         go = self.start & self.ready
@@ -248,7 +241,7 @@ class EcimMacro(wiring.Component):
             # The row is on the read port now: add exponents column by column.
             za, zb, xa, xb = [], [], [], []
             for i in range(n):
-                ea, e_b = rd.data[8 * i:8 * i + 8], eb[8 * i:8 * i + 8]
+                ea, e_b = cells.r_data[8 * i:8 * i + 8], eb[8 * i:8 * i + 8]
                 m.d.sync += s[i].eq(ea + e_b)
                 za.append(ea == 0)
                 zb.append(e_b == 0)
@@ -257,7 +250,7 @@ class EcimMacro(wiring.Component):
             ok = Cat(*[~(za[i] | zb[i] | xa[i] | xb[i]) for i in range(n)])
             m.d.sync += [self.zero_a.eq(Cat(*za)), self.zero_b.eq(Cat(*zb)), self.inf_a.eq(Cat(*xa)),
                          self.inf_b.eq(Cat(*xb)), valid.eq(ok), cand.eq(ok), cand_floor.eq(has_floor),
-                         bit.eq(S_BITS - 1)]
+                         bit.eq(EXP_SUM_BITS - 1)]
             goto(search)
         with m.Elif(search):
             # MSB first: if any candidate has a 1 here, the maximum has a 1 and every
@@ -273,15 +266,14 @@ class EcimMacro(wiring.Component):
                 goto(shift)
         with m.Elif(shift):
             for i in range(n):
-                d = Signal(S_BITS + 1, name=f"d{i}")
+                d = Signal(EXP_SUM_BITS + 1, name=f"d{i}")
                 m.d.comb += d.eq(smax - s[i])
-                m.d.sync += self.shift[SH_BITS * i:SH_BITS * (i + 1)].eq(
-                    Mux(valid[i], Mux(d >= (1 << SH_BITS) - 1, (1 << SH_BITS) - 1, d), 0))
-            da = Signal(S_BITS + 1)
+                m.d.sync += self.shift[SHIFT_BITS * i:SHIFT_BITS * (i + 1)].eq(
+                    Mux(valid[i], Mux(d >= SHIFT_SAT, SHIFT_SAT, d), 0))
+            da = Signal(EXP_SUM_BITS + 1)
             m.d.comb += da.eq(smax - floor)
             m.d.sync += [self.s_new.eq(smax), self.has_new.eq(valid.any() | has_floor),
-                         self.acc_shift.eq(Mux(has_floor, Mux(da >= (1 << SH_BITS) - 1,
-                                                              (1 << SH_BITS) - 1, da), 0))]
+                         self.acc_shift.eq(Mux(has_floor, Mux(da >= SHIFT_SAT, SHIFT_SAT, da), 0))]
             goto(done)
         with m.Elif(done):
             with m.If(self.take):
@@ -296,29 +288,6 @@ class EcimMacro(wiring.Component):
         return m
 
 
-class SramArray(wiring.Component):
-    """A plain single-port-read, single-port-write SRAM array (``rows`` x ``width`` bits).
-
-    Used twice: as the bit-cell array inside :class:`EcimMacro` (8-bit exponents) and as the
-    mantissa memory (sign + 7-bit mantissa bytes). Synchronous read: ``data`` shows row
-    ``addr`` from the cycle after ``en`` and holds it until the next ``en``.
-    """
-
-    def __init__(self, width: int, rows: int):
-        self.width, self.rows = width, rows
-        super().__init__({"wr_en": In(1), "wr_row": In(range(rows)), "wr_data": In(width),
-                          "en": In(1), "addr": In(range(rows)), "data": Out(width)})
-
-    def elaborate(self, platform):
-        m = Module()
-        m.submodules.mem = mem = Memory(shape=self.width, depth=self.rows, init=[])
-        wr = mem.write_port()
-        rd = mem.read_port()
-        m.d.comb += [wr.en.eq(self.wr_en), wr.addr.eq(self.wr_row), wr.data.eq(self.wr_data),
-                     rd.en.eq(self.en), rd.addr.eq(self.addr), self.data.eq(rd.data)]
-        return m
-
-
 def job_layout(cfg: EcimConfig) -> data.StructLayout:
     """What the exponent side hands to the mantissa engine for one group."""
     n = cfg.n
@@ -326,14 +295,14 @@ def job_layout(cfg: EcimConfig) -> data.StructLayout:
         "ma": 8 * n,  # weight sign+mantissa bytes from the mantissa memory
         "mb": 8 * n,  # input sign+mantissa bytes
         "zero_a": n, "zero_b": n, "inf_a": n, "inf_b": n,
-        "shift": SH_BITS * n, "acc_shift": SH_BITS,
-        "s_new": S_BITS, "has_new": 1, "first": 1, "last": 1, "err": 1,
+        "shift": SHIFT_BITS * n, "acc_shift": SHIFT_BITS,
+        "s_new": EXP_SUM_BITS, "has_new": 1, "first": 1, "last": 1, "err": 1,
     })
 
 
 def result_layout(cfg: EcimConfig) -> data.StructLayout:
     """A finished dot product before normalization."""
-    return data.StructLayout({"acc": cfg.acc_width, "s_run": S_BITS, "has": 1, "nan": 1, "pinf": 1,
+    return data.StructLayout({"acc": cfg.acc_width, "s_run": EXP_SUM_BITS, "has": 1, "nan": 1, "pinf": 1,
                               "ninf": 1, "allneg": 1, "err": 1})
 
 
@@ -398,7 +367,7 @@ class MantissaEngine(wiring.Component):
                 return Array([cur[field][width * i:width * (i + 1)] for i in idx])[beat]
 
             ma, mb = sel("ma", 8), sel("mb", 8)
-            sh = sel("shift", SH_BITS)
+            sh = sel("shift", SHIFT_BITS)
             skip = Array([cur.zero_a[i] | cur.zero_b[i] | cur.inf_a[i] | cur.inf_b[i] for i in idx])[beat]
             sa_, sb_ = ma[7], mb[7]
             if cfg.zero_skip:
@@ -425,23 +394,23 @@ class MantissaEngine(wiring.Component):
 
         last_beat = beat == beats - 1
         finishing = busy & last_beat & cur.last
-        out_free = ~self.res.valid | self.res.ready
-        fire = busy & ~(finishing & ~out_free)  # a beat is processed this cycle
+        # The finished dot product waits in a one-entry output register.
+        m.submodules.res_reg = res_reg = StreamRegister(result_layout(cfg))
+        wiring.connect(m, res_reg.o, wiring.flipped(self.res))
+        fire = busy & ~(finishing & ~res_reg.i.ready)  # a beat is processed this cycle
         acc_after = Signal(signed(w))
         m.d.comb += acc_after.eq(Mux(fire, acc + beat_sum, acc))
         m.d.comb += self.job.ready.eq(~busy | (fire & last_beat))
+        done = res_reg.i.p
+        m.d.comb += [res_reg.i.valid.eq(finishing),
+                     done.acc.eq(acc_after), done.s_run.eq(cur.s_new), done.has.eq(cur.has_new),
+                     done.nan.eq(nan), done.pinf.eq(pinf), done.ninf.eq(ninf), done.allneg.eq(allneg),
+                     done.err.eq(err)]
 
-        with m.If(self.res.valid & self.res.ready):
-            m.d.sync += self.res.valid.eq(0)
         with m.If(fire):
-            m.d.sync += [acc.eq(acc_after), beat.eq(Mux(last_beat, 0, beat + 1))]
+            m.d.sync += [acc.eq(acc_after), beat.eq(wrap_increment(beat, beats))]
             with m.If(last_beat):
                 m.d.sync += busy.eq(0)
-                with m.If(cur.last):
-                    m.d.sync += [self.res.valid.eq(1), self.res.p.acc.eq(acc_after),
-                                 self.res.p.s_run.eq(cur.s_new), self.res.p.has.eq(cur.has_new),
-                                 self.res.p.nan.eq(nan), self.res.p.pinf.eq(pinf), self.res.p.ninf.eq(ninf),
-                                 self.res.p.allneg.eq(allneg), self.res.p.err.eq(err)]
         with m.If(self.job.valid & self.job.ready):
             m.d.sync += [cur.eq(self.job.p), busy.eq(1), beat.eq(0)]
             with m.If(j.first):
@@ -512,8 +481,8 @@ class Ecim(wiring.Component):
         m = Module()
         cfg = self.cfg
         n = cfg.n
-        m.submodules.macro = macro = EcimMacro(n, cfg.rows)
-        m.submodules.mant_mem = mmem = SramArray(8 * n, cfg.rows)
+        m.submodules.macro = macro = EcimMacro(n, cfg.rows, blackbox=not cfg.synth_periphery)
+        m.submodules.mant_mem = mmem = Sram(8 * n, cfg.rows)
         m.submodules.engine = eng = MantissaEngine(cfg)
 
         # -- writes: only while nothing is in flight ----------------------------------------
@@ -523,11 +492,11 @@ class Ecim(wiring.Component):
         wexp = Cat(*[self.w.p.data[i][7:15] for i in range(n)])
         wman = Cat(*[Cat(self.w.p.data[i][0:7], self.w.p.data[i][15]) for i in range(n)])
         m.d.comb += [macro.wr_en.eq(self.w.valid & self.w.ready), macro.wr_row.eq(self.w.p.row),
-                     macro.wr_exp.eq(wexp), mmem.wr_en.eq(self.w.valid & self.w.ready),
-                     mmem.wr_row.eq(self.w.p.row), mmem.wr_data.eq(wman)]
+                     macro.wr_exp.eq(wexp), mmem.w_en.eq(self.w.valid & self.w.ready),
+                     mmem.w_addr.eq(self.w.p.row), mmem.w_data.eq(wman)]
 
         # -- exponent side: running maximum and group count per dot product ----------------
-        run_s, run_has = Signal(S_BITS), Signal()
+        run_s, run_has = Signal(EXP_SUM_BITS), Signal()
         count = Signal(range(cfg.max_groups + 1))  # groups seen in this dot product (saturates)
         g_last, g_err, g_first = Signal(), Signal(), Signal()
         g_mb = Signal(8 * n)
@@ -550,7 +519,7 @@ class Ecim(wiring.Component):
         floor_has = Mux(take, macro.has_new & ~g_last, run_has)
         m.d.comb += [macro.start.eq(self.i.valid & can_start), macro.row.eq(self.i.p.row), macro.eb.eq(eb),
                      macro.s_floor.eq(floor_s), macro.has_floor.eq(floor_has),
-                     mmem.en.eq(go), mmem.addr.eq(self.i.p.row)]
+                     mmem.r_en.eq(go), mmem.r_addr.eq(self.i.p.row)]
 
         with m.If(take):
             m.d.sync += [run_s.eq(macro.s_new), run_has.eq(macro.has_new & ~g_last), pending.eq(0)]
@@ -564,7 +533,7 @@ class Ecim(wiring.Component):
 
         job = eng.job.p
         m.d.comb += [eng.job.valid.eq(macro.done),
-                     job.ma.eq(mmem.data), job.mb.eq(g_mb),
+                     job.ma.eq(mmem.r_data), job.mb.eq(g_mb),
                      job.zero_a.eq(macro.zero_a), job.zero_b.eq(macro.zero_b),
                      job.inf_a.eq(macro.inf_a), job.inf_b.eq(macro.inf_b),
                      job.shift.eq(macro.shift), job.acc_shift.eq(macro.acc_shift),
@@ -575,19 +544,16 @@ class Ecim(wiring.Component):
         with m.If(take):
             active = Cat(*[~(macro.zero_a[i] | macro.zero_b[i] | macro.inf_a[i] | macro.inf_b[i])
                            for i in range(n)])
-            pop = sum(active[i] for i in range(n))
             m.d.sync += self.groups.eq(self.groups + 1)
             if cfg.zero_skip:  # without zero skipping every product goes through a multiplier
-                m.d.sync += self.skipped.eq(self.skipped + (n - pop))
+                m.d.sync += self.skipped.eq(self.skipped + (n - popcount(active)))
 
         # -- normalization (mantissa side) and the output exponent (exponent side) ---------------
-        res = eng.res
-        m.d.comb += res.ready.eq(~self.o.valid | self.o.ready)
-        with m.If(self.o.valid & self.o.ready):
-            m.d.sync += self.o.valid.eq(0)
-        r = Signal(result_layout(cfg))
-        with m.If(res.valid & res.ready):
-            m.d.sync += [r.eq(res.p), self.o.valid.eq(1)]
+        # A one-entry register between the engine and the (combinational) normalizer.
+        m.submodules.out_reg = out_reg = StreamRegister(result_layout(cfg))
+        wiring.connect(m, eng.res, out_reg.i)
+        m.d.comb += [self.o.valid.eq(out_reg.o.valid), out_reg.o.ready.eq(self.o.ready)]
+        r = out_reg.o.p
         sign, norm, sig, carry, zero = normalize(m, cfg, r)
         frac_bits = 7 if cfg.out_format == "bf16" else 23
         top = cfg.out_width - 1

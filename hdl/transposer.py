@@ -1,33 +1,37 @@
-"""On-chip sparse weight transposer: a packed T x T tile in, the packed tile of its transpose out.
+"""On-chip sparse weight transposer: a packed tile x tile tile in, the packed tile of its transpose out.
 
-Stream format (``docs/formats.md``, "Sparse tile format"): every beat has ``data``
-(``max(T*T, 16*P)`` bits), ``first`` and ``last``. A tile is a header beat (``first = 1``,
-``data[0:T*T]`` = row-major occupancy bitmap) followed by ``ceil(nnz / P)`` value beats of P
-bf16 lanes (stored elements in row-major order, lane 0 in the low bits, padding lanes zero);
+Stream format (``docs/formats.md``, "Sparse tile format"; widths from
+:class:`golden.transpose.TileFormat`): every beat has ``data`` (``max(tile*tile, 16*lanes)``
+bits), ``first`` and ``last``. A tile is a header beat (``first = 1``, ``data[0:tile*tile]`` =
+row-major occupancy bitmap) followed by ``ceil(nnz / lanes)`` value beats of ``lanes`` bf16
+values (stored elements in row-major order, lane 0 in the low bits, padding lanes zero);
 ``last`` marks the tile's final beat. The output uses the same format for the transposed tile.
 
 Micro-architecture (``docs/transposer.md``)::
 
           header: bitmap -> in_bm                 commit        header: transposed bitmap (wires)
     i -> value beat j: cell p loads lane     --> [bank 0] -->   value beat j: lane l = the cell
-         src[p] mod P when src[p] div P == j     [bank 1]       whose dst[p] == j*P + l   -> o
-         (src = row-major prefix count)          (B banks)      (dst = column-major prefix count)
+         src[p] mod lanes when                   [bank 1]       whose dst[p] == j*lanes + l   -> o
+         src[p] div lanes == j                   (B banks)      (dst = column-major prefix count)
+         (src = row-major prefix count)
 
-* Each bank holds a bitmap and a dense T x T array of bf16 cells. The input side scatters
+* Each bank holds a bitmap and a dense tile x tile array of bf16 cells. The input side scatters
   each value beat into the cells of the bank being filled; the output side gathers each output
   beat from the bank being drained. Source and destination of every cell are prefix counts of
   the bitmap (rows before + earlier in the row, columns before + earlier in the column), so no
-  cycle is spent searching for the next set bit: P values move per cycle on both sides.
+  cycle is spent searching for the next set bit: ``lanes`` values move per cycle on both sides.
 * ``buffers`` banks (2 = double buffering, 3 by default) let the next tiles fill while earlier
   ones drain: back-to-back tiles stream at one beat per cycle on both sides; a tile costs
-  ``ceil(nnz/P) + 1`` cycles (the header beat is the +1). A header is taken while its bank
+  ``ceil(nnz/lanes) + 1`` cycles (the header beat is the +1). A header is taken while its bank
   still drains, and a bank whose last beat leaves this cycle takes value beats in the same
   cycle, so ``i.ready`` depends combinationally on ``o.ready`` (never on either valid).
 * Back-pressure on ``o`` holds the output beat (valid and payload stay put); when every bank is
   full, ``i.ready`` falls. Nothing is dropped except malformed tiles.
-* Malformed tiles (value-beat count not ``ceil(nnz/P)``, ``last`` misplaced, a value beat
-  outside a tile) are dropped, pulse ``err`` for one cycle and count in ``err_count``
-  (saturating). A header always starts a new tile, so the unit recovers at the next tile.
+* Malformed tiles (value-beat count not ``ceil(nnz/lanes)``, ``last`` misplaced, a value beat
+  outside a tile) are dropped and count in ``err_count`` (saturating). ``error`` (sticky) and
+  ``err_code`` rise the cycle after the beat that made a tile malformed and hold until the
+  next header is taken (a header that is itself a fault raises them again). A header always
+  starts a new tile, so the unit recovers at the next tile.
 """
 
 from __future__ import annotations
@@ -39,120 +43,83 @@ from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .lib.reduce import popcount
-from .config import BlockConfig
+from golden.codes import TransposerError
+from golden.transpose import TileFormat
 
-__all__ = ["TransposerConfig", "SparseTransposer", "tile_beat_layout"]
+from .config import BlockConfig, param
+from .lib.counter import WrapCounter
+from .lib.reduce import mux_tree, or_tree, popcount
+
+__all__ = ["TransposerConfig", "Transposer", "tile_beat_layout"]
 
 
 @dataclasses.dataclass(frozen=True)
-class TransposerConfig(BlockConfig):
-    """Parameters of :class:`SparseTransposer`.
+class TransposerConfig(BlockConfig, TileFormat):
+    """Parameters of :class:`Transposer`.
+
+    ``tile`` and ``lanes`` (and their ranges) are those of :class:`golden.transpose.TileFormat`,
+    inherited, together with the widths that follow from them (``cells``, ``data_width``,
+    ``max_value_beats``).
 
     Parameters
     ----------
-    T : int
-        Tile edge; a tile is T x T bf16 values and its bitmap T*T bits (2 to 32).
-    P : int
-        bf16 lanes per value beat (a power of two from 1 to min(64, T*T)).
+    tile : int
+        Side of a square tile; a tile is tile x tile bf16 values and its bitmap tile*tile bits
+        (2 to 32).
+    lanes : int
+        bf16 values per value beat (a power of two from 1 to min(64, tile*tile)).
     buffers : int
         Tile banks (2 = double buffering, up to 4). Two banks keep up with tiles of similar
         density; a third absorbs neighbouring tiles of very different density (block-pruned
-        layers), at the cost of T*T*16 flip-flops per bank. Default 3 (see docs/transposer.md).
+        layers), at the cost of tile*tile*16 flip-flops per bank. Default 3 (see docs/transposer.md).
     """
 
     PRESETS = {
-        "tiny": {"T": 4, "P": 2, "buffers": 2},
-        "small": {"T": 8, "P": 4, "buffers": 3},
-        "default": {"T": 16, "P": 8, "buffers": 3},
-        "paper": {"T": 16, "P": 16, "buffers": 3},
+        "tiny": {"tile": 4, "lanes": 2, "buffers": 2},
+        "small": {"tile": 8, "lanes": 4, "buffers": 3},
+        "default": {"tile": 16, "lanes": 8, "buffers": 3},
+        "paper": {"tile": 16, "lanes": 16, "buffers": 3},
     }
 
-    T: int = 16
-    P: int = 8
-    buffers: int = 3
-
-    def validate(self) -> None:
-        self.check(isinstance(self.T, int) and 2 <= self.T <= 32, "T", "an integer from 2 to 32")
-        limit = min(64, self.T * self.T)
-        self.check(isinstance(self.P, int) and 1 <= self.P <= limit and self.P & (self.P - 1) == 0,
-                   "P", f"a power of two from 1 to {limit} (min(64, T*T))")
-        self.check(isinstance(self.buffers, int) and 2 <= self.buffers <= 4,
-                   "buffers", "an integer from 2 to 4")
-
-    @property
-    def cells(self) -> int:
-        return self.T * self.T
-
-    @property
-    def data_width(self) -> int:
-        """Width of the ``data`` field: a header needs T*T bits, a value beat 16*P."""
-        return max(self.cells, 16 * self.P)
-
-    @property
-    def max_value_beats(self) -> int:
-        return -(-self.cells // self.P)
+    buffers: int = param(3, lo=2, hi=4, doc="tile banks (2 = double buffering)")
 
 
-def tile_beat_layout(cfg: TransposerConfig) -> data.StructLayout:
+def tile_beat_layout(cfg: TileFormat) -> data.StructLayout:
     """Layout of one beat, input and output alike: ``data``, then ``first``, then ``last``."""
     return data.StructLayout({"data": cfg.data_width, "first": 1, "last": 1})
 
 
-
-
-def _mux_tree(items, sel):
-    """``items[sel]`` as a tree of 2:1 muxes on the bits of ``sel`` (expressions only)."""
-    items = list(items)
-    k = 0
-    while len(items) > 1:
-        if len(items) % 2:
-            items.append(items[-1])            # unreachable indices: repeat the last item
-        items = [Mux(sel[k], items[j + 1], items[j]) for j in range(0, len(items), 2)]
-        k += 1
-    return items[0]
-
-
-def _or_tree(terms):
-    while len(terms) > 1:
-        nxt = [terms[k] | terms[k + 1] for k in range(0, len(terms) - 1, 2)]
-        if len(terms) % 2:
-            nxt.append(terms[-1])
-        terms = nxt
-    return terms[0]
-
-
-def _row_major_ranks(m: Module, bm, T: int, prefix: str) -> list[Signal]:
-    """``rank[r*T + c]`` = set bits of ``bm`` before position ``(r, c)`` in row-major order.
+def _row_major_ranks(m: Module, bm, tile: int, prefix: str) -> list[Signal]:
+    """``rank[r*tile + c]`` = set bits of ``bm`` before position ``(r, c)`` in row-major order.
 
     Rows before (a running sum of row counts) plus earlier in the row (a running sum of bits):
-    two chains of T small adders, no search.
+    two chains of ``tile`` small adders, no search.
     """
-    N = T * T
+    N = tile * tile
     ranks = []
     row_before = Signal(range(N + 1), name=f"{prefix}_rowbase0")
     m.d.comb += row_before.eq(0)
-    for r in range(T):
-        row = bm[r * T:(r + 1) * T]
-        in_row = Signal(range(T + 1), name=f"{prefix}_r{r}c0")
+    for r in range(tile):
+        row = bm[r * tile:(r + 1) * tile]
+        in_row = Signal(range(tile + 1), name=f"{prefix}_r{r}c0")
         m.d.comb += in_row.eq(0)
-        for c in range(T):
+        for c in range(tile):
             rank = Signal(range(N), name=f"{prefix}_{r}_{c}")
             m.d.comb += rank.eq(row_before + in_row)
             ranks.append(rank)
-            if c + 1 < T:
-                nxt = Signal(range(T + 1), name=f"{prefix}_r{r}c{c + 1}")
+            if c + 1 < tile:
+                nxt = Signal(range(tile + 1), name=f"{prefix}_r{r}c{c + 1}")
                 m.d.comb += nxt.eq(in_row + row[c])
                 in_row = nxt
-        if r + 1 < T:
+        if r + 1 < tile:
             nxt = Signal(range(N + 1), name=f"{prefix}_rowbase{r + 1}")
             m.d.comb += nxt.eq(row_before + popcount(row))
             row_before = nxt
     return ranks
 
 
-class SparseTransposer(wiring.Component):
-    """Streaming transposer of packed sparse T x T bf16 tiles.
+class Transposer(wiring.Component):
+    """Streaming transposer of packed sparse tile x tile bf16 tiles.
 
     Parameters
     ----------
@@ -161,11 +128,14 @@ class SparseTransposer(wiring.Component):
     Members
     -------
     i : In(stream.Signature(tile_beat_layout(cfg)))
-        Packed tiles: header beat, then ``ceil(nnz/P)`` value beats.
+        Packed tiles: header beat, then ``ceil(nnz/lanes)`` value beats.
     o : Out(stream.Signature(tile_beat_layout(cfg)))
         Packed transposed tiles, same format; malformed input tiles produce nothing.
-    err : Out(1)
-        One-cycle pulse after an input beat that made a tile malformed.
+    error : Out(1)
+        Sticky: set the cycle after an input beat that made a tile malformed, held until the
+        next header is taken (set again if that header is itself a fault).
+    err_code : Out(TransposerError)
+        Why ``error`` is set (``NONE`` while it is not).
     err_count : Out(16)
         Malformed tiles seen since reset (saturates at 65535).
     """
@@ -176,14 +146,15 @@ class SparseTransposer(wiring.Component):
         super().__init__({
             "i": In(stream.Signature(layout)),
             "o": Out(stream.Signature(layout)),
-            "err": Out(1),
+            "error": Out(1),
+            "err_code": Out(TransposerError),
             "err_count": Out(16),
         })
 
     def elaborate(self, platform):
         cfg = self.cfg
-        T, P, N, B = cfg.T, cfg.P, cfg.cells, cfg.buffers
-        log_p = int(math.log2(P))
+        tile, lanes, N, B = cfg.tile, cfg.lanes, cfg.cells, cfg.buffers
+        log_p = int(math.log2(lanes))
         n_beats = cfg.max_value_beats
         m = Module()
 
@@ -191,9 +162,11 @@ class SparseTransposer(wiring.Component):
         bank_bm = [Signal(N, name=f"bank{b}_bitmap") for b in range(B)]
         bank_need = [Signal(range(n_beats + 1), name=f"bank{b}_need") for b in range(B)]
         bank_full = [Signal(name=f"bank{b}_full") for b in range(B)]
-        bank_val = [[Signal(16, name=f"bank{b}_v{p // T}_{p % T}") for p in range(N)] for b in range(B)]
-        wr = Signal(range(B))
-        rd = Signal(range(B))
+        bank_val = [[Signal(16, name=f"bank{b}_v{p // tile}_{p % tile}") for p in range(N)] for b in range(B)]
+        commit = Signal()          # the tile being filled is complete: bank wr takes it
+        release = Signal()         # the output sends the last beat of bank rd in this cycle
+        wr = WrapCounter(m, B, commit, "wr").value
+        rd = WrapCounter(m, B, release, "rd").value
 
         # ---- input side: parse, scatter, commit ----------------------------------------
         # Combinational logic here is written as plain expressions (no comb If/Switch/Array):
@@ -207,15 +180,14 @@ class SparseTransposer(wiring.Component):
 
         hdr_bm = self.i.p.data[:N]
         hdr_need = Signal(range(n_beats + 1))
-        m.d.comb += hdr_need.eq((popcount(hdr_bm) + (P - 1)) >> log_p)
+        m.d.comb += hdr_need.eq((popcount(hdr_bm) + (lanes - 1)) >> log_p)
 
         # The input fills bank `wr` and commits the tile there once it is complete. Only value
         # beats (and the commit of an empty tile) need that bank to be free: a header goes into
         # in_bm while the bank still drains, and a bank whose last beat leaves in this very
         # cycle counts as free (its cells are read before the clock edge that writes them).
-        release = Signal()         # the output sends the last beat of bank rd in this cycle
         wr_free = Signal()
-        m.d.comb += wr_free.eq(~_mux_tree(bank_full, wr) | (release & (rd == wr)))
+        m.d.comb += wr_free.eq(~mux_tree(bank_full, wr) | (release & (rd == wr)))
         m.d.comb += self.i.ready.eq(Mux(in_state == VALUES, wr_free, in_state != EMPTY))
         take = self.i.valid & self.i.ready
         first, last = self.i.p.first, self.i.p.last
@@ -230,7 +202,6 @@ class SparseTransposer(wiring.Component):
         hdr_empty = Signal()
         m.d.comb += [got.eq(in_cnt + 1), at_need.eq(got == in_need), hdr_empty.eq(hdr_need == 0)]
 
-        commit = Signal()
         commit_need = Signal(range(n_beats + 1))
         err_header = Signal()      # a header while a tile is open: that tile was truncated
         err_value = Signal()       # this beat makes its own tile malformed
@@ -246,13 +217,13 @@ class SparseTransposer(wiring.Component):
             errors_now.eq(err_header + err_value),
         ]
 
-        lanes = [self.i.p.data[16 * lane:16 * (lane + 1)] for lane in range(P)]
-        src = _row_major_ranks(m, in_bm, T, "src")
+        lane_values = [self.i.p.data[16 * lane:16 * (lane + 1)] for lane in range(lanes)]
+        src = _row_major_ranks(m, in_bm, tile, "src")
         for p in range(N):
-            # Cell p holds packed value src[p]: it arrives in beat src // P, lane src % P.
-            hit = Signal(name=f"scatter_{p // T}_{p % T}")
+            # Cell p holds packed value src[p]: it arrives in beat src // lanes, lane src % lanes.
+            hit = Signal(name=f"scatter_{p // tile}_{p % tile}")
             m.d.comb += hit.eq(is_val & in_bm[p] & ((src[p] >> log_p) == in_cnt))
-            value = _mux_tree(lanes, src[p][:log_p])
+            value = mux_tree(lane_values, src[p][:log_p])
             for b in range(B):
                 with m.If(hit & (wr == b)):
                     m.d.sync += bank_val[b][p].eq(value)
@@ -283,12 +254,15 @@ class SparseTransposer(wiring.Component):
                 with m.If(wr == b):
                     # an empty tile's bitmap is zero; in_bm is only loaded at its header
                     m.d.sync += [bank_bm[b].eq(Mux(is_hdr, 0, in_bm)), bank_need[b].eq(commit_need)]
-            m.d.sync += wr.eq(Mux(wr == B - 1, 0, wr + 1))
         for b in range(B):
             # a bank can be released and refilled in the same cycle: the commit wins
             m.d.sync += bank_full[b].eq((commit & (wr == b)) | (bank_full[b] & ~(release & (rd == b))))
 
-        m.d.sync += self.err.eq(errors_now != 0)
+        # Sticky until the next tile starts (a header), unless this very beat is a fault.
+        error_next = Signal()
+        m.d.comb += error_next.eq((self.error & ~is_hdr) | (errors_now != 0))
+        m.d.sync += [self.error.eq(error_next),
+                     self.err_code.eq(Mux(error_next, TransposerError.MALFORMED, TransposerError.NONE))]
         total = self.err_count + errors_now
         m.d.sync += self.err_count.eq(Mux(total > 0xFFFF, 0xFFFF, total))
 
@@ -299,25 +273,25 @@ class SparseTransposer(wiring.Component):
         o_bm = Signal(N)
         o_need = Signal(range(n_beats + 1))
         m.d.comb += [
-            o_bm.eq(_mux_tree(bank_bm, rd)),
-            o_need.eq(_mux_tree(bank_need, rd)),
-            self.o.valid.eq(_mux_tree(bank_full, rd)),
+            o_bm.eq(mux_tree(bank_bm, rd)),
+            o_need.eq(mux_tree(bank_need, rd)),
+            self.o.valid.eq(mux_tree(bank_full, rd)),
         ]
-        o_bm_t = Cat(o_bm[r * T + c] for c in range(T) for r in range(T))
+        o_bm_t = Cat(o_bm[r * tile + c] for c in range(tile) for r in range(tile))
         # dst of cell (r, c) = row-major rank of (c, r) in the transposed bitmap.
-        dst_t = _row_major_ranks(m, o_bm_t, T, "dst")
-        lane_terms = [[] for _ in range(P)]
-        for r in range(T):
-            for c in range(T):
-                p, q = r * T + c, c * T + r
+        dst_t = _row_major_ranks(m, o_bm_t, tile, "dst")
+        lane_terms = [[] for _ in range(lanes)]
+        for r in range(tile):
+            for c in range(tile):
+                p, q = r * tile + c, c * tile + r
                 dst = dst_t[q]
                 here = Signal(name=f"gather_{r}_{c}")
                 m.d.comb += here.eq(o_bm[p] & ((dst >> log_p) == out_cnt))
-                value = _mux_tree([bank_val[b][p] for b in range(B)], rd)
-                for lane in range(P):
+                value = mux_tree([bank_val[b][p] for b in range(B)], rd)
+                for lane in range(lanes):
                     sel = here & (dst[:log_p] == lane) if log_p else here
                     lane_terms[lane].append(Mux(sel, value, 0))
-        val_data = Cat(*(_or_tree(terms) for terms in lane_terms))
+        val_data = Cat(*(or_tree(terms) for terms in lane_terms))
 
         o_last = Signal()
         in_hdr = out_state == HDR
@@ -331,7 +305,7 @@ class SparseTransposer(wiring.Component):
         m.d.comb += release.eq(self.o.valid & self.o.ready & o_last)
         with m.If(self.o.valid & self.o.ready):
             with m.If(o_last):
-                m.d.sync += [out_state.eq(HDR), rd.eq(Mux(rd == B - 1, 0, rd + 1))]
+                m.d.sync += out_state.eq(HDR)       # rd steps on `release`
             with m.Elif(out_state == HDR):
                 m.d.sync += [out_state.eq(VAL), out_cnt.eq(0)]
             with m.Else():

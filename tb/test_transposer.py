@@ -1,8 +1,10 @@
-"""cocotb tests of the sparse weight transposer (``hdl.transposer.SparseTransposer``).
+"""cocotb tests of the sparse weight transposer (``hdl.transposer.Transposer``).
 
 Every output beat is compared bit for bit with ``golden.transpose.stream_model``, every output
-tile is decoded and checked as ``unpack(out) == unpack(in).T``, and the scoreboard fails on any
-beat lost, duplicated or reordered. Settings from the environment:
+tile is decoded and checked as ``unpack(out) == unpack(in).T``, the scoreboard fails on any
+beat lost, duplicated or reordered, and the sticky ``error``/``err_code`` pair is compared
+with the golden flag every cycle. Stimulus comes from ``tb/stimulus/transposer.py``. Settings
+from the environment:
 
 ``OMNIDRL_CONFIG``
     The transposer config JSON (set by the runner).
@@ -14,7 +16,7 @@ beat lost, duplicated or reordered. Settings from the environment:
     If set, the throughput test writes its cycle counts there (used by bench/transposer.py).
 ``TP_THROUGHPUT_STREAMS``
     For the benchmark: path of an ``.npz`` whose arrays are named tile streams (uint16,
-    shape ``(n, T, T)``) to time back-to-back.
+    shape ``(n, tile, tile)``) to time back-to-back.
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
-from golden.transpose import (Beat, beats_to_tiles, malformed_stream, pack, pattern_tiles, stream_model,
-                              tile_to_beats, unpack, value_beats)
+from golden.codes import TransposerError
+from golden.transpose import Beat, beats_to_tiles, pack, stream_model, tile_to_beats, unpack, value_beats
 from hdl.transposer import TransposerConfig, tile_beat_layout
+from tb.stimulus.transposer import (malformed_stream, pattern_tiles, pruned_weight_tiles, random_density_tile,
+                                    random_density_tiles)
 from tb.stream import PayloadCodec, Scoreboard, StreamSink, StreamSource, reset, start_clock
 
 CFG = TransposerConfig.from_dict(json.loads(os.environ["OMNIDRL_CONFIG"])) if "OMNIDRL_CONFIG" in os.environ \
@@ -39,7 +43,7 @@ SEED = int(os.environ.get("TP_SEED", "1"))
 
 
 def beats_of(tiles) -> list[Beat]:
-    return [b for t in tiles for b in tile_to_beats(t, CFG.P)]
+    return [b for t in tiles for b in tile_to_beats(t, CFG.lanes)]
 
 
 def compare_beat(exp: Beat, got: dict) -> str | None:
@@ -48,20 +52,28 @@ def compare_beat(exp: Beat, got: dict) -> str | None:
 
 
 class ErrorMonitor:
-    """Counts the one-cycle ``err`` pulses."""
+    """Checks ``error`` and ``err_code`` every cycle against the golden flag after the input
+    beats the source has sent so far (``error_after``), and counts the cycles it is up."""
 
-    def __init__(self, dut):
-        self.pulses = 0
-        self._task = cocotb.start_soon(self._run(dut))
+    def __init__(self, dut, source: StreamSource, error_after: list[bool]):
+        self.up_cycles = 0
+        self.mismatches: list[str] = []
+        self._task = cocotb.start_soon(self._run(dut, source, error_after))
 
     def stop(self) -> None:
         self._task.cancel()
 
-    async def _run(self, dut):
+    async def _run(self, dut, source, error_after):
         while True:
             await RisingEdge(dut.clk)
             await ReadOnly()
-            self.pulses += int(dut.err.value)
+            want = error_after[source.sent - 1] if source.sent else False
+            error, code = int(dut.error.value), int(dut.err_code.value)
+            code_want = TransposerError.MALFORMED if want else TransposerError.NONE
+            if (error, code) != (int(want), int(code_want)) and len(self.mismatches) < 5:
+                self.mismatches.append(f"after {source.sent} input beats: error={error} err_code={code}, "
+                                       f"golden {int(want)}/{int(code_want)}")
+            self.up_cycles += error
 
 
 async def run_stream(dut, beats: list[Beat], *, gap_prob: float, stall_prob: float, seed: int,
@@ -73,7 +85,7 @@ async def run_stream(dut, beats: list[Beat], *, gap_prob: float, stall_prob: flo
     this again.
     """
     await reset(dut)
-    expected = stream_model(beats, CFG.T, CFG.P)
+    expected = stream_model(beats, CFG.tile, CFG.lanes)
     board = Scoreboard("transposer.o", compare_beat)
     for b in expected.out_beats:
         board.expect(b)
@@ -84,9 +96,9 @@ async def run_stream(dut, beats: list[Beat], *, gap_prob: float, stall_prob: flo
         if lasts is not None and beat["last"]:
             lasts.append(cycle["n"])
 
-    monitor = ErrorMonitor(dut)
     sink = StreamSink(dut, "o", CODEC, stall_prob=stall_prob, rng=random.Random(seed + 1), callback=on_beat)
     source = StreamSource(dut, "i", CODEC, gap_prob=gap_prob, rng=random.Random(seed))
+    monitor = ErrorMonitor(dut, source, expected.error_after)
     source.send_all(b.as_dict() for b in beats)
     limit = 50 * len(beats) + 1000
     while len(sink.received) < len(expected.out_beats) or not source.idle:
@@ -94,17 +106,19 @@ async def run_stream(dut, beats: list[Beat], *, gap_prob: float, stall_prob: flo
         cycle["n"] += 1
         assert cycle["n"] < limit, (f"no progress: {len(sink.received)} of {len(expected.out_beats)} "
                                     f"output beats, {source.sent} of {len(beats)} input beats sent")
-    for _ in range(4 * CFG.T + 8):   # nothing extra may come out; error flags settle
+    for _ in range(4 * CFG.tile + 8):   # nothing extra may come out; the error flag holds
         await FallingEdge(dut.clk)
     source.stop()
     sink.stop()
     monitor.stop()
     board.check_done(sink)
-    got_tiles = beats_to_tiles([Beat(b["data"], b["first"], b["last"]) for b in sink.received], CFG.T, CFG.P)
+    got_tiles = beats_to_tiles([Beat(b["data"], b["first"], b["last"]) for b in sink.received],
+                               CFG.tile, CFG.lanes)
     assert len(got_tiles) == len(expected.out_tiles)
     count = int(dut.err_count.value)
     assert count == expected.errors, f"err_count {count}, golden model counts {expected.errors} malformed tiles"
-    assert (monitor.pulses > 0) == (expected.errors > 0) and monitor.pulses <= expected.errors
+    assert not monitor.mismatches, "error flag differs from golden: " + "; ".join(monitor.mismatches)
+    assert (monitor.up_cycles > 0) == (expected.errors > 0)
     return expected, got_tiles, cycle["n"]
 
 
@@ -122,7 +136,7 @@ async def patterns_with_gaps_and_backpressure(dut):
     checkerboards, a full row/column, edge bit patterns; 30% input gaps, 30% output stalls."""
     start_clock(dut)
     rng = np.random.default_rng(SEED)
-    groups = pattern_tiles(CFG.T, rng)
+    groups = pattern_tiles(CFG.tile, rng)
     tiles = [pack(d) for g in groups.values() for d in g]
     _, got, cycles = await run_stream(dut, beats_of(tiles), gap_prob=0.3, stall_prob=0.3, seed=SEED)
     check_transposes(tiles, got)
@@ -134,9 +148,7 @@ async def random_tiles_heavy_backpressure(dut):
     """Random tiles at random densities; rare input gaps and 70% output stalls (all banks fill)."""
     start_clock(dut)
     rng = np.random.default_rng(SEED + 10)
-    dens = rng.random(60)
-    tiles = [pack(np.where(rng.random((CFG.T, CFG.T)) < d, rng.integers(1, 1 << 16, (CFG.T, CFG.T)), 0)
-                  .astype(np.uint16)) for d in dens]
+    tiles = [pack(random_density_tile(rng, CFG.tile, d)) for d in rng.random(60)]
     _, got, _ = await run_stream(dut, beats_of(tiles), gap_prob=0.05, stall_prob=0.7, seed=SEED + 11)
     check_transposes(tiles, got)
 
@@ -144,55 +156,20 @@ async def random_tiles_heavy_backpressure(dut):
 @cocotb.test()
 async def malformed_tiles_flagged_and_recovered(dut):
     """Short, long, cut-off, stray and mis-flagged tiles between good ones: each bad tile is
-    dropped and counted on err_count, the good ones around it come out transposed."""
+    dropped and counted on err_count, error/err_code follow the golden flag, the good ones
+    around it come out transposed."""
     start_clock(dut)
     rng = np.random.default_rng(SEED + 20)
-    beats = malformed_stream(CFG.T, CFG.P, rng)
+    beats = malformed_stream(CFG.tile, CFG.lanes, rng)
     expected, got, _ = await run_stream(dut, beats, gap_prob=0.25, stall_prob=0.25, seed=SEED + 21)
     assert expected.errors == 12 and len(got) == 13
-
-
-def trace_weights() -> tuple[str, list[np.ndarray]]:
-    """float32 TD3 weight matrices: the committed trace's trained weights, else synthetic."""
-    from golden.bf16 import bf16_to_f32
-    try:
-        from golden.traces import iter_tensors, load_trace
-        ws = [np.asarray(bf16_to_f32(w), np.float32)
-              for name, _, w in iter_tensors(load_trace(), kinds=("W",)) if name.startswith("dense/")]
-        if ws:
-            return "trace", ws
-    except FileNotFoundError:
-        pass
-    rng = np.random.default_rng(SEED + 30)
-    return "synthetic", [rng.standard_normal((64, 64)).astype(np.float32) * 0.05]
-
-
-def real_weight_tiles(count: int) -> tuple[str, list[np.ndarray]]:
-    """Tiles of TD3 weights magnitude-pruned to 50, 70 and 90% sparsity (bf16 patterns).
-
-    The committed trace holds trained dense and circulant layers (circulant ones need no
-    transposer), so the pruning to the sparsities of interest happens here.
-    """
-    from golden.bf16 import f32_to_bf16
-    from golden.transpose import tile_matrix
-    source, ws = trace_weights()
-    tiles: list[np.ndarray] = []
-    for sparsity in (0.5, 0.7, 0.9):
-        for w in ws:
-            cut = np.quantile(np.abs(w), sparsity)
-            ts, _ = tile_matrix(np.asarray(f32_to_bf16(np.where(np.abs(w) > cut, w, 0))), CFG.T)
-            tiles += ts
-    if len(tiles) > count:
-        pick = np.random.default_rng(SEED + 31).choice(len(tiles), count, replace=False)
-        tiles = [tiles[k] for k in sorted(pick)]
-    return source, tiles
 
 
 @cocotb.test()
 async def real_pruned_weights(dut):
     """Tiles of the trained TD3 weights of the committed trace, magnitude-pruned to 50-90%."""
     start_clock(dut)
-    source, dense = real_weight_tiles(int(os.environ.get("TP_REAL_TILES", "64")))
+    source, dense = pruned_weight_tiles(CFG.tile, int(os.environ.get("TP_REAL_TILES", "64")), SEED + 30)
     tiles = [pack(d) for d in dense]
     _, got, _ = await run_stream(dut, beats_of(tiles), gap_prob=0.2, stall_prob=0.2, seed=SEED + 32)
     check_transposes(tiles, got)
@@ -200,12 +177,12 @@ async def real_pruned_weights(dut):
 
 
 async def time_stream(dut, tiles) -> dict:
-    """Back-to-back, no gaps, no back-pressure: cycles per tile over ceil(nnz/P)."""
+    """Back-to-back, no gaps, no back-pressure: cycles per tile over ceil(nnz/lanes)."""
     lasts: list[int] = []
     beats = beats_of(tiles)
     _, got, _ = await run_stream(dut, beats, gap_prob=0.0, stall_prob=0.0, seed=SEED, lasts=lasts)
     check_transposes(tiles, got)
-    bounds = [value_beats(t.nnz, CFG.P) for t in tiles]
+    bounds = [value_beats(t.nnz, CFG.lanes) for t in tiles]
     # Output interval between consecutive tiles' last beats, minus the tile's bound: the
     # pipeline fill (latency of the first tile) is left out.
     per_tile = [lasts[k] - lasts[k - 1] - bounds[k] for k in range(1, len(tiles))]
@@ -219,7 +196,7 @@ async def time_stream(dut, tiles) -> dict:
 
 @cocotb.test()
 async def back_to_back_throughput(dut):
-    """Fixed-density tiles back to back: at most 2 cycles per tile above ceil(nnz/P)."""
+    """Fixed-density tiles back to back: at most 2 cycles per tile above ceil(nnz/lanes)."""
     start_clock(dut)
     streams: dict[str, np.ndarray] = {}
     path = os.environ.get("TP_THROUGHPUT_STREAMS")
@@ -229,8 +206,7 @@ async def back_to_back_throughput(dut):
     else:
         rng = np.random.default_rng(SEED + 40)
         for sparsity in (0.5, 0.9):
-            keep = rng.random((40, CFG.T, CFG.T)) >= sparsity
-            streams[f"sparsity_{sparsity}"] = np.where(keep, rng.integers(1, 1 << 16, keep.shape), 0).astype(np.uint16)
+            streams[f"sparsity_{sparsity}"] = random_density_tiles(rng, CFG.tile, 40, 1 - sparsity)
     results = {}
     for name, arr in streams.items():
         stats = await time_stream(dut, [pack(d) for d in arr])

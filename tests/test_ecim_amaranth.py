@@ -4,15 +4,15 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.hdl import Value
+from amaranth.hdl import Fragment, Value
 from amaranth.sim import Simulator
 
-from golden.bf16 import f32_to_bf16
-from golden.mfec import exponent_stage
+from golden.mfec import EXP_SUM_BITS, SHIFT_BITS, MfecParams, exponent_stage
 from hdl.config import ConfigError
-from hdl.ecim import Ecim, EcimConfig, EcimMacro
-from tb.test_ecim import (edge_dots, expected, expected_skipped, group_beats, make_dots, make_weights,
-                          write_beats)
+from hdl.ecim import Ecim, EcimConfig, EcimMacro, output_layout
+from hdl.lib.sram import Sram
+from tb.stimulus.ecim import (bf16_normal, edge_dots, expected, expected_skipped, group_beats, make_dots,
+                              make_weights, normal_dots, write_beats)
 
 
 def run_unit(cfg, weights, dots, *, gap_prob=0.0, stall_prob=0.0, seed=0, mid_writes=None):
@@ -97,8 +97,8 @@ def test_write_waits_for_groups_in_flight_and_wins_over_new_groups():
     weights = make_weights(cfg, 31)
     dots = make_dots(cfg, 12, 32)
     rng = np.random.default_rng(33)
-    new_rows = {4: (dots[4][0][0], f32_to_bf16(rng.normal(0, 3, cfg.n).astype(np.float32))),
-                9: (dots[9][0][-1], f32_to_bf16(rng.normal(0, 3, cfg.n).astype(np.float32)))}
+    new_rows = {4: (dots[4][0][0], bf16_normal(rng, cfg.n, 3.0)),
+                9: (dots[9][0][-1], bf16_normal(rng, cfg.n, 3.0))}
     got, _, _ = run_unit(cfg, weights, dots, stall_prob=0.3, seed=4, mid_writes=new_rows)
     want, current = [], weights.copy()
     for d, dot in enumerate(dots):
@@ -111,12 +111,13 @@ def test_write_waits_for_groups_in_flight_and_wins_over_new_groups():
 def test_too_long_dot_is_flagged_and_unit_recovers():
     cfg = EcimConfig.preset("tiny")
     rng = np.random.default_rng(5)
-    weights = f32_to_bf16(rng.normal(0, 1, (cfg.rows, cfg.n)).astype(np.float32))
-    dots = [(list(range(cfg.rows)) + [0], f32_to_bf16(rng.normal(0, 1, (cfg.rows + 1) * cfg.n).astype(np.float32))),
-            ([1, 2], f32_to_bf16(rng.normal(0, 1, 2 * cfg.n).astype(np.float32)))]
+    weights = bf16_normal(rng, (cfg.rows, cfg.n))
+    dots = [(list(range(cfg.rows)) + [0], bf16_normal(rng, (cfg.rows + 1) * cfg.n)),
+            ([1, 2], bf16_normal(rng, 2 * cfg.n))]
     got, _, _ = run_unit(cfg, weights, dots, stall_prob=0.5, seed=2)
     want = expected(cfg, weights, dots)
-    assert want[0] == (1 << cfg.out_width) | 0x7FC0  # err flag and NaN
+    assert want[0] == output_layout(cfg).const({"value": 0x7FC0, "err": 1}).as_bits()  # in-band err and NaN
+    assert not output_layout(cfg).from_bits(want[1]).err
     assert got == want
 
 
@@ -124,10 +125,8 @@ def test_too_long_dot_is_flagged_and_unit_recovers():
 def test_cycles_per_group_match_model(overlap, lanes):
     cfg = EcimConfig(overlap=overlap, lanes=lanes)
     rng = np.random.default_rng(6)
-    weights = f32_to_bf16(rng.normal(0, 1, (cfg.rows, cfg.n)).astype(np.float32))
-    dots = [([int(r) for r in rng.integers(0, cfg.rows, 8)], f32_to_bf16(rng.normal(0, 1, 8 * cfg.n)
-                                                                          .astype(np.float32)))
-            for _ in range(6)]
+    weights = bf16_normal(rng, (cfg.rows, cfg.n))
+    dots = normal_dots(cfg, rng, 6, 8)
     _, cycles, _ = run_unit(cfg, weights, dots)
     groups = 48
     assert groups * cfg.group_cycles <= cycles <= groups * cfg.group_cycles + cfg.exp_cycles + cfg.mant_cycles + 6
@@ -174,12 +173,12 @@ def test_macro_matches_exponent_stage():
                 cycles += 1
             want = exponent_stage(exps[row][None], eb[None], np.array([floor]), np.array([has]))
             shift = ctx.get(dut.shift)
-            got = {"shift": [(shift >> (6 * i)) & 63 for i in range(n)],
+            got = {"shift": [(shift >> (SHIFT_BITS * i)) & ((1 << SHIFT_BITS) - 1) for i in range(n)],
                    "zero": [bool((ctx.get(dut.zero_a) | ctx.get(dut.zero_b)) >> i & 1) for i in range(n)],
                    "special": [bool((ctx.get(dut.inf_a) | ctx.get(dut.inf_b)) >> i & 1) for i in range(n)],
                    "s_new": ctx.get(dut.s_new), "has_new": bool(ctx.get(dut.has_new)),
                    "acc_shift": ctx.get(dut.acc_shift),
-                   "s": [(ctx.get(dut.s) >> (9 * i)) & 511 for i in range(n)]}
+                   "s": [(ctx.get(dut.s) >> (EXP_SUM_BITS * i)) & ((1 << EXP_SUM_BITS) - 1) for i in range(n)]}
             exp = {"shift": want["shift"][0].tolist(), "zero": want["zero"][0].tolist(),
                    "special": want["special"][0].tolist(), "s_new": int(want["s_new"][0]),
                    "has_new": bool(want["has_new"][0]), "acc_shift": int(want["acc_shift"][0]),
@@ -209,3 +208,29 @@ def test_config_validation_names_parameter():
         EcimConfig(out_format="fp8")
     assert EcimConfig.preset("tiny").acc_width == 16 + 10 + 5 + 1
     assert EcimConfig().synth_blackboxes() == ("ecim.macro", "ecim.mant_mem")
+
+
+def test_config_shares_the_golden_numerics_fields():
+    """The MFEC fields are declared once (golden.mfec.MfecParams): same ranges, same values."""
+    golden_rows = {r["name"]: r for r in MfecParams.parameter_table()}
+    hdl_rows = {r["name"]: r for r in EcimConfig.parameter_table()}
+    assert all(hdl_rows[name] == row for name, row in golden_rows.items())
+    cfg = EcimConfig.preset("paper", guard=6, out_format="fp32")
+    assert cfg.mfec == MfecParams(n=16, guard=6, max_groups=256, out_format="fp32", zero_skip=True)
+    with pytest.raises(ConfigError, match=r"mfec: n=12 is not allowed; n must be a power of two from 2 to 64"):
+        MfecParams(n=12)
+
+
+def test_synth_periphery_is_an_implementation_knob():
+    """Same Verilog, so same features hash; the full hash and the black-box marks differ."""
+    plain, periphery = EcimConfig(), EcimConfig(synth_periphery=True)
+    assert plain.config_hash() == periphery.config_hash()
+    assert plain.full_hash() != periphery.full_hash()
+    for cfg in (plain, periphery):
+        top = Fragment.get(Ecim(cfg.replace(n=4, rows=8, lanes=2, max_groups=8)), None)
+        parts = {name: sub for sub, name, *_ in top.subfragments}
+        macro = parts["macro"].origins[0]
+        assert isinstance(macro, EcimMacro) and macro.synth_blackbox == (not cfg.synth_periphery)
+        assert isinstance(parts["mant_mem"].origins[0], Sram)
+        cells = {name: sub for sub, name, *_ in parts["macro"].subfragments}["array"].origins[0]
+        assert isinstance(cells, Sram) and cells.synth_blackbox  # a black box either way

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from golden.bf16 import bf16_edge_values, dot, f32_round_to_bf16_bits, f32_to_bf16
+from golden.config import ConfigError
 from golden.mfec import MfecParams, exponent_stage, f64_dot, fp32_seq_dot, mfec_dot, mfec_dot_detail, rel_error
 
 
@@ -196,9 +197,11 @@ def test_error_target_on_synthetic_layer():
 
 
 def test_params_validation():
-    with pytest.raises(ValueError, match=r"guard=17 .* 0\.\.16"):
+    with pytest.raises(ConfigError, match=r"mfec: guard=17 is not allowed; guard must be an integer from 0 to 16"):
         MfecParams(guard=17)
-    with pytest.raises(ValueError, match="out_format='fp16'"):
+    with pytest.raises(ConfigError, match=r"out_format='fp16' is not allowed; out_format must be one of bf16, fp32"):
         MfecParams(out_format="fp16")
+    with pytest.raises(ConfigError, match=r"max_groups=0 is not allowed"):
+        MfecParams.preset("default", **MfecParams.parse_overrides(["max_groups=0"]))
     with pytest.raises(ValueError, match="multiple of n=16"):
         mfec_dot(np.zeros(10, np.uint16), np.zeros(10, np.uint16))

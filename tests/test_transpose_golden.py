@@ -3,23 +3,20 @@
 import numpy as np
 import pytest
 
+from golden.config import ConfigError
 from golden.transpose import (
-    Beat, SparseTile, beats_to_tiles, bitmap_to_int, circulant_to_dense, int_to_bitmap, pack,
-    src_dst_ranks, stream_model, tile_matrix, tile_to_beats, transpose_circulant, transpose_matrix_tiles,
+    Beat, SparseTile, TileFormat, beat_width, beats_to_tiles, bitmap_to_int, circulant_to_dense, int_to_bitmap,
+    pack, src_dst_ranks, stream_model, tile_matrix, tile_to_beats, transpose_circulant, transpose_matrix_tiles,
     transpose_packed, unpack, untile_matrix, value_beats,
 )
+from tb.stimulus.transposer import random_density_tile as random_tile
 
 
-def random_tile(rng, T, density):
-    vals = rng.integers(1, 1 << 16, (T, T)).astype(np.uint16)
-    return np.where(rng.random((T, T)) < density, vals, 0).astype(np.uint16)
-
-
-@pytest.mark.parametrize("T", [2, 4, 7, 16])
-def test_pack_unpack_transpose_random(T):
-    rng = np.random.default_rng(T)
+@pytest.mark.parametrize("tile", [2, 4, 7, 16])
+def test_pack_unpack_transpose_random(tile):
+    rng = np.random.default_rng(tile)
     for density in np.linspace(0, 1, 11):
-        d = random_tile(rng, T, density)
+        d = random_tile(rng, tile, density)
         t = pack(d)
         assert np.array_equal(unpack(t), d)
         out = transpose_packed(t)
@@ -56,13 +53,13 @@ def test_bitmap_int_roundtrip_and_bit_order():
         assert np.array_equal(int_to_bitmap(bitmap_to_int(bm), 16), bm)
 
 
-@pytest.mark.parametrize("T,P", [(4, 2), (4, 1), (8, 4), (16, 8), (16, 16)])
-def test_beats_roundtrip(T, P):
-    rng = np.random.default_rng(T * 100 + P)
-    tiles = [pack(random_tile(rng, T, dens)) for dens in (0, 0.05, 0.5, 1)]
-    beats = [b for t in tiles for b in tile_to_beats(t, P)]
-    assert len(beats) == sum(1 + value_beats(t.nnz, P) for t in tiles)
-    assert beats_to_tiles(beats, T, P) == tiles
+@pytest.mark.parametrize("tile,lanes", [(4, 2), (4, 1), (8, 4), (16, 8), (16, 16)])
+def test_beats_roundtrip(tile, lanes):
+    rng = np.random.default_rng(tile * 100 + lanes)
+    tiles = [pack(random_tile(rng, tile, dens)) for dens in (0, 0.05, 0.5, 1)]
+    beats = [b for t in tiles for b in tile_to_beats(t, lanes)]
+    assert len(beats) == sum(1 + value_beats(t.nnz, lanes) for t in tiles)
+    assert beats_to_tiles(beats, tile, lanes) == tiles
     assert beats[0].first == 1 and beats[0].last == 1          # empty tile: header only
 
 
@@ -85,11 +82,11 @@ def test_stream_model_good_stream_is_transpose():
 
 
 def test_stream_model_malformed_tiles_are_dropped_and_counted():
-    T, P = 4, 2
+    tile, lanes = 4, 2
     good = pack(np.arange(1, 17, dtype=np.uint16).reshape(4, 4) * (np.eye(4, dtype=np.uint16) + 1))
-    g = tile_to_beats(good, P)                         # header + 8 value beats
+    g = tile_to_beats(good, lanes)                     # header + 8 value beats
     three = pack(np.diag([1, 2, 3, 0]).astype(np.uint16))
-    h = tile_to_beats(three, P)                        # header + 2 value beats
+    h = tile_to_beats(three, lanes)                    # header + 2 value beats
     cases = {
         "early last": h[:1] + [Beat(h[1].data, 0, 1)],
         "missing last, then more": h[:2] + [Beat(h[2].data, 0, 0), Beat(0, 0, 0), Beat(0, 0, 1)],
@@ -100,9 +97,15 @@ def test_stream_model_malformed_tiles_are_dropped_and_counted():
         "non-empty header with last": [Beat(h[0].data, 1, 1)],
     }
     for name, bad in cases.items():
-        res = stream_model(g + bad + g, T, P)
+        beats = g + bad + g
+        res = stream_model(beats, tile, lanes)
         assert res.errors == 1, name
         assert res.out_tiles == [transpose_packed(good)] * 2, name
+        # the sticky flag: down over the good tile, up from the fault up to the next header
+        up = res.error_after
+        fault = up.index(True)
+        after = next((k for k in range(fault + 1, len(beats)) if beats[k].first), len(beats))
+        assert fault >= len(g) and all(up[fault:after]) and not any(up[after:]), name
 
 
 def test_matrix_tiling_roundtrip_and_transpose():
@@ -123,5 +126,16 @@ def test_circulant_transpose_is_index_reversal():
 
 def test_sparse_tile_equality():
     a = pack(np.eye(3, dtype=np.uint16))
-    assert a == SparseTile(3, np.eye(3, dtype=bool), np.ones(3, np.uint16))
+    assert a == SparseTile(np.eye(3, dtype=bool), np.ones(3, np.uint16)) and a.tile == 3
     assert a != pack(np.eye(3, dtype=np.uint16) * 2)
+
+
+def test_tile_format_widths_and_ranges():
+    fmt = TileFormat(tile=4, lanes=2)
+    assert (fmt.cells, fmt.data_width, fmt.max_value_beats) == (16, 32, 8)
+    assert TileFormat(tile=16, lanes=8).data_width == beat_width(16, 8) == 256
+    assert TileFormat(tile=2, lanes=4).data_width == 64  # a value beat wider than the bitmap
+    with pytest.raises(ConfigError, match=r"lanes=32 is not allowed; lanes must be a power of two from 1 to 16"):
+        TileFormat(tile=4, lanes=32)
+    with pytest.raises(ConfigError, match=r"tile=1 is not allowed; tile must be an integer from 2 to 32"):
+        TileFormat(tile=1)

@@ -9,9 +9,10 @@ from flows.generate import ROOT
 
 
 @pytest.mark.parametrize("args,needle", [
-    (["--set", "P=3"], "transposer: P=3 is not allowed; P must be a power of two from 1 to 64"),
-    (["--preset", "tiny", "--set", "P=32"], "P=32 is not allowed; P must be a power of two from 1 to 16"),
-    (["--set", "T=40"], "transposer: T=40 is not allowed; T must be an integer from 2 to 32"),
+    (["--set", "lanes=3"], "transposer: lanes=3 is not allowed; lanes must be a power of two from 1 to 64"),
+    (["--preset", "tiny", "--set", "lanes=32"], "lanes=32 is not allowed; lanes must be a power of two from 1 to 16"),
+    (["--set", "tile=40"], "transposer: tile=40 is not allowed; tile must be an integer from 2 to 32"),
+    (["--set", "T=16"], "transposer: unknown parameter 'T'"),
     (["--set", "buffers=9"], "buffers=9 is not allowed; buffers must be an integer from 2 to 4"),
 ])
 def test_bad_parameters_one_line_exit_2(args, needle):

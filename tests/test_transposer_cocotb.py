@@ -1,6 +1,6 @@
 """Tier 2: the transposer's cocotb testbench on the generated Verilog, on Icarus and Verilator.
 
-tiny (T=4, P=2) runs on both simulators; small (T=8, P=4: more lanes, wider ranks) on both as
+tiny (tile=4, lanes=2) runs on both simulators; small (tile=8, lanes=4: more lanes, wider ranks) on both as
 well. A missing simulator fails with its install command (tb.runner.check_simulator).
 """
 

@@ -1,0 +1,136 @@
+"""Stimulus for the sparse weight transposer: random, adversarial and malformed tile streams.
+
+NumPy only, shared by ``tests/test_transpose_golden.py``, ``tests/test_transposer_amaranth.py``,
+the cocotb module ``tb/test_transposer.py`` and ``bench/transposer.py``. What the transposer
+must make of it comes from ``golden.transpose``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from golden.transpose import Beat, pack, tile_matrix, tile_to_beats
+
+__all__ = ["random_dense_tile", "random_density_tile", "random_density_tiles", "pattern_tiles",
+           "malformed_stream", "trace_weights", "pruned_weight_tiles"]
+
+
+def random_dense_tile(rng: np.random.Generator, tile: int, nnz: int) -> np.ndarray:
+    """A tile x tile tile with exactly ``nnz`` stored elements at random places, random non-zero bits."""
+    d = np.zeros(tile * tile, dtype=np.uint16)
+    where = rng.choice(tile * tile, size=nnz, replace=False)
+    d[where] = rng.integers(1, 1 << 16, nnz)
+    return d.reshape(tile, tile)
+
+
+def random_density_tile(rng: np.random.Generator, tile: int, density: float) -> np.ndarray:
+    """A tile x tile tile whose elements are stored with probability ``density`` each."""
+    keep = rng.random((tile, tile)) < density
+    return np.where(keep, rng.integers(1, 1 << 16, (tile, tile)), 0).astype(np.uint16)
+
+
+def random_density_tiles(rng: np.random.Generator, tile: int, count: int, density: float) -> np.ndarray:
+    """``count`` tiles (shape ``(count, tile, tile)``) of :func:`random_density_tile`, drawn at once."""
+    keep = rng.random((count, tile, tile)) < density
+    return np.where(keep, rng.integers(1, 1 << 16, keep.shape), 0).astype(np.uint16)
+
+
+def pattern_tiles(tile: int, rng: np.random.Generator, *, singles: bool = True) -> dict[str, list[np.ndarray]]:
+    """Adversarial and sweep stimulus, by name: every density from empty to full, a single
+    stored element in every position, diagonal, anti-diagonal, checkerboards, one full row and
+    one full column, and edge bit patterns (-0, subnormal, Inf, NaN)."""
+    def vals(shape):
+        return rng.integers(1, 1 << 16, shape).astype(np.uint16)
+
+    cells = tile * tile
+    out: dict[str, list[np.ndarray]] = {}
+    out["every_density"] = [random_dense_tile(rng, tile, n) for n in range(cells + 1)]
+    if singles:
+        singles_list = []
+        for p in range(cells):
+            d = np.zeros(cells, np.uint16)
+            d[p] = int(vals(1)[0])
+            singles_list.append(d.reshape(tile, tile))
+        out["single"] = singles_list
+    eye = np.eye(tile, dtype=bool)
+    checker = (np.add.outer(np.arange(tile), np.arange(tile)) % 2) == 0
+    row = np.zeros((tile, tile), bool)
+    row[tile // 2, :] = True
+    masks = {"diagonal": eye, "anti_diagonal": eye[::-1], "checker0": checker, "checker1": ~checker,
+             "one_row": row, "one_col": row.T, "full": np.ones((tile, tile), bool),
+             "empty": np.zeros((tile, tile), bool)}
+    out["patterns"] = [np.where(mk, vals((tile, tile)), 0).astype(np.uint16) for mk in masks.values()]
+    edge = np.array([0x8000, 0x0001, 0x807F, 0x7F80, 0xFF80, 0x7FC0, 0xFFFF, 0x7F7F], np.uint16)
+    out["edge_bits"] = [edge[rng.integers(0, len(edge), (tile, tile))] for _ in range(2)]
+    return out
+
+
+def malformed_stream(tile: int, lanes: int, rng: np.random.Generator, n_good: int = 12) -> list[Beat]:
+    """Good tiles interleaved with every kind of malformed tile, for the error-recovery tests.
+
+    Bad tile k follows good tile k and is of kind ``k % 6``: ``last`` one beat early, too many
+    value beats, cut short by the next header, value beats outside a tile, an empty tile
+    without ``last``, a non-empty header with ``last``.
+    """
+    cells = tile * tile
+    good = [pack(random_dense_tile(rng, tile, int(n))) for n in rng.integers(1, cells + 1, n_good)]
+    beats: list[Beat] = []
+    for k, t in enumerate(good):
+        b = tile_to_beats(t, lanes)
+        kind = k % 6
+        beats += b                                               # a good tile
+        # a bad tile of at least two value beats where the shape allows it
+        bad = pack(random_dense_tile(rng, tile, int(rng.integers(min(lanes + 1, cells), cells + 1))))
+        bb = tile_to_beats(bad, lanes)
+        if kind == 0:
+            if len(bb) >= 3:
+                beats += bb[:-2] + [Beat(bb[-2].data, 0, 1)]       # last one beat early
+            else:
+                beats += [Beat(bb[0].data, 1, 1)]                  # last on a non-empty header
+        elif kind == 1:
+            beats += bb[:-1] + [Beat(bb[-1].data, 0, 0), Beat(1, 0, 0), Beat(2, 0, 1)]  # too many
+        elif kind == 2:
+            beats += bb[:-1]                                     # cut short by the next header
+        elif kind == 3:
+            beats += [Beat(3, 0, 0), Beat(4, 0, 1)]              # value beats outside a tile
+        elif kind == 4:
+            beats += [Beat(0, 1, 0), Beat(5, 0, 1)]              # empty tile without last
+        else:
+            beats += [Beat(bb[0].data, 1, 1)]                    # non-empty header with last
+    beats += tile_to_beats(good[0], lanes)
+    return beats
+
+
+def trace_weights(seed: int) -> tuple[str, list[np.ndarray]]:
+    """float32 TD3 weight matrices: the committed trace's trained weights, else synthetic."""
+    from golden.bf16 import bf16_to_f32
+    try:
+        from golden.traces import iter_tensors, load_trace
+        ws = [np.asarray(bf16_to_f32(w), np.float32)
+              for name, _, w in iter_tensors(load_trace(), kinds=("W",)) if name.startswith("dense/")]
+        if ws:
+            return "trace", ws
+    except FileNotFoundError:
+        pass
+    rng = np.random.default_rng(seed)
+    return "synthetic", [rng.standard_normal((64, 64)).astype(np.float32) * 0.05]
+
+
+def pruned_weight_tiles(tile: int, count: int, seed: int) -> tuple[str, list[np.ndarray]]:
+    """Up to ``count`` tiles of TD3 weights magnitude-pruned to 50, 70 and 90% sparsity (bf16).
+
+    The committed trace holds trained dense and circulant layers (circulant ones need no
+    transposer), so the pruning to the sparsities of interest happens here.
+    """
+    from golden.bf16 import f32_to_bf16
+    source, ws = trace_weights(seed)
+    tiles: list[np.ndarray] = []
+    for sparsity in (0.5, 0.7, 0.9):
+        for w in ws:
+            cut = np.quantile(np.abs(w), sparsity)
+            ts, _ = tile_matrix(np.asarray(f32_to_bf16(np.where(np.abs(w) > cut, w, 0))), tile)
+            tiles += ts
+    if len(tiles) > count:
+        pick = np.random.default_rng(seed + 1).choice(len(tiles), count, replace=False)
+        tiles = [tiles[k] for k in sorted(pick)]
+    return source, tiles
