@@ -304,6 +304,8 @@ class SramArray(wiring.Component):
     ``addr`` from the cycle after ``en`` and holds it until the next ``en``.
     """
 
+    synth_blackbox = True  # TEMPORARY (flows branch): until the arrays become hdl.lib.Sram
+
     def __init__(self, width: int, rows: int):
         self.width, self.rows = width, rows
         super().__init__({"wr_en": In(1), "wr_row": In(range(rows)), "wr_data": In(width),
@@ -513,6 +515,7 @@ class Ecim(wiring.Component):
         cfg = self.cfg
         n = cfg.n
         m.submodules.macro = macro = EcimMacro(n, cfg.rows)
+        macro.synth_blackbox = not cfg.synth_periphery  # TEMPORARY (flows branch): the ECIM owner sets it
         m.submodules.mant_mem = mmem = SramArray(8 * n, cfg.rows)
         m.submodules.engine = eng = MantissaEngine(cfg)
 
