@@ -172,7 +172,8 @@ def _add_block_args(p, with_block=True):
         p.add_argument("block", metavar="BLOCK", help="one of: " + ", ".join(block_names()))
     p.add_argument("--preset", default="default", help="named configuration (tiny, default, paper, ...)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one config parameter (repeatable)")
+                   help="override one config parameter (repeatable); a dotted KEY reaches into a "
+                        "nested config, e.g. --set pe_array.rows=16")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -208,16 +208,21 @@ class Config:
     def parameter_table(cls) -> list[dict[str, Any]]:
         """One row per field (nested configs flattened with dotted names): name, type, default,
         allowed values, whether it is an implementation knob, and its doc line."""
+        return cls._table(cls())
+
+    @classmethod
+    def _table(cls, default: Config) -> list[dict[str, Any]]:
+        # ``default`` is this config as its parent sets it up: a nested field's defaults are the
+        # parent's (``right: Lane = param(Lane(mode="small"))``), not the nested class's own.
         rows = []
         types = cls.field_types()
-        default = cls()
         for f in dataclasses.fields(cls):
             typ = types[f.name]
+            value = getattr(default, f.name)
             if _is_config_type(typ):
-                for row in typ.parameter_table():
+                for row in typ._table(value):
                     rows.append({**row, "name": f"{f.name}.{row['name']}"})
                 continue
-            value = getattr(default, f.name)
             rows.append({"name": f.name, "type": getattr(typ, "__name__", str(typ)), "default": value,
                          "allowed": _allowed(typ, f.metadata), "impl": bool(f.metadata.get("impl")),
                          "doc": f.metadata.get("doc", "")})

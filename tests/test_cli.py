@@ -42,6 +42,8 @@ def test_presets_give_distinct_artefacts():
     (("verilog", "pe", "--set", "mul_stages=7"), "mul_stages=7 is not allowed; mul_stages must be an integer from 0 to 2"),
     (("verilog", "pe", "--set", "speed=fast"), "unknown parameter 'speed'"),
     (("verilog", "pe", "--set", "mul_stages"), "expected key=value"),
+    (("verilog", "pe", "--set", "mul_stages.depth=1"), "'mul_stages' has no parameters of its own"),
+    (("verilog", "pe", "--set", "pipe.depth=1"), "unknown parameter 'pipe' in pe"),
     (("sim", "pe", "--sim", "modelsim"), "invalid choice: 'modelsim'"),
     (("synth", "pe", "--target", "asic7"), "invalid choice: 'asic7'"),
 ])
