@@ -27,6 +27,8 @@ class Pair(Config):
     NAME = "pair"
     PRESETS = {"wide": {"count": 4, "left": {"width": 32}}}
     count: int = param(2, lo=1, hi=8)
+    spare: int = param(0, lo=0)
+    repeat: int = param(1, lo=1)
     left: Lane = param(Lane())
     right: Lane = param(Lane(mode="small"))
 
@@ -52,6 +54,13 @@ def test_types_and_ranges_give_one_line_messages(changes, message):
     with pytest.raises(ConfigError) as info:
         Lane(**changes)
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_open_ranges_read_naturally():
+    with pytest.raises(ConfigError, match="pair: spare=-1 is not allowed; spare must be an integer >= 0"):
+        Pair(spare=-1)
+    with pytest.raises(ConfigError, match="pair: repeat=0 is not allowed; repeat must be a positive integer"):
+        Pair(repeat=0)
 
 
 def test_values_are_normalised():
@@ -105,7 +114,7 @@ def test_parameter_table_flattens_nested_fields():
     assert rows["left.width"]["allowed"] == "an integer from 1 to 64" and rows["left.width"]["doc"] == "bits per lane"
     assert rows["left.mode"]["default"] == "fast" and rows["left.pipelined"]["impl"] is True
     assert rows["right.mode"]["default"] == "small"  # the parent's default, not Lane's own
-    assert "left" not in rows and rows["count"]["type"] == "int"
+    assert "left" not in rows and rows["count"]["type"] == "int" and rows["repeat"]["allowed"] == "a positive integer"
 
 
 # -- overrides and presets ---------------------------------------------------------------------
@@ -119,9 +128,9 @@ def test_dotted_overrides_are_typed():
 
 
 @pytest.mark.parametrize("item,message", [
-    ("count", "--set 'count': expected key=value with key one of count, left.width"),
+    ("count", "--set 'count': expected key=value with key one of count, spare, repeat, left.width"),
     ("=3", "expected key=value"),
-    ("speed=3", "pair: unknown parameter 'speed' in pair; parameters are count, left, right"),
+    ("speed=3", "pair: unknown parameter 'speed' in pair; parameters are count, spare, repeat, left, right"),
     ("left.speed=3", "lane: unknown parameter 'left.speed' in left; parameters are width, depth"),
     ("left=3", "pair: 'left' is a group of parameters; set one of left.width, left.depth"),
     ("count.x=3", "pair: 'count' has no parameters of its own; use count=VALUE"),
