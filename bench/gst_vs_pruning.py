@@ -33,14 +33,13 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from flows.train import _versions, run_training  # noqa: E402
+from bench._common import RESULTS, WORK as BENCH_WORK, run_info, write_results  # noqa: E402
+from golden.run_td3 import run_training  # noqa: E402
 from golden.td3 import TD3Config  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results"
-WORK = ROOT / "build" / "bench" / "gst_vs_pruning"
+WORK = BENCH_WORK / "gst_vs_pruning"
 FULL_SET = ([("HalfCheetah-v5", m, s) for s in (0, 1) for m in ("dense", "gmp", "gst")]
             + [("Humanoid-v5", m, 0) for m in ("dense", "gmp", "gst")])
 STEPS = {"HalfCheetah-v5": 200_000, "Humanoid-v5": 150_000}
@@ -124,14 +123,12 @@ def claims(rows) -> list[str]:
     return lines
 
 
-def write_results(rows, meta) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
+def write_report(rows, meta) -> None:
     doc = dict(meta)
     doc["runs"] = rows
     doc["claims"] = claims(rows)
-    (RESULTS / "gst_vs_pruning.json").write_text(json.dumps(doc, indent=1) + "\n")
     md = ["# GST vs gradual magnitude pruning vs dense (TD3, bf16 numerics)", "",
-          f"Recorded {meta['date']} on {meta['versions'].get('processor')} ({meta['versions'].get('cpus')} CPUs), "
+          f"Recorded {meta['date']} on {meta['machine']['processor']} ({meta['machine']['cpus']} CPUs), "
           "in two background processes, one per core (`OPENBLAS_NUM_THREADS=1`), sharing the runs "
           "10k steps at a time. `steps` is what was actually reached; `target` what was asked. "
           "Average CR is over all updates (the 25k random-action steps have none).", "",
@@ -141,7 +138,7 @@ def write_results(rows, meta) -> None:
         md.append(f"| {r['env']} | {r['method']} | {r['seed']} | {r['steps']} | {r['target_steps']} | "
                   f"{r['avg_cr']:.3f} | {r['final_cr']:.3f} | {r['final_return']} | {r['best_return']} |")
     md += [""] + [f"- {c}" for c in doc["claims"]] + [""]
-    (RESULTS / "gst_vs_pruning.md").write_text("\n".join(md))
+    write_results("gst_vs_pruning", doc, "\n".join(md))
     try:
         plot(rows, RESULTS / "gst_vs_pruning.png")
     except Exception as exc:  # a plot must never lose the JSON
@@ -200,8 +197,7 @@ def main(argv=None) -> int:
         h, m = map(int, args.deadline.split(":"))
         now = dt.datetime.now(dt.timezone.utc)
         deadline = now.replace(hour=h, minute=m, second=0, microsecond=0)
-    meta = {"benchmark": "gst_vs_pruning", "numerics": args.numerics, "versions": _versions(),
-            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    meta = {"benchmark": "gst_vs_pruning", "numerics": args.numerics, **run_info(("numpy", "gymnasium", "mujoco")),
             "settings": "TD3 defaults (256-256, lr 3e-4, batch 256, 25k random steps, eval every 5k x 10 "
                         "episodes); compressed layers and block size per env: "
                         + "; ".join(f"{e}: {','.join(c['compress'])} k={c['block']}" for e, c in COMPRESSION.items())
@@ -249,9 +245,9 @@ def main(argv=None) -> int:
             print(f"{time.strftime('%H:%M:%S')} {env} {method} s{seed}: step {summ['steps']}  "
                   f"last eval {summ['evals'][-1]['return'] if summ['evals'] else None}  "
                   f"avg CR {summ['avg_cr']:.3f}  ({time.monotonic() - t0:.0f} s/chunk)", flush=True)
-            write_results(collect(runs, target), meta)
+            write_report(collect(runs, target), meta)
     rows = collect(runs, target)
-    write_results(rows, meta)
+    write_report(rows, meta)
     for r in rows:
         print(f"{r['env']} {r['method']} seed {r['seed']}: steps {r['steps']}/{r['target_steps']}  "
               f"avg_cr {r['avg_cr']:.4f}  final_return {r['final_return']}")

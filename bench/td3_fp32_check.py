@@ -14,18 +14,17 @@ to 100k steps and whether it reached 4,000.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from flows.train import _versions, run_training  # noqa: E402
+from bench._common import WORK as BENCH_WORK, run_info, write_results  # noqa: E402
+from golden.run_td3 import run_training  # noqa: E402
 from golden.td3 import TD3Config  # noqa: E402
 
-WORK = ROOT / "build" / "bench" / "td3_fp32_check"
+WORK = BENCH_WORK / "td3_fp32_check"
 TARGET_RETURN = 4000.0
 STEPS = 100_000
 
@@ -56,10 +55,8 @@ def main(argv=None) -> int:
     doc = {"benchmark": "td3_fp32_check", "env": "HalfCheetah-v5", "method": "dense", "numerics": "fp32",
            "settings": "TD3 defaults (256-256, lr 3e-4, batch 256, 25k random steps, eval every 5k x 10 episodes)",
            "target": f"an evaluation return >= {TARGET_RETURN:.0f} by {STEPS} steps", "runs": rows,
-           "versions": _versions(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    out = ROOT / "bench" / "results" / "td3_fp32_check.json"
-    out.write_text(json.dumps(doc, indent=1) + "\n")
-    print(f"wrote {out.relative_to(ROOT)}")
+           **run_info(("numpy", "gymnasium", "mujoco"))}
+    write_results("td3_fp32_check", doc)
     return 0 if all(r["reached_target"] for r in rows) else 1
 
 

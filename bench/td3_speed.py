@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -25,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._common import RESULTS, WORK, run_info, utc_now, write_results  # noqa: E402
 from golden.td3 import ReplayBuffer, TD3Agent, TD3Config  # noqa: E402
 
 OBS, ACT = 17, 6
@@ -131,10 +130,10 @@ def agreement(steps: int, start: int, seeds: tuple, hidden: tuple, save=lambda d
 
     The bf16-exact return should fall within the bf16 seed-to-seed spread. Runs one at a time.
     """
-    from flows.train import run_training
+    from golden.run_td3 import run_training
 
     out = {"steps": steps, "start_steps": start, "hidden": list(hidden), "runs": []}
-    work = ROOT / "build" / "bench" / "td3_agreement"
+    work = WORK / "td3_agreement"
     plan = [("bf16-exact", seeds[0])] + [("bf16", s) for s in seeds]  # the slow one first
     for numerics, seed in plan:
         cfg = TD3Config(numerics=numerics, seed=seed, steps=steps, start_steps=start, hidden=hidden,
@@ -170,12 +169,12 @@ def main(argv=None) -> int:
     ap.add_argument("--agreement-seeds", default="0,1,2")
     ap.add_argument("--agreement-hidden", default="256,256")
     args = ap.parse_args(argv)
-    out = ROOT / "bench" / "results" / "td3_speed.json"
+    out = RESULTS / "td3_speed.json"
     if args.agreement:
         def save(part):
             doc = json.loads(out.read_text()) if out.is_file() else {"benchmark": "td3_speed"}
-            doc["agreement"] = dict(part, date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-            out.write_text(json.dumps(doc, indent=1) + "\n")
+            doc["agreement"] = dict(part, date=utc_now())
+            write_results("td3_speed", doc)
 
         save(agreement(args.agreement_steps, args.agreement_start,
                        tuple(int(s) for s in args.agreement_seeds.split(",")),
@@ -207,13 +206,7 @@ def main(argv=None) -> int:
         r = med[f"fp32/{method}"] / med[f"bf16-exact/{method}"]
         figures[f"bf16-exact_slowdown_vs_fp32/{method}"] = round(r, 2)
         print(f"bf16-exact vs fp32 ({method}): {r:.1f}x slower")
-    import gymnasium
-
-    doc = {"benchmark": "td3_speed", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-           "machine": {"processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-                       "platform": platform.platform()},
-           "versions": {"python": platform.python_version(), "numpy": np.__version__, "torch": t_ver,
-                        "gymnasium": gymnasium.__version__},
+    doc = {"benchmark": "td3_speed", **run_info(("numpy", "torch", "gymnasium")),
            "env": {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "MALLOC_MMAP_THRESHOLD_",
                                                    "MALLOC_TRIM_THRESHOLD_")},
            "setup": f"obs {OBS}, act {ACT}, 256-256, batch 256, Adam, policy delay 2; one thread; "
@@ -223,9 +216,7 @@ def main(argv=None) -> int:
            "raw_updates_per_s": {k: [round(x, 2) for x in v] for k, v in results.items()}}
     if out.is_file() and "agreement" in json.loads(out.read_text()):
         doc["agreement"] = json.loads(out.read_text())["agreement"]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(doc, indent=1) + "\n")
-    print(f"-> {out.relative_to(ROOT)}")
+    write_results("td3_speed", doc)
     return 0
 
 

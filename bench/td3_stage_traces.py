@@ -27,8 +27,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import pickle
 import sys
 import time
@@ -36,15 +34,14 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from flows.train import _versions  # noqa: E402
+from bench._common import ROOT, run_info, write_results  # noqa: E402
 from golden import emd  # noqa: E402
+from golden.run_td3 import utc_now, versions  # noqa: E402
 from golden import traces as tr_mod  # noqa: E402
 from golden.td3 import Numerics, TD3Config, Trainer  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results"
 #: what the accelerator moves: a circulant layer's weight is its v (its expanded W is skipped)
 KINDS = ("W", "v", "x", "dy", "dW", "dv")
 
@@ -52,10 +49,9 @@ KINDS = ("W", "v", "x", "dy", "dW", "dv")
 def trainer_from_checkpoint(path: Path) -> Trainer:
     """A Trainer restored from a ``checkpoint.pkl`` with the configuration it was written with."""
     data = path.read_bytes()
-    cfg_dict = pickle.loads(data)["cfg"]
-    cfg = TD3Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg_dict.items()})
+    cfg = TD3Config.from_dict(pickle.loads(data)["cfg"])  # checkpoints with or without the name key
     # a finished run sits at cfg.steps; room for the few steps that reach the traced update
-    cfg = dataclasses.replace(cfg, steps=cfg.steps + 10)
+    cfg = cfg.replace(steps=cfg.steps + 10)
     return Trainer.from_state(data, cfg)
 
 
@@ -107,15 +103,13 @@ def measure(trace: dict) -> dict:
     return out
 
 
-def write_results(figs: dict, trace_path: Path, meta: dict) -> None:
+def write_report(figs: dict, trace_path: Path, meta: dict) -> None:
     doc = {"benchmark": "emd_stages", "trace": str(trace_path.relative_to(ROOT)) if trace_path.is_relative_to(ROOT)
-           else str(trace_path), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-           "versions": _versions(), "format": "golden.emd defaults", "units": "exponent bits per value",
+           else str(trace_path), **run_info(("numpy", "gymnasium", "mujoco")),
+           "format": "golden.emd defaults", "units": "exponent bits per value",
            "source": {s: {k: r[k] for k in ("method", "env", "seed", "step", "update", "cr", "last_eval")}
                       for s, r in meta["runs"].items()},
            "stages": figs}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "emd_stages.json").write_text(json.dumps(doc, indent=1) + "\n")
     md = ["# EMD across training (exponent bits per value)", "",
           f"Trace `{doc['trace']}`: one bf16-exact update per stage of one `bf16` TD3 run "
           "(actor, critic1, critic2; weighted by tensor size). EMD with the `golden.emd` defaults; "
@@ -128,7 +122,7 @@ def write_results(figs: dict, trace_path: Path, meta: dict) -> None:
         for kind, d in f["kinds"].items():
             md.append(f"| {stage} | {f['step']} | {last} | {kind} | {d['values']:,} | {d['emd']:.3f} | "
                       f"{d['top3']:.3f} | {d['entropy']:.3f} | {100 * (d['emd'] / d['top3'] - 1):+.1f}% |")
-    (RESULTS / "emd_stages.md").write_text("\n".join(md) + "\n")
+    write_results("emd_stages", doc, "\n".join(md))
 
 
 def main(argv=None) -> int:
@@ -159,13 +153,13 @@ def main(argv=None) -> int:
             print(f"{stage}: {run['method']} step {run['step']} update {run['update']} "
                   f"(last eval {run['last_eval']}, {time.monotonic() - t0:.0f} s)", flush=True)
         meta = {"env": next(iter(runs.values()))["env"], "trace_numerics": "bf16-exact", "runs": runs,
-                "layers": layers, "versions": _versions(), "schema": "docs/traces.md",
-                "stages": list(runs), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+                "layers": layers, "versions": versions(), "schema": "docs/traces.md",
+                "stages": list(runs), "date": utc_now()}
         tr_mod.save_trace(out, tensors, meta)
         print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
     trace = tr_mod.load_trace(out)
     figs = measure(trace)
-    write_results(figs, out.resolve(), tr_mod.trace_meta(trace))
+    write_report(figs, out.resolve(), tr_mod.trace_meta(trace))
     for stage, f in figs.items():
         a = f["kinds"]["all"]
         print(f"{stage} (step {f['step']}): EMD {a['emd']:.3f} vs top-3 {a['top3']:.3f} "

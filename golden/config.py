@@ -103,6 +103,8 @@ def _allowed(typ, meta: dict) -> str:
     if meta.get("pow2"):
         noun = "a power of two"
     lo, hi = meta.get("lo"), meta.get("hi")
+    if typ is int and lo == 1 and hi is None and not meta.get("pow2"):
+        return "a positive integer"
     if lo is not None and hi is not None:
         return f"{noun} from {lo} to {hi}"
     if lo is not None:
@@ -148,7 +150,7 @@ class Config:
             if isinstance(value, dict):
                 object.__setattr__(self, f.name, typ.from_dict(value))
             elif not isinstance(value, typ):
-                raise ConfigError(f"{self.NAME}: {f.name}={value!r} is not allowed; {f.name} must be a {typ.__name__}")
+                self.reject(f.name, value, f"a {typ.__name__}")
             return
         origin = typing.get_origin(typ)
         if origin is tuple:
@@ -158,8 +160,7 @@ class Config:
             args = typing.get_args(typ)
             elem = args[0] if args else object
             if not isinstance(value, tuple) or not all(self._type_ok(v, elem) for v in value):
-                raise ConfigError(f"{self.NAME}: {f.name}={value!r} is not allowed; {f.name} must be a tuple of "
-                                  f"{getattr(elem, '__name__', elem)}")
+                self.reject(f.name, value, f"a tuple of {getattr(elem, '__name__', elem)}")
             return
         if typ is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
@@ -175,7 +176,7 @@ class Config:
             if meta.get("hi") is not None:
                 ok = ok and value <= meta["hi"]
         if not ok:
-            raise ConfigError(f"{self.NAME}: {f.name}={value!r} is not allowed; {f.name} must be {_allowed(typ, meta)}")
+            self.reject(f.name, value, _allowed(typ, meta))
 
     @staticmethod
     def _type_ok(value, typ) -> bool:
@@ -195,8 +196,16 @@ class Config:
     def check(self, ok: bool, name: str, allowed: str) -> None:
         """Raise a one-line :class:`ConfigError` for parameter ``name`` unless ``ok``."""
         if not ok:
-            value = getattr(self, name, None)
-            raise ConfigError(f"{self.NAME}: {name}={value!r} is not allowed; {name} must be {allowed}")
+            self.reject(name, getattr(self, name, None), allowed)
+
+    @classmethod
+    def reject(cls, name: str, value, allowed: str) -> typing.NoReturn:
+        """Raise the one-line :class:`ConfigError` for parameter ``name``.
+
+        Every field check and :meth:`check` ends here, so a subclass may override it to word the
+        message for its own users (``golden.td3.TD3Config`` speaks in command-line options).
+        """
+        raise ConfigError(f"{cls.NAME}: {name}={value!r} is not allowed; {name} must be {allowed}")
 
     # -- introspection ---------------------------------------------------------------------
     @classmethod
@@ -208,16 +217,21 @@ class Config:
     def parameter_table(cls) -> list[dict[str, Any]]:
         """One row per field (nested configs flattened with dotted names): name, type, default,
         allowed values, whether it is an implementation knob, and its doc line."""
+        return cls._table(cls())
+
+    @classmethod
+    def _table(cls, default: Config) -> list[dict[str, Any]]:
+        # ``default`` is this config as its parent sets it up: a nested field's defaults are the
+        # parent's (``right: Lane = param(Lane(mode="small"))``), not the nested class's own.
         rows = []
         types = cls.field_types()
-        default = cls()
         for f in dataclasses.fields(cls):
             typ = types[f.name]
+            value = getattr(default, f.name)
             if _is_config_type(typ):
-                for row in typ.parameter_table():
+                for row in typ._table(value):
                     rows.append({**row, "name": f"{f.name}.{row['name']}"})
                 continue
-            value = getattr(default, f.name)
             rows.append({"name": f.name, "type": getattr(typ, "__name__", str(typ)), "default": value,
                          "allowed": _allowed(typ, f.metadata), "impl": bool(f.metadata.get("impl")),
                          "doc": f.metadata.get("doc", "")})

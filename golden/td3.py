@@ -15,17 +15,16 @@ NumPy (and gymnasium for the environments) only. Pieces, top to bottom:
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
-import json
 import math
 import pickle
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
 from golden import gst
+from golden.config import Config, ConfigError, param
 from golden.bf16 import (canon_nan, fp32_add_ftz, from_bits, ftz, gemm_exact, min_exponent,  # noqa: F401
                          round_bf16, to_bits)
 
@@ -500,84 +499,70 @@ class TD3Agent:
 
 # ============================================================================ configuration
 
-class TD3ConfigError(ValueError):
+class TD3ConfigError(ConfigError):
     """A training option is out of range; the message names option, value and what is allowed."""
 
 
-PRESETS = {
-    "default": {},
-    "paper2018": {"hidden": (400, 300), "lr": 1e-3, "batch": 100, "block": 4},
-}
-
-
 @dataclass(frozen=True)
-class TD3Config:
+class TD3Config(Config):
     """Everything that defines a training run (the checkpoint refuses a different one).
 
     Defaults are TD3's current reference settings (256-256, lr 3e-4, batch 256, 25k random
     start steps); ``PRESETS["paper2018"]`` is the ICML 2018 network (400-300, lr 1e-3, batch 100).
+    Errors speak in ``omnidrl train`` options: ``--steps 0 is not allowed: steps must be ...``.
     """
 
-    env: str = "HalfCheetah-v5"
-    method: str = "dense"
-    steps: int = 1_000_000
-    seed: int = 0
-    numerics: str = "bf16"
-    hidden: tuple = (256, 256)
-    lr: float = 3e-4
-    batch: int = 256
-    start_steps: int = 25_000
-    expl_noise: float = 0.1
-    policy_noise: float = 0.2
-    noise_clip: float = 0.5
-    policy_freq: int = 2
-    tau: float = 0.005
-    gamma: float = 0.99
-    buffer: int = 1_000_000
-    eval_every: int = 5_000
-    eval_episodes: int = 10
-    block: int = 8
-    compress: tuple = ("l2",)
-    gmp_final: float = 0.9
-    gmp_start: float = 0.2
-    gmp_end: float = 0.8
-    gmp_every: int = 1_000
-    gst_ds: float = 0.05
-    gst_delta: float = 0.05
-    gst_smax: float = 0.95
-    ckpt_every: int = 10_000
+    NAME = "td3"
+    PRESETS = {
+        "default": {},
+        "paper2018": {"hidden": (400, 300), "lr": 1e-3, "batch": 100, "block": 4},
+    }
 
-    def __post_init__(self):
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
-        object.__setattr__(self, "compress", tuple(self.compress))
-        self.validate()
+    env: str = param("HalfCheetah-v5", doc="gymnasium id of a Box-action task")
+    method: str = param("dense", choices=METHODS, doc="compression: none, gradual magnitude pruning or GST")
+    steps: int = param(1_000_000, lo=1, doc="environment steps in total")
+    seed: int = param(0, lo=0, doc="seed of networks, exploration, replay and environment")
+    numerics: str = param("bf16", choices=NUMERICS, doc="where values are rounded (docs/td3.md)")
+    hidden: tuple[int, ...] = param((256, 256), doc="hidden layer widths")
+    lr: float = param(3e-4, doc="Adam learning rate, in (0, 1)")
+    batch: int = param(256, lo=1, doc="minibatch size")
+    start_steps: int = param(25_000, lo=0, doc="random-action warm-up steps")
+    expl_noise: float = param(0.1, doc="exploration noise (fraction of the action range)")
+    policy_noise: float = param(0.2, doc="target policy smoothing noise")
+    noise_clip: float = param(0.5, doc="clip of the target policy smoothing noise")
+    policy_freq: int = param(2, lo=1, doc="critic updates per actor update")
+    tau: float = param(0.005, lo=0.0, hi=1.0, doc="soft target update rate")
+    gamma: float = param(0.99, lo=0.0, hi=1.0, doc="discount")
+    buffer: int = param(1_000_000, doc="replay capacity (at least batch)")
+    eval_every: int = param(5_000, lo=1, doc="environment steps between evaluations")
+    eval_episodes: int = param(10, lo=1, doc="episodes per evaluation")
+    block: int = param(8, lo=2, doc="block size k of circulant / group-sparse layers")
+    compress: tuple[str, ...] = param(("l2",), doc="hidden layers to compress (l1, l2, ...)")
+    gmp_final: float = param(0.9, doc="GMP final sparsity, in [0, 1)")
+    gmp_start: float = param(0.2, doc="GMP schedule start (fraction of steps)")
+    gmp_end: float = param(0.8, doc="GMP schedule end (fraction of steps)")
+    gmp_every: int = param(1_000, lo=1, doc="environment steps between GMP pruning steps")
+    gst_ds: float = param(0.05, lo=0.0, hi=1.0, doc="GST sparsity step")
+    gst_delta: float = param(0.05, lo=0.0, hi=1.0, doc="GST return-drop tolerance")
+    gst_smax: float = param(0.95, lo=0.0, hi=1.0, doc="GST largest sparsity")
+    ckpt_every: int = param(10_000, lo=1, doc="environment steps between checkpoints")
 
-    def _check(self, ok, name, allowed):
-        if not ok:
-            raise TD3ConfigError(f"--{name.replace('_', '-')} {getattr(self, name)!r} is not allowed: "
-                                 f"{name} must be {allowed}")
+    @classmethod
+    def reject(cls, name: str, value, allowed: str):
+        raise TD3ConfigError(f"--{name.replace('_', '-')} {value!r} is not allowed: {name} must be {allowed}")
 
     def validate(self) -> None:
-        self._check(self.method in METHODS, "method", "one of " + ", ".join(METHODS))
-        self._check(self.numerics in NUMERICS, "numerics", "one of " + ", ".join(NUMERICS))
-        self._check(isinstance(self.steps, int) and self.steps > 0, "steps", "a positive integer")
-        self._check(self.seed >= 0, "seed", "an integer >= 0")
-        self._check(len(self.hidden) >= 1 and all(h > 0 for h in self.hidden), "hidden",
-                    "one or more positive layer widths")
-        self._check(self.batch > 0, "batch", "a positive integer")
-        self._check(0 < self.lr < 1, "lr", "in (0, 1)")
-        self._check(self.start_steps >= 0, "start_steps", ">= 0")
-        self._check(self.eval_every > 0, "eval_every", "a positive integer")
-        self._check(self.eval_episodes > 0, "eval_episodes", "a positive integer")
-        self._check(self.block >= 2, "block", "an integer >= 2")
-        self._check(0 <= self.gmp_final < 1, "gmp_final", "in [0, 1)")
-        self._check(0 <= self.gmp_start < self.gmp_end <= 1, "gmp_start", "in [0, gmp_end)")
-        self._check(self.buffer >= self.batch, "buffer", f">= batch ({self.batch})")
+        self.check(len(self.hidden) >= 1 and all(h > 0 for h in self.hidden), "hidden",
+                   "one or more positive layer widths")
+        self.check(0 < self.lr < 1, "lr", "in (0, 1)")
+        self.check(0 <= self.gmp_final < 1, "gmp_final", "in [0, 1)")
+        self.check(0 <= self.gmp_start < self.gmp_end <= 1, "gmp_start", "in [0, gmp_end)")
+        self.check(self.buffer >= self.batch, "buffer", f">= batch ({self.batch})")
         n_layers = len(self.hidden) + 1
         valid = [f"l{i + 1}" for i in range(n_layers - 1)]  # the output layer stays dense
         for name in self.compress:
-            self._check(name in valid, "compress", "a subset of " + ", ".join(valid)
-                        + " (the output layer is never compressed)")
+            self.check(name in valid, "compress", "a subset of " + ", ".join(valid)
+                       + " (the output layer is never compressed)")
         if self.method != "dense":
             for name in self.compress:
                 width = self.hidden[int(name[1:]) - 1]
@@ -589,18 +574,16 @@ class TD3Config:
                         f"outputs are not); use a divisor of {width}, e.g. "
                         + ", ".join(map(str, divisors)))
 
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["hidden"], d["compress"] = list(self.hidden), list(self.compress)
-        return d
-
     @classmethod
     def preset(cls, name: str = "default", **overrides) -> "TD3Config":
-        if name not in PRESETS:
-            raise TD3ConfigError(f"--preset {name!r} is not allowed: choose one of {', '.join(PRESETS)}")
-        values = dict(PRESETS[name])
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+        """The named preset with the options that are not None applied on top."""
+        if name not in cls.preset_names():
+            raise TD3ConfigError(f"--preset {name!r} is not allowed: choose one of {', '.join(cls.PRESETS)}")
+        return super().preset(name, **{k: v for k, v in overrides.items() if v is not None})
+
+
+#: the training presets (``TD3Config.PRESETS``)
+PRESETS = TD3Config.PRESETS
 
 
 def make_env(env_id: str):
@@ -707,6 +690,7 @@ class Trainer:
         st = pickle.loads(data)
         old = st.pop("cfg")
         new = cfg.to_dict()
+        new.pop(cfg.NAME_KEY)  # only the fields: older checkpoints carry no name
         diff = [k for k in new if k not in RESUMABLE_CHANGES and old.get(k) != new[k]]
         if diff:
             k = diff[0]

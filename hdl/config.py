@@ -41,10 +41,6 @@ class BlockConfig(Config):
         name = name_of_config(cls.__module__, cls.__qualname__) or cls.__dict__.get("BLOCK", "")
         cls.BLOCK = cls.NAME = name
 
-    def synth_blackboxes(self) -> tuple[str, ...]:
-        """Verilog module names synthesis keeps as black boxes. None by default."""
-        return ()
-
     @property
     def artefact_name(self) -> str:
         return f"{self.BLOCK}-{self.config_hash()}"

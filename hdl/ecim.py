@@ -103,12 +103,6 @@ class EcimConfig(BlockConfig, MfecParams):
         super().validate()
         self.check(self.lanes <= self.n, "lanes", f"a power of two from 1 to n={self.n}")
 
-    def synth_blackboxes(self) -> tuple[str, ...]:
-        # The exponent macro and the mantissa SRAM are memories: their area comes from the SRAM
-        # model in docs/ecim.md, not from flip-flops.
-        if self.synth_periphery:
-            return ("ecim.macro.array", "ecim.mant_mem")
-        return ("ecim.macro", "ecim.mant_mem")
 
     @property
     def out_width(self) -> int:

@@ -139,6 +139,8 @@ def out_layout(cfg: PEArrayConfig) -> data.StructLayout:
 class _Buffer(wiring.Component):
     """A single-port-read, single-port-write buffer in its own module (a synthesis black box)."""
 
+    synth_blackbox = True  # TEMPORARY (flows branch): until the buffers become hdl.lib.Sram
+
     def __init__(self, width: int, depth: int):
         self.width, self.depth = width, depth
         abits = (depth - 1).bit_length()

@@ -42,6 +42,8 @@ def test_presets_give_distinct_artefacts():
     (("verilog", "pe", "--set", "mul_stages=7"), "mul_stages=7 is not allowed; mul_stages must be an integer from 0 to 2"),
     (("verilog", "pe", "--set", "speed=fast"), "unknown parameter 'speed'"),
     (("verilog", "pe", "--set", "mul_stages"), "expected key=value"),
+    (("verilog", "pe", "--set", "mul_stages.depth=1"), "'mul_stages' has no parameters of its own"),
+    (("verilog", "pe", "--set", "pipe.depth=1"), "unknown parameter 'pipe' in pe"),
     (("sim", "pe", "--sim", "modelsim"), "invalid choice: 'modelsim'"),
     (("synth", "pe", "--target", "asic7"), "invalid choice: 'asic7'"),
 ])
@@ -88,7 +90,10 @@ def test_synth_generic_reports_cells_transistors_and_ge():
     assert 1000 < values["area"]["value"] < 20000 and values["area"]["unit"] == "GE"
     assert values["flip_flops"]["value"] >= 32 + 32 + 1  # accumulator, output register, valid
     for r in report["records"]:
-        assert set(r) == {"block", "config_hash", "target", "metric", "unit", "value", "tool", "tool_version"}
+        assert set(r) == {"block", "config_hash", "full_hash", "target", "metric", "unit", "value", "tool",
+                          "tool_version"}
+    assert report["config_hash"] == r["config_hash"] and report["full_hash"] == r["full_hash"]
+    assert path.name == f"pe-{report['full_hash']}.json" and report["blackboxes"]["generic"] == []
     assert path.with_suffix(".md").read_text().startswith("# pe (")
     rendered = omnidrl("report")
     assert rendered.returncode == 0 and "| pe |" in rendered.stdout
@@ -107,8 +112,10 @@ def test_synth_with_black_boxes_counts_the_logic_around_them():
     result = omnidrl("synth", "ecim", "--preset", "tiny")
     assert result.returncode == 0, result.stdout + result.stderr
     path = ROOT / result.stdout.strip().splitlines()[-1].split()[1]
-    values = {r["metric"]: r["value"] for r in json.loads(path.read_text())["records"] if r["target"] == "generic"}
-    assert values["blackbox_instances"] >= 1
+    report = json.loads(path.read_text())
+    values = {r["metric"]: r["value"] for r in report["records"] if r["target"] == "generic"}
+    assert report["blackboxes"]["generic"] == ["ecim.macro", "ecim.mant_mem"]  # found by their marks
+    assert values["blackbox_instances"] == 2
     assert values["transistors"] > 0 and values["area"] > 0
 
 

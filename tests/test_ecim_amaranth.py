@@ -207,7 +207,6 @@ def test_config_validation_names_parameter():
     with pytest.raises(ConfigError, match=r"out_format='fp8'"):
         EcimConfig(out_format="fp8")
     assert EcimConfig.preset("tiny").acc_width == 16 + 10 + 5 + 1
-    assert EcimConfig().synth_blackboxes() == ("ecim.macro", "ecim.mant_mem")
 
 
 def test_config_shares_the_golden_numerics_fields():

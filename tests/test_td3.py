@@ -92,7 +92,11 @@ def test_gst_policy_switches_circulant_layers_to_group_sparse():
 @pytest.mark.parametrize("args,needle", [
     (["--env", "HalfCheetah-v9"], "did you mean HalfCheetah-v"),
     (["--env", "CartPole-v1"], "Box"),
-    (["--steps", "0"], "steps must be a positive integer"),
+    (["--steps", "0"], "--steps 0 is not allowed: steps must be a positive integer"),
+    (["--preset", "paper"], "--preset 'paper' is not allowed: choose one of default, paper2018"),
+    (["--lr", "2"], "--lr 2.0 is not allowed: lr must be in (0, 1)"),
+    (["--set", "gst_ds=2"], "--gst-ds 2.0 is not allowed: gst_ds must be a number from 0.0 to 1.0"),
+    (["--set", "speed=2"], "td3: unknown parameter 'speed'"),
     (["--steps", "-5"], "steps"),
     (["--method", "gst", "--block", "12"], "--block 12"),
     (["--method", "prune"], "method must be one of dense, gmp, gst"),
@@ -113,6 +117,37 @@ def test_resume_from_another_config_is_refused(tmp_path, capsys):
     err = [e for e in capsys.readouterr().err.splitlines() if "settotalmass" not in e]
     assert len(err) == 1 and "seed=0" in err[0] and "seed=3" in err[0]
     assert _train(tmp_path / "none", "--steps", "1100", "--resume") == 2
+
+
+def test_checkpoint_written_before_configs_had_names_resumes(tmp_path):
+    # Checkpoints store cfg.to_dict(); those written before TD3Config moved onto the config
+    # base carry no "name" key and must still resume (and still refuse a different config).
+    import pickle
+
+    assert _train(tmp_path, "--steps", "1200", "--eval-every", "5000", "--stop-at", "1100") == 0
+    ckpt = tmp_path / "checkpoint.pkl"
+    state = pickle.loads(ckpt.read_bytes())
+    assert state["cfg"].pop("name") == "td3"
+    ckpt.write_bytes(pickle.dumps(state))
+    assert TD3Config.from_dict(state["cfg"]) == TD3Config.preset(hidden=(32, 32), batch=32, start_steps=1000,
+                                                                 eval_every=5000, eval_episodes=1, steps=1200)
+    assert _train(tmp_path, "--steps", "1200", "--eval-every", "5000", "--resume") == 0
+    assert json.loads((tmp_path / "summary.json").read_text())["steps"] == 1200
+
+
+def test_set_reaches_every_config_field(tmp_path):
+    assert _train(tmp_path, "--steps", "1002", "--eval-every", "5000", "--set", "gst_ds=0.1",
+                  "--set", "tau=0.01") == 0
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    assert (cfg["gst_ds"], cfg["tau"], cfg["hidden"]) == (0.1, 0.01, [32, 32])
+
+
+def test_config_round_trip_and_presets():
+    cfg = TD3Config.preset("paper2018", seed=3, compress=None)
+    assert (cfg.hidden, cfg.lr, cfg.batch, cfg.block, cfg.seed, cfg.compress) == ((400, 300), 1e-3, 100, 4, 3, ("l2",))
+    assert TD3Config.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert TD3Config.preset_names() == ["default", "paper2018"]
+    assert TD3Config().override(["hidden=64,64", "method=gst"]).hidden == (64, 64)
 
 
 def test_same_seed_same_numbers():

@@ -1,15 +1,17 @@
-"""``omnidrl train`` and ``omnidrl trace``: golden TD3 training runs and hardware tensor traces.
+"""Runs of the golden TD3: training runs with checkpoints, and tensor traces for the hardware.
 
-``flows/cli.py`` registers the two subcommands with :func:`add_train_arguments` /
-:func:`add_trace_arguments` and calls :func:`train_main` / :func:`trace_main` with the parsed
-``argparse.Namespace``; both return the exit status (0 ok, 2 bad input: one line on stderr).
+This is the experiment driver around the golden model (:mod:`golden.td3`, :mod:`golden.traces`).
+It lives beside them, not in ``flows/`` (the EDA flows), because it drives no hardware tool and
+the benchmarks call it as much as the command line does. ``omnidrl train`` and ``omnidrl trace``
+(argument parsing only, in ``flows/cli.py``) call :func:`run_training` and :func:`record_trace`.
+Like the rest of ``golden/`` it never imports Amaranth.
 
-A training run writes into ``--out DIR``:
+A training run writes into its folder:
 
 * ``config.json``: the full :class:`golden.td3.TD3Config`;
 * ``metrics.jsonl``: one record per training episode (``kind: episode``) and per evaluation
   (``kind: eval``) with the current and running-average compression ratio;
-* ``checkpoint.pkl``: the whole training state (``--resume`` continues from it exactly);
+* ``checkpoint.pkl``: the whole training state (resuming continues from it exactly);
 * ``summary.json`` and ``plot.png`` (return and CR against steps).
 
 Heavy imports (gymnasium, matplotlib) happen inside the functions so ``omnidrl --help`` stays fast.
@@ -17,7 +19,6 @@ Heavy imports (gymnasium, matplotlib) happen inside the functions so ``omnidrl -
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -26,77 +27,16 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["add_train_arguments", "train_main", "add_trace_arguments", "trace_main", "run_training",
-           "record_trace", "write_plot"]
-
-EXIT_USER = 2
+__all__ = ["run_training", "record_trace", "write_plot", "versions", "utc_now"]
 
 
-def _int_list(text: str) -> tuple:
-    try:
-        return tuple(int(t) for t in text.split(",") if t.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers")
+def utc_now() -> str:
+    """The current time as ``YYYY-MM-DDTHH:MM:SSZ`` (the date stamp of every result file)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def _name_list(text: str) -> tuple:
-    return tuple(t.strip() for t in text.split(",") if t.strip())
-
-
-def _common_arguments(p: argparse.ArgumentParser, steps_default) -> None:
-    p.add_argument("--env", default="HalfCheetah-v5", help="gymnasium id of a Box-action task (default HalfCheetah-v5)")
-    p.add_argument("--steps", type=int, default=steps_default, help="environment steps in total")
-    p.add_argument("--seed", type=int, default=0, help="seed of networks, exploration, replay and env")
-    p.add_argument("--numerics", default="bf16", help="fp32 | bf16 | bf16-exact (default bf16)")
-    p.add_argument("--preset", default="default", help="default | paper2018 (400-300, lr 1e-3, batch 100, block 4)")
-    p.add_argument("--hidden", type=_int_list, default=None, help="hidden widths, e.g. 256,256")
-    p.add_argument("--batch", type=int, default=None, help="minibatch size")
-    p.add_argument("--lr", type=float, default=None, help="Adam learning rate")
-    p.add_argument("--start-steps", type=int, default=None, help="random-action warm-up steps (default 25000)")
-    p.add_argument("--block", type=int, default=None, help="block size k of circulant / group-sparse layers (default 8)")
-    p.add_argument("--compress", type=_name_list, default=None, help="layers to compress, e.g. l2 or l1,l2")
-
-
-def add_train_arguments(p: argparse.ArgumentParser) -> None:
-    """Register the ``train`` options on ``p``."""
-    p.add_argument("--method", default="dense", help="dense | gmp | gst")
-    _common_arguments(p, 1_000_000)
-    p.add_argument("--out", required=True, help="run folder: metrics, checkpoint, summary, plot")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pkl exactly")
-    p.add_argument("--eval-every", type=int, default=None, help="env steps between evaluations (default 5000)")
-    p.add_argument("--eval-episodes", type=int, default=None, help="episodes per evaluation (default 10)")
-    p.add_argument("--ckpt-every", type=int, default=None, help="env steps between checkpoints (default 10000)")
-    p.add_argument("--trace-at", type=_int_list, default=(), help="update numbers to record as OUT/trace_u<N>.npz")
-    p.add_argument("--stop-at", type=int, default=None, help=argparse.SUPPRESS)  # tests: simulate an interruption
-    p.add_argument("--quiet", action="store_true", help="no progress line")
-
-
-def add_trace_arguments(p: argparse.ArgumentParser) -> None:
-    """Register the ``trace`` options on ``p``."""
-    p.add_argument("--methods", type=_name_list, default=("dense", "gst"), help="methods to trace (default dense,gst)")
-    _common_arguments(p, 6000)
-    p.add_argument("--trace-numerics", default="bf16-exact",
-                   help="numerics of the recorded update (default bf16-exact: dW/dv are the hardware's bits)")
-    p.add_argument("--out", default="build/traces/td3_trace.npz", help="output .npz")
-    p.add_argument("--quiet", action="store_true", help="no progress line")
-
-
-# ----------------------------------------------------------------------------- helpers
-
-def _config(args, method: str, **extra):
-    from golden.td3 import TD3Config
-
-    over = {"env": args.env, "method": method, "steps": args.steps, "seed": args.seed,
-            "numerics": args.numerics, "hidden": args.hidden, "batch": args.batch, "lr": args.lr,
-            "start_steps": args.start_steps, "block": args.block, "compress": args.compress}
-    for name in ("eval_every", "eval_episodes", "ckpt_every"):
-        if getattr(args, name, None) is not None:
-            over[name] = getattr(args, name)
-    over.update(extra)
-    return TD3Config.preset(args.preset, **over)
-
-
-def _versions() -> dict:
+def versions() -> dict:
+    """Python, NumPy, gymnasium and MuJoCo versions and the machine a run was made on."""
     import numpy as np
 
     out = {"python": platform.python_version(), "numpy": np.__version__, "machine": platform.machine(),
@@ -264,8 +204,8 @@ def run_training(cfg, out: Path, resume: bool = False, quiet: bool = True, stop_
     summary = trainer.summary()
     summary["finished"] = trainer.step >= cfg.steps
     summary["updates_per_s_this_session"] = (trainer.n_updates - u_start) / elapsed if elapsed > 0 else None
-    summary["versions"] = _versions()
-    summary["date"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    summary["versions"] = versions()
+    summary["date"] = utc_now()
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     write_plot(records, out / "plot.png", f"{cfg.env} {cfg.method} seed {cfg.seed} ({cfg.numerics})")
     return summary
@@ -277,53 +217,47 @@ def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def _user_errors():
-    from golden.td3 import TD3ConfigError
-
-    return (TD3ConfigError,)
-
-
-def train_main(args: argparse.Namespace) -> int:
-    """``omnidrl train``: run (or resume) one training run; return the exit status."""
-    try:
-        cfg = _config(args, args.method)
-        s = run_training(cfg, Path(args.out), resume=args.resume, quiet=args.quiet,
-                         stop_at=args.stop_at, trace_at=tuple(args.trace_at or ()))
-    except _user_errors() as exc:
-        print(f"omnidrl train: error: {exc}", file=sys.stderr)
-        return EXIT_USER
-    fr = s["final_return"]
-    print(f"{s['env']} {s['method']} seed {s['seed']} {s['numerics']}: steps {s['steps']}  "
-          f"final return {fr if fr is None else round(fr, 1)}  average CR {s['avg_cr']:.4f}  "
-          f"-> {Path(args.out) / 'summary.json'}")
-    return 0
-
-
 # ----------------------------------------------------------------------------- traces
 
-def record_trace(args) -> Path:
-    """Train each method briefly and record its last actor-updating update as a trace."""
-    from golden.td3 import Numerics, TD3ConfigError, Trainer
+def record_trace(configs: dict, trace_numerics: str, out: Path, quiet: bool = True) -> Path:
+    """Train each method briefly and record its last actor-updating update as one trace.
+
+    Parameters
+    ----------
+    configs : dict
+        Method name -> :class:`golden.td3.TD3Config` of its short run (same env, seed, numerics).
+    trace_numerics : str
+        Numerics of the recorded update (``bf16-exact``: dW/dv are the hardware's bits).
+    out : Path
+        The ``.npz`` to write (schema in docs/traces.md).
+    quiet : bool
+        No progress line.
+
+    Raises :class:`golden.td3.TD3ConfigError` for bad input.
+    """
+    from golden.td3 import NUMERICS, Numerics, TD3ConfigError, Trainer
     from golden import traces as tr_mod
 
+    if trace_numerics not in NUMERICS:
+        raise TD3ConfigError(f"--trace-numerics {trace_numerics!r} is not allowed: "
+                             f"choose one of {', '.join(NUMERICS)}")
     tensors, layers, runs = {}, {}, {}
-    for method in args.methods:
-        cfg = _config(args, method, eval_every=args.steps + 1, ckpt_every=args.steps + 1)
+    for method, cfg in configs.items():
         if cfg.steps <= cfg.start_steps + 1:
             raise TD3ConfigError(f"--steps {cfg.steps} is not allowed: a trace needs updates, so steps "
                                  f"must exceed --start-steps ({cfg.start_steps}) by at least 2")
         n_upd = cfg.steps - cfg.start_steps
         target = n_upd if n_upd % cfg.policy_freq == 0 else n_upd - 1  # an update that trains the actor too
         trainer = Trainer(cfg)
-        prog = _Progress(args.quiet, cfg.steps, f"trace {method} ")
+        prog = _Progress(quiet, cfg.steps, f"trace {method} ")
         got = {}
 
         def on_step(t, target=target, prog=prog):
             prog(t)
             if t.n_updates == target - 1:
-                t.agent.num = Numerics(args.trace_numerics)
+                t.agent.num = Numerics(trace_numerics)
 
-        def on_trace(n, upd, got=got, trainer=trainer):
+        def on_trace(n, upd, got=got, trainer=trainer, cfg=cfg):
             got["trace"], got["step"], got["update"] = upd, trainer.step, n
             trainer.agent.num = Numerics(cfg.numerics)
 
@@ -334,39 +268,8 @@ def record_trace(args) -> Path:
         layers.update(info)
         runs[method] = {"config": cfg.to_dict(), "step": got["step"], "update": got["update"],
                         "cr": trainer._cr_cache["cr"]}
-    meta = {"env": args.env, "seed": args.seed, "train_numerics": args.numerics,
-            "trace_numerics": args.trace_numerics, "runs": runs, "layers": layers,
-            "versions": _versions(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "schema": "docs/traces.md"}
-    return tr_mod.save_trace(args.out, tensors, meta)
-
-
-def trace_main(args: argparse.Namespace) -> int:
-    """``omnidrl trace``: record a tensor trace; return the exit status."""
-    from golden.td3 import NUMERICS, TD3ConfigError
-
-    try:
-        if args.trace_numerics not in NUMERICS:
-            raise TD3ConfigError(f"--trace-numerics {args.trace_numerics!r} is not allowed: "
-                                 f"choose one of {', '.join(NUMERICS)}")
-        path = record_trace(args)
-    except _user_errors() as exc:
-        print(f"omnidrl trace: error: {exc}", file=sys.stderr)
-        return EXIT_USER
-    size = Path(path).stat().st_size
-    print(f"{path}  ({size / 1e6:.2f} MB)")
-    return 0
-
-
-def main(argv=None) -> int:
-    """``python -m flows.train {train|trace} ...`` (the same as the omnidrl subcommands)."""
-    parser = argparse.ArgumentParser(prog="python -m flows.train")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_train_arguments(sub.add_parser("train"))
-    add_trace_arguments(sub.add_parser("trace"))
-    args = parser.parse_args(argv)
-    return train_main(args) if args.command == "train" else trace_main(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    first = next(iter(configs.values()))
+    meta = {"env": first.env, "seed": first.seed, "train_numerics": first.numerics,
+            "trace_numerics": trace_numerics, "runs": runs, "layers": layers,
+            "versions": versions(), "date": utc_now(), "schema": "docs/traces.md"}
+    return tr_mod.save_trace(out, tensors, meta)

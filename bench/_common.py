@@ -1,0 +1,105 @@
+"""What every benchmark script needs: where results go, the run stamp, synthesis figures, writing.
+
+A benchmark script starts with::
+
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from bench._common import ROOT, run_info, write_results  # noqa: E402
+
+and ends with ``write_results("name", doc, markdown)``. The pieces:
+
+* :func:`run_info`: the ``machine`` / ``versions`` / ``date`` block every result file carries;
+* :func:`synth_records` and :func:`area_ge`: a block's synthesis figures, read from its
+  ``omnidrl synth`` report (``flows.synth.report_path``, named by the config's full hash) and
+  synthesized first when the report lacks the target;
+* :func:`write_results`: ``bench/results/<name>.json`` and, if given, ``<name>.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import time
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+WORK = ROOT / "build" / "bench"
+
+__all__ = ["ROOT", "RESULTS", "WORK", "utc_now", "run_info", "synth_records", "area_ge", "write_results"]
+
+
+def utc_now() -> str:
+    """The current time as ``YYYY-MM-DDTHH:MM:SSZ``."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _tool_version(command: list[str]) -> str:
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return "not installed"
+    lines = (proc.stdout or proc.stderr).strip().splitlines()
+    return lines[0] if lines else "unknown"
+
+
+def run_info(packages=("numpy",), tools: dict[str, list[str]] | None = None) -> dict:
+    """The block every result file carries: ``machine``, ``versions`` and ``date``.
+
+    Parameters
+    ----------
+    packages : sequence of str
+        Python distributions whose installed versions to record (Python itself always is).
+    tools : dict, optional
+        Name -> command printing the tool's version on its first line (``{"icarus": ["iverilog", "-V"]}``).
+    """
+    versions = {"python": platform.python_version()}
+    for name in packages:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = "not installed"
+    for name, command in (tools or {}).items():
+        versions[name] = _tool_version(command)
+    machine = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+               "cpus": os.cpu_count()}
+    return {"machine": machine, "versions": versions, "date": utc_now()}
+
+
+def synth_records(cfg, target: str = "generic", *, synthesize_missing: bool = True) -> dict[str, dict]:
+    """``metric -> record`` of ``cfg``'s synthesis report for ``target`` (``{}`` if there is none).
+
+    The report keeps every target's records, so a target already synthesized for this exact
+    configuration (implementation knobs included) is read, not run again. A failed synthesis
+    raises :class:`flows.synth.SynthError`.
+    """
+    from flows.synth import load_report, report_path, synthesize
+
+    path = report_path(cfg)
+    have = path.exists() and any(r["target"] == target for r in load_report(path)["records"])
+    if not have:
+        if not synthesize_missing:
+            return {}
+        path = synthesize(cfg, target)
+    return {r["metric"]: r for r in load_report(path)["records"] if r["target"] == target}
+
+
+def area_ge(cfg, *, synthesize_missing: bool = True) -> float | None:
+    """The generic-target area of ``cfg`` in gate equivalents (None without a report)."""
+    record = synth_records(cfg, "generic", synthesize_missing=synthesize_missing).get("area")
+    return None if record is None else float(record["value"])
+
+
+def write_results(name: str, doc: dict, markdown: str | None = None) -> Path:
+    """Write ``bench/results/<name>.json`` (and ``<name>.md`` when given); return the JSON path."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+    if markdown is not None:
+        path.with_suffix(".md").write_text(markdown if markdown.endswith("\n") else markdown + "\n")
+    print(f"written: {path.relative_to(ROOT)}" + (" (and .md)" if markdown is not None else ""))
+    return path

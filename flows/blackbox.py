@@ -1,0 +1,94 @@
+"""Find the synthesis black boxes of a design by their mark, wherever they sit.
+
+A component that synthesis must not turn into gates (an SRAM, the ECIM macro) says so itself
+with a truthy ``synth_blackbox`` attribute (:class:`hdl.lib.sram.Sram` has it; a block may set
+it per instance, from its configuration). :func:`find_blackboxes` elaborates a design and
+returns the Verilog module names of every marked submodule, at any depth and under any
+wrapper: Amaranth names a module by its hierarchy path (``top.pe_array.abuf``), so a list of
+names written by hand breaks as soon as the block is wrapped. The walk stops at a black box:
+what is inside it is the black box's business.
+
+The names come from Amaranth's own naming pass (:meth:`Fragment.prepare`), the one its Verilog
+backend uses, and :func:`check_in_verilog` confirms each of them is a module of the file that
+synthesis reads, so a name that drifted from the netlist is an error, not a silent flip-flop
+array.
+
+Example
+-------
+>>> from hdl.lib.sram import Sram
+>>> find_blackboxes(Sram(8, 16), "mem")
+('mem',)
+"""
+
+from __future__ import annotations
+
+import re
+
+from amaranth.hdl import Fragment, Value
+from amaranth.lib import wiring
+
+__all__ = ["is_blackbox", "find_blackboxes", "verilog_modules", "check_in_verilog", "yosys_name"]
+
+
+def is_blackbox(elaboratable) -> bool:
+    """True when ``elaboratable`` carries a truthy ``synth_blackbox`` mark."""
+    return bool(getattr(elaboratable, "synth_blackbox", False))
+
+
+def _ports(component) -> list:
+    # The top-level port names amaranth.back.verilog.convert gives a wiring.Component: they
+    # take part in the naming pass (a submodule may not shadow one). Directions are inferred.
+    return [("__".join(map(str, path)), Value.cast(value), None)
+            for path, _member, value in component.signature.flatten(component)]
+
+
+def find_blackboxes(component: wiring.Component, top: str) -> tuple[str, ...]:
+    """Verilog module names of every marked submodule of ``component`` (elaborated as ``top``).
+
+    Parameters
+    ----------
+    component : wiring.Component
+        The design as it is converted to Verilog (a fresh instance: it is elaborated here).
+    top : str
+        The top module's name (``name=`` of the Verilog conversion).
+
+    Returns
+    -------
+    tuple of str
+        Module names such as ``top.pe_array.abuf``, in hierarchy order; the top itself if it
+        is marked.
+    """
+    design = Fragment.get(component, None).prepare(ports=_ports(component), hierarchy=(top,))
+    found: list[str] = []
+
+    def walk(fragment) -> None:
+        if any(is_blackbox(origin) for origin in fragment.origins or ()):
+            found.append(".".join(design.fragments[fragment].name))
+            return  # the black box's inside is not synthesized
+        for sub, _name, _src_loc in fragment.subfragments:
+            walk(sub)
+
+    walk(design.fragment)
+    return tuple(found)
+
+
+_MODULE = re.compile(r"^\s*module\s+(\\\S+|[A-Za-z_][\w$]*)", re.M)
+
+
+def verilog_modules(text: str) -> set[str]:
+    """Names of the modules defined in Verilog ``text`` (escaped names without the backslash)."""
+    return {name.lstrip("\\") for name in _MODULE.findall(text)}
+
+
+def check_in_verilog(names: tuple[str, ...], text: str, where: str = "the Verilog") -> None:
+    """Raise ``ValueError`` naming the first of ``names`` that is not a module of ``text``."""
+    modules = verilog_modules(text)
+    for name in names:
+        if name not in modules:
+            raise ValueError(f"black box {name!r} is not a module of {where}; modules are "
+                               f"{', '.join(sorted(modules))}")
+
+
+def yosys_name(name: str) -> str:
+    """``name`` as Yosys reads it in a script: escaped unless it is a plain identifier."""
+    return name if re.fullmatch(r"[A-Za-z_][\w$]*", name) and "$" not in name else "\\" + name
