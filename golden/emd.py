@@ -26,6 +26,8 @@ from typing import Iterable
 
 import numpy as np
 
+from .config import Config, param
+
 __all__ = [
     "EmdFormat", "EmdFormatError", "SIMPLE", "DEFAULT",
     "exponents", "group_stats", "encode_fields", "encode_bits", "encode", "decode_bits", "decode",
@@ -42,8 +44,11 @@ def _clog2(n: int) -> int:
 
 
 @dataclasses.dataclass(frozen=True)
-class EmdFormat:
+class EmdFormat(Config):
     """Parameters of an EMD stream (both ends must agree on them; they are not in the stream).
+
+    The ranges below are the format's, declared once; the hardware blocks nest this config
+    (``hdl.emd.EmdEncoderConfig.fmt``) and add only their own fields.
 
     Parameters
     ----------
@@ -53,31 +58,24 @@ class EmdFormat:
         Width ``D`` of the per-value code (2..5). ``2**D - 1`` codes are window deltas, the
         all-ones code is the escape.
     hi : int
-        Largest delta of the window; the window is ``[hi - (2**D - 2), hi]``. ``None`` centres
-        it (``hi = 2**(D-1) - 1``, so one more negative delta than positive ones).
+        Largest delta of the window; the window is ``[hi - (2**D - 2), hi]`` (0..2**D - 2;
+        ``2**(D-1) - 1`` centres it, one more negative delta than positive ones).
     escape_bits : int
         Width ``E`` of the short escape (0..4). 0 means every escape carries a raw exponent.
     sparse : bool
         Allow sparse-mode groups (a one-bit zero flag per value, the zero sign in the header).
     """
 
-    group: int = 32
-    delta_bits: int = 2
-    hi: int | None = 2
-    escape_bits: int = 2
-    sparse: bool = True
+    NAME = "emd"
 
-    def __post_init__(self):
-        def check(ok, name, allowed):
-            if not ok:
-                raise ValueError(f"emd: {name}={getattr(self, name)!r} is not allowed; {name} must be {allowed}")
-        check(isinstance(self.group, int) and 2 <= self.group <= 256 and self.group & (self.group - 1) == 0,
-              "group", "a power of two from 2 to 256")
-        check(isinstance(self.delta_bits, int) and 2 <= self.delta_bits <= 5, "delta_bits", "an integer from 2 to 5")
-        check(isinstance(self.escape_bits, int) and 0 <= self.escape_bits <= 4, "escape_bits", "an integer from 0 to 4")
-        if self.hi is not None:
-            check(isinstance(self.hi, int) and 0 <= self.hi <= self.window - 1, "hi",
-                  f"an integer from 0 to {self.window - 1} (2**delta_bits - 2) or None")
+    group: int = param(32, lo=2, hi=256, pow2=True, doc="values per group G")
+    delta_bits: int = param(2, lo=2, hi=5, doc="width D of the per-value exponent code")
+    hi: int = param(2, lo=0, hi=30, doc="largest delta of the code window (at most 2**delta_bits - 2)")
+    escape_bits: int = param(2, lo=0, hi=4, doc="width E of the short escape below the window (0: raw only)")
+    sparse: bool = param(True, doc="allow sparse-mode groups (one-bit zero flag per value)")
+
+    def validate(self) -> None:
+        self.check(self.hi <= self.window - 1, "hi", f"an integer from 0 to {self.window - 1} (2**delta_bits - 2)")
 
     # -- derived constants (shared with the hardware) ------------------------------------------
     @property
@@ -90,12 +88,9 @@ class EmdFormat:
         return (1 << self.delta_bits) - 1
 
     @property
-    def delta_hi(self) -> int:
-        return (1 << (self.delta_bits - 1)) - 1 if self.hi is None else self.hi
-
-    @property
     def delta_lo(self) -> int:
-        return self.delta_hi - (self.window - 1)
+        """Smallest delta of the window, ``hi - (2**D - 2)``."""
+        return self.hi - (self.window - 1)
 
     @property
     def short_max(self) -> int:
@@ -118,11 +113,11 @@ class EmdFormat:
         return int(self.sparse) + self.delta_bits + self.escape_bits + 8 + 8
 
     def label(self) -> str:
-        return f"G{self.group}-D{self.delta_bits}-hi{self.delta_hi}-E{self.escape_bits}-{'S' if self.sparse else 'd'}"
+        return f"G{self.group}-D{self.delta_bits}-hi{self.hi}-E{self.escape_bits}-{'S' if self.sparse else 'd'}"
 
 
 #: The straightforward scheme of the design guide: raw escapes, no sparse groups, centred window.
-SIMPLE = EmdFormat(group=32, delta_bits=3, hi=None, escape_bits=0, sparse=False)
+SIMPLE = EmdFormat(group=32, delta_bits=3, hi=3, escape_bits=0, sparse=False)
 #: The defaults, picked from the measured sweep over G, D, hi and E on the committed TD3 trace
 #: (bench/emd_ratio.py, docs/results.md): G=32, D=2, window 0..+2, short escapes -1..-3.
 DEFAULT = EmdFormat()
@@ -187,7 +182,7 @@ def _value_fields(groups: np.ndarray, mu: np.ndarray, sparse: np.ndarray, zmode:
     e = (v >> 7) & 0xFF
     sm = ((v >> 8) & 0x80) | (v & 0x7F)
     d = e - mu[:, None]
-    in_win = (e != 0) & (d >= fmt.delta_lo) & (d <= fmt.delta_hi)
+    in_win = (e != 0) & (d >= fmt.delta_lo) & (d <= fmt.hi)
     x = fmt.delta_lo - 1 - d
     short = (e != 0) & ~in_win & (x >= 0) & (x <= fmt.short_max) & (fmt.escape_bits > 0)
     raw = ~in_win & ~short

@@ -23,12 +23,12 @@ from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
 from golden import emd
 from golden.bf16 import f32_to_bf16
-from hdl.emd import EmdDecConfig, EmdEncConfig, lanes_layout, words_layout
+from hdl.emd import EmdDecoderConfig, EmdEncoderConfig, lanes_layout, words_layout
 from tb.stream import PayloadCodec, Scoreboard, StreamSink, StreamSource, reset, start_clock
 
 _RAW = json.loads(os.environ.get("OMNIDRL_CONFIG", '{"block": "emd_enc"}'))
 BLOCK = _RAW.get("block", "emd_enc")
-CFG = (EmdDecConfig if BLOCK == "emd_dec" else EmdEncConfig).from_dict(_RAW)
+CFG = (EmdDecoderConfig if BLOCK == "emd_dec" else EmdEncoderConfig).from_dict(_RAW)
 FMT = CFG.fmt
 LANES = PayloadCodec(lanes_layout(CFG.lanes))
 WORDS = PayloadCodec(words_layout(CFG.word_bits))
@@ -41,7 +41,7 @@ def random_values(rng: np.random.Generator, n: int) -> np.ndarray:
     """Weights, ReLU activations, small gradients and arbitrary bit patterns, mixed in runs."""
     out = []
     while sum(len(x) for x in out) < n:
-        run = int(rng.integers(1, 4 * CFG.group))
+        run = int(rng.integers(1, 4 * CFG.fmt.group))
         kind = rng.integers(0, 4)
         if kind == 0:
             x = f32_to_bf16(rng.normal(0, 0.05, run))
@@ -58,7 +58,7 @@ def random_values(rng: np.random.Generator, n: int) -> np.ndarray:
 
 def adversarial_groups() -> list[np.ndarray]:
     """One group of each hard case: zeros, escapes, range ends, NaN/Inf, lone values, extremes."""
-    g = CFG.group
+    g = CFG.fmt.group
     idx = np.arange(g)
     cases = [
         np.zeros(g),                                         # all +0: a sparse group
@@ -95,7 +95,7 @@ def trace_tensors() -> list[tuple[str, np.ndarray]]:
 
 def stream_sets(rng: np.random.Generator) -> list[tuple[str, np.ndarray]]:
     n = int(os.environ.get("EMD_VALUES", "2048"))
-    sets = [("random", random_values(rng, n - n % CFG.group))]
+    sets = [("random", random_values(rng, n - n % CFG.fmt.group))]
     # Partial final groups: lengths that are whole beats but not whole groups.
     for beats in (1, CFG.beats_per_group - 1, CFG.beats_per_group + 1):
         if beats > 0:
@@ -181,7 +181,7 @@ async def streams_with_gaps_and_backpressure(dut):
 async def one_beat_per_cycle(dut):
     """No gaps, no back-pressure, data that compresses: the input is never refused."""
     rng = np.random.default_rng(SEED + 1)
-    values = f32_to_bf16(rng.normal(0, 0.05, 32 * CFG.group))
+    values = f32_to_bf16(rng.normal(0, 0.05, 32 * CFG.fmt.group))
     if BLOCK == "emd_dec":
         # The decoder is fed as fast as it takes words; it must then emit one beat per cycle
         # apart from the terminator's cycle, which the cycle count below allows for.
@@ -214,7 +214,7 @@ def _bits_to_words(bits) -> list[dict[str, int]]:
 
 def bad_streams(rng: np.random.Generator) -> list[tuple[str, list[dict[str, int]]]]:
     """Streams the golden decoder rejects; each must raise ``error`` and let the next stream pass."""
-    good = random_values(rng, 4 * CFG.group)
+    good = random_values(rng, 4 * CFG.fmt.group)
     bits = emd.encode_bits(good, FMT)
     words = words_of(good)
     out = []
@@ -227,12 +227,12 @@ def bad_streams(rng: np.random.Generator) -> list[tuple[str, list[dict[str, int]
     out.append(("truncated-early", _bits_to_words(bits[: 9 + 3 * CFG.lanes])))
     # A relative code that leaves the exponent range: base 255 and the top delta (> 0), or
     # base 1 and the bottom delta (< 0) when the window has no positive delta.
-    mu, code = (255, FMT.window - 1) if FMT.delta_hi > 0 else (1, 0)
+    mu, code = (255, FMT.window - 1) if FMT.hi > 0 else (1, 0)
     hdr = [0] + [(mu >> i) & 1 for i in range(8)]
     rec = [(code >> i) & 1 for i in range(FMT.delta_bits)] + [0] * 8
-    out.append(("exponent-out-of-range", _bits_to_words(hdr + rec * CFG.group + [0] * 20)))
+    out.append(("exponent-out-of-range", _bits_to_words(hdr + rec * CFG.fmt.group + [0] * 20)))
     # A sparse header with the reserved zero mode 3.
-    out.append(("reserved-zero-mode", _bits_to_words([1] + [1, 0, 0, 0, 0, 0, 0, 1] + [1, 1] + [0] * (CFG.group + 40))))
+    out.append(("reserved-zero-mode", _bits_to_words([1] + [1, 0, 0, 0, 0, 0, 0, 1] + [1, 1] + [0] * (CFG.fmt.group + 40))))
     # A terminator with the sparse bit set.
     out.append(("bad-terminator", _bits_to_words([1] + [0] * (8 + FMT.count_bits))))
     # A whole word of data after the terminator.
@@ -275,7 +275,7 @@ async def decoder_flags_bad_streams_and_recovers(dut):
         await FallingEdge(dut.clk)
         # The next, valid stream must decode exactly (the decoder went back to idle).
         sink.received.clear()
-        good = random_values(rng, 2 * CFG.group + CFG.lanes)
+        good = random_values(rng, 2 * CFG.fmt.group + CFG.lanes)
         source.send_all(words_of(good))
         try:
             await sink.wait_for(len(good) // CFG.lanes, timeout_cycles=20000)

@@ -1,4 +1,4 @@
-"""cocotb tests of the bf16 MAC PE (``hdl.pe.MacPE``) against ``golden.bf16.dot``.
+"""cocotb tests of the bf16 MAC PE (``hdl.pe.PE``) against ``golden.bf16.dot``.
 
 Settings come from the environment: ``OMNIDRL_CONFIG`` (the PE config JSON, set by the runner)
 and ``PE_PAIRS`` (how many random operand pairs, default 12000).

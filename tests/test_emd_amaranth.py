@@ -8,7 +8,7 @@ from amaranth.sim import Simulator
 
 from golden import emd
 from hdl.config import ConfigError
-from hdl.emd import EmdDecConfig, EmdDecoder, EmdEncConfig, EmdEncoder
+from hdl.emd import EmdDecoderConfig, EmdDecoder, EmdEncoderConfig, EmdEncoder
 
 
 def _sim_stream(dut, inputs, n_out, *, gap: float, stall: float, seed: int, max_cycles: int, error=None,
@@ -86,10 +86,10 @@ def _test_values(rng, n):
 
 
 CONFIGS = {
-    "tiny": EmdEncConfig.preset("tiny"),
-    "default": EmdEncConfig.preset("default"),
-    "simple-l1": EmdEncConfig.preset("simple", lanes=1, group=8, word_bits=16),
-    "paper": EmdEncConfig.preset("paper"),
+    "tiny": EmdEncoderConfig.preset("tiny"),
+    "default": EmdEncoderConfig.preset("default"),
+    "simple-l1": EmdEncoderConfig.preset("simple", lanes=1, word_bits=16, fmt={"group": 8}),
+    "paper": EmdEncoderConfig.preset("paper"),
 }
 
 
@@ -97,7 +97,7 @@ CONFIGS = {
 def test_encoder_matches_golden(name):
     cfg = CONFIGS[name]
     rng = np.random.default_rng(5)
-    streams = [_test_values(rng, cfg.group * 5 + cfg.lanes * 3), np.zeros(cfg.group, np.uint16),
+    streams = [_test_values(rng, cfg.fmt.group * 5 + cfg.lanes * 3), np.zeros(cfg.fmt.group, np.uint16),
                np.arange(cfg.lanes, dtype=np.uint16) | 0x7F80]
     inputs, expect = [], []
     for s in streams:
@@ -110,9 +110,9 @@ def test_encoder_matches_golden(name):
 
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_decoder_round_trip(name):
-    cfg = EmdDecConfig(**{k: v for k, v in CONFIGS[name].to_dict().items() if k != "block"})
+    cfg = EmdDecoderConfig.from_dict({**CONFIGS[name].to_dict(), "block": "emd_dec"})
     rng = np.random.default_rng(6)
-    streams = [_test_values(rng, cfg.group * 5 + cfg.lanes * 3), np.zeros(cfg.group, np.uint16),
+    streams = [_test_values(rng, cfg.fmt.group * 5 + cfg.lanes * 3), np.zeros(cfg.fmt.group, np.uint16),
                np.arange(cfg.lanes, dtype=np.uint16) | 0x7F80]
     inputs, expect = [], []
     for s in streams:
@@ -127,10 +127,10 @@ def test_decoder_round_trip(name):
 
 def test_full_throughput():
     """No gaps, no back-pressure, compressible data: the encoder takes one beat per cycle."""
-    cfg = EmdEncConfig.preset("default")
+    cfg = EmdEncoderConfig.preset("default")
     rng = np.random.default_rng(7)
     from golden.bf16 import f32_to_bf16
-    values = f32_to_bf16(rng.normal(0, 0.05, cfg.group * 16))
+    values = f32_to_bf16(rng.normal(0, 0.05, cfg.fmt.group * 16))
     beats = _beats(values, cfg.lanes)
     got, cycles, _ = _sim_stream(EmdEncoder(cfg), beats, -(-emd.encoded_bits(values, cfg.fmt) // cfg.word_bits), gap=0, stall=0, seed=3, max_cycles=5000)
     assert [w for w, _ in got] == emd.encode(values, cfg.fmt, cfg.word_bits)
@@ -139,16 +139,16 @@ def test_full_throughput():
 
 def test_bad_config_message():
     with pytest.raises(ConfigError, match="group=12 is not allowed"):
-        EmdEncConfig(group=12)
-    with pytest.raises(ConfigError, match="lanes=8 is not allowed"):
-        EmdEncConfig(lanes=8, group=4)
+        EmdEncoderConfig.preset("default", fmt={"group": 12})
+    with pytest.raises(ConfigError, match="lanes=8 is not allowed; lanes must be at most fmt.group=4"):
+        EmdEncoderConfig.preset("default", lanes=8, fmt={"group": 4})
 
 
 def test_decoder_fuzz_agrees_with_golden_and_never_hangs():
     """Damaged streams (bit flips, cuts, extra words, random words): the decoder takes every
     word, flags ``error`` exactly when the golden decoder rejects the stream (or, a hardware
     limit, when its partial group is not whole beats), and otherwise decodes it exactly."""
-    cfg = EmdDecConfig.preset("tiny")
+    cfg = EmdDecoderConfig.preset("tiny")
     fmt, W, L = cfg.fmt, cfg.word_bits, cfg.lanes
     rng = np.random.default_rng(11)
     cases = []

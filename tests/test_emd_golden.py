@@ -12,7 +12,7 @@ FORMATS = [
     emd.EmdFormat(group=8, delta_bits=2, hi=1, escape_bits=2),
     emd.EmdFormat(group=16, delta_bits=5, hi=0, escape_bits=4),
     emd.EmdFormat(group=2, delta_bits=2, hi=2, escape_bits=1),
-    emd.EmdFormat(group=256, delta_bits=4, hi=None, escape_bits=3, sparse=False),
+    emd.EmdFormat(group=256, delta_bits=4, hi=7, escape_bits=3, sparse=False),
 ]
 ALL = np.arange(1 << 16, dtype=np.uint16)
 
