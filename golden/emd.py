@@ -26,6 +26,7 @@ from typing import Iterable
 
 import numpy as np
 
+from .codes import EmdDecoderError
 from .config import Config, param
 
 __all__ = [
@@ -36,7 +37,15 @@ __all__ = [
 
 
 class EmdFormatError(ValueError):
-    """The bit stream is truncated or corrupt. The message says where and why."""
+    """The bit stream is truncated or corrupt. The message says where and why.
+
+    ``code`` (:class:`golden.codes.EmdDecoderError`) is the cause the hardware decoder puts on
+    ``err_code`` for the same stream: the first fault in stream order.
+    """
+
+    def __init__(self, code: EmdDecoderError, message: str):
+        super().__init__(message)
+        self.code = code
 
 
 def _clog2(n: int) -> int:
@@ -292,7 +301,7 @@ class _Reader:
 
     def take(self, width: int, what: str) -> int:
         if self.pos + width > self.bits.size:
-            raise EmdFormatError(f"emd: stream truncated at bit {self.pos} while reading {what} "
+            raise EmdFormatError(EmdDecoderError.TRUNCATED, f"emd: stream truncated at bit {self.pos} while reading {what} "
                                  f"({width} bits needed, {self.bits.size - self.pos} left)")
         chunk = self.bits[self.pos:self.pos + width]
         self.pos += width
@@ -303,11 +312,11 @@ def _decode_group(r: _Reader, n: int, fmt: EmdFormat, index: int) -> list[int]:
     sparse = r.take(1, f"group {index} mode")
     mu = r.take(8, f"group {index} base")
     if mu == 0:
-        raise EmdFormatError(f"emd: group {index} at bit {r.pos - 9} has base exponent 0 "
+        raise EmdFormatError(EmdDecoderError.BAD_HEADER, f"emd: group {index} at bit {r.pos - 9} has base exponent 0 "
                              f"(reserved for the terminator) but a group was expected")
     zmode = r.take(2, f"group {index} zero mode") if sparse else 0
     if zmode > ZMODE_SIGNED:
-        raise EmdFormatError(f"emd: group {index} at bit {r.pos - 11} has the reserved zero mode 3; "
+        raise EmdFormatError(EmdDecoderError.BAD_HEADER, f"emd: group {index} at bit {r.pos - 11} has the reserved zero mode 3; "
                              f"the stream is corrupt")
     out = []
     for k in range(n):
@@ -329,7 +338,7 @@ def _decode_group(r: _Reader, n: int, fmt: EmdFormat, index: int) -> list[int]:
         # An encoder codes exponent 0 raw only, so a relative code reaching 0 (or leaving 1..255)
         # can only come from a damaged stream.
         if relative and not 1 <= e <= 255:
-            raise EmdFormatError(f"emd: {where} decodes to exponent {e} from base {mu} "
+            raise EmdFormatError(EmdDecoderError.BAD_CODE, f"emd: {where} decodes to exponent {e} from base {mu} "
                                  f"(bit {r.pos}); the stream is corrupt")
         sm = r.take(8, f"{where} sign/mantissa")
         out.append(((sm & 0x80) << 8) | (e << 7) | (sm & 0x7F))
@@ -345,7 +354,7 @@ def decode_bits(bits, fmt: EmdFormat = DEFAULT) -> np.ndarray:
     return _decode_bits(bits, fmt)[0]
 
 
-def _decode_bits(bits, fmt: EmdFormat):
+def _decode_bits(bits, fmt: EmdFormat, lanes: int = 1):
     r = _Reader(bits)
     out: list[int] = []
     index = 0
@@ -355,8 +364,11 @@ def _decode_bits(bits, fmt: EmdFormat):
         mu = r.take(8, f"group {index} base")
         if mu == 0:
             if sparse:
-                raise EmdFormatError(f"emd: header at bit {start} has mode 1 and base 0; the stream is corrupt")
+                raise EmdFormatError(EmdDecoderError.BAD_HEADER, f"emd: header at bit {start} has mode 1 and base 0; the stream is corrupt")
             tail = r.take(fmt.count_bits, "terminator count")
+            if tail % lanes:
+                raise EmdFormatError(EmdDecoderError.RAGGED, f"emd: the final partial group of {tail} values "
+                                     f"(bit {r.pos}) is not a whole number of {lanes}-value beats")
             if tail:
                 out += _decode_group(r, tail, fmt, index)
             return np.array(out, dtype=np.uint16), r.pos
@@ -365,19 +377,20 @@ def _decode_bits(bits, fmt: EmdFormat):
         index += 1
 
 
-def decode(words: Iterable[int], fmt: EmdFormat = DEFAULT, word_bits: int = 64) -> np.ndarray:
+def decode(words: Iterable[int], fmt: EmdFormat = DEFAULT, word_bits: int = 64, lanes: int = 1) -> np.ndarray:
     """Decode ``word_bits``-wide words (see :func:`encode`).
 
-    The terminator must lie in the last word and the padding after it must be zero, as the
-    hardware decoder checks; anything else raises :class:`EmdFormatError`.
+    The terminator must lie in the last word and the padding after it must be zero, and a
+    final partial group must be whole beats of ``lanes`` values, as the hardware decoder
+    checks; anything else raises :class:`EmdFormatError` with the hardware's ``err_code``.
     """
     bits = words_to_bits(words, word_bits)
-    values, end = _decode_bits(bits, fmt)
+    values, end = _decode_bits(bits, fmt, lanes)
     if bits.size - end >= word_bits:
-        raise EmdFormatError(f"emd: {(bits.size - end) // word_bits} whole word(s) of data after the "
+        raise EmdFormatError(EmdDecoderError.TRAILING_DATA, f"emd: {(bits.size - end) // word_bits} whole word(s) of data after the "
                              f"terminator (bit {end})")
     if bits[end:].any():
-        raise EmdFormatError(f"emd: non-zero padding after the terminator (bit {end})")
+        raise EmdFormatError(EmdDecoderError.PADDING, f"emd: non-zero padding after the terminator (bit {end})")
     return values
 
 

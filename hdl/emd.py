@@ -46,9 +46,11 @@ from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from golden.codes import EmdDecoderError
 from golden.emd import EmdFormat
 
 from .config import BlockConfig, param
+from .lib.reduce import first_set
 from .lib.stream import Queue, StreamRegister
 
 __all__ = ["EmdEncoderConfig", "EmdDecoderConfig", "EmdEncoder", "EmdDecoder", "lanes_layout", "words_layout"]
@@ -360,7 +362,12 @@ class EmdEncoder(wiring.Component):
 
 
 def _decode_record(m: Module, cfg: EmdEncoderConfig, rec, mu, sparse, zmode, name: str):
-    """Parse one record at bit 0 of ``rec``: returns (bf16 value, length, bad code)."""
+    """Parse one record at bit 0 of ``rec``.
+
+    Returns (bf16 value, length, bad code, checked): ``checked`` is the length of the fields a
+    range check reads (flag, code, short escape); a decoder that reads a record in stream order
+    finds a bad code as soon as these are in, before the rest of the record.
+    """
     f = cfg.fmt
     D, E = f.delta_bits, f.escape_bits
     flag = rec[0]
@@ -391,7 +398,9 @@ def _decode_record(m: Module, cfg: EmdEncoderConfig, rec, mu, sparse, zmode, nam
         length.eq(Mux(zero, 1 + (zmode == 2), blen + (sparse if f.sparse else 0))),
     ]
     bad = ~zero & relative & ((eb < 257) | (eb > 511))
-    return value, length, bad
+    flag_len = sparse if f.sparse else Const(0, 1)
+    checked = Mux(~zero & relative, flag_len + D + Mux(is_short, E, 0), length)
+    return value, length, bad, checked
 
 
 class EmdDecoder(wiring.Component):
@@ -409,6 +418,9 @@ class EmdDecoder(wiring.Component):
         The decoded values; ``last`` on the stream's final beat.
     error : Out(1)
         Set by a truncated or corrupt stream; cleared when the next stream's first word is taken.
+    err_code : Out(EmdDecoderError)
+        Why (the first fault in stream order, the cause ``golden.emd.decode`` reports); held
+        with ``error``, ``NONE`` while ``error`` is low.
     """
 
     def __init__(self, cfg: EmdDecoderConfig):
@@ -417,6 +429,7 @@ class EmdDecoder(wiring.Component):
             "i": In(stream.Signature(words_layout(cfg.word_bits))),
             "o": Out(stream.Signature(lanes_layout(cfg.lanes))),
             "error": Out(1),
+            "err_code": Out(EmdDecoderError),
         })
 
     def elaborate(self, platform):
@@ -451,14 +464,14 @@ class EmdDecoder(wiring.Component):
 
         # Chain of records.
         pos = Mux(in_group, 0, Mux(h_sparse, 11, 9))
-        vals, bad = [], Const(0, 1)
+        vals, records = [], []
         for t in range(L):
             rec = (win >> pos)[:f.max_record_bits]
-            v, rlen, b = _decode_record(m, cfg, rec, g_mu, g_sparse, g_zmode, f"lane{t}")
+            v, rlen, b, checked = _decode_record(m, cfg, rec, g_mu, g_sparse, g_zmode, f"lane{t}")
             vals.append(v)
-            bad = bad | b
             nxt = Signal(range(need + 1), name=f"pos{t + 1}")
             m.d.comb += nxt.eq(pos + rlen)
+            records.append((pos, checked, b, nxt))
             pos = nxt
         beat_used = Signal(range(need + 1))
         m.d.comb += beat_used.eq(pos)
@@ -478,9 +491,25 @@ class EmdDecoder(wiring.Component):
         count = h_count.as_unsigned()
         # A terminator must have mode 0, must not stand where the partial group's header belongs,
         # and (in hardware) must announce whole beats.
-        bad_term = h_sparse | final | (((count % L) != 0) if L > 1 else Const(0, 1))
+        ragged = ((count % L) != 0) if L > 1 else Const(0, 1)
         bad_hdr = ~in_group & h_sparse & (h_zmode == 3)    # reserved zero mode
-        fault = short | Mux(is_term, bad_term, bad | bad_hdr)
+        # The cause is the first fault in stream order, as golden.emd.decode finds it: bits
+        # past n are zeros here, so every field is checked for being in before it is judged.
+        C = EmdDecoderError
+        cause = Signal(C)
+        # Per lane: a fault (cut before its checked fields, a bad code, or cut after them), and
+        # whether it is the bad code; the first faulty lane decides.
+        lane_fault = Cat((start + checked > n) | bad | (end > n) for start, checked, bad, end in records)
+        lane_bad_code = Cat(~(start + checked > n) & bad for start, checked, bad, end in records)
+        any_lane, first_lane = first_set(m, lane_fault, "lane_fault")
+        beat_cause = Mux(any_lane, Mux(lane_bad_code.bit_select(first_lane, 1), C.BAD_CODE, C.TRUNCATED),
+                         Mux(short, C.TRUNCATED, C.NONE))  # else the look-ahead at the next header
+        beat_cause = Mux(~in_group & (Mux(h_sparse, 11, 9) > n), C.TRUNCATED,
+                         Mux(bad_hdr, C.BAD_HEADER, beat_cause))
+        term_cause = Mux(n < 9, C.TRUNCATED, Mux(h_sparse | final, C.BAD_HEADER,
+                         Mux(short, C.TRUNCATED, Mux(ragged, C.RAGGED, C.NONE))))
+        m.d.comb += cause.eq(Mux(is_term, term_cause, beat_cause))
+        fault = cause != C.NONE
 
         # Output register: a decoded beat is offered when its bits are in and sound.
         m.submodules.out = out = StreamRegister(lanes_layout(L))
@@ -509,7 +538,7 @@ class EmdDecoder(wiring.Component):
             with m.If(self.i.p.last):
                 m.d.sync += ended.eq(1)
             with m.If(~started):
-                m.d.sync += self.error.eq(0)
+                m.d.sync += [self.error.eq(0), self.err_code.eq(EmdDecoderError.NONE)]
 
         # Group state.
         with m.If(act & ~error_now):
@@ -533,19 +562,20 @@ class EmdDecoder(wiring.Component):
                        ended.eq(0), beats.eq(nb)]
         # The stream's last word arrives this cycle or already has: no draining needed then.
         ended_now = ended | (take_word & self.i.p.last)
+        tail_cause = Mux(n >= W, C.TRAILING_DATA, C.PADDING)
         with m.If(done & ended):
             m.d.sync += reset_state + [buf.eq(0), n.eq(0)]
             with m.If((n >= W) | (buf != 0)):
-                m.d.sync += self.error.eq(1)
+                m.d.sync += [self.error.eq(1), self.err_code.eq(tail_cause)]
         with m.Elif(done & (n >= W)):
             # A whole word beyond the terminator: extra data.
-            m.d.sync += self.error.eq(1)
+            m.d.sync += [self.error.eq(1), self.err_code.eq(C.TRAILING_DATA)]
             with m.If(ended_now):
                 m.d.sync += reset_state + [buf.eq(0), n.eq(0)]
             with m.Else():
                 m.d.sync += [draining.eq(1), done.eq(0)]
         with m.If(error_now):
-            m.d.sync += self.error.eq(1)
+            m.d.sync += [self.error.eq(1), self.err_code.eq(cause)]
             with m.If(ended_now):
                 m.d.sync += reset_state + [buf.eq(0), n.eq(0)]
             with m.Else():

@@ -1,0 +1,1 @@
+"""Random and edge-case stimulus for the testbenches and tests (golden/ keeps only the truth)."""
