@@ -6,12 +6,12 @@ word zero-padded and flagged ``last``.
 
 Encoder (:class:`EmdEncoder`)::
 
-    i (L lanes, last) -> [ingest: exponent sum, count, zeros] -> beat FIFO (2 groups) ------+
+    i (L lanes, last) -> [ingest: exponent sum, count, zeros] -> beat queue (2 groups) -----+
                                  | group done: mu = divide, mode                          |
-                                 +-> stats FIFO (2 groups) -> [emit: header + L records] -+-> [packer] -> o
+                                 +-> stats queue (2 groups) -> [emit: header + L records] -+-> [packer] -> o
 
 The base ``mu`` of a group is only known after its last value, so a group is buffered once
-(the beat FIFO holds two groups: one filling while the other is emitted). The emit stage turns
+(the beat queue holds two groups: one filling while the other is emitted). The emit stage turns
 one beat into a chunk per cycle (the group header rides with the first beat) and the packer
 appends it to a bit accumulator and sends ``word_bits`` at a time. A stream ends with the
 ``last`` input beat; the encoder then emits the terminator and flushes.
@@ -34,8 +34,10 @@ bits (plus the look-ahead of ``max_chunk`` bits) to the output beat.
 
 Errors: a truncated stream (``last`` word absorbed before the terminator), a code that decodes
 outside the exponent range, a reserved header, a partial group that is not a whole number of
-beats, data after the terminator or non-zero padding raise ``error`` (it stays up until the
-next stream starts); the decoder then drops input words up to ``last`` and returns to idle.
+beats, data after the terminator or non-zero padding raise ``error`` and put the cause on
+``err_code`` (:class:`golden.codes.EmdDecoderError`: the first fault in stream order, the one
+``golden.emd.decode`` reports); both stay until the next stream starts. The decoder then drops
+input words up to ``last`` and returns to idle.
 """
 
 from __future__ import annotations
