@@ -95,10 +95,10 @@ def weighted(tensors, fn):
 
 def area_figures():
     """GE area of the default and paper presets from ``omnidrl synth`` reports, when present."""
-    from hdl.emd import EmdDecConfig, EmdEncConfig  # noqa: PLC0415
+    from hdl.emd import EmdDecoderConfig, EmdEncoderConfig  # noqa: PLC0415
 
     out = {}
-    for cls in (EmdEncConfig, EmdDecConfig):
+    for cls in (EmdEncoderConfig, EmdDecoderConfig):
         for preset in ("default", "paper"):
             cfg = cls.preset(preset)
             path = ROOT / "build" / "reports" / f"{cfg.artefact_name}.json"
@@ -129,7 +129,7 @@ def main(argv=None):
     for fmt in sweep_formats(args.quick):
         per = [(k, emd.cost(v, fmt)["exponent"]) for _, k, v in tensors]
         bits = sum(b for _, b in per)
-        sweep.append({"format": fmt.label(), "group": fmt.group, "delta_bits": fmt.delta_bits, "hi": fmt.delta_hi,
+        sweep.append({"format": fmt.label(), "group": fmt.group, "delta_bits": fmt.delta_bits, "hi": fmt.hi,
                       "escape_bits": fmt.escape_bits, "bits_per_exponent": bits / n_total})
         for k in kinds:  # the best format per tensor kind: what a per-stream configuration would reach
             kb = sum(b for kk, b in per if kk == k) / kind_n[k]

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import run_info, write_results  # noqa: E402
 from golden.bf16 import dots  # noqa: E402
-from hdl.pe import MacPE, PEConfig  # noqa: E402
+from hdl.pe import PE, PEConfig  # noqa: E402
 from tb.amsim import run_stream_test  # noqa: E402
 from tb.runner import run_cocotb  # noqa: E402
 from tb.test_pe import beats_of, make_dots  # noqa: E402
@@ -47,7 +47,7 @@ def amaranth_speed(cfg: PEConfig, pairs: int) -> float:
     pairs, _ = make_dots(2026, pairs)
     beats = [b for a, bb in pairs for b in beats_of(a, bb)]
     t0 = time.perf_counter()
-    got, cycles = run_stream_test(MacPE(cfg), beats, len(pairs), gap_prob=0.3, stall_prob=0.3, seed=2026)
+    got, cycles = run_stream_test(PE(cfg), beats, len(pairs), gap_prob=0.3, stall_prob=0.3, seed=2026)
     elapsed = time.perf_counter() - t0
     assert got == [int(v) for v in dots(pairs)], "Amaranth simulation disagrees with golden"
     return cycles / elapsed

@@ -239,7 +239,7 @@ def dot(a, b, acc=None) -> np.uint32:
 
     The accumulator starts at the first product (equivalently at -0, the additive identity),
     or at ``acc`` when given, and adds products ``i = 0, 1, ...`` one at a time with RNE.
-    This is exactly what ``hdl.pe.MacPE`` computes between a ``clear`` and a ``last`` beat.
+    This is exactly what ``hdl.pe.PE`` computes between a ``clear`` and a ``last`` beat.
     """
     a = np.asarray(a, dtype=np.uint16).reshape(-1)
     b = np.asarray(b, dtype=np.uint16).reshape(-1)

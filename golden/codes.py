@@ -67,7 +67,15 @@ class TransposerError(enum.IntEnum):
 
 
 class EmdDecoderError(enum.IntEnum):
-    """Why the EMD decoder flagged a stream (``err_code``)."""
+    """Why the EMD decoder flagged a stream (``err_code``; ``golden.emd.EmdFormatError.code``).
+
+    The first fault in stream order decides, in the hardware and in ``golden.emd.decode`` alike.
+    """
 
     NONE = 0
-    MALFORMED = 1  # truncated stream, bad code or header, ragged group, data after the end, padding
+    TRUNCATED = 1      # the stream ends before its terminator (or inside a field)
+    BAD_CODE = 2       # a relative exponent code decodes outside 1..255
+    BAD_HEADER = 3     # reserved zero mode 3, a terminator with mode 1, or mu = 0 where a group belongs
+    RAGGED = 4         # the final partial group is not a whole number of beats of ``lanes`` values
+    TRAILING_DATA = 5  # a whole word after the terminator
+    PADDING = 6        # non-zero padding after the terminator

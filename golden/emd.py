@@ -26,6 +26,9 @@ from typing import Iterable
 
 import numpy as np
 
+from .codes import EmdDecoderError
+from .config import Config, param
+
 __all__ = [
     "EmdFormat", "EmdFormatError", "SIMPLE", "DEFAULT",
     "exponents", "group_stats", "encode_fields", "encode_bits", "encode", "decode_bits", "decode",
@@ -34,7 +37,15 @@ __all__ = [
 
 
 class EmdFormatError(ValueError):
-    """The bit stream is truncated or corrupt. The message says where and why."""
+    """The bit stream is truncated or corrupt. The message says where and why.
+
+    ``code`` (:class:`golden.codes.EmdDecoderError`) is the cause the hardware decoder puts on
+    ``err_code`` for the same stream: the first fault in stream order.
+    """
+
+    def __init__(self, code: EmdDecoderError, message: str):
+        super().__init__(message)
+        self.code = code
 
 
 def _clog2(n: int) -> int:
@@ -42,8 +53,11 @@ def _clog2(n: int) -> int:
 
 
 @dataclasses.dataclass(frozen=True)
-class EmdFormat:
+class EmdFormat(Config):
     """Parameters of an EMD stream (both ends must agree on them; they are not in the stream).
+
+    The ranges below are the format's, declared once; the hardware blocks nest this config
+    (``hdl.emd.EmdEncoderConfig.fmt``) and add only their own fields.
 
     Parameters
     ----------
@@ -53,31 +67,24 @@ class EmdFormat:
         Width ``D`` of the per-value code (2..5). ``2**D - 1`` codes are window deltas, the
         all-ones code is the escape.
     hi : int
-        Largest delta of the window; the window is ``[hi - (2**D - 2), hi]``. ``None`` centres
-        it (``hi = 2**(D-1) - 1``, so one more negative delta than positive ones).
+        Largest delta of the window; the window is ``[hi - (2**D - 2), hi]`` (0..2**D - 2;
+        ``2**(D-1) - 1`` centres it, one more negative delta than positive ones).
     escape_bits : int
         Width ``E`` of the short escape (0..4). 0 means every escape carries a raw exponent.
     sparse : bool
         Allow sparse-mode groups (a one-bit zero flag per value, the zero sign in the header).
     """
 
-    group: int = 32
-    delta_bits: int = 2
-    hi: int | None = 2
-    escape_bits: int = 2
-    sparse: bool = True
+    NAME = "emd"
 
-    def __post_init__(self):
-        def check(ok, name, allowed):
-            if not ok:
-                raise ValueError(f"emd: {name}={getattr(self, name)!r} is not allowed; {name} must be {allowed}")
-        check(isinstance(self.group, int) and 2 <= self.group <= 256 and self.group & (self.group - 1) == 0,
-              "group", "a power of two from 2 to 256")
-        check(isinstance(self.delta_bits, int) and 2 <= self.delta_bits <= 5, "delta_bits", "an integer from 2 to 5")
-        check(isinstance(self.escape_bits, int) and 0 <= self.escape_bits <= 4, "escape_bits", "an integer from 0 to 4")
-        if self.hi is not None:
-            check(isinstance(self.hi, int) and 0 <= self.hi <= self.window - 1, "hi",
-                  f"an integer from 0 to {self.window - 1} (2**delta_bits - 2) or None")
+    group: int = param(32, lo=2, hi=256, pow2=True, doc="values per group G")
+    delta_bits: int = param(2, lo=2, hi=5, doc="width D of the per-value exponent code")
+    hi: int = param(2, lo=0, hi=30, doc="largest delta of the code window (at most 2**delta_bits - 2)")
+    escape_bits: int = param(2, lo=0, hi=4, doc="width E of the short escape below the window (0: raw only)")
+    sparse: bool = param(True, doc="allow sparse-mode groups (one-bit zero flag per value)")
+
+    def validate(self) -> None:
+        self.check(self.hi <= self.window - 1, "hi", f"an integer from 0 to {self.window - 1} (2**delta_bits - 2)")
 
     # -- derived constants (shared with the hardware) ------------------------------------------
     @property
@@ -90,12 +97,9 @@ class EmdFormat:
         return (1 << self.delta_bits) - 1
 
     @property
-    def delta_hi(self) -> int:
-        return (1 << (self.delta_bits - 1)) - 1 if self.hi is None else self.hi
-
-    @property
     def delta_lo(self) -> int:
-        return self.delta_hi - (self.window - 1)
+        """Smallest delta of the window, ``hi - (2**D - 2)``."""
+        return self.hi - (self.window - 1)
 
     @property
     def short_max(self) -> int:
@@ -118,11 +122,11 @@ class EmdFormat:
         return int(self.sparse) + self.delta_bits + self.escape_bits + 8 + 8
 
     def label(self) -> str:
-        return f"G{self.group}-D{self.delta_bits}-hi{self.delta_hi}-E{self.escape_bits}-{'S' if self.sparse else 'd'}"
+        return f"G{self.group}-D{self.delta_bits}-hi{self.hi}-E{self.escape_bits}-{'S' if self.sparse else 'd'}"
 
 
 #: The straightforward scheme of the design guide: raw escapes, no sparse groups, centred window.
-SIMPLE = EmdFormat(group=32, delta_bits=3, hi=None, escape_bits=0, sparse=False)
+SIMPLE = EmdFormat(group=32, delta_bits=3, hi=3, escape_bits=0, sparse=False)
 #: The defaults, picked from the measured sweep over G, D, hi and E on the committed TD3 trace
 #: (bench/emd_ratio.py, docs/results.md): G=32, D=2, window 0..+2, short escapes -1..-3.
 DEFAULT = EmdFormat()
@@ -187,7 +191,7 @@ def _value_fields(groups: np.ndarray, mu: np.ndarray, sparse: np.ndarray, zmode:
     e = (v >> 7) & 0xFF
     sm = ((v >> 8) & 0x80) | (v & 0x7F)
     d = e - mu[:, None]
-    in_win = (e != 0) & (d >= fmt.delta_lo) & (d <= fmt.delta_hi)
+    in_win = (e != 0) & (d >= fmt.delta_lo) & (d <= fmt.hi)
     x = fmt.delta_lo - 1 - d
     short = (e != 0) & ~in_win & (x >= 0) & (x <= fmt.short_max) & (fmt.escape_bits > 0)
     raw = ~in_win & ~short
@@ -297,7 +301,7 @@ class _Reader:
 
     def take(self, width: int, what: str) -> int:
         if self.pos + width > self.bits.size:
-            raise EmdFormatError(f"emd: stream truncated at bit {self.pos} while reading {what} "
+            raise EmdFormatError(EmdDecoderError.TRUNCATED, f"emd: stream truncated at bit {self.pos} while reading {what} "
                                  f"({width} bits needed, {self.bits.size - self.pos} left)")
         chunk = self.bits[self.pos:self.pos + width]
         self.pos += width
@@ -308,11 +312,11 @@ def _decode_group(r: _Reader, n: int, fmt: EmdFormat, index: int) -> list[int]:
     sparse = r.take(1, f"group {index} mode")
     mu = r.take(8, f"group {index} base")
     if mu == 0:
-        raise EmdFormatError(f"emd: group {index} at bit {r.pos - 9} has base exponent 0 "
+        raise EmdFormatError(EmdDecoderError.BAD_HEADER, f"emd: group {index} at bit {r.pos - 9} has base exponent 0 "
                              f"(reserved for the terminator) but a group was expected")
     zmode = r.take(2, f"group {index} zero mode") if sparse else 0
     if zmode > ZMODE_SIGNED:
-        raise EmdFormatError(f"emd: group {index} at bit {r.pos - 11} has the reserved zero mode 3; "
+        raise EmdFormatError(EmdDecoderError.BAD_HEADER, f"emd: group {index} at bit {r.pos - 11} has the reserved zero mode 3; "
                              f"the stream is corrupt")
     out = []
     for k in range(n):
@@ -334,7 +338,7 @@ def _decode_group(r: _Reader, n: int, fmt: EmdFormat, index: int) -> list[int]:
         # An encoder codes exponent 0 raw only, so a relative code reaching 0 (or leaving 1..255)
         # can only come from a damaged stream.
         if relative and not 1 <= e <= 255:
-            raise EmdFormatError(f"emd: {where} decodes to exponent {e} from base {mu} "
+            raise EmdFormatError(EmdDecoderError.BAD_CODE, f"emd: {where} decodes to exponent {e} from base {mu} "
                                  f"(bit {r.pos}); the stream is corrupt")
         sm = r.take(8, f"{where} sign/mantissa")
         out.append(((sm & 0x80) << 8) | (e << 7) | (sm & 0x7F))
@@ -350,7 +354,7 @@ def decode_bits(bits, fmt: EmdFormat = DEFAULT) -> np.ndarray:
     return _decode_bits(bits, fmt)[0]
 
 
-def _decode_bits(bits, fmt: EmdFormat):
+def _decode_bits(bits, fmt: EmdFormat, lanes: int = 1):
     r = _Reader(bits)
     out: list[int] = []
     index = 0
@@ -360,8 +364,11 @@ def _decode_bits(bits, fmt: EmdFormat):
         mu = r.take(8, f"group {index} base")
         if mu == 0:
             if sparse:
-                raise EmdFormatError(f"emd: header at bit {start} has mode 1 and base 0; the stream is corrupt")
+                raise EmdFormatError(EmdDecoderError.BAD_HEADER, f"emd: header at bit {start} has mode 1 and base 0; the stream is corrupt")
             tail = r.take(fmt.count_bits, "terminator count")
+            if tail % lanes:
+                raise EmdFormatError(EmdDecoderError.RAGGED, f"emd: the final partial group of {tail} values "
+                                     f"(bit {r.pos}) is not a whole number of {lanes}-value beats")
             if tail:
                 out += _decode_group(r, tail, fmt, index)
             return np.array(out, dtype=np.uint16), r.pos
@@ -370,19 +377,20 @@ def _decode_bits(bits, fmt: EmdFormat):
         index += 1
 
 
-def decode(words: Iterable[int], fmt: EmdFormat = DEFAULT, word_bits: int = 64) -> np.ndarray:
+def decode(words: Iterable[int], fmt: EmdFormat = DEFAULT, word_bits: int = 64, lanes: int = 1) -> np.ndarray:
     """Decode ``word_bits``-wide words (see :func:`encode`).
 
-    The terminator must lie in the last word and the padding after it must be zero, as the
-    hardware decoder checks; anything else raises :class:`EmdFormatError`.
+    The terminator must lie in the last word and the padding after it must be zero, and a
+    final partial group must be whole beats of ``lanes`` values, as the hardware decoder
+    checks; anything else raises :class:`EmdFormatError` with the hardware's ``err_code``.
     """
     bits = words_to_bits(words, word_bits)
-    values, end = _decode_bits(bits, fmt)
+    values, end = _decode_bits(bits, fmt, lanes)
     if bits.size - end >= word_bits:
-        raise EmdFormatError(f"emd: {(bits.size - end) // word_bits} whole word(s) of data after the "
+        raise EmdFormatError(EmdDecoderError.TRAILING_DATA, f"emd: {(bits.size - end) // word_bits} whole word(s) of data after the "
                              f"terminator (bit {end})")
     if bits[end:].any():
-        raise EmdFormatError(f"emd: non-zero padding after the terminator (bit {end})")
+        raise EmdFormatError(EmdDecoderError.PADDING, f"emd: non-zero padding after the terminator (bit {end})")
     return values
 
 

@@ -6,12 +6,12 @@ word zero-padded and flagged ``last``.
 
 Encoder (:class:`EmdEncoder`)::
 
-    i (L lanes, last) -> [ingest: exponent sum, count, zeros] -> beat FIFO (2 groups) ------+
+    i (L lanes, last) -> [ingest: exponent sum, count, zeros] -> beat queue (2 groups) -----+
                                  | group done: mu = divide, mode                          |
-                                 +-> stats FIFO (2 groups) -> [emit: header + L records] -+-> [packer] -> o
+                                 +-> stats queue (2 groups) -> [emit: header + L records] -+-> [packer] -> o
 
 The base ``mu`` of a group is only known after its last value, so a group is buffered once
-(the beat FIFO holds two groups: one filling while the other is emitted). The emit stage turns
+(the beat queue holds two groups: one filling while the other is emitted). The emit stage turns
 one beat into a chunk per cycle (the group header rides with the first beat) and the packer
 appends it to a bit accumulator and sends ``word_bits`` at a time. A stream ends with the
 ``last`` input beat; the encoder then emits the terminator and flushes.
@@ -34,87 +34,65 @@ bits (plus the look-ahead of ``max_chunk`` bits) to the output beat.
 
 Errors: a truncated stream (``last`` word absorbed before the terminator), a code that decodes
 outside the exponent range, a reserved header, a partial group that is not a whole number of
-beats, data after the terminator or non-zero padding raise ``error`` (it stays up until the
-next stream starts); the decoder then drops input words up to ``last`` and returns to idle.
+beats, data after the terminator or non-zero padding raise ``error`` and put the cause on
+``err_code`` (:class:`golden.codes.EmdDecoderError`: the first fault in stream order, the one
+``golden.emd.decode`` reports); both stay until the next stream starts. The decoder then drops
+input words up to ``last`` and returns to idle.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from amaranth import Array, Cat, Const, Module, Mux, Signal
+from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from golden.codes import EmdDecoderError
 from golden.emd import EmdFormat
 
-from .config import BlockConfig
+from .config import BlockConfig, param
+from .lib.reduce import first_set
+from .lib.stream import Queue, StreamRegister
 
-__all__ = ["EmdEncConfig", "EmdDecConfig", "EmdEncoder", "EmdDecoder", "lanes_layout", "words_layout"]
-
-
-
+__all__ = ["EmdEncoderConfig", "EmdDecoderConfig", "EmdEncoder", "EmdDecoder", "lanes_layout", "words_layout"]
 
 @dataclasses.dataclass(frozen=True)
-class EmdEncConfig(BlockConfig):
-    """Parameters of the EMD encoder (and, through :class:`EmdDecConfig`, the decoder).
+class EmdEncoderConfig(BlockConfig):
+    """Parameters of the EMD encoder (and, through :class:`EmdDecoderConfig`, the decoder).
+
+    The stream format is a nested :class:`golden.emd.EmdFormat` (its fields and ranges are
+    declared there, once); this class adds only the hardware's own fields.
 
     Parameters
     ----------
     lanes : int
-        bf16 values per input beat ``L`` (1, 2, 4, 8 or 16; at most ``group``).
+        bf16 values per uncompressed beat ``L`` (1, 2, 4, 8 or 16; at most ``fmt.group``).
     word_bits : int
-        Width of the packed output words (16 to 512, a multiple of 8).
-    group : int
-        Values per group ``G`` (a power of two, 4 to 128).
-    delta_bits : int
-        Width ``D`` of the per-value exponent code (2 to 5).
-    hi : int
-        Largest delta of the code window; the window is ``[hi - 2**D + 2, hi]``.
-    escape_bits : int
-        Width ``E`` of the short escape below the window (0 to 4; 0 = raw escapes only).
-    sparse : bool
-        Allow sparse-mode groups (one-bit zero flag per value).
+        Width of the packed words (16 to 512, a multiple of 8).
+    fmt : EmdFormat
+        The stream format: ``group``, ``delta_bits``, ``hi``, ``escape_bits``, ``sparse``
+        (``--set fmt.group=16``).
     """
 
     PRESETS = {
-        "tiny": {"lanes": 2, "word_bits": 32, "group": 8, "delta_bits": 2, "hi": 1, "escape_bits": 2},
+        "tiny": {"lanes": 2, "word_bits": 32, "fmt": {"group": 8, "delta_bits": 2, "hi": 1, "escape_bits": 2}},
         "default": {},
         "paper": {"lanes": 16, "word_bits": 256},
-        "simple": {"delta_bits": 3, "hi": 3, "escape_bits": 0, "sparse": False},
+        "simple": {"fmt": {"delta_bits": 3, "hi": 3, "escape_bits": 0, "sparse": False}},
     }
 
-    lanes: int = 4
-    word_bits: int = 64
-    group: int = 32
-    delta_bits: int = 2
-    hi: int = 2
-    escape_bits: int = 2
-    sparse: bool = True
+    lanes: int = param(4, choices=(1, 2, 4, 8, 16), doc="bf16 values per uncompressed beat L")
+    word_bits: int = param(64, lo=16, hi=512, doc="width W of the packed words (a multiple of 8)")
+    fmt: EmdFormat = param(EmdFormat(), doc="the stream format (golden.emd.EmdFormat)")
 
     def validate(self) -> None:
-        self.check(self.lanes in (1, 2, 4, 8, 16), "lanes", "1, 2, 4, 8 or 16")
-        self.check(isinstance(self.group, int) and 4 <= self.group <= 128 and self.group & (self.group - 1) == 0,
-                   "group", "a power of two from 4 to 128")
-        self.check(self.lanes <= self.group, "lanes", f"at most group={self.group}")
-        self.check(isinstance(self.word_bits, int) and 16 <= self.word_bits <= 512 and self.word_bits % 8 == 0,
-                   "word_bits", "a multiple of 8 from 16 to 512")
-        self.check(isinstance(self.delta_bits, int) and 2 <= self.delta_bits <= 5, "delta_bits", "an integer from 2 to 5")
-        self.check(isinstance(self.hi, int) and 0 <= self.hi <= (1 << self.delta_bits) - 2, "hi",
-                   f"an integer from 0 to {(1 << self.delta_bits) - 2} (2**delta_bits - 2)")
-        self.check(isinstance(self.escape_bits, int) and 0 <= self.escape_bits <= 4, "escape_bits",
-                   "an integer from 0 to 4")
-        self.check(isinstance(self.sparse, bool), "sparse", "true or false")
-
-    @property
-    def fmt(self) -> EmdFormat:
-        """The stream format (shared with ``golden.emd``)."""
-        return EmdFormat(group=self.group, delta_bits=self.delta_bits, hi=self.hi,
-                         escape_bits=self.escape_bits, sparse=self.sparse)
+        self.check(self.word_bits % 8 == 0, "word_bits", "a multiple of 8 from 16 to 512")
+        self.check(self.lanes <= self.fmt.group, "lanes", f"at most fmt.group={self.fmt.group}")
 
     @property
     def beats_per_group(self) -> int:
-        return self.group // self.lanes
+        return self.fmt.group // self.lanes
 
     @property
     def max_chunk(self) -> int:
@@ -123,10 +101,10 @@ class EmdEncConfig(BlockConfig):
 
 
 @dataclasses.dataclass(frozen=True)
-class EmdDecConfig(EmdEncConfig):
-    """Parameters of :class:`EmdDecoder`: the same fields as :class:`EmdEncConfig`."""
+class EmdDecoderConfig(EmdEncoderConfig):
+    """Parameters of :class:`EmdDecoder`: the same fields as :class:`EmdEncoderConfig`."""
 
-    PRESETS = EmdEncConfig.PRESETS
+    PRESETS = EmdEncoderConfig.PRESETS
 
 
 def lanes_layout(lanes: int) -> data.StructLayout:
@@ -142,36 +120,6 @@ def words_layout(word_bits: int) -> data.StructLayout:
 def _bits(v, width):
     """``v`` zero-extended or truncated to ``width`` bits."""
     return v.as_unsigned()[:width] if len(v) >= width else Cat(v, Const(0, width - len(v)))
-
-
-class _RegFifo(wiring.Component):
-    """First-word-fall-through FIFO in flip-flops (the ``SyncFIFO`` port names)."""
-
-    def __init__(self, width: int, depth: int):
-        self.width, self.depth = width, depth
-        super().__init__({
-            "w_data": In(width), "w_en": In(1), "w_rdy": Out(1),
-            "r_data": Out(width), "r_en": In(1), "r_rdy": Out(1),
-        })
-
-    def elaborate(self, platform):
-        m = Module()
-        regs = Array(Signal(self.width, name=f"slot{k}") for k in range(self.depth))
-        wp = Signal(range(self.depth))
-        rp = Signal(range(self.depth))
-        level = Signal(range(self.depth + 1))
-        write = self.w_en & self.w_rdy
-        read = self.r_en & self.r_rdy
-        m.d.comb += [self.w_rdy.eq(level != self.depth), self.r_rdy.eq(level != 0), self.r_data.eq(regs[rp])]
-        with m.If(write):
-            m.d.sync += wp.eq(Mux(wp == self.depth - 1, 0, wp + 1))
-        for k in range(self.depth):  # one enable per slot (an indexed write lints as an incomplete case)
-            with m.If(write & (wp == k)):
-                m.d.sync += regs[k].eq(self.w_data)
-        with m.If(read):
-            m.d.sync += rp.eq(Mux(rp == self.depth - 1, 0, rp + 1))
-        m.d.sync += level.eq(level + write - read)
-        return m
 
 
 class _Packer(wiring.Component):
@@ -198,20 +146,20 @@ class _Packer(wiring.Component):
         n = Signal(range(self.size + 1))
         flushing = Signal()
 
-        slot_free = ~self.o.valid | self.o.ready
-        take = slot_free & ((n >= w) | (flushing & (n != 0)))
+        # Output register: a word is offered whenever a whole one is waiting, or while flushing.
+        m.submodules.out = out = StreamRegister(words_layout(w))
+        wiring.connect(m, wiring.flipped(self.o), out.o)
+        m.d.comb += [out.i.valid.eq((n >= w) | (flushing & (n != 0))),
+                     out.i.p.data.eq(acc[:w]), out.i.p.last.eq(flushing & (n <= w))]
+        take = out.i.valid & out.i.ready
         n1 = Signal.like(n)
         m.d.comb += n1.eq(Mux(take, Mux(n >= w, n - w, 0), n))
         acc1 = Mux(take, acc >> w, acc)
         m.d.comb += self.chunk_ready.eq(~flushing & (n1 <= 2 * w))
         accept = self.chunk_valid & self.chunk_ready
 
-        with m.If(take):
-            m.d.sync += [self.o.valid.eq(1), self.o.p.data.eq(acc[:w]), self.o.p.last.eq(flushing & (n <= w))]
-            with m.If(flushing & (n <= w)):
-                m.d.sync += flushing.eq(0)
-        with m.Elif(self.o.ready):
-            m.d.sync += self.o.valid.eq(0)
+        with m.If(take & flushing & (n <= w)):
+            m.d.sync += flushing.eq(0)
         with m.If(accept):
             m.d.sync += [acc.eq(acc1 | (self.chunk << n1)[:self.size]), n.eq(n1 + self.length)]
             with m.If(self.chunk_last):
@@ -221,7 +169,7 @@ class _Packer(wiring.Component):
         return m
 
 
-def _encode_record(m: Module, cfg: EmdEncConfig, value, mu, sparse, zmode, name: str):
+def _encode_record(m: Module, cfg: EmdEncoderConfig, value, mu, sparse, zmode, name: str):
     """Record of one value (flag, code, escape, raw exponent, sign|mantissa) and its length."""
     f = cfg.fmt
     D, E = f.delta_bits, f.escape_bits
@@ -253,7 +201,7 @@ def _encode_record(m: Module, cfg: EmdEncConfig, value, mu, sparse, zmode, name:
         m.d.comb += [body.eq(Cat(esc, ones_e, e, sm)), blen.eq(D + E + 16)]
     rec = Signal(f.max_record_bits, name=f"{name}_rec")
     length = Signal(range(f.max_record_bits + 1), name=f"{name}_len")
-    if cfg.sparse:
+    if f.sparse:
         with m.If(zero):
             m.d.comb += [rec.eq(Cat(Const(0, 1), value[15] & signed_zero)), length.eq(1 + signed_zero)]
         with m.Elif(sparse):
@@ -270,7 +218,7 @@ class EmdEncoder(wiring.Component):
 
     Parameters
     ----------
-    cfg : EmdEncConfig
+    cfg : EmdEncoderConfig
 
     Members
     -------
@@ -280,7 +228,7 @@ class EmdEncoder(wiring.Component):
         The EMD bit stream of ``golden.emd.encode``; ``last`` on the stream's final word.
     """
 
-    def __init__(self, cfg: EmdEncConfig):
+    def __init__(self, cfg: EmdEncoderConfig):
         self.cfg = cfg
         super().__init__({
             "i": In(stream.Signature(lanes_layout(cfg.lanes))),
@@ -290,14 +238,13 @@ class EmdEncoder(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg, f = self.cfg, self.cfg.fmt
-        L, G, nb = cfg.lanes, cfg.group, cfg.beats_per_group
+        L, G, nb = cfg.lanes, f.group, cfg.beats_per_group
 
-        # Flip-flop FIFOs: a Memory with a combinational read port gave wrong words under
-        # Icarus 11 (it passed on Verilator and Amaranth's simulator), and synthesis turns
-        # these small memories into flops anyway.
-        m.submodules.beats = beats = _RegFifo(16 * L + 1, 2 * nb)
+        # The beat queue holds two groups: one filling while the other is emitted. Both queues
+        # are flops (see Queue: Icarus 11 mis-reads a memory's combinational read port).
+        m.submodules.beats = beats = Queue(lanes_layout(L), 2 * nb, flops=True)
         stat_layout = data.StructLayout({"mu": 8, "sparse": 1, "zmode": 2, "beats": range(nb + 1), "final": 1})
-        m.submodules.stats = stats = _RegFifo(stat_layout.size, 2)
+        m.submodules.stats = stats = Queue(stat_layout, 2, flops=True)
         m.submodules.packer = packer = _Packer(cfg.word_bits, cfg.max_chunk)
         wiring.connect(m, wiring.flipped(self.o), packer.o)
 
@@ -338,17 +285,17 @@ class EmdEncoder(wiring.Component):
         n_vals = (k + 1) * L
         m.d.comb += [
             new_stat.mu.eq(Mux(count_next == 0, 1, mean)),
-            new_stat.sparse.eq(Const(int(cfg.sparse), 1) & (n_vals + 2 < best)),
+            new_stat.sparse.eq(Const(int(f.sparse), 1) & (n_vals + 2 < best)),
             new_stat.zmode.eq(zmode),
             new_stat.beats.eq(k + 1),
             new_stat.final.eq(self.i.p.last),
         ]
         m.d.comb += [
-            self.i.ready.eq(beats.w_rdy & stats.w_rdy),
-            beats.w_data.eq(Cat(self.i.p.data.as_value(), self.i.p.last)),
-            beats.w_en.eq(self.i.valid & self.i.ready),
-            stats.w_data.eq(new_stat.as_value()),
-            stats.w_en.eq(self.i.valid & self.i.ready & group_end),
+            self.i.ready.eq(beats.i.ready & stats.i.ready),
+            beats.i.payload.eq(self.i.payload),
+            beats.i.valid.eq(self.i.valid & self.i.ready),
+            stats.i.payload.eq(new_stat),
+            stats.i.valid.eq(self.i.valid & self.i.ready & group_end),
         ]
         with m.If(self.i.valid & self.i.ready):
             with m.If(group_end):
@@ -358,13 +305,13 @@ class EmdEncoder(wiring.Component):
                              k.eq(k + 1)]
 
         # -- emit: one chunk per cycle ------------------------------------------------------------
-        head = data.View(stat_layout, stats.r_data)
+        head = stats.o.payload
         j = Signal(range(nb))              # beat within the group being emitted
         term_sent = Signal()               # the terminator before a final partial group went out
         after_full = Signal()              # the final group was full: the terminator is still due
         partial = head.beats != nb
         term_len = 9 + f.count_bits
-        values = [beats.r_data[16 * t:16 * (t + 1)] for t in range(L)]
+        values = [beats.o.p.data[t] for t in range(L)]
 
         header = Cat(head.sparse, head.mu, Mux(head.sparse, head.zmode, 0))   # zero mode only in sparse groups
         recs = [_encode_record(m, cfg, values[t], head.mu, head.sparse, head.zmode, f"lane{t}") for t in range(L)]
@@ -386,8 +333,8 @@ class EmdEncoder(wiring.Component):
         term_chunk = _bits(Cat(Const(0, 9), count_field.as_unsigned()[:f.count_bits]) if f.count_bits else Const(0, 9),
                            cfg.max_chunk)
 
-        send_term = after_full | (stats.r_rdy & head.final & partial & ~term_sent)
-        send_beat = ~after_full & stats.r_rdy & beats.r_rdy & ~send_term
+        send_term = after_full | (stats.o.valid & head.final & partial & ~term_sent)
+        send_beat = ~after_full & stats.o.valid & beats.o.valid & ~send_term
         last_beat = j == head.beats - 1
         m.d.comb += [
             chunk.eq(Mux(send_term, term_chunk, beat_chunk)),
@@ -405,9 +352,9 @@ class EmdEncoder(wiring.Component):
             with m.Else():
                 m.d.sync += term_sent.eq(1)
         with m.If(done & send_beat):
-            m.d.comb += beats.r_en.eq(1)
+            m.d.comb += beats.o.ready.eq(1)
             with m.If(last_beat):
-                m.d.comb += stats.r_en.eq(1)
+                m.d.comb += stats.o.ready.eq(1)
                 m.d.sync += [j.eq(0), term_sent.eq(0)]
                 with m.If(head.final & ~partial):
                     m.d.sync += after_full.eq(1)
@@ -416,13 +363,18 @@ class EmdEncoder(wiring.Component):
         return m
 
 
-def _decode_record(m: Module, cfg: EmdEncConfig, rec, mu, sparse, zmode, name: str):
-    """Parse one record at bit 0 of ``rec``: returns (bf16 value, length, bad code)."""
+def _decode_record(m: Module, cfg: EmdEncoderConfig, rec, mu, sparse, zmode, name: str):
+    """Parse one record at bit 0 of ``rec``.
+
+    Returns (bf16 value, length, bad code, checked): ``checked`` is the length of the fields a
+    range check reads (flag, code, short escape); a decoder that reads a record in stream order
+    finds a bad code as soon as these are in, before the rest of the record.
+    """
     f = cfg.fmt
     D, E = f.delta_bits, f.escape_bits
     flag = rec[0]
     body = Signal(D + E + 16, name=f"{name}_body")
-    m.d.comb += body.eq(Mux(sparse, rec[1:], rec[:D + E + 16]) if cfg.sparse else rec[:D + E + 16])
+    m.d.comb += body.eq(Mux(sparse, rec[1:], rec[:D + E + 16]) if f.sparse else rec[:D + E + 16])
     code = body[:D]
     x = body[D:D + E] if E else Const(0, 1)
     is_esc = code == f.esc_code
@@ -440,15 +392,17 @@ def _decode_record(m: Module, cfg: EmdEncConfig, rec, mu, sparse, zmode, name: s
     with m.Else():
         m.d.comb += [eb.eq(body[D + E:D + E + 8] + 256), sm.eq(body[D + E + 8:D + E + 16]), blen.eq(D + E + 16)]
     e = eb[:8]
-    zero = sparse & ~flag if cfg.sparse else Const(0, 1)
+    zero = sparse & ~flag if f.sparse else Const(0, 1)
     value = Signal(16, name=f"{name}_value")
     length = Signal(range(f.max_record_bits + 1), name=f"{name}_len")
     m.d.comb += [
         value.eq(Mux(zero, Cat(Const(0, 15), Mux(zmode == 2, rec[1], zmode[0])), Cat(sm[:7], e, sm[7]))),
-        length.eq(Mux(zero, 1 + (zmode == 2), blen + (sparse if cfg.sparse else 0))),
+        length.eq(Mux(zero, 1 + (zmode == 2), blen + (sparse if f.sparse else 0))),
     ]
     bad = ~zero & relative & ((eb < 257) | (eb > 511))
-    return value, length, bad
+    flag_len = sparse if f.sparse else Const(0, 1)
+    checked = Mux(~zero & relative, flag_len + D + Mux(is_short, E, 0), length)
+    return value, length, bad, checked
 
 
 class EmdDecoder(wiring.Component):
@@ -456,7 +410,7 @@ class EmdDecoder(wiring.Component):
 
     Parameters
     ----------
-    cfg : EmdDecConfig
+    cfg : EmdDecoderConfig
 
     Members
     -------
@@ -466,14 +420,18 @@ class EmdDecoder(wiring.Component):
         The decoded values; ``last`` on the stream's final beat.
     error : Out(1)
         Set by a truncated or corrupt stream; cleared when the next stream's first word is taken.
+    err_code : Out(EmdDecoderError)
+        Why (the first fault in stream order, the cause ``golden.emd.decode`` reports); held
+        with ``error``, ``NONE`` while ``error`` is low.
     """
 
-    def __init__(self, cfg: EmdDecConfig):
+    def __init__(self, cfg: EmdDecoderConfig):
         self.cfg = cfg
         super().__init__({
             "i": In(stream.Signature(words_layout(cfg.word_bits))),
             "o": Out(stream.Signature(lanes_layout(cfg.lanes))),
             "error": Out(1),
+            "err_code": Out(EmdDecoderError),
         })
 
     def elaborate(self, platform):
@@ -508,14 +466,14 @@ class EmdDecoder(wiring.Component):
 
         # Chain of records.
         pos = Mux(in_group, 0, Mux(h_sparse, 11, 9))
-        vals, bad = [], Const(0, 1)
+        vals, records = [], []
         for t in range(L):
             rec = (win >> pos)[:f.max_record_bits]
-            v, rlen, b = _decode_record(m, cfg, rec, g_mu, g_sparse, g_zmode, f"lane{t}")
+            v, rlen, b, checked = _decode_record(m, cfg, rec, g_mu, g_sparse, g_zmode, f"lane{t}")
             vals.append(v)
-            bad = bad | b
             nxt = Signal(range(need + 1), name=f"pos{t + 1}")
             m.d.comb += nxt.eq(pos + rlen)
+            records.append((pos, checked, b, nxt))
             pos = nxt
         beat_used = Signal(range(need + 1))
         m.d.comb += beat_used.eq(pos)
@@ -531,16 +489,37 @@ class EmdDecoder(wiring.Component):
         # Which action this cycle.
         busy = started & ~done & ~draining
         enough = ended | (n >= need)
-        out_free = ~self.o.valid | self.o.ready
-        act = busy & enough & out_free
         short = used > n                                     # only possible once ended
         count = h_count.as_unsigned()
         # A terminator must have mode 0, must not stand where the partial group's header belongs,
         # and (in hardware) must announce whole beats.
-        bad_term = h_sparse | final | (((count % L) != 0) if L > 1 else Const(0, 1))
+        ragged = ((count % L) != 0) if L > 1 else Const(0, 1)
         bad_hdr = ~in_group & h_sparse & (h_zmode == 3)    # reserved zero mode
-        error_now = act & (short | Mux(is_term, bad_term, bad | bad_hdr))
-        emit = act & ~error_now & ~is_term
+        # The cause is the first fault in stream order, as golden.emd.decode finds it: bits
+        # past n are zeros here, so every field is checked for being in before it is judged.
+        C = EmdDecoderError
+        cause = Signal(C)
+        # Per lane: a fault (cut before its checked fields, a bad code, or cut after them), and
+        # whether it is the bad code; the first faulty lane decides.
+        lane_fault = Cat((start + checked > n) | bad | (end > n) for start, checked, bad, end in records)
+        lane_bad_code = Cat(~(start + checked > n) & bad for start, checked, bad, end in records)
+        any_lane, first_lane = first_set(m, lane_fault, "lane_fault")
+        beat_cause = Mux(any_lane, Mux(lane_bad_code.bit_select(first_lane, 1), C.BAD_CODE, C.TRUNCATED),
+                         Mux(short, C.TRUNCATED, C.NONE))  # else the look-ahead at the next header
+        beat_cause = Mux(~in_group & (Mux(h_sparse, 11, 9) > n), C.TRUNCATED,
+                         Mux(bad_hdr, C.BAD_HEADER, beat_cause))
+        term_cause = Mux(n < 9, C.TRUNCATED, Mux(h_sparse | final, C.BAD_HEADER,
+                         Mux(short, C.TRUNCATED, Mux(ragged, C.RAGGED, C.NONE))))
+        m.d.comb += cause.eq(Mux(is_term, term_cause, beat_cause))
+        fault = cause != C.NONE
+
+        # Output register: a decoded beat is offered when its bits are in and sound.
+        m.submodules.out = out = StreamRegister(lanes_layout(L))
+        wiring.connect(m, wiring.flipped(self.o), out.o)
+        m.d.comb += [out.i.valid.eq(busy & enough & ~fault & ~is_term), out.i.p.last.eq(stream_ends)]
+        m.d.comb += [out.i.p.data[t].eq(vals[t]) for t in range(L)]
+        act = busy & enough & out.i.ready                    # a header or beat is parsed this cycle
+        error_now = act & fault
         consume = Mux(act & ~error_now, used, 0)
 
         # Input words: refill while there is room; after the terminator or an error, words up
@@ -561,15 +540,7 @@ class EmdDecoder(wiring.Component):
             with m.If(self.i.p.last):
                 m.d.sync += ended.eq(1)
             with m.If(~started):
-                m.d.sync += self.error.eq(0)
-
-        # Output beat.
-        with m.If(emit):
-            m.d.sync += [self.o.valid.eq(1), self.o.p.last.eq(stream_ends)]
-            for t in range(L):
-                m.d.sync += self.o.p.data[t].eq(vals[t])
-        with m.Elif(self.o.ready):
-            m.d.sync += self.o.valid.eq(0)
+                m.d.sync += [self.error.eq(0), self.err_code.eq(EmdDecoderError.NONE)]
 
         # Group state.
         with m.If(act & ~error_now):
@@ -593,19 +564,20 @@ class EmdDecoder(wiring.Component):
                        ended.eq(0), beats.eq(nb)]
         # The stream's last word arrives this cycle or already has: no draining needed then.
         ended_now = ended | (take_word & self.i.p.last)
+        tail_cause = Mux(n >= W, C.TRAILING_DATA, C.PADDING)
         with m.If(done & ended):
             m.d.sync += reset_state + [buf.eq(0), n.eq(0)]
             with m.If((n >= W) | (buf != 0)):
-                m.d.sync += self.error.eq(1)
+                m.d.sync += [self.error.eq(1), self.err_code.eq(tail_cause)]
         with m.Elif(done & (n >= W)):
             # A whole word beyond the terminator: extra data.
-            m.d.sync += self.error.eq(1)
+            m.d.sync += [self.error.eq(1), self.err_code.eq(C.TRAILING_DATA)]
             with m.If(ended_now):
                 m.d.sync += reset_state + [buf.eq(0), n.eq(0)]
             with m.Else():
                 m.d.sync += [draining.eq(1), done.eq(0)]
         with m.If(error_now):
-            m.d.sync += self.error.eq(1)
+            m.d.sync += [self.error.eq(1), self.err_code.eq(cause)]
             with m.If(ended_now):
                 m.d.sync += reset_state + [buf.eq(0), n.eq(0)]
             with m.Else():

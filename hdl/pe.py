@@ -16,9 +16,10 @@ Pipeline (``mul_stages`` = S registers before the accumulator)::
     S = 2:  i -> reg -> [mul] -> reg -> [add -> acc]       latency 3
 
 Latency is counted in clock edges from the transfer of the ``last`` beat to ``o.valid`` rising.
-The accumulate stage is one cycle, so the PE takes one beat per cycle. Back-pressure: the
-pipeline moves as one; it stops only when a finished result would overwrite an output that is
-still waiting (``o.valid & ~o.ready``). Nothing is lost or reordered.
+The accumulate stage is one cycle, so the PE takes one beat per cycle. The result leaves through
+a :class:`~hdl.lib.stream.StreamRegister`. Back-pressure: the pipeline moves as one; it stops
+only when a finished result would overwrite an output that is still waiting (the register
+refuses it). Nothing is lost or reordered.
 """
 
 import dataclasses
@@ -27,15 +28,16 @@ from amaranth import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .config import BlockConfig, param
 from .lib.fp import Bf16Multiplier, Fp32Adder
-from .config import BlockConfig
+from .lib.stream import StreamRegister
 
-__all__ = ["PEConfig", "MacPE", "pe_input_layout"]
+__all__ = ["PEConfig", "PE", "pe_input_layout"]
 
 
 @dataclasses.dataclass(frozen=True)
 class PEConfig(BlockConfig):
-    """Parameters of :class:`MacPE`.
+    """Parameters of :class:`PE`.
 
     Parameters
     ----------
@@ -50,11 +52,7 @@ class PEConfig(BlockConfig):
         "paper": {"mul_stages": 2},
     }
 
-    mul_stages: int = 1
-
-    def validate(self) -> None:
-        self.check(isinstance(self.mul_stages, int) and 0 <= self.mul_stages <= 2,
-                   "mul_stages", "an integer from 0 to 2")
+    mul_stages: int = param(1, lo=0, hi=2, doc="pipeline registers between the input and the accumulator")
 
     @property
     def latency(self) -> int:
@@ -67,7 +65,7 @@ def pe_input_layout() -> data.StructLayout:
     return data.StructLayout({"a": 16, "b": 16, "clear": 1, "last": 1})
 
 
-class MacPE(wiring.Component):
+class PE(wiring.Component):
     """bf16 x bf16 multiply, fp32 accumulate; one beat per cycle.
 
     Parameters
@@ -113,14 +111,14 @@ class MacPE(wiring.Component):
         acc = Signal(32, init=0x80000000)  # -0: the additive identity
         m.d.comb += [add.a.eq(acc), add.b.eq(product)]
         result = Mux(clear, product, add.sum)
-        m.d.comb += advance.eq(~(valid & last & self.o.valid & ~self.o.ready))
 
-        with m.If(self.o.valid & self.o.ready):
-            m.d.sync += self.o.valid.eq(0)
+        # Output register: a finished result enters it when it is free or being emptied.
+        m.submodules.out = out = StreamRegister(32)
+        wiring.connect(m, out.o, wiring.flipped(self.o))
+        m.d.comb += [out.i.valid.eq(valid & last), out.i.payload.eq(result),
+                     advance.eq(~(valid & last) | out.i.ready)]
         with m.If(valid & advance):
             m.d.sync += acc.eq(result)
-            with m.If(last):
-                m.d.sync += [self.o.payload.eq(result), self.o.valid.eq(1)]
         return m
 
     @staticmethod

@@ -55,12 +55,12 @@ class BlockSpec:
 BLOCKS: dict[str, BlockSpec] = {
     spec.name: spec
     for spec in [
-        BlockSpec("pe", "hdl.pe", "PEConfig", "MacPE", "tb.test_pe",
+        BlockSpec("pe", "hdl.pe", "PEConfig", "PE", "tb.test_pe",
                   "bf16 x bf16 multiply-accumulate PE with an fp32 accumulator"),
         BlockSpec("ecim", "hdl.ecim", "EcimConfig", "Ecim", "tb.test_ecim", "ECIM exponent macro + MFEC mantissa engine: bf16 dot products, exponents beside memory"),
         BlockSpec("transposer", "hdl.transposer", "TransposerConfig", "Transposer", "tb.test_transposer", "sparse weight transposer: packed tile x tile bf16 tile in, packed transposed tile out"),
-        BlockSpec("emd_enc", "hdl.emd", "EmdEncConfig", "EmdEncoder", "tb.test_emd", "EMD encoder: bf16 lanes in, exponent-mean-delta packed words out"),
-        BlockSpec("emd_dec", "hdl.emd", "EmdDecConfig", "EmdDecoder", "tb.test_emd", "EMD decoder: exponent-mean-delta packed words in, bf16 lanes out"),
+        BlockSpec("emd_enc", "hdl.emd", "EmdEncoderConfig", "EmdEncoder", "tb.test_emd", "EMD encoder: bf16 lanes in, exponent-mean-delta packed words out"),
+        BlockSpec("emd_dec", "hdl.emd", "EmdDecoderConfig", "EmdDecoder", "tb.test_emd", "EMD decoder: exponent-mean-delta packed words in, bf16 lanes out"),
         BlockSpec("pe_array", "hdl.pe_array", "PEArrayConfig", "PEArray", "tb.test_pe_array", "GST core: R x C bf16 PE array running dense, block-circulant and group-sparse training GEMMs"),
     ]
 }

@@ -1,4 +1,4 @@
-"""cocotb tests of the bf16 MAC PE (``hdl.pe.MacPE``) against ``golden.bf16.dot``.
+"""cocotb tests of the bf16 MAC PE (``hdl.pe.PE``) against ``golden.bf16.dot``.
 
 Settings come from the environment: ``OMNIDRL_CONFIG`` (the PE config JSON, set by the runner)
 and ``PE_PAIRS`` (how many random operand pairs, default 12000).
@@ -13,44 +13,23 @@ import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly
 
-from golden.bf16 import bf16_edge_values, dot, dots
+from golden.bf16 import dot, dots
 from hdl.pe import PEConfig, pe_input_layout
+from tb.stimulus.pe import make_dots
 from tb.stream import PayloadCodec, Scoreboard, StreamSink, StreamSource, reset, start_clock
 
 CFG = PEConfig.from_dict(json.loads(os.environ["OMNIDRL_CONFIG"])) if "OMNIDRL_CONFIG" in os.environ \
     else PEConfig()
-IN = PayloadCodec(pe_input_layout())
+LAYOUT = pe_input_layout()
+IN = PayloadCodec(LAYOUT.size)
 OUT = PayloadCodec(32)
 
 
-def random_bf16(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Operands that exercise the adder: mostly values near 1 (real cancellation and rounding),
-    some fully random patterns (overflow, underflow, NaN, Inf) and edge values."""
-    kind = rng.random(n)
-    near = ((rng.integers(0, 2, n) << 15) | ((127 + rng.integers(-12, 13, n)) << 7)
-            | rng.integers(0, 128, n)).astype(np.uint16)
-    wild = rng.integers(0, 1 << 16, n).astype(np.uint16)
-    edges = bf16_edge_values()
-    edge = edges[rng.integers(0, len(edges), n)]
-    return np.where(kind < 0.75, near, np.where(kind < 0.95, wild, edge)).astype(np.uint16)
-
-
-def make_dots(seed: int, pairs: int):
-    """Every edge-class pair as a one-element dot, then random dots of length 1..24."""
-    rng = np.random.default_rng(seed)
-    edges = bf16_edge_values()
-    dots = [(np.array([x], np.uint16), np.array([y], np.uint16)) for x in edges for y in edges]
-    count = sum(len(a) for a, _ in dots)
-    while count < pairs:
-        length = int(rng.integers(1, 25))
-        dots.append((random_bf16(rng, length), random_bf16(rng, length)))
-        count += length
-    return dots, count
-
-
-def beats_of(a: np.ndarray, b: np.ndarray):
+def beats_of(a: np.ndarray, b: np.ndarray) -> list[int]:
+    """The beats of one dot product, packed through the PE's input layout."""
     n = len(a)
-    return [{"a": int(a[k]), "b": int(b[k]), "clear": int(k == 0), "last": int(k == n - 1)} for k in range(n)]
+    return [LAYOUT.const({"a": int(a[k]), "b": int(b[k]), "clear": int(k == 0), "last": int(k == n - 1)}).as_bits()
+            for k in range(n)]
 
 
 def fp32_compare(expected: int, got: int):
@@ -103,7 +82,7 @@ async def latency_matches_config(dut):
     await reset(dut)
     dut.o__ready.value = 1
     await FallingEdge(dut.clk)
-    dut.i__payload.value = IN.pack({"a": 0x3F80, "b": 0x4000, "clear": 1, "last": 1})  # 1.0 * 2.0
+    dut.i__payload.value = LAYOUT.const({"a": 0x3F80, "b": 0x4000, "clear": 1, "last": 1}).as_bits()  # 1.0 * 2.0
     dut.i__valid.value = 1
     await ReadOnly()
     assert int(dut.i__ready.value) == 1

@@ -7,8 +7,10 @@ import pytest
 from amaranth.sim import Simulator
 
 from golden import emd
+from golden.codes import EmdDecoderError
 from hdl.config import ConfigError
-from hdl.emd import EmdDecConfig, EmdDecoder, EmdEncConfig, EmdEncoder
+from hdl.emd import EmdDecoder, EmdDecoderConfig, EmdEncoder, EmdEncoderConfig, lanes_layout
+from tb.stimulus.emd import damaged_streams, mixed_values
 
 
 def _sim_stream(dut, inputs, n_out, *, gap: float, stall: float, seed: int, max_cycles: int, error=None,
@@ -59,37 +61,23 @@ def _sim_stream(dut, inputs, n_out, *, gap: float, stall: float, seed: int, max_
     return got, state, errors
 
 
-def _lanes_int(lane_values):
-    return sum(int(v) << (16 * k) for k, v in enumerate(lane_values))
-
-
 def _beats(values, lanes):
+    """(data, last) pairs of lane beats, packed through the lanes layout."""
+    layout = lanes_layout(lanes)
     v = np.asarray(values, dtype=np.uint16).reshape(-1, lanes)
-    return [(_lanes_int(row), int(k == len(v) - 1)) for k, row in enumerate(v)]
-
-
-def _unbeat(beats, lanes):
-    out = []
-    for data, _ in beats:
-        out += [(data >> (16 * k)) & 0xFFFF for k in range(lanes)]
-    return np.array(out, dtype=np.uint16)
-
-
-def _test_values(rng, n):
-    from golden.bf16 import f32_to_bf16
-    kind = rng.random(n)
-    weights = f32_to_bf16(rng.normal(0, 0.05, n))
-    relu = f32_to_bf16(np.maximum(rng.normal(0, 1, n), 0))
-    wild = rng.integers(0, 1 << 16, n).astype(np.uint16)
-    masked = f32_to_bf16(rng.normal(0, 1e-3, n) * (rng.random(n) < 0.5))  # -0 and +0
-    return np.where(kind < 0.4, weights, np.where(kind < 0.6, relu, np.where(kind < 0.85, masked, wild))).astype(np.uint16)
+    return [(layout.const({"data": [int(x) for x in row]}).data.as_bits(), int(k == len(v) - 1))
+            for k, row in enumerate(v)]
 
 
 CONFIGS = {
-    "tiny": EmdEncConfig.preset("tiny"),
-    "default": EmdEncConfig.preset("default"),
-    "simple-l1": EmdEncConfig.preset("simple", lanes=1, group=8, word_bits=16),
-    "paper": EmdEncConfig.preset("paper"),
+    "tiny": EmdEncoderConfig.preset("tiny"),
+    "default": EmdEncoderConfig.preset("default"),
+    "simple-l1": EmdEncoderConfig.preset("simple", lanes=1, word_bits=16, fmt={"group": 8}),
+    "paper": EmdEncoderConfig.preset("paper"),
+    # The ends of the format's group range (golden.emd.EmdFormat declares it; the hardware
+    # takes all of it).
+    "g2-l1": EmdEncoderConfig.preset("tiny", lanes=1, word_bits=16, fmt={"group": 2}),
+    "g256": EmdEncoderConfig.preset("paper", fmt={"group": 256}),
 }
 
 
@@ -97,7 +85,7 @@ CONFIGS = {
 def test_encoder_matches_golden(name):
     cfg = CONFIGS[name]
     rng = np.random.default_rng(5)
-    streams = [_test_values(rng, cfg.group * 5 + cfg.lanes * 3), np.zeros(cfg.group, np.uint16),
+    streams = [mixed_values(rng, cfg.fmt.group * 5 + cfg.lanes * 3), np.zeros(cfg.fmt.group, np.uint16),
                np.arange(cfg.lanes, dtype=np.uint16) | 0x7F80]
     inputs, expect = [], []
     for s in streams:
@@ -110,9 +98,9 @@ def test_encoder_matches_golden(name):
 
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_decoder_round_trip(name):
-    cfg = EmdDecConfig(**{k: v for k, v in CONFIGS[name].to_dict().items() if k != "block"})
+    cfg = EmdDecoderConfig.from_dict({**CONFIGS[name].to_dict(), "block": "emd_dec"})
     rng = np.random.default_rng(6)
-    streams = [_test_values(rng, cfg.group * 5 + cfg.lanes * 3), np.zeros(cfg.group, np.uint16),
+    streams = [mixed_values(rng, cfg.fmt.group * 5 + cfg.lanes * 3), np.zeros(cfg.fmt.group, np.uint16),
                np.arange(cfg.lanes, dtype=np.uint16) | 0x7F80]
     inputs, expect = [], []
     for s in streams:
@@ -127,10 +115,10 @@ def test_decoder_round_trip(name):
 
 def test_full_throughput():
     """No gaps, no back-pressure, compressible data: the encoder takes one beat per cycle."""
-    cfg = EmdEncConfig.preset("default")
+    cfg = EmdEncoderConfig.preset("default")
     rng = np.random.default_rng(7)
     from golden.bf16 import f32_to_bf16
-    values = f32_to_bf16(rng.normal(0, 0.05, cfg.group * 16))
+    values = f32_to_bf16(rng.normal(0, 0.05, cfg.fmt.group * 16))
     beats = _beats(values, cfg.lanes)
     got, cycles, _ = _sim_stream(EmdEncoder(cfg), beats, -(-emd.encoded_bits(values, cfg.fmt) // cfg.word_bits), gap=0, stall=0, seed=3, max_cycles=5000)
     assert [w for w, _ in got] == emd.encode(values, cfg.fmt, cfg.word_bits)
@@ -139,39 +127,25 @@ def test_full_throughput():
 
 def test_bad_config_message():
     with pytest.raises(ConfigError, match="group=12 is not allowed"):
-        EmdEncConfig(group=12)
-    with pytest.raises(ConfigError, match="lanes=8 is not allowed"):
-        EmdEncConfig(lanes=8, group=4)
+        EmdEncoderConfig.preset("default", fmt={"group": 12})
+    with pytest.raises(ConfigError, match="lanes=8 is not allowed; lanes must be at most fmt.group=4"):
+        EmdEncoderConfig.preset("default", lanes=8, fmt={"group": 4})
 
 
-def test_decoder_fuzz_agrees_with_golden_and_never_hangs():
+@pytest.mark.parametrize("preset", ["tiny", "default"])
+def test_decoder_fuzz_agrees_with_golden_and_never_hangs(preset):
     """Damaged streams (bit flips, cuts, extra words, random words): the decoder takes every
-    word, flags ``error`` exactly when the golden decoder rejects the stream (or, a hardware
-    limit, when its partial group is not whole beats), and otherwise decodes it exactly."""
-    cfg = EmdDecConfig.preset("tiny")
+    word, flags ``error`` exactly when the golden decoder (told the beat width) rejects the
+    stream, with the golden decoder's cause on ``err_code``, and otherwise decodes it exactly."""
+    cfg = EmdDecoderConfig.preset(preset)
     fmt, W, L = cfg.fmt, cfg.word_bits, cfg.lanes
-    rng = np.random.default_rng(11)
     cases = []
-    for k in range(200):
-        values = _test_values(rng, L * int(rng.integers(1, 3 * cfg.beats_per_group)))
-        words = emd.encode(values, fmt, W)
-        kind = k % 5
-        if kind == 1:      # flip a few bits
-            for _ in range(int(rng.integers(1, 4))):
-                i = int(rng.integers(0, len(words)))
-                words[i] ^= 1 << int(rng.integers(0, W))
-        elif kind == 2 and len(words) > 1:   # cut
-            words = words[: int(rng.integers(1, len(words)))]
-        elif kind == 3:    # extra word
-            words = words + [int(rng.integers(0, 1 << 16))]
-        elif kind == 4:    # noise
-            words = [int(x) for x in rng.integers(0, 1 << 32, int(rng.integers(1, 6)), dtype=np.uint64)]
+    for words in damaged_streams(np.random.default_rng(11), fmt, W, L, 200):
         try:
-            expect = emd.decode(words, fmt, W)
-            bad = len(expect) % L != 0
-        except emd.EmdFormatError:
-            expect, bad = None, True
-        cases.append((words, bad, expect))
+            expect, code = emd.decode(words, fmt, W, lanes=L), EmdDecoderError.NONE
+        except emd.EmdFormatError as exc:
+            expect, code = None, exc.code
+        cases.append((words, code, expect))
 
     dut = EmdDecoder(cfg)
     idle = 3 * cfg.beats_per_group + 30
@@ -199,16 +173,20 @@ def test_decoder_fuzz_agrees_with_golden_and_never_hangs():
                 if ctx.get(dut.o.valid):
                     got.append(ctx.get(dut.o.payload.as_value()))
                 await ctx.tick()
-            results.append((ctx.get(dut.error), got))
+            results.append((ctx.get(dut.error), ctx.get(dut.err_code), got))
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
     assert len(results) == len(cases), f"decoder stopped taking words: {results[-1]}"
-    assert 40 < sum(bad for _, bad, _ in cases) < 160, "the fuzz cases should mix good and bad streams"
-    for n, ((words, bad, expect), (error, got)) in enumerate(zip(cases, results)):
-        assert error == int(bad), f"case {n}: error={error}, golden says {'bad' if bad else 'good'}; words {words}"
-        if not bad:
+    codes = [code for _, code, _ in cases]
+    assert 40 < sum(code != EmdDecoderError.NONE for code in codes) < 160, "the fuzz cases should mix good and bad streams"
+    assert len(set(codes)) >= 5, f"the fuzz cases should reach most causes, got {sorted(set(codes))}"
+    for n, ((words, code, expect), (error, err_code, got)) in enumerate(zip(cases, results)):
+        assert (error, EmdDecoderError(err_code)) == (int(code != EmdDecoderError.NONE), code), \
+            f"case {n}: error={error} err_code={EmdDecoderError(err_code).name}, golden says {code.name}; words {words}"
+        if code == EmdDecoderError.NONE:
             beats = _beats(expect, L) if len(expect) else []
-            assert [(b & ((1 << 16 * L) - 1), b >> 16 * L) for b in got] == beats, f"case {n}: wrong values"
+            got_beats = [(v.data.as_bits(), int(v.last)) for v in map(lanes_layout(L).from_bits, got)]
+            assert got_beats == beats, f"case {n}: wrong values"

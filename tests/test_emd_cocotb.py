@@ -3,7 +3,7 @@
 import pytest
 
 from flows.generate import generate_verilog
-from hdl.emd import EmdDecConfig, EmdEncConfig
+from hdl.emd import EmdDecoderConfig, EmdEncoderConfig
 from tb.runner import SIMULATORS, run_cocotb
 
 # Icarus gets the small preset and modest stimulus; Verilator the default preset, more values
@@ -16,7 +16,7 @@ SETTINGS = {
 
 @pytest.mark.xdist_group("emd")
 @pytest.mark.parametrize("sim", SIMULATORS)
-@pytest.mark.parametrize("cls", [EmdEncConfig, EmdDecConfig], ids=["enc", "dec"])
+@pytest.mark.parametrize("cls", [EmdEncoderConfig, EmdDecoderConfig], ids=["enc", "dec"])
 def test_emd_cocotb(sim, cls):
     preset, env = SETTINGS[sim]
     cfg = cls.preset(preset)

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from golden import emd
-from golden.bf16 import bf16_edge_values, f32_to_bf16
+from golden.bf16 import bf16_edge_values
+from golden.codes import EmdDecoderError
+from tb.stimulus.emd import mixed_values
 
 FORMATS = [
     emd.DEFAULT,
@@ -12,17 +14,9 @@ FORMATS = [
     emd.EmdFormat(group=8, delta_bits=2, hi=1, escape_bits=2),
     emd.EmdFormat(group=16, delta_bits=5, hi=0, escape_bits=4),
     emd.EmdFormat(group=2, delta_bits=2, hi=2, escape_bits=1),
-    emd.EmdFormat(group=256, delta_bits=4, hi=None, escape_bits=3, sparse=False),
+    emd.EmdFormat(group=256, delta_bits=4, hi=7, escape_bits=3, sparse=False),
 ]
 ALL = np.arange(1 << 16, dtype=np.uint16)
-
-
-def _mixed(rng, n):
-    w = f32_to_bf16(rng.normal(0, 0.05, n))
-    relu = f32_to_bf16(np.maximum(rng.normal(0, 1, n), 0))
-    masked = f32_to_bf16(rng.normal(0, 1e-3, n) * (rng.random(n) < 0.5))
-    pick = rng.integers(0, 3, n)
-    return np.choose(pick, [w, relu, masked]).astype(np.uint16)
 
 
 @pytest.mark.parametrize("fmt", FORMATS, ids=lambda f: f.label())
@@ -32,7 +26,7 @@ def test_round_trip_every_pattern(fmt):
     # All 65536 patterns once (shuffled: every group mixes exponents), the rest also as words.
     perm = rng.permutation(ALL)
     assert np.array_equal(emd.decode_bits(emd.encode_bits(perm, fmt), fmt), perm)
-    for values in (_mixed(rng, 3000), ALL[::97], bf16_edge_values(),
+    for values in (mixed_values(rng, 3000), ALL[::97], bf16_edge_values(),
                    np.zeros(fmt.group * 3 + 1, np.uint16), np.full(fmt.group, 0x8000, np.uint16),
                    np.zeros(0, np.uint16)):
         bits = emd.encode_bits(values, fmt)
@@ -79,31 +73,40 @@ def test_top3_and_entropy():
     assert emd.entropy_bits(v) == pytest.approx(float(-(p * np.log2(p)).sum()))
 
 
-def _expect_error(bits_or_words, fmt, word_bits=None, match=""):
-    with pytest.raises(emd.EmdFormatError, match=match):
+def _expect_error(bits_or_words, fmt, code, match="", word_bits=None, lanes=1):
+    with pytest.raises(emd.EmdFormatError, match=match) as info:
         if word_bits is None:
             emd.decode_bits(np.asarray(bits_or_words, np.uint8), fmt)
         else:
-            emd.decode(bits_or_words, fmt, word_bits)
+            emd.decode(bits_or_words, fmt, word_bits, lanes=lanes)
+    assert info.value.code == code
 
 
 def test_corrupt_and_truncated_streams():
+    """Each fault raises EmdFormatError with the cause the hardware puts on ``err_code``."""
+    C = EmdDecoderError
     fmt = emd.DEFAULT
     rng = np.random.default_rng(3)
-    bits = emd.encode_bits(_mixed(rng, 200), fmt)
+    bits = emd.encode_bits(mixed_values(rng, 200), fmt)
     for cut in (0, 5, 9, 40, bits.size - 1):
-        _expect_error(bits[:cut], fmt, match="truncated")
+        _expect_error(bits[:cut], fmt, C.TRUNCATED, match="truncated")
     # Base 255 and the top delta of the window: exponent 255 + hi > 255.
     top = [(fmt.window - 1 >> i) & 1 for i in range(fmt.delta_bits)]
-    _expect_error([0] + [1] * 8 + (top + [0] * 8) * fmt.group, fmt, match="corrupt")
+    _expect_error([0] + [1] * 8 + (top + [0] * 8) * fmt.group, fmt, C.BAD_CODE, match="corrupt")
     # Base 1 and the bottom delta of a window reaching below the base: exponent < 1.
     low = emd.EmdFormat(delta_bits=3, hi=2)
-    _expect_error([0] + [1, 0, 0, 0, 0, 0, 0, 0] + [0] * 11 * low.group, low, match="corrupt")
-    _expect_error([1] + [0] * 8 + [0] * 10, fmt, match="mode 1 and base 0")
-    _expect_error([1] + [1, 0, 0, 0, 0, 0, 0, 1] + [1, 1] + [0] * 400, fmt, match="reserved zero mode")
-    words = emd.encode(_mixed(rng, 64), fmt, 64)
-    _expect_error(words + [0], fmt, 64, match="after the terminator")
-    _expect_error(words[:-1] + [words[-1] | (1 << 63)], fmt, 64, match="padding")
+    _expect_error([0] + [1, 0, 0, 0, 0, 0, 0, 0] + [0] * 11 * low.group, low, C.BAD_CODE, match="corrupt")
+    # A bad code is found before the end of a stream that is also cut short.
+    _expect_error([0] + [1] * 8 + top, fmt, C.BAD_CODE, match="corrupt")
+    _expect_error([1] + [0] * 8 + [0] * 10, fmt, C.BAD_HEADER, match="mode 1 and base 0")
+    _expect_error([1] + [1, 0, 0, 0, 0, 0, 0, 1] + [1, 1] + [0] * 400, fmt, C.BAD_HEADER, match="reserved zero mode")
+    words = emd.encode(mixed_values(rng, 64), fmt, 64)
+    _expect_error(words + [0], fmt, C.TRAILING_DATA, match="after the terminator", word_bits=64)
+    _expect_error(words[:-1] + [words[-1] | (1 << 63)], fmt, C.PADDING, match="padding", word_bits=64)
+    # A partial group of 6 values: whole beats of 2 lanes, not of 4.
+    ragged = emd.encode(mixed_values(rng, fmt.group + 6), fmt, 64)
+    assert emd.decode(ragged, fmt, 64, lanes=2).size == fmt.group + 6
+    _expect_error(ragged, fmt, C.RAGGED, match="whole number of 4-value beats", word_bits=64, lanes=4)
 
 
 def test_format_validation_messages():

@@ -7,7 +7,7 @@ from amaranth.sim import Simulator
 from golden.bf16 import bf16_edge_values, bf16_mul, dot, fp32_add
 from hdl.lib.fp import Bf16Multiplier, Fp32Adder
 from hdl.config import ConfigError
-from hdl.pe import MacPE, PEConfig
+from hdl.pe import PE, PEConfig
 from tb.amsim import run_stream_test
 
 
@@ -63,7 +63,7 @@ def test_pe_dots_under_back_pressure(preset):
     for a, b in dots:
         for k in range(len(a)):
             beats.append({"a": int(a[k]), "b": int(b[k]), "clear": k == 0, "last": k == len(a) - 1})
-    got, _ = run_stream_test(MacPE(PEConfig.preset(preset)), beats, len(dots), gap_prob=0.3,
+    got, _ = run_stream_test(PE(PEConfig.preset(preset)), beats, len(dots), gap_prob=0.3,
                              stall_prob=0.4, seed=5)
     assert got == [int(dot(a, b)) for a, b in dots]
 
@@ -71,7 +71,7 @@ def test_pe_dots_under_back_pressure(preset):
 def test_pe_throughput_one_beat_per_cycle():
     beats = [{"a": 0x3F80, "b": 0x3F80, "clear": k % 4 == 0, "last": k % 4 == 3} for k in range(400)]
     cfg = PEConfig()
-    got, cycles = run_stream_test(MacPE(cfg), beats, 100)
+    got, cycles = run_stream_test(PE(cfg), beats, 100)
     assert got == [0x40800000] * 100  # 4 x (1.0 * 1.0)
     assert cycles <= 400 + cfg.latency + 2
 

@@ -1,1 +1,1 @@
-"""Random and adversarial stimulus for the tests and benchmarks (NumPy only; the golden models stay truth only)."""
+"""Random and adversarial stimulus for the tests and benchmarks (NumPy only; golden/ keeps only the truth)."""
