@@ -12,7 +12,7 @@ rules (``../shared/DESIGN.md`` section 3). They differ in what the ``ready`` pat
   than one beat; ``level`` tells how full it is.
 """
 
-from amaranth import Module, Signal
+from amaranth import Module, Shape, Signal
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -107,7 +107,7 @@ class Queue(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        width = len(self.i.payload.as_value())
+        width = Shape.cast(self.shape).width  # a plain shape's payload is a Signal (no as_value)
         kind = fifo.SyncFIFOBuffered if self.buffered else fifo.SyncFIFO
         m.submodules.fifo = q = kind(width=width, depth=self.depth)
         m.d.comb += [
