@@ -97,12 +97,12 @@ def _field_initializer(shape, value):
 
 
 def _plain(shape, value):
-    """A ``data.Const`` (or field value) as dicts, lists, enum members and ints."""
+    """A ``data.Const`` (or a field of one) as dicts, lists, enum members and ints."""
     if isinstance(value, data.Const):
         layout = value.shape()
         if isinstance(layout, data.ArrayLayout):
             return [_plain(layout.elem_shape, value[k]) for k in range(layout.length)]
-        return {name: _plain(field.shape, value[name]) for name, field in layout}
+        return {name: _plain(field.shape, _field(value, name, field)) for name, field in layout}
     if isinstance(shape, type) and issubclass(shape, enum.Enum) and not isinstance(value, enum.Enum):
         # A Python enum used as a field shape comes back as an int; name it when it is a member.
         try:
@@ -110,6 +110,13 @@ def _plain(shape, value):
         except ValueError:
             return int(value)
     return value if isinstance(value, enum.Enum) else int(value)
+
+
+def _field(const: data.Const, name: str, field: data.Field):
+    try:
+        return const[name]
+    except ValueError:  # an Amaranth enum field whose bits name no member: keep the bits
+        return (const.as_bits() >> field.offset) & ((1 << field.width) - 1)
 
 
 class Scoreboard:
