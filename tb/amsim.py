@@ -37,7 +37,7 @@ from amaranth.hdl import Const, Value
 from amaranth.lib import data
 from amaranth.sim import Simulator
 
-from tb.streamlib import PayloadCodec, Scoreboard
+from tb.streamlib import PayloadCodec, Scoreboard, SourceQueue
 
 __all__ = ["StreamBench", "StreamSource", "StreamSink", "Scoreboard", "PayloadCodec",
            "StreamProtocolError", "run_stream_test"]
@@ -188,7 +188,7 @@ def _default_codec(port) -> PayloadCodec:
     return PayloadCodec(shape) if isinstance(shape, data.Layout) else PayloadCodec(len(Value.cast(port.payload)))
 
 
-class StreamSource:
+class StreamSource(SourceQueue):
     """Feed an input stream of the DUT from a queue, with random gaps.
 
     Parameters
@@ -222,17 +222,6 @@ class StreamSource:
         self._valid = None
         self._offered_at = 0
         bench.sources.append(self)
-
-    def send(self, beat: dict | list | int) -> None:
-        self.queue.append(self.codec.pack(beat))
-
-    def send_all(self, beats) -> None:
-        for beat in beats:
-            self.send(beat)
-
-    @property
-    def idle(self) -> bool:
-        return not self.queue and not self._holding
 
     def status(self) -> str:
         if self._holding:

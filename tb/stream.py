@@ -27,7 +27,7 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import Event, FallingEdge, First, ReadOnly, RisingEdge, Timer
 
-from tb.streamlib import PayloadCodec, Scoreboard
+from tb.streamlib import PayloadCodec, Scoreboard, SourceQueue
 
 __all__ = ["PayloadCodec", "StreamSource", "StreamSink", "Scoreboard", "start_clock", "reset", "run_cycles"]
 
@@ -130,7 +130,7 @@ async def _wait_until(event: Event, done: Callable[[], bool], timeout_cycles: in
         raise AssertionError(what())
 
 
-class StreamSource:
+class StreamSource(SourceQueue):
     """Drive an Amaranth input stream ``<name>__{payload,valid,ready}`` from a queue.
 
     Parameters
@@ -174,17 +174,6 @@ class StreamSource:
         may then attach a fresh source to the same port."""
         if self in self.loop.members:
             self.loop.members.remove(self)
-
-    def send(self, beat: dict[str, int] | int) -> None:
-        self.queue.append(self.codec.pack(beat))
-
-    def send_all(self, beats) -> None:
-        for beat in beats:
-            self.send(beat)
-
-    @property
-    def idle(self) -> bool:
-        return not self.queue and not self._holding
 
     async def wait_idle(self, timeout_cycles: int = 1_000_000) -> None:
         await _wait_until(self._idle_event, lambda: self.idle, timeout_cycles, self.period_ns,

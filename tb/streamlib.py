@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from amaranth.lib import data
 
-__all__ = ["PayloadCodec", "Scoreboard"]
+__all__ = ["PayloadCodec", "Scoreboard", "SourceQueue"]
 
 
 class PayloadCodec:
@@ -117,6 +117,25 @@ def _field(const: data.Const, name: str, field: data.Field):
         return const[name]
     except ValueError:  # an Amaranth enum field whose bits name no member: keep the bits
         return (const.as_bits() >> field.offset) & ((1 << field.width) - 1)
+
+
+class SourceQueue:
+    """What the sources of both harnesses share: a queue of packed beats.
+
+    A subclass sets ``codec``, ``queue`` (a deque) and ``_holding`` (a beat is being offered).
+    """
+
+    def send(self, beat: dict | list | int) -> None:
+        self.queue.append(self.codec.pack(beat))
+
+    def send_all(self, beats) -> None:
+        for beat in beats:
+            self.send(beat)
+
+    @property
+    def idle(self) -> bool:
+        """Everything given has been taken by the DUT."""
+        return not self.queue and not self._holding
 
 
 class Scoreboard:

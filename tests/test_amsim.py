@@ -230,3 +230,13 @@ def test_waves(tmp_path, monkeypatch):
     monkeypatch.setattr(flows.generate, "BUILD", tmp_path)
     run_stream_test(SkidBuffer(8), [1, 2, 3], 3)
     assert (tmp_path / "waves" / "amsim" / "SkidBuffer.vcd").exists()
+
+
+def test_docs_example_runs():
+    """The harness example in docs/testing.md is run here, so the documentation cannot drift."""
+    from flows.generate import ROOT
+
+    text = (ROOT / "docs" / "testing.md").read_text()
+    example = text.split("```python\n", 1)[1].split("```", 1)[0]
+    assert "StreamBench" in example and "check_done" in example
+    exec(compile(example, "docs/testing.md", "exec"), {})
