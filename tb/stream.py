@@ -2,7 +2,8 @@
 
 Amaranth flattens a stream port ``i`` into ``i__payload``, ``i__valid`` and ``i__ready``; a
 struct payload is one vector with fields packed LSB-first in declaration order.
-:class:`PayloadCodec` packs and unpacks it from the very ``data.StructLayout`` the hardware uses.
+:class:`PayloadCodec` (from :mod:`tb.streamlib`, shared with the Amaranth-simulator harness
+:mod:`tb.amsim`) packs and unpacks it through the very layout the hardware uses.
 
 Timing model (the same on Icarus and Verilator): inputs change only on the falling clock edge;
 in the ReadOnly phase after that, every signal has settled and stays put until the rising edge,
@@ -26,41 +27,9 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import Event, FallingEdge, First, ReadOnly, RisingEdge, Timer
 
+from tb.streamlib import PayloadCodec, Scoreboard, SourceQueue
+
 __all__ = ["PayloadCodec", "StreamSource", "StreamSink", "Scoreboard", "start_clock", "reset", "run_cycles"]
-
-
-class PayloadCodec:
-    """Pack and unpack a stream payload from its Amaranth layout.
-
-    Parameters
-    ----------
-    layout : amaranth.lib.data.StructLayout or int
-        The payload layout; an ``int`` is a plain vector of that width.
-    """
-
-    def __init__(self, layout):
-        if isinstance(layout, int):
-            self.fields = None
-            self.width = layout
-        else:
-            self.fields = [(name, field.offset, field.width) for name, field in layout]
-            self.width = layout.size
-
-    def pack(self, value: dict[str, int] | int) -> int:
-        if self.fields is None or isinstance(value, int):
-            return int(value) & ((1 << self.width) - 1)
-        unknown = set(value) - {name for name, _, _ in self.fields}
-        if unknown:
-            raise KeyError(f"payload has no fields {sorted(unknown)}")
-        word = 0
-        for name, offset, width in self.fields:
-            word |= (int(value.get(name, 0)) & ((1 << width) - 1)) << offset
-        return word
-
-    def unpack(self, word: int) -> dict[str, int] | int:
-        if self.fields is None:
-            return word
-        return {name: (word >> offset) & ((1 << width) - 1) for name, offset, width in self.fields}
 
 
 def start_clock(dut, period_ns: int = 10):
@@ -161,7 +130,7 @@ async def _wait_until(event: Event, done: Callable[[], bool], timeout_cycles: in
         raise AssertionError(what())
 
 
-class StreamSource:
+class StreamSource(SourceQueue):
     """Drive an Amaranth input stream ``<name>__{payload,valid,ready}`` from a queue.
 
     Parameters
@@ -205,17 +174,6 @@ class StreamSource:
         may then attach a fresh source to the same port."""
         if self in self.loop.members:
             self.loop.members.remove(self)
-
-    def send(self, beat: dict[str, int] | int) -> None:
-        self.queue.append(self.codec.pack(beat))
-
-    def send_all(self, beats) -> None:
-        for beat in beats:
-            self.send(beat)
-
-    @property
-    def idle(self) -> bool:
-        return not self.queue and not self._holding
 
     async def wait_idle(self, timeout_cycles: int = 1_000_000) -> None:
         await _wait_until(self._idle_event, lambda: self.idle, timeout_cycles, self.period_ns,
@@ -315,41 +273,3 @@ class StreamSink:
                 self._pending = word
         else:
             self._pending = None
-
-
-class Scoreboard:
-    """In-order checker: expected items are queued, received items must match them one by one.
-
-    ``compare(expected, got)`` returns ``None`` when they match or a message otherwise; the
-    default compares with ``==``. :meth:`check_done` fails when anything is left over or any
-    mismatch, loss, duplication or reordering was seen.
-    """
-
-    def __init__(self, name: str, compare: Callable[[Any, Any], str | None] | None = None):
-        self.name = name
-        self.expected: deque[Any] = deque()
-        self.errors: list[str] = []
-        self.matched = 0
-        self.compare = compare or (lambda exp, got: None if exp == got else f"expected {exp!r}, got {got!r}")
-
-    def expect(self, item: Any) -> None:
-        self.expected.append(item)
-
-    def receive(self, item: Any) -> None:
-        if not self.expected:
-            self.errors.append(f"{self.name}: unexpected extra item {item!r} (duplicate or spurious)")
-            return
-        exp = self.expected.popleft()
-        msg = self.compare(exp, item)
-        if msg:
-            self.errors.append(f"{self.name}: item {self.matched}: {msg}")
-        self.matched += 1
-
-    def check_done(self, *sinks: StreamSink) -> None:
-        errors = list(self.errors)
-        for sink in sinks:
-            errors += sink.protocol_errors
-        if self.expected:
-            errors.append(f"{self.name}: {len(self.expected)} expected items never arrived (lost)")
-        assert not errors, f"{len(errors)} scoreboard errors; first: " + "; ".join(errors[:5])
-        assert self.matched > 0, f"{self.name}: nothing was checked"

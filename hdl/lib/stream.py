@@ -13,7 +13,7 @@ rules (``../shared/DESIGN.md`` section 3). They differ in what the ``ready`` pat
   flip-flops instead of a memory (same ports and timing as ``SyncFIFO``).
 """
 
-from amaranth import Array, Module, Mux, Signal
+from amaranth import Array, Module, Mux, Shape, Signal
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -115,7 +115,7 @@ class Queue(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        width = len(self.i.payload.as_value())
+        width = Shape.cast(self.shape).width  # a plain shape's payload is a Signal (no as_value)
         kind = _FlopFIFO if self.flops else fifo.SyncFIFOBuffered if self.buffered else fifo.SyncFIFO
         m.submodules.fifo = q = kind(width=width, depth=self.depth)
         m.d.comb += [
