@@ -240,11 +240,10 @@ class EmdEncoder(wiring.Component):
         cfg, f = self.cfg, self.cfg.fmt
         L, G, nb = cfg.lanes, f.group, cfg.beats_per_group
 
-        # The beat queue holds two groups: one filling while the other is emitted. Both queues
-        # are flops (see Queue: Icarus 11 mis-reads a memory's combinational read port).
-        m.submodules.beats = beats = Queue(lanes_layout(L), 2 * nb, flops=True)
+        # The beat queue holds two groups: one filling while the other is emitted.
+        m.submodules.beats = beats = Queue(lanes_layout(L), 2 * nb)
         stat_layout = data.StructLayout({"mu": 8, "sparse": 1, "zmode": 2, "beats": range(nb + 1), "final": 1})
-        m.submodules.stats = stats = Queue(stat_layout, 2, flops=True)
+        m.submodules.stats = stats = Queue(stat_layout, 2)
         m.submodules.packer = packer = _Packer(cfg.word_bits, cfg.max_chunk)
         wiring.connect(m, wiring.flipped(self.o), packer.o)
 

@@ -9,11 +9,11 @@ rules (``../shared/DESIGN.md`` section 3). They differ in what the ``ready`` pat
   ready path between two stages; full throughput, one cycle of latency.
 * :class:`Queue` (``depth`` entries, over :class:`amaranth.lib.fifo.SyncFIFOBuffered`, or
   :class:`~amaranth.lib.fifo.SyncFIFO` for ``fwft``-free use): decouples two stages by more
-  than one beat; ``level`` tells how full it is. ``flops=True`` keeps the entries in
-  flip-flops instead of a memory (same ports and timing as ``SyncFIFO``).
+  than one beat; ``level`` tells how full it is. (Its memory's combinational read port
+  needs the flow's time-zero wake-up on Icarus: ``docs/flows.md``, "FSMs, enums and FIFOs".)
 """
 
-from amaranth import Array, Module, Mux, Shape, Signal
+from amaranth import Module, Shape, Signal
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -91,11 +91,6 @@ class Queue(wiring.Component):
         True: :class:`~amaranth.lib.fifo.SyncFIFOBuffered` (registered output, one cycle more
         latency, block-RAM friendly). False: :class:`~amaranth.lib.fifo.SyncFIFO` (first word
         falls through the cycle after it is written).
-    flops : bool
-        Keep the entries in flip-flops (first-word-fall-through, the timing of ``SyncFIFO``).
-        Icarus 11 mis-reads a memory's combinational read port (``assign r = mem[addr]``: a
-        queue of the EMD encoder lost words there while Verilator and Amaranth's simulator
-        were right), and synthesis turns small queues into flops anyway.
 
     Members
     -------
@@ -104,54 +99,21 @@ class Queue(wiring.Component):
     level : Out(range(depth + 1))
     """
 
-    def __init__(self, shape, depth: int, *, buffered: bool = False, flops: bool = False):
+    def __init__(self, shape, depth: int, *, buffered: bool = False):
         if depth < 1:
             raise ValueError(f"Queue: depth={depth} must be >= 1")
-        if buffered and flops:
-            raise ValueError("Queue: buffered=True and flops=True exclude each other; flops is first-word-fall-through")
-        self.shape, self.depth, self.buffered, self.flops = shape, depth, buffered, flops
+        self.shape, self.depth, self.buffered = shape, depth, buffered
         super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape)),
                           "level": Out(range(depth + 1))})
 
     def elaborate(self, platform):
         m = Module()
         width = Shape.cast(self.shape).width  # a plain shape's payload is a Signal (no as_value)
-        kind = _FlopFIFO if self.flops else fifo.SyncFIFOBuffered if self.buffered else fifo.SyncFIFO
+        kind = fifo.SyncFIFOBuffered if self.buffered else fifo.SyncFIFO
         m.submodules.fifo = q = kind(width=width, depth=self.depth)
         m.d.comb += [
             q.w_data.eq(self.i.payload), q.w_en.eq(self.i.valid), self.i.ready.eq(q.w_rdy),
             self.o.payload.eq(q.r_data), self.o.valid.eq(q.r_rdy), q.r_en.eq(self.o.ready),
             self.level.eq(q.level),
         ]
-        return m
-
-
-class _FlopFIFO(wiring.Component):
-    """First-word-fall-through FIFO in flip-flops with the port names of ``SyncFIFO``."""
-
-    def __init__(self, width: int, depth: int):
-        self.width, self.depth = width, depth
-        super().__init__({
-            "w_data": In(width), "w_en": In(1), "w_rdy": Out(1),
-            "r_data": Out(width), "r_en": In(1), "r_rdy": Out(1),
-            "level": Out(range(depth + 1)),
-        })
-
-    def elaborate(self, platform):
-        m = Module()
-        slots = Array(Signal(self.width, name=f"slot{k}") for k in range(self.depth))
-        w_ptr = Signal(range(self.depth))
-        r_ptr = Signal(range(self.depth))
-        write = self.w_en & self.w_rdy
-        read = self.r_en & self.r_rdy
-        m.d.comb += [self.w_rdy.eq(self.level != self.depth), self.r_rdy.eq(self.level != 0),
-                     self.r_data.eq(slots[r_ptr])]
-        with m.If(write):
-            m.d.sync += w_ptr.eq(Mux(w_ptr == self.depth - 1, 0, w_ptr + 1))
-        for k in range(self.depth):  # one enable per slot (an indexed write lints as an incomplete case)
-            with m.If(write & (w_ptr == k)):
-                m.d.sync += slots[k].eq(self.w_data)
-        with m.If(read):
-            m.d.sync += r_ptr.eq(Mux(r_ptr == self.depth - 1, 0, r_ptr + 1))
-        m.d.sync += self.level.eq(self.level + write - read)
         return m
