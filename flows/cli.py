@@ -257,6 +257,20 @@ def cmd_trace(args) -> int:
     return 0
 
 
+def cmd_params(args) -> int:
+    """Print a block's parameter table, or rewrite the tables embedded in docs/."""
+    from .params import params_markdown, update_docs
+
+    if args.update_docs:
+        changed = update_docs()
+        print("\n".join(f"updated: {_relative(p)}" for p in changed) or "docs: every parameter table is current")
+        return 0
+    if not args.block:
+        raise UserError("give a BLOCK or --update-docs")
+    print(params_markdown(args.block), end="")
+    return 0
+
+
 # -- parser -------------------------------------------------------------------------------
 def _add_block_args(p, with_block=True):
     if with_block:
@@ -294,6 +308,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("lint", help="verilator --lint-only -Wall with the checked-in waiver list")
     _add_block_args(p)
     p.set_defaults(func=cmd_lint)
+
+    p = sub.add_parser("params", help="a block's parameters (default, allowed, presets, meaning) as Markdown")
+    p.add_argument("block", nargs="?", metavar="BLOCK", help="one of: " + ", ".join(block_names()))
+    p.add_argument("--update-docs", action="store_true", help="rewrite the parameter tables embedded in docs/")
+    p.set_defaults(func=cmd_params)
 
     p = sub.add_parser("report", help="render every report in build/reports into one Markdown table")
     p.set_defaults(func=cmd_report)

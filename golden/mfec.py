@@ -81,7 +81,7 @@ class MfecParams(Config):
 
     n: int = param(16, lo=2, hi=64, pow2=True, doc="group size: products whose exponents are compared together")
     guard: int = param(10, lo=0, hi=16, doc="guard bits below the largest product's LSB in the accumulator")
-    max_groups: int = param(64, lo=1, hi=65536, doc="longest dot product in groups; sizes the accumulator")
+    max_groups: int = param(64, lo=1, hi=65536, doc="longest dot product in groups; sizes the accumulator (16 + guard + ceil(log2(n * max_groups)) + 1 bits)")
     out_format: str = param("bf16", choices=("bf16", "fp32"), doc="result format, rounded once (RNE)")
     zero_skip: bool = param(True, doc="skip the multiplies of zero products (activity only, same numerics)")
 

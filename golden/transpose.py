@@ -80,7 +80,7 @@ class TileFormat(Config):
     NAME = "tile_format"
 
     tile: int = param(16, lo=2, hi=32, doc="side of a square tile (tile x tile bf16 values)")
-    lanes: int = param(8, lo=1, hi=64, pow2=True, doc="bf16 values per value beat")
+    lanes: int = param(8, lo=1, hi=64, pow2=True, doc="bf16 values per value beat (at most tile*tile)")
 
     def validate(self) -> None:
         limit = min(64, self.cells)

@@ -82,7 +82,7 @@ class EmdEncoderConfig(BlockConfig):
         "simple": {"fmt": {"delta_bits": 3, "hi": 3, "escape_bits": 0, "sparse": False}},
     }
 
-    lanes: int = param(4, choices=(1, 2, 4, 8, 16), doc="bf16 values per uncompressed beat L")
+    lanes: int = param(4, choices=(1, 2, 4, 8, 16), doc="bf16 values per uncompressed beat L (at most fmt.group)")
     word_bits: int = param(64, lo=16, hi=512, doc="width W of the packed words (a multiple of 8)")
     fmt: EmdFormat = param(EmdFormat(), doc="the stream format (golden.emd.EmdFormat)")
 
