@@ -44,7 +44,15 @@ __all__ = ["ConfigError", "Config", "param", "is_power_of_two", "deep_merge"]
 
 
 class ConfigError(ValueError):
-    """A configuration value is out of range. The message names parameter, value and range."""
+    """A configuration value is out of range. The message names parameter, value and range.
+
+    ``name``, ``value`` and ``allowed`` carry the same facts for code that rewords them (a
+    nested config's error is raised again with the field's dotted path in its parent).
+    """
+
+    def __init__(self, message: str, *, name: str | None = None, value=None, allowed: str | None = None):
+        super().__init__(message)
+        self.name, self.value, self.allowed = name, value, allowed
 
 
 def is_power_of_two(x) -> bool:
@@ -148,7 +156,12 @@ class Config:
         meta = f.metadata
         if _is_config_type(typ):
             if isinstance(value, dict):
-                object.__setattr__(self, f.name, typ.from_dict(value))
+                try:
+                    object.__setattr__(self, f.name, typ.from_dict(value))
+                except ConfigError as exc:
+                    if exc.name is None:
+                        raise
+                    self.reject(f"{f.name}.{exc.name}", exc.value, exc.allowed)
             elif not isinstance(value, typ):
                 self.reject(f.name, value, f"a {typ.__name__}")
             return
@@ -205,7 +218,8 @@ class Config:
         Every field check and :meth:`check` ends here, so a subclass may override it to word the
         message for its own users (``golden.td3.TD3Config`` speaks in command-line options).
         """
-        raise ConfigError(f"{cls.NAME}: {name}={value!r} is not allowed; {name} must be {allowed}")
+        raise ConfigError(f"{cls.NAME}: {name}={value!r} is not allowed; {name} must be {allowed}",
+                          name=name, value=value, allowed=allowed)
 
     # -- introspection ---------------------------------------------------------------------
     @classmethod

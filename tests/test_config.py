@@ -105,7 +105,7 @@ def test_nested_configs_and_round_trip():
 def test_replace_merges_nested_changes():
     pair = Pair().replace(left={"width": 32}, count=3)
     assert (pair.count, pair.left.width, pair.left.mode, pair.right.mode) == (3, 32, "fast", "small")
-    with pytest.raises(ConfigError, match="lane: width=99"):
+    with pytest.raises(ConfigError, match="pair: left.width=99 is not allowed; left.width must be an integer from 1 to 64"):
         Pair().replace(left={"width": 99})
 
 
@@ -143,8 +143,8 @@ def test_override_errors_are_one_line(item, message):
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
-def test_an_override_out_of_range_names_the_nested_config():
-    with pytest.raises(ConfigError, match="lane: width=100 is not allowed; width must be an integer from 1 to 64"):
+def test_an_override_out_of_range_names_the_dotted_parameter():
+    with pytest.raises(ConfigError, match="pair: left.width=100 is not allowed; left.width must be an integer from 1 to 64"):
         Pair().override(["left.width=100"])
 
 
@@ -191,3 +191,10 @@ def test_the_registry_owns_block_names():
 def test_the_module_doctest_runs():
     result = doctest.testmod(golden.config)
     assert result.attempted >= 4 and result.failed == 0
+
+
+def test_a_nested_error_names_the_dotted_path_in_the_parent():
+    from hdl.emd import EmdEncoderConfig
+
+    with pytest.raises(ConfigError, match=r"^emd_enc: fmt\.group=12 is not allowed; fmt\.group must be a power of two"):
+        EmdEncoderConfig.preset("default", **EmdEncoderConfig.parse_overrides(["fmt.group=12"]))
