@@ -188,15 +188,13 @@ report_wns -digits 3
 def _ice40(cfg: BlockConfig, work: Path) -> list[dict]:
     # No black boxes here: an FPGA build has block RAM for the memories, and nextpnr must place
     # every cell, so the marked modules are synthesized (memories become SB_RAM40_4K).
-    from amaranth.back import verilog as amaranth_verilog
-
     from hdl.registry import get_block
 
+    from .generate import convert
     from .harness import IOHarness
 
     harness_v = work / "harness.v"
-    harness_v.write_text(amaranth_verilog.convert(IOHarness(get_block(cfg.BLOCK).build(cfg)), name="harness",
-                                                  emit_src=False, strip_internal_attrs=True))
+    harness_v.write_text(convert(IOHarness(get_block(cfg.BLOCK).build(cfg)), "harness"))
     script = f"""read_verilog -sv {harness_v}
 synth_ice40 -dsp -top harness
 delete t:$scopeinfo
