@@ -19,13 +19,15 @@ import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge
 
-from golden.pe_array import ArrayShape, make_job, random_jobs, rand_bf16, trace_jobs
-from hdl.pe_array import ERR, PEArrayConfig, cmd_layout, load_layout, out_layout
+from golden.codes import PEArrayError
+from golden.pe_array import make_job
+from hdl.pe_array import PEArrayConfig, cmd_layout, load_layout, out_layout
+from tb.stimulus.pe_array import rand_bf16, random_jobs, trace_jobs
 from tb.stream import PayloadCodec, Scoreboard, StreamSink, StreamSource, reset, start_clock
 
 CFG = PEArrayConfig.from_dict(json.loads(os.environ["OMNIDRL_CONFIG"])) if "OMNIDRL_CONFIG" in os.environ \
     else PEArrayConfig.preset("tiny")
-SHAPE = ArrayShape(CFG.rows, CFG.cols, CFG.block_size)
+SHAPE = CFG  # golden reads rows, cols and block_size from the config itself
 LOAD = PayloadCodec(load_layout(CFG))
 CMD = PayloadCodec(cmd_layout(CFG))
 OUT = PayloadCodec(out_layout(CFG))
@@ -138,26 +140,26 @@ async def rejected_commands_flag_error_and_recover(dut):
     start_clock(dut)
     await reset(dut)
     rng = np.random.default_rng(3)
-    k = SHAPE.block
+    k = SHAPE.block_size
     h = Harness(dut, gap_prob=0.0, stall_prob=0.0, seed=5)  # cycles are checked
     good = make_job("dense", SHAPE, rand_bf16(rng, (SHAPE.rows, 3)), rand_bf16(rng, (3, SHAPE.cols)))
     big = make_job("dense", SHAPE, rand_bf16(rng, (1, 1)), rand_bf16(rng, (1, 1)))
     big.loads, big.cmd = [], dict(big.cmd, m=2 * SHAPE.rows, k=CFG.a_depth // 2 + 1)
-    await h.run(big, "too big", expect_error=ERR["buffer"])
+    await h.run(big, "too big", expect_error=PEArrayError.BUFFER)
     await h.run(good, "good after too big", check_cycles=True)
     bad = make_job("dense", SHAPE, rand_bf16(rng, (1, 1)), rand_bf16(rng, (1, 1)))
     bad.cmd = dict(bad.cmd, mode=7)
-    await h.run(bad, "mode 7", expect_error=ERR["mode"])
+    await h.run(bad, "mode 7", expect_error=PEArrayError.MODE)
     if CFG.sparse:
         bm = np.ones((2, 2), np.uint8)
         mismatch = make_job("sparse", SHAPE, rand_bf16(rng, (2 * k, 2 * k)), rand_bf16(rng, (2 * k, 3)),
                             bitmap=bm, max_blocks=CFG.max_blocks)
         mismatch.loads.append((2, 1, 0b101))  # row 1 keeps a block in column 2 of 2
-        await h.run(mismatch, "bitmap outside the shape", expect_error=ERR["bitmap"])
+        await h.run(mismatch, "bitmap outside the shape", expect_error=PEArrayError.BITMAP)
     if CFG.circulant:
         ragged = make_job("circ", SHAPE, rand_bf16(rng, (1, 1, k)), rand_bf16(rng, (k, 3)))
         ragged.cmd = dict(ragged.cmd, k=k + 1)
-        await h.run(ragged, "ragged circulant K", expect_error=ERR["shape"])
+        await h.run(ragged, "ragged circulant K", expect_error=PEArrayError.SHAPE)
     await h.run(good, "good at the end", check_cycles=True)
     h.done()
 

@@ -53,7 +53,7 @@ def test_circulant_equals_dense_on_expanded_weights():
     rng = np.random.default_rng(5)
     v = near_one(rng, (2, 3, 4))
     x = near_one(rng, (12, 5))
-    job = make_job("circ", ArrayShape(4, 4, 4), v, x)
+    job = make_job("circ", ArrayShape(4, 4, block_size=4), v, x)
     assert np.array_equal(job.result, gemm(circ_expand(v), x))
 
 
@@ -97,7 +97,7 @@ def test_wgrad_keeps_only_kept_blocks():
 
 
 def test_cycle_model_targets():
-    shape = ArrayShape(8, 8, 8)
+    shape = ArrayShape(8, 8, block_size=8)
     rep = cycle_model("dense", 256, 256, 256, shape)
     assert rep.utilization > 0.9
     rng = np.random.default_rng(9)
@@ -111,7 +111,7 @@ def test_cycle_model_targets():
 
 
 def test_cycle_model_short_tiles_wait_for_drain():
-    shape = ArrayShape(4, 4, 4)
+    shape = ArrayShape(4, 4, block_size=4)
     # K=2 < R+1: every tile after the first takes R+1 cycles.
     rep = cycle_model("dense", 8, 8, 2, shape)
     assert rep.cycles == 1 + 1 + 2 + 3 + 3 * 5 + 4
