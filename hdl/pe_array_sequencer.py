@@ -250,72 +250,73 @@ class Sequencer(wiring.Component):
         def reject(code):
             m.d.sync += [self.error.eq(1), self.err_code.eq(code), state.eq(State.IDLE)]
 
-        with m.Switch(state):
-            with m.Case(State.IDLE):
-                with m.If(self.cmd.valid):
-                    m.d.sync += [cur.eq(self.cmd.payload), state.eq(State.CHECK),
-                                 self.error.eq(0), self.err_code.eq(PEArrayError.NONE)]
-            with m.Case(State.CHECK):
-                m.d.sync += [w.ti.eq(0), w.a_rowbase.eq(0), w.a_ptr.eq(0), w.row_base.eq(0),
-                             w.pre_p.eq(0), w.pre_total.eq(0)]
-                with m.If(~mode_ok):
-                    reject(PEArrayError.MODE)
-                with m.Elif(~shape_ok):
-                    reject(PEArrayError.SHAPE)
-                with m.Elif(~buf_ok):
-                    reject(PEArrayError.BUFFER)
-                with m.Elif((is_sparse | is_wgrad) & outside):
-                    reject(PEArrayError.BITMAP)
-                with m.Elif(is_sparse):
-                    m.d.sync += state.eq(State.PRE)
+        # An if/elif chain on the state, not m.Switch/m.FSM: Amaranth emits a Verilog case per
+        # process, and the partial ones fail Verilator's CASEINCOMPLETE lint.
+        with m.If(state == State.IDLE):
+            with m.If(self.cmd.valid):
+                m.d.sync += [cur.eq(self.cmd.payload), state.eq(State.CHECK),
+                             self.error.eq(0), self.err_code.eq(PEArrayError.NONE)]
+        with m.Elif(state == State.CHECK):
+            m.d.sync += [w.ti.eq(0), w.a_rowbase.eq(0), w.a_ptr.eq(0), w.row_base.eq(0),
+                         w.pre_p.eq(0), w.pre_total.eq(0)]
+            with m.If(~mode_ok):
+                reject(PEArrayError.MODE)
+            with m.Elif(~shape_ok):
+                reject(PEArrayError.SHAPE)
+            with m.Elif(~buf_ok):
+                reject(PEArrayError.BUFFER)
+            with m.Elif((is_sparse | is_wgrad) & outside):
+                reject(PEArrayError.BITMAP)
+            with m.Elif(is_sparse):
+                m.d.sync += state.eq(State.PRE)
+            with m.Else():
+                m.d.sync += state.eq(State.FIND)
+        with m.Elif(state == State.PRE):
+            # Count kept blocks (one bitmap row per cycle): they must fit in the A buffer.
+            total = w.pre_total + popcount(rows[w.pre_p[:row_sel]])
+            m.d.sync += [w.pre_total.eq(total), w.pre_p.eq(w.pre_p + 1)]
+            with m.If(w.pre_p + 1 >= dims.MB):
+                with m.If((total << lk) > cfg.a_depth):
+                    reject(PEArrayError.BLOCKS)
                 with m.Else():
                     m.d.sync += state.eq(State.FIND)
-            with m.Case(State.PRE):
-                # Count kept blocks (one bitmap row per cycle): they must fit in the A buffer.
-                total = w.pre_total + popcount(rows[w.pre_p[:row_sel]])
-                m.d.sync += [w.pre_total.eq(total), w.pre_p.eq(w.pre_p + 1)]
-                with m.If(w.pre_p + 1 >= dims.MB):
-                    with m.If((total << lk) > cfg.a_depth):
-                        reject(PEArrayError.BLOCKS)
-                    with m.Else():
-                        m.d.sync += state.eq(State.FIND)
-            with m.Case(State.FIND):
-                with m.If(~advance):
-                    pass
-                with m.Elif(w.ti >= dims.MT):
-                    m.d.sync += state.eq(State.DRAIN)
-                with m.Elif(row_ok):
-                    start_tile_row(Mux(is_wgrad, first_tj, 0), row_bits)
-                    m.d.sync += state.eq(State.RUN)
+        with m.Elif(state == State.FIND):
+            with m.If(~advance):
+                pass
+            with m.Elif(w.ti >= dims.MT):
+                m.d.sync += state.eq(State.DRAIN)
+            with m.Elif(row_ok):
+                start_tile_row(Mux(is_wgrad, first_tj, 0), row_bits)
+                m.d.sync += state.eq(State.RUN)
+            with m.Else():
+                m.d.sync += [w.ti.eq(ti1), w.a_rowbase.eq(w.a_rowbase + dims.K)]
+        with m.Elif(state == State.RUN):
+            self._issue(m, dims, w, tile_end)
+            m.d.comb += self.step.payload.token.final.eq(tile_end & is_last_tile)
+            with m.If(advance & tile_end):
+                # Next tile: same row, next row, a search for a non-empty row, or done.
+                with m.If(same_row_next):
+                    start_tile_row(same_row_tj, row_bits)
+                    if cfg.sparse:
+                        m.d.sync += w.a_ptr.eq(w.row_base)
                 with m.Else():
-                    m.d.sync += [w.ti.eq(ti1), w.a_rowbase.eq(w.a_rowbase + dims.K)]
-            with m.Case(State.RUN):
-                self._issue(m, dims, w, tile_end)
-                m.d.comb += self.step.payload.token.final.eq(tile_end & is_last_tile)
-                with m.If(advance & tile_end):
-                    # Next tile: same row, next row, a search for a non-empty row, or done.
-                    with m.If(same_row_next):
-                        start_tile_row(same_row_tj, row_bits)
-                        if cfg.sparse:
-                            m.d.sync += w.a_ptr.eq(w.row_base)
+                    m.d.sync += w.ti.eq(ti1)
+                    m.d.sync += w.a_rowbase.eq(w.a_rowbase + Mux(cur.mode == Mode.CIRC,
+                                                                 Mux(cur.transpose, 1, dims.KB), dims.K))
+                    if cfg.sparse:
+                        m.d.sync += w.row_base.eq(w.a_ptr + ~self.step.payload.token.zero)
+                    with m.If(ti1 >= dims.MT):
+                        m.d.sync += state.eq(State.DRAIN)
+                    with m.Elif(row1_ok):
+                        start_tile_row(Mux(is_wgrad, first1_tj, 0), row1_bits)
                     with m.Else():
-                        m.d.sync += w.ti.eq(ti1)
-                        m.d.sync += w.a_rowbase.eq(w.a_rowbase + Mux(cur.mode == Mode.CIRC,
-                                                                     Mux(cur.transpose, 1, dims.KB), dims.K))
-                        if cfg.sparse:
-                            m.d.sync += w.row_base.eq(w.a_ptr + ~self.step.payload.token.zero)
-                        with m.If(ti1 >= dims.MT):
-                            m.d.sync += state.eq(State.DRAIN)
-                        with m.Elif(row1_ok):
-                            start_tile_row(Mux(is_wgrad, first1_tj, 0), row1_bits)
-                        with m.Else():
-                            m.d.sync += [w.ti.eq(w.ti + 2), w.a_rowbase.eq(w.a_rowbase + dims.K + dims.K),
-                                         state.eq(State.FIND)]
-            with m.Case(State.DRAIN):
-                with m.If(self.drained):
-                    m.d.sync += state.eq(State.IDLE)
-            with m.Default():
-                m.d.sync += state.eq(State.IDLE)  # unreachable encodings
+                        m.d.sync += [w.ti.eq(w.ti + 2), w.a_rowbase.eq(w.a_rowbase + dims.K + dims.K),
+                                     state.eq(State.FIND)]
+        with m.Elif(state == State.DRAIN):
+            with m.If(self.drained):
+                m.d.sync += state.eq(State.IDLE)
+        with m.Else():
+            m.d.sync += state.eq(State.IDLE)  # unreachable encodings
 
     # ------------------------------------------------------------------ RUN: one step per mode
     def _issue(self, m: Module, dims: _Dims, w: _Walk, tile_end):

@@ -63,7 +63,7 @@ class OperandStore(wiring.Component):
         Writes; held while it targets the bank being read (``reading``).
     read : In(ReadSignature(cfg))
         Reads of bank ``read_bank``.
-    read_bank : In(range(banks))
+    read_bank : In(range(max(2, banks)))
     reading : In(1)
         A command is reading ``read_bank``.
     bitmap : Out(data.ArrayLayout(max_blocks, max_blocks))
@@ -76,7 +76,7 @@ class OperandStore(wiring.Component):
         super().__init__({
             "load": In(stream.Signature(load_layout(cfg))),
             "read": In(ReadSignature(cfg)),
-            "read_bank": In(range(cfg.banks)),
+            "read_bank": In(range(max(2, cfg.banks))),  # one bit even with one bank (no zero-width port)
             "reading": In(1),
             "bitmap": Out(data.ArrayLayout(mb, mb)),
         })

@@ -10,13 +10,15 @@ with ``rows``, ``cols`` and ``block_size`` (``PEArrayConfig`` itself, or
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 
 from golden.bf16 import bf16_edge_values, bf16_to_f32
 from golden.gst import block_bitmap
 from golden.pe_array import ArrayShape, Job, make_job
 
-__all__ = ["rand_bf16", "edge_bf16", "random_jobs", "trace_jobs", "bank_sequence"]
+__all__ = ["rand_bf16", "edge_bf16", "random_jobs", "trace_jobs", "bank_sequence", "SequenceHost"]
 
 
 def rand_bf16(rng: np.random.Generator, shape, wild: float = 0.05) -> np.ndarray:
@@ -133,3 +135,95 @@ def bank_sequence(rng: np.random.Generator, shape: ArrayShape, max_blocks: int, 
     fills and reads bank ``i % banks`` (one-bank jobs carry no bank field)."""
     jobs = random_jobs(rng, shape, max_blocks, edge=edge, scale=scale)
     return [job.in_bank(i % banks) if banks > 1 else job for i, job in enumerate(jobs)]
+
+
+class SequenceHost:
+    """The host of a command sequence with overlapped loads, cycle by cycle.
+
+    It follows the protocol :func:`golden.pe_array.sequence_cycles` models: one load stream with
+    every job's beats in order, job i's beats offered only after command ``i - banks`` has
+    transferred, command i offered once its loads are in. A testbench calls :meth:`drive` before
+    each clock edge (what to offer) and :meth:`sample` with what the DUT answered; the cycle
+    numbers it records (``load_start``, ``accepted``, ``done``) are those of the model.
+
+    Parameters
+    ----------
+    jobs : list of Job
+        In bank order (:func:`bank_sequence`).
+    banks : int
+    gap_prob, stall_prob : float
+        Idle cycles before a load beat, and output back-pressure (the model then no longer applies).
+    rng : random.Random, optional
+    """
+
+    def __init__(self, jobs, banks: int, *, gap_prob: float = 0.0, stall_prob: float = 0.0, rng=None):
+        self.jobs, self.banks = list(jobs), banks
+        self.gap_prob, self.stall_prob = gap_prob, stall_prob
+        self.rng = rng or random.Random(0)
+        self.beats = [(i, beat) for i, job in enumerate(self.jobs) for beat in job.load_beats()]
+        self.next_beat = 0
+        self.loaded = [0] * len(self.jobs)
+        self.load_start: list[int | None] = [None] * len(self.jobs)
+        self.accepted: list[int] = []
+        self.done: list[int] = []
+        self.received: list[list] = [[] for _ in self.jobs]
+        self.held = 0  # cycles a load beat was offered and held back by the DUT
+        self.cycle = 0
+        self._holding = False
+        self._offer = (None, None, True)
+
+    @property
+    def finished(self) -> bool:
+        return len(self.done) == len(self.jobs)
+
+    def drive(self):
+        """(load beat or None, command or None, output ready) to present this cycle."""
+        load = cmd = None
+        if self.next_beat < len(self.beats):
+            job = self.beats[self.next_beat][0]
+            allowed = job < self.banks or len(self.accepted) > job - self.banks
+            if allowed and (self._holding or self.rng.random() >= self.gap_prob):
+                load, self._holding = self.beats[self.next_beat][1], True
+        c = len(self.accepted)
+        if c < len(self.jobs) and self.loaded[c] == len(self.jobs[c].loads):
+            cmd = self.jobs[c].command()
+        ready = not (self.stall_prob and self.rng.random() < self.stall_prob)
+        self._offer = (load, cmd, ready)
+        return self._offer
+
+    def sample(self, load_ready: bool, cmd_ready: bool, busy: bool, out_valid: bool, out_beat) -> None:
+        """Record the DUT's answer for this cycle (``out_beat``: (data, last) when valid)."""
+        load, cmd, out_ready = self._offer
+        running = len(self.done)
+        if out_valid and out_ready and running < len(self.jobs):
+            self.received[running].append(out_beat)
+        if len(self.accepted) > running and not busy and self.cycle > self.accepted[running]:
+            self.done.append(self.cycle)
+        if load is not None and load_ready:
+            job = self.beats[self.next_beat][0]
+            if self.load_start[job] is None:
+                self.load_start[job] = self.cycle
+            self.loaded[job] += 1
+            self.next_beat += 1
+            self._holding = False
+        elif load is not None:
+            self.held += 1
+        if cmd is not None and cmd_ready:
+            self.accepted.append(self.cycle)
+        self.cycle += 1
+
+    def mismatches(self, cols: int) -> list[str]:
+        """Every received beat against the golden beats of its job (lanes past the edge are
+        not compared); empty when all match and nothing is missing or extra."""
+        errors = []
+        for i, (job, got) in enumerate(zip(self.jobs, self.received)):
+            if len(got) != len(job.expected):
+                errors.append(f"job {i} ({job.mode}): {len(got)} beats, expected {len(job.expected)}")
+            for n, ((data, last), lanes) in enumerate(zip(got, job.expected)):
+                for c, exp in enumerate(lanes):
+                    lane = (int(data) >> (32 * c)) & 0xFFFFFFFF
+                    if exp is not None and lane != exp:
+                        errors.append(f"job {i} ({job.mode}) beat {n} lane {c}: 0x{lane:08x}, expected 0x{exp:08x}")
+                if int(last) != (n == len(job.expected) - 1):
+                    errors.append(f"job {i} ({job.mode}) beat {n}: last = {int(last)}")
+        return errors
