@@ -8,42 +8,13 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from golden.pe_array import make_job, sequence_cycles
 from hdl.config import ConfigError
-from hdl.pe_array import PEArray, PEArrayConfig, cmd_layout, load_layout
-from tb.stimulus.pe_array import SequenceHost, bank_sequence, rand_bf16
+from hdl.pe_array import PEArrayConfig, cmd_layout, load_layout
+from tb.stimulus.pe_array import SequenceHost, bank_sequence, rand_bf16, run_host
 
 TINY = PEArrayConfig.preset("tiny")
-
-
-def run_host(cfg, host: SequenceHost, max_cycles: int = 100_000) -> SequenceHost:
-    """Drive ``host`` against a PEArray(cfg) until every command has finished."""
-    dut = PEArray(cfg)
-
-    async def bench(ctx):
-        while not host.finished:
-            load, cmd, ready = host.drive()
-            ctx.set(dut.load.valid, load is not None)
-            if load is not None:
-                ctx.set(dut.load.payload, load)
-            ctx.set(dut.cmd.valid, cmd is not None)
-            if cmd is not None:
-                ctx.set(dut.cmd.payload, cmd)
-            ctx.set(dut.o.ready, ready)
-            payload = ctx.get(dut.o.payload)
-            host.sample(ctx.get(dut.load.ready), ctx.get(dut.cmd.ready), ctx.get(dut.busy),
-                        ctx.get(dut.o.valid), (payload.data, payload.last))
-            assert not ctx.get(dut.error), f"command {len(host.accepted) - 1} rejected: {ctx.get(dut.err_code)}"
-            assert host.cycle < max_cycles, "sequence never finished"
-            await ctx.tick()
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
-    return host
 
 
 @pytest.mark.parametrize("banks", [1, 2])

@@ -18,7 +18,7 @@ from golden.bf16 import bf16_edge_values, bf16_to_f32
 from golden.gst import block_bitmap
 from golden.pe_array import ArrayShape, Job, make_job
 
-__all__ = ["rand_bf16", "edge_bf16", "random_jobs", "trace_jobs", "bank_sequence", "SequenceHost"]
+__all__ = ["rand_bf16", "edge_bf16", "random_jobs", "trace_jobs", "bank_sequence", "SequenceHost", "run_host"]
 
 
 def rand_bf16(rng: np.random.Generator, shape, wild: float = 0.05) -> np.ndarray:
@@ -227,3 +227,35 @@ class SequenceHost:
                 if int(last) != (n == len(job.expected) - 1):
                     errors.append(f"job {i} ({job.mode}) beat {n}: last = {int(last)}")
         return errors
+
+
+def run_host(cfg, host: SequenceHost, max_cycles: int = 100_000) -> SequenceHost:
+    """Drive ``host`` against ``hdl.pe_array.PEArray(cfg)`` in Amaranth's simulator until every
+    command has finished (the simulator is imported here: the generators above need no HDL)."""
+    from amaranth.sim import Simulator
+
+    from hdl.pe_array import PEArray
+    dut = PEArray(cfg)
+
+    async def bench(ctx):
+        while not host.finished:
+            load, cmd, ready = host.drive()
+            ctx.set(dut.load.valid, load is not None)
+            if load is not None:
+                ctx.set(dut.load.payload, load)
+            ctx.set(dut.cmd.valid, cmd is not None)
+            if cmd is not None:
+                ctx.set(dut.cmd.payload, cmd)
+            ctx.set(dut.o.ready, ready)
+            payload = ctx.get(dut.o.payload)
+            host.sample(ctx.get(dut.load.ready), ctx.get(dut.cmd.ready), ctx.get(dut.busy),
+                        ctx.get(dut.o.valid), (payload.data, payload.last))
+            assert not ctx.get(dut.error), f"command {len(host.accepted) - 1} rejected: {ctx.get(dut.err_code)}"
+            assert host.cycle < max_cycles, "sequence never finished"
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return host
