@@ -116,3 +116,16 @@ def test_cycle_model_short_tiles_wait_for_drain():
     rep = cycle_model("dense", 8, 8, 2, shape)
     assert rep.cycles == 1 + 1 + 2 + 3 + 3 * 5 + 4
     assert rep.stall_cycles == 3 * 3
+
+
+def test_sequence_model_limits():
+    """One bank: the serial sum. Two banks, commands longer than the next loads: only the
+    first job's loads are exposed. Loads longer than the commands: the loads set the pace."""
+    from golden.pe_array import sequence_cycles
+    long_cmds = [(10, 100)] * 4
+    assert sequence_cycles(long_cmds, 1).total == 4 * (10 + 100 + 1)
+    two = sequence_cycles(long_cmds, 2)
+    assert two.total == 10 + 4 * (100 + 1) and two.exposed_load_cycles == 10
+    assert two.load_start == [0, 10, 111, 212]  # job 2 waits for command 0 (its bank) to finish
+    short_cmds = sequence_cycles([(50, 5)] * 3, 2)
+    assert short_cmds.accepted == [50, 100, 150] and short_cmds.total == 150 + 5 + 1
