@@ -14,7 +14,10 @@ Figures (``bench/results/pe_array.json``):
 * circulant weight-buffer reads against dense (forward and W^T);
 * cycles of one whole TD3 update (critic step plus half an actor step, policy delay 2), dense
   and GST (circulant hidden layer);
-* area of the array (GE, GE per MAC vs the single PE) and iCE40/Xilinx resource counts.
+* area of the array (GE, GE per MAC vs the single PE) and iCE40/Xilinx resource counts;
+* how much of the operand-load time two (ping-pong) banks hide over command sequences (the
+  three GEMMs of a 256 x 256 layer, one whole TD3 update), from ``golden.pe_array.sequence_cycles``,
+  checked against the Amaranth simulation of a small sequence.
 
 Usage: ``python bench/pe_array.py [--preset default] [--no-synth | --reuse-synth]
 [--synth-presets tiny default] [--trace BATCH]``
@@ -36,7 +39,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from golden.pe_array import ArrayShape, ceil_div, cycle_model  # noqa: E402
+from golden.pe_array import ceil_div, cycle_model, sequence_cycles  # noqa: E402
 from hdl.pe_array import PEArrayConfig  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -92,7 +95,7 @@ def bitmaps(k, sparsities, seed=0):
 
 
 def sparse_figures(shape, sparsities):
-    k = shape.block
+    k = shape.block_size
     source, bms = bitmaps(k, sparsities)
     dense = {role: cycle_model("dense", *gemm_shapes(256, 256)[role], shape).cycles for role in ("fwd", "dx", "dW")}
     rows = []
@@ -123,24 +126,24 @@ def circ_figures(shape):
         out[role] = {"dense_weight_reads": d.a_reads, "circ_weight_reads": c.a_reads,
                      "reduction": d.a_reads / c.a_reads, "dense_cycles": d.cycles, "circ_cycles": c.cycles}
     m, n, k = gemm_shapes(256, 256)["dW"]
-    dv = cycle_model("dv", m, n // shape.block, k, shape)
+    dv = cycle_model("dv", m, n // shape.block_size, k, shape)
     dw = cycle_model("dense", m, n, k, shape)
     out["dW"] = {"dense_cycles": dw.cycles, "dv_cycles": dv.cycles,
-                 "dense_outputs": m * n, "dv_outputs": m * n // shape.block,
-                 "dv_useful_macs": m * (n // shape.block) * k * shape.block}
+                 "dense_outputs": m * n, "dv_outputs": m * n // shape.block_size,
+                 "dv_useful_macs": m * (n // shape.block_size) * k * shape.block_size}
     return out
 
 
 def layer_cycles(shape, role, m_out, n_in, circ):
     if circ:  # circulant layers are padded to whole blocks (golden.gst; e.g. 300 -> 304)
-        m_out, n_in = ceil_div(m_out, shape.block) * shape.block, ceil_div(n_in, shape.block) * shape.block
+        m_out, n_in = ceil_div(m_out, shape.block_size) * shape.block_size, ceil_div(n_in, shape.block_size) * shape.block_size
     m, n, k = gemm_shapes(m_out, n_in)[role]
     if circ and role == "fwd":
         return cycle_model("circ", m, n, k, shape).cycles
     if circ and role == "dx":
         return cycle_model("circ", m, n, k, shape).cycles  # W^T: same schedule
     if circ and role == "dW":
-        return cycle_model("dv", m, n // shape.block, k, shape).cycles
+        return cycle_model("dv", m, n // shape.block_size, k, shape).cycles
     return cycle_model("dense", m, n, k, shape).cycles
 
 
@@ -167,6 +170,81 @@ def td3_update_cycles(shape, hidden=(256, 256), circ_layers=()):
     actor_step = (run("actor", fwd) + run("critic", lambda n: ["fwd", "dx"])
                   + run("actor", back) - run("actor", fwd))
     return {"critic_step": critic_step, "actor_step": actor_step, "per_update": critic_step + actor_step / 2}
+
+
+def dense_loads(shape, m, n, k):
+    """Load beats of a dense GEMM: A words (one per tile row and k) plus B words."""
+    return ceil_div(m, shape.rows) * k + ceil_div(n, shape.cols) * k
+
+
+def td3_update_gemms(hidden=(256, 256)):
+    """The dense GEMMs of one TD3 update in issue order, as (M, N, K) (the commands that
+    :func:`td3_update_cycles` counts; the actor step at its full weight, every second update)."""
+    nn = nets(hidden=hidden)
+
+    def gemms(net, roles_per_layer, reverse=False):
+        layers = list(reversed(nn[net])) if reverse else nn[net]
+        return [gemm_shapes(m_out, n_in)[role] for name, m_out, n_in in layers for role in roles_per_layer(name)]
+
+    fwd = gemms("actor", lambda n: ["fwd"])
+    critic = [g for _ in range(4) for g in gemms("critic", lambda n: ["fwd"])]
+    critic_back = [g for _ in range(2) for g in gemms("critic", lambda n: ["dW"] + (["dx"] if n != "l1" else []), True)]
+    actor = (gemms("actor", lambda n: ["fwd"]) + gemms("critic", lambda n: ["fwd"])
+             + gemms("critic", lambda n: ["dx"], True)
+             + gemms("actor", lambda n: ["dW"] + (["dx"] if n != "l1" else []), True))
+    return fwd + critic + critic_back + actor
+
+
+def overlap(shape, gemms):
+    """1-bank vs 2-bank cycles of a command sequence with its loads (every operand reloaded)."""
+    items = [(dense_loads(shape, *g), cycle_model("dense", *g, shape).cycles) for g in gemms]
+    one, two = sequence_cycles(items, 1), sequence_cycles(items, 2)
+    compute = sum(c + 1 for _, c in items)
+    return {"commands": len(items), "load_beats": one.load_beats, "compute_cycles": compute,
+            "cycles_1_bank": one.total, "cycles_2_banks": two.total,
+            "load_overhead_1_bank": (one.total - compute) / compute,
+            "load_overhead_2_banks": (two.total - compute) / compute,
+            "hidden_fraction": (one.total - two.total) / (one.total - compute)}
+
+
+def overlap_sim_check(seed=0):
+    """The model against the Amaranth simulation of a small sequence (tiny preset, the three
+    GEMMs of a 16 x 16 layer at batch 16, every mode's loads), for 1 and 2 banks."""
+    from tb.stimulus.pe_array import SequenceHost, rand_bf16, run_host
+    from golden.pe_array import make_job
+    rng = np.random.default_rng(seed)
+    out = {}
+    for banks in (1, 2):
+        cfg = PEArrayConfig.preset("tiny", banks=banks)
+        w, x, dy = rand_bf16(rng, (16, 16)), rand_bf16(rng, (16, 16)), rand_bf16(rng, (16, 16))
+        jobs = [make_job("dense", cfg, w, x.T.copy()), make_job("dense", cfg, w.T.copy(), dy.T.copy()),
+                make_job("dense", cfg, dy.T.copy(), x)]
+        jobs = [job.in_bank(i % banks) if banks > 1 else job for i, job in enumerate(jobs)]
+        host = run_host(cfg, SequenceHost(jobs, banks))
+        model = sequence_cycles(jobs, banks)
+        out[f"{banks}_bank"] = {"sim_cycles": host.done[-1], "model_cycles": model.total,
+                                "equal": host.done == model.done and not host.mismatches(cfg.cols)}
+    return out
+
+
+def two_bank_cost(cfg, area):
+    """What the second bank costs: SRAM bits and bitmap flip-flops double; the generic-synthesis
+    area of the tiny preset with ``banks=2`` when its report exists (``omnidrl synth pe_array
+    --preset tiny --set banks=2 --target generic``)."""
+    from flows.synth import load_report, report_path
+    sram_bits = 16 * (cfg.a_depth * cfg.rows + cfg.b_depth * cfg.cols)
+    out = {"preset": "default", "sram_bits_1_bank": sram_bits, "sram_bits_2_banks": 2 * sram_bits,
+           "sram_ge_model_extra": round(1.517 * sram_bits),
+           "bitmap_flops_extra": cfg.max_blocks ** 2 if cfg.sparse else 0}
+    tiny2 = PEArrayConfig.preset("tiny", banks=2)
+    path = report_path(tiny2)
+    if path.exists():
+        ge = [r["value"] for r in load_report(path)["records"] if r.get("target") == "generic" and r["metric"] == "area"]
+        one = area.get("tiny", {}).get("generic:area", {}).get("value")
+        if ge and one:
+            out["tiny_logic_ge_1_bank"], out["tiny_logic_ge_2_banks"] = one, ge[0]
+            out["tiny_logic_ge_increase"] = ge[0] / one - 1
+    return out
 
 
 def synth(preset, target, reuse_only=False):
@@ -227,7 +305,7 @@ def trace_verification(batch: int) -> dict:
 
 def markdown(res: dict) -> str:
     cfg = res["config"]
-    lines = [f"# GST core (pe_array) benchmark", "",
+    lines = ["# GST core (pe_array) benchmark", "",
              f"{res['date']}; array {cfg['rows']}x{cfg['cols']}, k = {cfg['block_size']}; cycles from "
              f"{res['cycle_source']}.", "",
              "| figure | value | target |", "|---|---:|---|",
@@ -268,6 +346,28 @@ def markdown(res: dict) -> str:
                     continue
                 v = val["value"] if isinstance(val, dict) else val
                 lines.append(f"| {preset} | {key} | {v if not isinstance(v, float) else round(v, 3)} |")
+    ov = res.get("load_overlap")
+    if ov:
+        lines += ["", "## Ping-pong operand banks: loads overlapping compute", "",
+                  f"Cycle model `{ov['model']}`.", "",
+                  "| sequence | commands | load beats | compute cycles | 1 bank | 2 banks | load overhead 1 -> 2 banks | "
+                  "hidden fraction |", "|---|---:|---:|---:|---:|---:|---|---:|"]
+        for name, key in (("three GEMMs of a 256x256 layer", "layer_256x256_three_gemms"),
+                          ("one TD3 update (dense)", "td3_update_dense")):
+            r = ov[key]
+            lines.append(f"| {name} | {r['commands']} | {r['load_beats']} | {r['compute_cycles']} | {r['cycles_1_bank']} | "
+                         f"{r['cycles_2_banks']} | {100 * r['load_overhead_1_bank']:.2f} % -> "
+                         f"{100 * r['load_overhead_2_banks']:.2f} % | {r['hidden_fraction']:.4f} |")
+        if ov.get("sim_check"):
+            lines += ["", "Simulation check (Amaranth, tiny, three GEMMs of a 16x16 layer): " + "; ".join(
+                f"{k}: sim {v['sim_cycles']} = model {v['model_cycles']}" if v["equal"] else f"{k}: MISMATCH"
+                for k, v in ov["sim_check"].items()) + "."]
+        c = ov["two_bank_cost"]
+        lines += ["", f"Second bank cost ({c['preset']}): SRAM {c['sram_bits_1_bank']} -> {c['sram_bits_2_banks']} bits "
+                  f"(+{c['sram_ge_model_extra']} GE in the SRAM model), +{c['bitmap_flops_extra']} bitmap flip-flops"
+                  + (f"; tiny logic {c['tiny_logic_ge_1_bank']:.0f} -> {c['tiny_logic_ge_2_banks']:.0f} GE "
+                     f"(+{100 * c['tiny_logic_ge_increase']:.1f} %)" if "tiny_logic_ge_2_banks" in c else
+                     "; logic area of the two-bank build not synthesized") + "."]
     t = res.get("trace_verification")
     if t:
         lines += ["", "## TD3 trace verification (Verilator)", "",
@@ -285,12 +385,14 @@ def main(argv=None) -> int:
     ap.add_argument("--targets", nargs="+", default=["generic", "xilinx", "ice40"])
     ap.add_argument("--reuse-synth", action="store_true",
                     help="only read existing synthesis reports (run nothing)")
+    ap.add_argument("--no-sim-check", action="store_true",
+                    help="skip the Amaranth simulation that checks the overlapped-load model")
     ap.add_argument("--trace", type=int, default=0, metavar="BATCH",
                     help="also verify every trace layer on Verilator with BATCH batch rows (slow)")
     args = ap.parse_args(argv)
     previous = json.loads((RESULTS / "pe_array.json").read_text()) if (RESULTS / "pe_array.json").exists() else {}
     cfg = PEArrayConfig.preset(args.preset)
-    shape = ArrayShape(cfg.rows, cfg.cols, cfg.block_size)
+    shape = cfg  # golden reads rows, cols and block_size from the config
     variants = {"256-256": (256, 256), "400-300": (400, 300)}
 
     dense = dense_figures(shape, variants)
@@ -303,6 +405,9 @@ def main(argv=None) -> int:
     circ_red = min(circ["fwd"]["reduction"], circ["dx"]["reduction"])
     td3 = {v: {"dense": td3_update_cycles(shape, h), "gst_circ_l2": td3_update_cycles(shape, h, ("l2",))}
            for v, h in variants.items()}
+    layer = overlap(shape, [gemm_shapes(256, 256)[r] for r in ("fwd", "dx", "dW")])
+    update = overlap(shape, td3_update_gemms())
+    sim_check = overlap_sim_check() if not args.no_sim_check else previous.get("load_overlap", {}).get("sim_check")
 
     print(f"dense_utilization_256x256 = {util_256:.5f} (min over fwd/dx/dW of the 256x256 layers, "
           f"{shape.rows}x{shape.cols} array)")
@@ -316,11 +421,18 @@ def main(argv=None) -> int:
     for r in sparse:
         print(f"  sparsity {r['sparsity']:.2f}: fwd {r['fwd_speedup']:.2f}x dx {r['dx_speedup']:.2f}x "
               f"dW {r['dW_speedup']:.2f}x, ideal {r['ideal_speedup']:.2f}x")
-    print(f"circulant_weight_read_reduction = {circ_red:.2f} (k = {shape.block}; dense "
+    print(f"circulant_weight_read_reduction = {circ_red:.2f} (k = {shape.block_size}; dense "
           f"{circ['fwd']['dense_weight_reads']} vs circ {circ['fwd']['circ_weight_reads']} A reads)")
     for v, t in td3.items():
         print(f"td3_update_cycles[{v}] = dense {t['dense']['per_update']:.0f}, GST (circulant l2) "
               f"{t['gst_circ_l2']['per_update']:.0f}")
+
+    print(f"load_overlap_hidden_fraction = {layer['hidden_fraction']:.4f} (three GEMMs of a 256x256 layer: "
+          f"{layer['cycles_1_bank']} cycles with 1 bank, {layer['cycles_2_banks']} with 2; load overhead "
+          f"{100 * layer['load_overhead_1_bank']:.2f} % -> {100 * layer['load_overhead_2_banks']:.2f} %)")
+    print(f"  one TD3 update ({update['commands']} GEMMs): hidden {update['hidden_fraction']:.4f}, overhead "
+          f"{100 * update['load_overhead_1_bank']:.2f} % -> {100 * update['load_overhead_2_banks']:.2f} %; "
+          f"simulation check {sim_check}")
 
     area = {}
     if not args.no_synth:
@@ -376,6 +488,11 @@ def main(argv=None) -> int:
         "sparse": {"bitmaps": bm_source, "dense_cycles": dense_ref, "rows": sparse},
         "circulant": circ,
         "td3_update_cycles": td3,
+        "load_overlap_hidden_fraction": layer["hidden_fraction"],
+        "load_overlap": {"layer_256x256_three_gemms": layer, "td3_update_dense": update, "sim_check": sim_check,
+                         "model": "golden.pe_array.sequence_cycles (loads one beat per cycle, every operand "
+                                  "reloaded per command, job i in bank i % banks)",
+                         "two_bank_cost": two_bank_cost(cfg, previous.get("area", {}))},
         "area": area,
         "trace_verification": trace,
     }

@@ -32,6 +32,7 @@ import dataclasses
 
 import numpy as np
 
+from .codes import LoadSel, Mode
 from .bf16 import FP32_NEG_ZERO, bf16_mul, f32_round_to_bf16_bits, fp32_add, gemm
 from .gst import circ_expand
 
@@ -39,22 +40,27 @@ __all__ = [
     "MODES", "ArrayShape", "ceil_div", "tile_order", "pack_lanes", "unpack_lanes",
     "a_words_dense", "a_words_sparse", "a_words_circ", "b_words", "circ_operand", "circ_ring_lanes",
     "gemm_sparse", "gemm_wgrad", "circ_dv", "circ_dv_reference", "run", "output_beats",
-    "CycleReport", "cycle_model", "PIPE_DEPTH", "MODE_CODE", "Job", "make_job", "rand_bf16", "edge_bf16",
-    "random_jobs", "trace_jobs",
+    "CycleReport", "cycle_model", "PIPE_DEPTH", "Job", "make_job", "SequenceReport", "sequence_cycles",
 ]
 
-MODES = ("dense", "sparse", "wgrad", "circ", "dv")
+MODES = tuple(mode.name.lower() for mode in Mode)
 #: S0 issue -> S1 operand registers -> S2 product register -> S3 accumulator
 PIPE_DEPTH = 3
 
 
 @dataclasses.dataclass(frozen=True)
 class ArrayShape:
-    """What the golden model needs of a hardware configuration."""
+    """An array shape for golden-only use (tests, notebooks without a hardware config).
+
+    Every golden function that takes a ``shape`` reads only its ``rows``, ``cols`` and
+    ``block_size`` attributes, so the hardware's ``PEArrayConfig`` is passed as it is: the
+    config stays the one source of the array's dimensions, and this class only spells the
+    same three names for callers that have no config.
+    """
 
     rows: int
     cols: int
-    block: int
+    block_size: int
 
 
 def ceil_div(a: int, b: int) -> int:
@@ -296,11 +302,10 @@ class CycleReport:
 def _row_lengths(mode, m, n, kdim, shape, bitmap):
     """Per-tile issue lengths L (cycles between consecutive last-issues, no stalls), and the
     per-tile A/B reads and MACs."""
-    r_, c_, k = shape.rows, shape.cols, shape.block
+    r_, c_, k = shape.rows, shape.cols, shape.block_size
     tiles = tile_order(mode, m, n, shape, bitmap)
     lengths, a_reads, b_reads, macs = [], 0, 0, 0
     if mode == "wgrad":
-        bm = np.asarray(bitmap).astype(bool)
         prev_row = tiles[0][0] if tiles else 0
         for ti, tj in tiles:
             # Rows with no kept tile cost one search cycle each (the FIND state); those before
@@ -382,16 +387,14 @@ def cycle_model(mode: str, m: int, n: int, kdim: int, shape: ArrayShape, bitmap=
 
 # ----------------------------------------------------------------------------- host jobs
 
-MODE_CODE = {"dense": 0, "sparse": 1, "wgrad": 2, "circ": 3, "dv": 4}
-
-
 @dataclasses.dataclass
 class Job:
     """Everything a host does for one command, and what it must get back.
 
-    ``loads`` are (sel, addr, word) buffer writes (sel 0 = A, 1 = B, 2 = bitmap row), ``cmd`` the
-    command fields, ``expected`` the output beats (lists of C fp32 patterns, None = lane past
-    the edge, not checked), ``report`` the cycle model.
+    ``loads`` are (sel, addr, word) buffer writes (``LoadSel``: A, B or a bitmap row), ``cmd``
+    the command fields, ``expected`` the output beats (lists of C fp32 patterns, None = lane past
+    the edge, not checked), ``report`` the cycle model. ``bank`` is the operand bank the loads
+    fill and the command reads (None on a one-bank array: the beats then carry no bank field).
     """
 
     mode: str
@@ -400,30 +403,41 @@ class Job:
     expected: list
     report: CycleReport
     result: np.ndarray
+    bank: int | None = None
+
+    def load_beats(self) -> list[dict]:
+        """The load stream's payloads (with the bank field when the job has a bank)."""
+        extra = {} if self.bank is None else {"bank": self.bank}
+        return [{"sel": sel, "addr": addr, "data": word, **extra} for sel, addr, word in self.loads]
+
+    def command(self) -> dict:
+        """The command stream's payload (with the bank field when the job has a bank)."""
+        return dict(self.cmd) if self.bank is None else {**self.cmd, "bank": self.bank}
+
+    def in_bank(self, bank: int) -> "Job":
+        """The same job with its operands in ``bank``."""
+        return dataclasses.replace(self, bank=bank)
 
 
 def make_job(mode: str, shape: ArrayShape, a, b, *, bitmap=None, transpose: bool = False,
-             round_bf16: bool = False, max_blocks: int | None = None, b_cols: int | None = None,
-             rng=None, gen=None) -> Job:
+             round_bf16: bool = False, max_blocks: int | None = None, bank: int | None = None) -> Job:
     """Lay out the operands, compute the golden result, beats and cycles of one command.
 
     ``a``: A (M x K) for dense, sparse and wgrad; v (P, Q, k) for circ; dY as (M x Bt) for dv.
-    ``b``: B (K x N); for dv X^T (Bt x N). ``b=None`` draws B (K x ``b_cols``) with ``gen(rng, ...)``.
+    ``b``: B (K x N); for dv X^T (Bt x N). ``shape``: anything with ``rows``, ``cols`` and
+    ``block_size`` (the hardware config itself, or :class:`ArrayShape`).
     """
-    k = shape.block
+    k = shape.block_size
     a = np.asarray(a, dtype=np.uint16)
-    if b is None:
-        b = gen(rng, (a.shape[1], b_cols))
     b = np.asarray(b, dtype=np.uint16)
-    loads = []
     if mode == "sparse":
         aw = a_words_sparse(a, bitmap, k)
     elif mode == "circ":
         aw = a_words_circ(a)
     else:
         aw = a_words_dense(a, shape.rows)
-    loads += [(0, i, w) for i, w in enumerate(aw)]
-    loads += [(1, i, w) for i, w in enumerate(b_words(b, shape.cols))]
+    loads = [(LoadSel.A, i, w) for i, w in enumerate(aw)]
+    loads += [(LoadSel.B, i, w) for i, w in enumerate(b_words(b, shape.cols))]
     if mode in ("sparse", "wgrad"):
         bm = np.asarray(bitmap).astype(np.uint8)
         rows = max_blocks if max_blocks is not None else bm.shape[0]
@@ -432,7 +446,7 @@ def make_job(mode: str, shape: ArrayShape, a, b, *, bitmap=None, transpose: bool
             if p < bm.shape[0]:
                 for q in range(bm.shape[1]):
                     word |= int(bm[p, q]) << q
-            loads.append((2, p, word))
+            loads.append((LoadSel.BITMAP, p, word))
     if mode == "circ":
         p_, q_, _ = a.shape
         m, kdim = (q_ * k, p_ * k) if transpose else (p_ * k, q_ * k)
@@ -444,119 +458,70 @@ def make_job(mode: str, shape: ArrayShape, a, b, *, bitmap=None, transpose: bool
     tiles = tile_order(mode, m, out_cols, shape, bitmap)
     expected = output_beats(result, tiles, shape, round_bf16)
     report = cycle_model(mode, m, out_cols, kdim, shape, bitmap)
-    cmd = {"mode": MODE_CODE[mode], "transpose": int(transpose), "round": int(round_bf16),
+    cmd = {"mode": Mode.parse(mode), "transpose": int(transpose), "round": int(round_bf16),
            "m": m, "n": n, "k": kdim}
-    return Job(mode, loads, cmd, expected, report, result)
+    return Job(mode, loads, cmd, expected, report, result, bank)
 
 
-# ----------------------------------------------------------------------------- stimulus
+# ----------------------------------------------------------------------------- command sequences
 
-def rand_bf16(rng: np.random.Generator, shape, wild: float = 0.05) -> np.ndarray:
-    """Values near 1 with random signs (real rounding and cancellation), some arbitrary patterns."""
-    n = int(np.prod(shape))
-    near = ((rng.integers(0, 2, n) << 15) | ((127 + rng.integers(-6, 7, n)) << 7)
-            | rng.integers(0, 128, n)).astype(np.uint16)
-    anyp = rng.integers(0, 1 << 16, n).astype(np.uint16)
-    return np.where(rng.random(n) < wild, anyp, near).astype(np.uint16).reshape(shape)
+@dataclasses.dataclass
+class SequenceReport:
+    """Cycle timeline of a command sequence with its loads (:func:`sequence_cycles`).
 
-
-def edge_bf16(rng: np.random.Generator, shape) -> np.ndarray:
-    """:func:`rand_bf16` with bf16 edge classes (signed zeros, subnormals, Inf, NaN, extremes)."""
-    from .bf16 import bf16_edge_values
-    x = rand_bf16(rng, shape, wild=0.1)
-    e = bf16_edge_values()
-    mask = rng.random(x.shape) < 0.15
-    x[mask] = e[rng.integers(0, len(e), int(mask.sum()))]
-    return x
-
-
-def random_jobs(rng: np.random.Generator, shape: ArrayShape, max_blocks: int, *, edge: bool = False,
-                scale: int = 1) -> list[Job]:
-    """Every GEMM role in every mode with random shapes (most not dividing the array).
-
-    ``scale`` stretches the shapes (1 for Icarus, larger for Verilator).
+    Cycle 0 is the first cycle the host offers a load beat. ``accepted[i]`` is the cycle command
+    i transfers, ``done[i]`` the first cycle after its last output beat (``busy`` low again),
+    ``load_start[i]`` the cycle job i's first load beat transfers; ``total`` = ``done[-1]``.
     """
-    gen = edge_bf16 if edge else rand_bf16
-    k, r_, c_ = shape.block, shape.rows, shape.cols
 
-    def dim(lo, hi):
-        return int(rng.integers(lo, hi * scale + 1))
+    banks: int
+    load_start: list[int]
+    accepted: list[int]
+    done: list[int]
+    load_beats: int
+    busy_cycles: int
 
-    jobs = []
-    # dense: forward W.x, input gradient W^T.d (host loads W^T), weight gradient d.x^T
-    for _ in range(3):
-        m, kd, n = dim(1, 2 * r_ + 1), dim(1, 2 * k), dim(1, 2 * c_ + 1)
-        jobs.append(make_job("dense", shape, gen(rng, (m, kd)), gen(rng, (kd, n)),
-                             round_bf16=bool(rng.integers(0, 2))))
-    # sparse: A = W (or W^T with the transposed bitmap) with random kept blocks, one empty row
-    for transpose in (False, True):
-        p, q = dim(1, 3), dim(1, 3)
-        p, q = min(p, max_blocks), min(q, max_blocks)
-        bm = (rng.random((p, q)) < 0.5).astype(np.uint8)
-        if p > 1:
-            bm[rng.integers(0, p)] = 0
-        w = gen(rng, (p * k, q * k))
-        if transpose:
-            w, bm = np.ascontiguousarray(w.T), np.ascontiguousarray(bm.T)
-        jobs.append(make_job("sparse", shape, w, gen(rng, (w.shape[1], dim(1, 2 * c_))), bitmap=bm,
-                             max_blocks=max_blocks))
-    # wgrad: dW tiles of kept blocks only
-    p, q = min(dim(1, 4), max_blocks), min(dim(1, 3), max_blocks)
-    bm = (rng.random((p, q)) < 0.5).astype(np.uint8)
-    jobs.append(make_job("wgrad", shape, gen(rng, (p * k, dim(1, 6))), None, bitmap=bm,
-                         max_blocks=max_blocks, b_cols=q * k, rng=rng, gen=gen))
-    # circulant forward and transpose from the same v, and dv
-    p, q = dim(1, 3), dim(1, 3)
-    v = gen(rng, (p, q, k))
-    jobs.append(make_job("circ", shape, v, gen(rng, (q * k, dim(1, 2 * c_)))))
-    jobs.append(make_job("circ", shape, v, gen(rng, (p * k, dim(1, 2 * c_))), transpose=True))
-    bt = dim(1, 4)
-    jobs.append(make_job("dv", shape, gen(rng, (p * k, bt)), gen(rng, (bt, q * k))))
-    return jobs
+    @property
+    def total(self) -> int:
+        return self.done[-1] if self.done else 0
+
+    @property
+    def exposed_load_cycles(self) -> int:
+        """Cycles the array sat waiting for operands (the sequence minus its commands)."""
+        return self.total - self.busy_cycles - len(self.done)
 
 
-def trace_jobs(trace: dict, shape: ArrayShape, *, batch: int | None = None, sparsity: float = 0.75,
-               max_blocks: int = 64, methods=("dense", "gst")) -> list[tuple[str, Job]]:
-    """The three GEMMs of every layer of a recorded TD3 trace, as (name, job).
+def sequence_cycles(jobs, banks: int) -> SequenceReport:
+    """Exact cycles of a command sequence whose loads overlap compute on a ``banks``-bank array.
 
-    Dense layers run dense forward (A = W, B = X^T), input gradient (A = W^T, B = dY^T) and weight
-    gradient (A = dY^T, B = X); circulant layers run circ, circ with transpose and dv from their
-    v. Every dense layer whose shape divides into blocks also runs the group-sparse forward,
-    input gradient and weight gradient with the bitmap that keeps the largest-norm blocks at
-    ``sparsity`` (golden.gst.block_bitmap on the real weights). ``batch`` takes the first rows.
+    ``jobs``: per command ``(load beats, busy cycles)`` (a :class:`Job` gives
+    ``len(job.loads)``, ``job.report.cycles``). Job i's operands go to bank ``i % banks``. The
+    host protocol (``docs/pe_array.md``, driven this way by the tests): one load stream carries
+    every job's beats in order, back to back, and starts job i's beats only after command
+    ``i - banks`` has transferred (the last command that reads that bank before job i); command i
+    is offered from the cycle after its last load beat; the output is never stalled. The
+    hardware holds a load to the bank of the running command until that command is done, so::
+
+        load_start[i] = max(load_end[i-1], done[i - banks])     (jobs with loads)
+        load_end[i]   = load_start[i] + beats[i]
+        accepted[i]   = max(load_end[i], done[i-1])
+        done[i]       = accepted[i] + cycles[i] + 1
+
+    With one bank this is the serial sum of (beats + cycles + 1); with two, job i+1's loads
+    run during command i and cost nothing when command i is the longer.
     """
-    from .gst import block_bitmap
-    from .bf16 import bf16_to_f32
-    k = shape.block
-    out = []
-    names = sorted({key.rsplit("/", 1)[0] for key in trace if key.count("/") == 3})
-    for name in names:
-        if name.split("/")[0] not in methods:
-            continue
-        w, x, dy = trace[f"{name}/W"], trace[f"{name}/x"], trace[f"{name}/dy"]
-        if batch is not None:
-            x, dy = x[:batch], dy[:batch]
-        xt, dyt = np.ascontiguousarray(x.T), np.ascontiguousarray(dy.T)
-        if f"{name}/v" in trace:
-            v = trace[f"{name}/v"]
-            if v.shape[2] != k:
-                continue
-            q_ = v.shape[1]
-            xp = np.zeros((x.shape[0], q_ * k), np.uint16)
-            xp[:, :x.shape[1]] = x
-            out.append((f"{name}/fwd-circ", make_job("circ", shape, v, np.ascontiguousarray(xp.T))))
-            out.append((f"{name}/dx-circ", make_job("circ", shape, v, dyt, transpose=True)))
-            out.append((f"{name}/dv", make_job("dv", shape, dyt, xp)))
-            continue
-        out.append((f"{name}/fwd", make_job("dense", shape, w, xt)))
-        out.append((f"{name}/dx", make_job("dense", shape, np.ascontiguousarray(w.T), dyt)))
-        out.append((f"{name}/dW", make_job("dense", shape, dyt, x)))
-        m, n = w.shape
-        if m % k == 0 and n % k == 0 and m // k <= max_blocks and n // k <= max_blocks:
-            bm = block_bitmap(bf16_to_f32(w), k, sparsity).astype(np.uint8)
-            ws = np.where(np.repeat(np.repeat(bm, k, 0), k, 1).astype(bool), w, 0).astype(np.uint16)
-            out.append((f"{name}/fwd-sparse", make_job("sparse", shape, ws, xt, bitmap=bm, max_blocks=max_blocks)))
-            out.append((f"{name}/dx-sparse", make_job("sparse", shape, np.ascontiguousarray(ws.T), dyt,
-                                                      bitmap=np.ascontiguousarray(bm.T), max_blocks=max_blocks)))
-            out.append((f"{name}/dW-sparse", make_job("wgrad", shape, dyt, x, bitmap=bm, max_blocks=max_blocks)))
-    return out
+    if banks < 1:
+        raise ValueError(f"banks={banks} is not allowed; banks must be 1 or more")
+    items = [(len(j.loads), j.report.cycles) if isinstance(j, Job) else tuple(j) for j in jobs]
+    starts, accepted, done = [], [], []
+    load_end = 0
+    for i, (beats, cycles) in enumerate(items):
+        if beats:
+            start = max(load_end, done[i - banks] if i >= banks else 0)
+            load_end = start + beats
+        else:
+            start = load_end
+        starts.append(start)
+        accepted.append(max(load_end, done[i - 1] if i else 0))
+        done.append(accepted[-1] + cycles + 1)
+    return SequenceReport(banks, starts, accepted, done, sum(b for b, _ in items), sum(c for _, c in items))

@@ -4,6 +4,10 @@ Every command's output beats are compared bit for bit with the golden model (lan
 matrix edge are not checked), and, in runs without gaps or back-pressure, the cycles during
 which ``busy`` is high must equal ``golden.pe_array.cycle_model`` exactly.
 
+With two operand banks, ``bank_sequence_overlapped_loads`` runs a command sequence whose loads
+overlap compute and checks every command's accept and finish cycle against
+``golden.pe_array.sequence_cycles``.
+
 Environment: ``OMNIDRL_CONFIG`` (set by the runner), ``PEA_ROUNDS`` (random rounds, default 1),
 ``PEA_SCALE`` (shape stretch, default 1), ``PEA_SEED``, ``PEA_TRACE_BATCH`` (batch rows of the
 trace test, default 4; 256 is the whole recorded batch), ``PEA_TRACE_METHODS`` (default
@@ -19,13 +23,15 @@ import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge
 
-from golden.pe_array import ArrayShape, make_job, random_jobs, rand_bf16, trace_jobs
-from hdl.pe_array import ERR, PEArrayConfig, cmd_layout, load_layout, out_layout
-from tb.stream import PayloadCodec, Scoreboard, StreamSink, StreamSource, reset, start_clock
+from golden.codes import PEArrayError
+from golden.pe_array import make_job, sequence_cycles
+from hdl.pe_array import PEArrayConfig, cmd_layout, load_layout, out_layout
+from tb.stimulus.pe_array import SequenceHost, bank_sequence, rand_bf16, random_jobs, trace_jobs
+from tb.stream import PayloadCodec, Scoreboard, StreamSink, StreamSource, _ClockLoop, reset, start_clock
 
 CFG = PEArrayConfig.from_dict(json.loads(os.environ["OMNIDRL_CONFIG"])) if "OMNIDRL_CONFIG" in os.environ \
     else PEArrayConfig.preset("tiny")
-SHAPE = ArrayShape(CFG.rows, CFG.cols, CFG.block_size)
+SHAPE = CFG  # golden reads rows, cols and block_size from the config itself
 LOAD = PayloadCodec(load_layout(CFG))
 CMD = PayloadCodec(cmd_layout(CFG))
 OUT = PayloadCodec(out_layout(CFG))
@@ -138,26 +144,26 @@ async def rejected_commands_flag_error_and_recover(dut):
     start_clock(dut)
     await reset(dut)
     rng = np.random.default_rng(3)
-    k = SHAPE.block
+    k = SHAPE.block_size
     h = Harness(dut, gap_prob=0.0, stall_prob=0.0, seed=5)  # cycles are checked
     good = make_job("dense", SHAPE, rand_bf16(rng, (SHAPE.rows, 3)), rand_bf16(rng, (3, SHAPE.cols)))
     big = make_job("dense", SHAPE, rand_bf16(rng, (1, 1)), rand_bf16(rng, (1, 1)))
     big.loads, big.cmd = [], dict(big.cmd, m=2 * SHAPE.rows, k=CFG.a_depth // 2 + 1)
-    await h.run(big, "too big", expect_error=ERR["buffer"])
+    await h.run(big, "too big", expect_error=PEArrayError.BUFFER)
     await h.run(good, "good after too big", check_cycles=True)
     bad = make_job("dense", SHAPE, rand_bf16(rng, (1, 1)), rand_bf16(rng, (1, 1)))
     bad.cmd = dict(bad.cmd, mode=7)
-    await h.run(bad, "mode 7", expect_error=ERR["mode"])
+    await h.run(bad, "mode 7", expect_error=PEArrayError.MODE)
     if CFG.sparse:
         bm = np.ones((2, 2), np.uint8)
         mismatch = make_job("sparse", SHAPE, rand_bf16(rng, (2 * k, 2 * k)), rand_bf16(rng, (2 * k, 3)),
                             bitmap=bm, max_blocks=CFG.max_blocks)
         mismatch.loads.append((2, 1, 0b101))  # row 1 keeps a block in column 2 of 2
-        await h.run(mismatch, "bitmap outside the shape", expect_error=ERR["bitmap"])
+        await h.run(mismatch, "bitmap outside the shape", expect_error=PEArrayError.BITMAP)
     if CFG.circulant:
         ragged = make_job("circ", SHAPE, rand_bf16(rng, (1, 1, k)), rand_bf16(rng, (k, 3)))
         ragged.cmd = dict(ragged.cmd, k=k + 1)
-        await h.run(ragged, "ragged circulant K", expect_error=ERR["shape"])
+        await h.run(ragged, "ragged circulant K", expect_error=PEArrayError.SHAPE)
     await h.run(good, "good at the end", check_cycles=True)
     h.done()
 
@@ -193,3 +199,67 @@ async def trace_layers(dut):
     modes = sorted({job.mode for _, job in jobs})
     dut._log.info("trace: %d commands (%d with back-pressure; modes %s), %d beats", len(jobs), stalled,
                   ",".join(modes), h.board.matched)
+
+
+class HostDriver:
+    """Drives load, cmd and o from a :class:`tb.stimulus.pe_array.SequenceHost`, one call per
+    clock on the shared clock loop (drive after the falling edge, sample before the rising)."""
+
+    def __init__(self, dut, host: SequenceHost):
+        self.dut, self.host = dut, host
+        for port in ("load", "cmd"):
+            getattr(dut, f"{port}__valid").value = 0
+        dut.o__ready.value = 0
+        self._driven = False
+        _ClockLoop.of(dut.clk).members.append(self)
+
+    def _drive(self):
+        self._driven = not self.host.finished
+        if not self._driven:
+            self.dut.load__valid.value = self.dut.cmd__valid.value = 0
+            return
+        load, cmd, ready = self.host.drive()
+        for port, codec, beat in (("load", LOAD, load), ("cmd", CMD, cmd)):
+            getattr(self.dut, f"{port}__valid").value = int(beat is not None)
+            if beat is not None:
+                getattr(self.dut, f"{port}__payload").value = codec.pack(beat)
+        self.dut.o__ready.value = int(ready)
+
+    def _sample(self):
+        if not self._driven:
+            return
+        d = self.dut
+        valid = int(d.o__valid.value)
+        beat = OUT.unpack(int(d.o__payload.value)) if valid else {"data": 0, "last": 0}
+        self.host.sample(int(d.load__ready.value), int(d.cmd__ready.value), int(d.busy.value), valid,
+                         (beat["data"], beat["last"]))
+
+
+@cocotb.test()
+async def bank_sequence_overlapped_loads(dut):
+    """A command sequence in every mode, job i in bank i % banks, loads streamed back to back:
+    bit-exact, and (without gaps or back-pressure) every command accepted and finished in the
+    cycle ``golden.pe_array.sequence_cycles`` says; then again with gaps and back-pressure."""
+    start_clock(dut)
+    await reset(dut)
+    rng = np.random.default_rng(int(os.environ.get("PEA_SEED", "7")) + 100)
+    for stalled in (False, True):
+        jobs = bank_sequence(rng, SHAPE, CFG.max_blocks, CFG.banks, edge=stalled)
+        host = SequenceHost(jobs, CFG.banks, gap_prob=0.3 if stalled else 0.0,
+                            stall_prob=0.4 if stalled else 0.0, rng=random.Random(9))
+        HostDriver(dut, host)
+        model = sequence_cycles(jobs, CFG.banks)
+        for _ in range(20 * model.total + 1000):
+            await FallingEdge(dut.clk)
+            if host.finished:
+                break
+        assert host.finished, f"sequence of {len(jobs)} commands did not finish"
+        assert not int(dut.error.value), f"a command was rejected with code {int(dut.err_code.value)}"
+        assert host.mismatches(CFG.cols) == []
+        if not stalled:
+            assert (host.load_start, host.accepted, host.done) == (model.load_start, model.accepted, model.done), \
+                f"cycles {host.accepted}/{host.done}, model {model.accepted}/{model.done}"
+            assert CFG.banks == 1 or host.held > 0, "no load waited for the running bank"
+        dut._log.info("sequence of %d commands on %d bank(s)%s: %d cycles (model %d; one bank %d)", len(jobs),
+                      CFG.banks, " with gaps and back-pressure" if stalled else "", host.done[-1], model.total,
+                      sequence_cycles(jobs, 1).total)

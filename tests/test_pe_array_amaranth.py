@@ -8,21 +8,14 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from golden.pe_array import ArrayShape, make_job
+from golden.codes import PEArrayError
+from golden.pe_array import make_job
 from hdl.config import ConfigError
-from hdl.pe_array import ERR, PEArray, PEArrayConfig
+from hdl.pe_array import PEArray, PEArrayConfig
+from tb.stimulus.pe_array import edge_bf16, rand_bf16
 
 TINY = PEArrayConfig.preset("tiny")
-SHAPE = ArrayShape(TINY.rows, TINY.cols, TINY.block_size)
-
-
-def rand_bf16(rng, shape, wild=0.05):
-    """Values near 1 with random signs (real rounding), a few arbitrary patterns."""
-    n = int(np.prod(shape))
-    near = ((rng.integers(0, 2, n) << 15) | ((127 + rng.integers(-6, 7, n)) << 7)
-            | rng.integers(0, 128, n)).astype(np.uint16)
-    anyp = rng.integers(0, 1 << 16, n).astype(np.uint16)
-    return np.where(rng.random(n) < wild, anyp, near).astype(np.uint16).reshape(shape)
+SHAPE = TINY  # golden reads rows, cols and block_size from the config itself
 
 
 def simulate(cfg, jobs, *, stall_prob=0.0, gap_prob=0.0, seed=0, max_cycles=200_000):
@@ -94,16 +87,6 @@ def test_dense_small():
     assert busy == job.report.cycles
 
 
-def edge_mix(rng, shape):
-    """bf16 edge classes (zeros, subnormals, Inf, NaN, extremes) sprinkled into near-1 values."""
-    from golden.bf16 import bf16_edge_values
-    x = rand_bf16(rng, shape, wild=0.1)
-    e = bf16_edge_values()
-    mask = rng.random(shape) < 0.15
-    x[mask] = e[rng.integers(0, len(e), int(mask.sum()))]
-    return x
-
-
 def all_mode_jobs(rng, gen=rand_bf16):
     """One job per GEMM role and mode on tiny (4 x 4, k = 4), shapes not dividing the array."""
     k = 4
@@ -142,7 +125,7 @@ def test_every_mode_cycle_exact_without_stalls():
 
 def test_every_mode_with_gaps_and_back_pressure_and_edge_values():
     rng = np.random.default_rng(12)
-    jobs = all_mode_jobs(rng, gen=edge_mix)
+    jobs = all_mode_jobs(rng, gen=edge_bf16)
     for job, (beats, busy, err, _) in zip(jobs, simulate(TINY, jobs, stall_prob=0.5, gap_prob=0.3, seed=3)):
         assert not err
         check(job, beats, SHAPE.cols)
@@ -164,7 +147,7 @@ def test_rejected_commands_flag_error_and_recover():
     jobs = [too_big, good, bad_mode, mismatch, ragged, good]
     res = simulate(TINY, jobs)
     codes = [(r[2], r[3]) for r in res]
-    assert codes == [(1, ERR["buffer"]), (0, 0), (1, ERR["mode"]), (1, ERR["bitmap"]), (1, ERR["shape"]), (0, 0)]
+    assert codes == [(1, PEArrayError.BUFFER), (0, 0), (1, PEArrayError.MODE), (1, PEArrayError.BITMAP), (1, PEArrayError.SHAPE), (0, 0)]
     assert all(r[0] == [] for r in res if r[2])
     check(good, res[-1][0], SHAPE.cols)
 
@@ -176,7 +159,7 @@ def test_too_many_kept_blocks_for_the_a_buffer():
     job = make_job("sparse", SHAPE, rand_bf16(rng, (8, 12)), rand_bf16(rng, (12, 4)), bitmap=bm, max_blocks=8)
     job.loads = [ld for ld in job.loads if not (ld[0] == 0 and ld[1] >= 16)]
     [(beats, busy, err, code)] = simulate(cfg, [job])
-    assert (err, code, beats) == (1, ERR["blocks"], []) and busy == 1 + 2
+    assert (err, code, beats) == (1, PEArrayError.BLOCKS, []) and busy == 1 + 2
 
 
 def test_config_validation_names_parameter():
@@ -191,11 +174,11 @@ def test_config_validation_names_parameter():
 
 def test_dense_only_array_of_any_shape():
     cfg = PEArrayConfig(rows=3, cols=2, block_size=4, a_depth=64, b_depth=64, max_blocks=8, circulant=False, sparse=False)
-    shape = ArrayShape(3, 2, 4)
+    shape = cfg
     rng = np.random.default_rng(15)
     job = make_job("dense", shape, rand_bf16(rng, (7, 5)), rand_bf16(rng, (5, 3)))
     circ = make_job("circ", shape, rand_bf16(rng, (1, 1, 4)), rand_bf16(rng, (4, 2)))
     res = simulate(cfg, [job, circ])
     check(job, res[0][0], 2)
     assert res[0][1] == job.report.cycles
-    assert (res[1][2], res[1][3]) == (1, ERR["mode"])
+    assert (res[1][2], res[1][3]) == (1, PEArrayError.MODE)

@@ -12,10 +12,20 @@ def test_pe_array_random_and_errors(sim):
     """Every mode and GEMM role, random shapes and edge values, bit- and cycle-exact; errors.
     On Verilator also the dense GEMMs of real TD3 layers (actor and critic 1 of the dense run,
     4 batch rows; the whole trace in every mode runs in ``bench/pe_array.py --trace``)."""
-    tests = "random_every_mode|rejected_commands" + ("|trace_layers" if sim == "verilator" else "")
+    tests = "random_every_mode|rejected_commands|bank_sequence" + ("|trace_layers" if sim == "verilator" else "")
     run_cocotb(PEArrayConfig.preset("tiny"), sim, testcase=tests,
                extra_env={"PEA_ROUNDS": "1" if sim == "icarus" else "4",
                           "PEA_SCALE": "1" if sim == "icarus" else "2",
                           "PEA_TRACE_BATCH": "4", "PEA_TRACE_METHODS": "dense",
                           "PEA_TRACE_NETS": "actor,critic1"},
                tag="random")
+
+
+@pytest.mark.xdist_group("pe_array")
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_pe_array_two_banks(sim):
+    """Ping-pong banks: a command sequence with loads overlapping compute, bit-exact and every
+    command's accept and finish cycle equal to golden.pe_array.sequence_cycles; the earlier
+    tests again on the two-bank build (its loads and commands carry the bank field)."""
+    run_cocotb(PEArrayConfig.preset("tiny", banks=2), sim, testcase="bank_sequence|rejected_commands",
+               extra_env={"PEA_SEED": "3"}, tag="banks")

@@ -53,7 +53,7 @@ def test_circulant_equals_dense_on_expanded_weights():
     rng = np.random.default_rng(5)
     v = near_one(rng, (2, 3, 4))
     x = near_one(rng, (12, 5))
-    job = make_job("circ", ArrayShape(4, 4, 4), v, x)
+    job = make_job("circ", ArrayShape(4, 4, block_size=4), v, x)
     assert np.array_equal(job.result, gemm(circ_expand(v), x))
 
 
@@ -97,7 +97,7 @@ def test_wgrad_keeps_only_kept_blocks():
 
 
 def test_cycle_model_targets():
-    shape = ArrayShape(8, 8, 8)
+    shape = ArrayShape(8, 8, block_size=8)
     rep = cycle_model("dense", 256, 256, 256, shape)
     assert rep.utilization > 0.9
     rng = np.random.default_rng(9)
@@ -111,8 +111,21 @@ def test_cycle_model_targets():
 
 
 def test_cycle_model_short_tiles_wait_for_drain():
-    shape = ArrayShape(4, 4, 4)
+    shape = ArrayShape(4, 4, block_size=4)
     # K=2 < R+1: every tile after the first takes R+1 cycles.
     rep = cycle_model("dense", 8, 8, 2, shape)
     assert rep.cycles == 1 + 1 + 2 + 3 + 3 * 5 + 4
     assert rep.stall_cycles == 3 * 3
+
+
+def test_sequence_model_limits():
+    """One bank: the serial sum. Two banks, commands longer than the next loads: only the
+    first job's loads are exposed. Loads longer than the commands: the loads set the pace."""
+    from golden.pe_array import sequence_cycles
+    long_cmds = [(10, 100)] * 4
+    assert sequence_cycles(long_cmds, 1).total == 4 * (10 + 100 + 1)
+    two = sequence_cycles(long_cmds, 2)
+    assert two.total == 10 + 4 * (100 + 1) and two.exposed_load_cycles == 10
+    assert two.load_start == [0, 10, 111, 212]  # job 2 waits for command 0 (its bank) to finish
+    short_cmds = sequence_cycles([(50, 5)] * 3, 2)
+    assert short_cmds.accepted == [50, 100, 150] and short_cmds.total == 150 + 5 + 1

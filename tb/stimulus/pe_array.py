@@ -1,0 +1,261 @@
+"""Stimulus for the GST core (``hdl.pe_array``): random bf16 operands, random commands in every
+mode and GEMM role, the GEMMs of a recorded TD3 trace, and command sequences for the two-bank
+(ping-pong) array.
+
+Each generator returns :class:`golden.pe_array.Job` objects, whose expected beats and cycles
+come from the golden model; nothing here decides what a result should be. ``shape`` is anything
+with ``rows``, ``cols`` and ``block_size`` (``PEArrayConfig`` itself, or
+``golden.pe_array.ArrayShape``).
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+
+from golden.bf16 import bf16_edge_values, bf16_to_f32
+from golden.gst import block_bitmap
+from golden.pe_array import ArrayShape, Job, make_job
+
+__all__ = ["rand_bf16", "edge_bf16", "random_jobs", "trace_jobs", "bank_sequence", "SequenceHost", "run_host"]
+
+
+def rand_bf16(rng: np.random.Generator, shape, wild: float = 0.05) -> np.ndarray:
+    """Values near 1 with random signs (real rounding and cancellation), some arbitrary patterns."""
+    n = int(np.prod(shape))
+    near = ((rng.integers(0, 2, n) << 15) | ((127 + rng.integers(-6, 7, n)) << 7)
+            | rng.integers(0, 128, n)).astype(np.uint16)
+    anyp = rng.integers(0, 1 << 16, n).astype(np.uint16)
+    return np.where(rng.random(n) < wild, anyp, near).astype(np.uint16).reshape(shape)
+
+
+def edge_bf16(rng: np.random.Generator, shape) -> np.ndarray:
+    """:func:`rand_bf16` with bf16 edge classes (signed zeros, subnormals, Inf, NaN, extremes)."""
+    x = rand_bf16(rng, shape, wild=0.1)
+    e = bf16_edge_values()
+    mask = rng.random(x.shape) < 0.15
+    x[mask] = e[rng.integers(0, len(e), int(mask.sum()))]
+    return x
+
+
+def random_jobs(rng: np.random.Generator, shape: ArrayShape, max_blocks: int, *, edge: bool = False,
+                scale: int = 1) -> list[Job]:
+    """Every GEMM role in every mode with random shapes (most not dividing the array).
+
+    ``scale`` stretches the shapes (1 for Icarus, larger for Verilator).
+    """
+    gen = edge_bf16 if edge else rand_bf16
+    k, r_, c_ = shape.block_size, shape.rows, shape.cols
+
+    def dim(lo, hi):
+        return int(rng.integers(lo, hi * scale + 1))
+
+    jobs = []
+    # dense: forward W.x, input gradient W^T.d (host loads W^T), weight gradient d.x^T
+    for _ in range(3):
+        m, kd, n = dim(1, 2 * r_ + 1), dim(1, 2 * k), dim(1, 2 * c_ + 1)
+        jobs.append(make_job("dense", shape, gen(rng, (m, kd)), gen(rng, (kd, n)),
+                             round_bf16=bool(rng.integers(0, 2))))
+    # sparse: A = W (or W^T with the transposed bitmap) with random kept blocks, one empty row
+    for transpose in (False, True):
+        p, q = dim(1, 3), dim(1, 3)
+        p, q = min(p, max_blocks), min(q, max_blocks)
+        bm = (rng.random((p, q)) < 0.5).astype(np.uint8)
+        if p > 1:
+            bm[rng.integers(0, p)] = 0
+        w = gen(rng, (p * k, q * k))
+        if transpose:
+            w, bm = np.ascontiguousarray(w.T), np.ascontiguousarray(bm.T)
+        jobs.append(make_job("sparse", shape, w, gen(rng, (w.shape[1], dim(1, 2 * c_))), bitmap=bm,
+                             max_blocks=max_blocks))
+    # wgrad: dW tiles of kept blocks only
+    p, q = min(dim(1, 4), max_blocks), min(dim(1, 3), max_blocks)
+    bm = (rng.random((p, q)) < 0.5).astype(np.uint8)
+    dy = gen(rng, (p * k, dim(1, 6)))
+    jobs.append(make_job("wgrad", shape, dy, gen(rng, (dy.shape[1], q * k)), bitmap=bm, max_blocks=max_blocks))
+    # circulant forward and transpose from the same v, and dv
+    p, q = dim(1, 3), dim(1, 3)
+    v = gen(rng, (p, q, k))
+    jobs.append(make_job("circ", shape, v, gen(rng, (q * k, dim(1, 2 * c_)))))
+    jobs.append(make_job("circ", shape, v, gen(rng, (p * k, dim(1, 2 * c_))), transpose=True))
+    bt = dim(1, 4)
+    jobs.append(make_job("dv", shape, gen(rng, (p * k, bt)), gen(rng, (bt, q * k))))
+    return jobs
+
+
+def trace_jobs(trace: dict, shape: ArrayShape, *, batch: int | None = None, sparsity: float = 0.75,
+               max_blocks: int = 64, methods=("dense", "gst")) -> list[tuple[str, Job]]:
+    """The three GEMMs of every layer of a recorded TD3 trace, as (name, job).
+
+    Dense layers run dense forward (A = W, B = X^T), input gradient (A = W^T, B = dY^T) and weight
+    gradient (A = dY^T, B = X); circulant layers run circ, circ with transpose and dv from their
+    v. Every dense layer whose shape divides into blocks also runs the group-sparse forward,
+    input gradient and weight gradient with the bitmap that keeps the largest-norm blocks at
+    ``sparsity`` (golden.gst.block_bitmap on the real weights). ``batch`` takes the first rows.
+    """
+    k = shape.block_size
+    out = []
+    names = sorted({key.rsplit("/", 1)[0] for key in trace if key.count("/") == 3})
+    for name in names:
+        if name.split("/")[0] not in methods:
+            continue
+        w, x, dy = trace[f"{name}/W"], trace[f"{name}/x"], trace[f"{name}/dy"]
+        if batch is not None:
+            x, dy = x[:batch], dy[:batch]
+        xt, dyt = np.ascontiguousarray(x.T), np.ascontiguousarray(dy.T)
+        if f"{name}/v" in trace:
+            v = trace[f"{name}/v"]
+            if v.shape[2] != k:
+                continue
+            q_ = v.shape[1]
+            xp = np.zeros((x.shape[0], q_ * k), np.uint16)
+            xp[:, :x.shape[1]] = x
+            out.append((f"{name}/fwd-circ", make_job("circ", shape, v, np.ascontiguousarray(xp.T))))
+            out.append((f"{name}/dx-circ", make_job("circ", shape, v, dyt, transpose=True)))
+            out.append((f"{name}/dv", make_job("dv", shape, dyt, xp)))
+            continue
+        out.append((f"{name}/fwd", make_job("dense", shape, w, xt)))
+        out.append((f"{name}/dx", make_job("dense", shape, np.ascontiguousarray(w.T), dyt)))
+        out.append((f"{name}/dW", make_job("dense", shape, dyt, x)))
+        m, n = w.shape
+        if m % k == 0 and n % k == 0 and m // k <= max_blocks and n // k <= max_blocks:
+            bm = block_bitmap(bf16_to_f32(w), k, sparsity).astype(np.uint8)
+            ws = np.where(np.repeat(np.repeat(bm, k, 0), k, 1).astype(bool), w, 0).astype(np.uint16)
+            out.append((f"{name}/fwd-sparse", make_job("sparse", shape, ws, xt, bitmap=bm, max_blocks=max_blocks)))
+            out.append((f"{name}/dx-sparse", make_job("sparse", shape, np.ascontiguousarray(ws.T), dyt,
+                                                      bitmap=np.ascontiguousarray(bm.T), max_blocks=max_blocks)))
+            out.append((f"{name}/dW-sparse", make_job("wgrad", shape, dyt, x, bitmap=bm, max_blocks=max_blocks)))
+    return out
+
+
+def bank_sequence(rng: np.random.Generator, shape: ArrayShape, max_blocks: int, banks: int, *,
+                  edge: bool = False, scale: int = 1) -> list[Job]:
+    """:func:`random_jobs` in bank order for a command sequence with overlapped loads: job i
+    fills and reads bank ``i % banks`` (one-bank jobs carry no bank field)."""
+    jobs = random_jobs(rng, shape, max_blocks, edge=edge, scale=scale)
+    return [job.in_bank(i % banks) if banks > 1 else job for i, job in enumerate(jobs)]
+
+
+class SequenceHost:
+    """The host of a command sequence with overlapped loads, cycle by cycle.
+
+    It follows the protocol :func:`golden.pe_array.sequence_cycles` models: one load stream with
+    every job's beats in order, job i's beats offered only after command ``i - banks`` has
+    transferred, command i offered once its loads are in. A testbench calls :meth:`drive` before
+    each clock edge (what to offer) and :meth:`sample` with what the DUT answered; the cycle
+    numbers it records (``load_start``, ``accepted``, ``done``) are those of the model.
+
+    Parameters
+    ----------
+    jobs : list of Job
+        In bank order (:func:`bank_sequence`).
+    banks : int
+    gap_prob, stall_prob : float
+        Idle cycles before a load beat, and output back-pressure (the model then no longer applies).
+    rng : random.Random, optional
+    """
+
+    def __init__(self, jobs, banks: int, *, gap_prob: float = 0.0, stall_prob: float = 0.0, rng=None):
+        self.jobs, self.banks = list(jobs), banks
+        self.gap_prob, self.stall_prob = gap_prob, stall_prob
+        self.rng = rng or random.Random(0)
+        self.beats = [(i, beat) for i, job in enumerate(self.jobs) for beat in job.load_beats()]
+        self.next_beat = 0
+        self.loaded = [0] * len(self.jobs)
+        self.load_start: list[int | None] = [None] * len(self.jobs)
+        self.accepted: list[int] = []
+        self.done: list[int] = []
+        self.received: list[list] = [[] for _ in self.jobs]
+        self.held = 0  # cycles a load beat was offered and held back by the DUT
+        self.cycle = 0
+        self._holding = False
+        self._offer = (None, None, True)
+
+    @property
+    def finished(self) -> bool:
+        return len(self.done) == len(self.jobs)
+
+    def drive(self):
+        """(load beat or None, command or None, output ready) to present this cycle."""
+        load = cmd = None
+        if self.next_beat < len(self.beats):
+            job = self.beats[self.next_beat][0]
+            allowed = job < self.banks or len(self.accepted) > job - self.banks
+            if allowed and (self._holding or self.rng.random() >= self.gap_prob):
+                load, self._holding = self.beats[self.next_beat][1], True
+        c = len(self.accepted)
+        if c < len(self.jobs) and self.loaded[c] == len(self.jobs[c].loads):
+            cmd = self.jobs[c].command()
+        ready = not (self.stall_prob and self.rng.random() < self.stall_prob)
+        self._offer = (load, cmd, ready)
+        return self._offer
+
+    def sample(self, load_ready: bool, cmd_ready: bool, busy: bool, out_valid: bool, out_beat) -> None:
+        """Record the DUT's answer for this cycle (``out_beat``: (data, last) when valid)."""
+        load, cmd, out_ready = self._offer
+        running = len(self.done)
+        if out_valid and out_ready and running < len(self.jobs):
+            self.received[running].append(out_beat)
+        if len(self.accepted) > running and not busy and self.cycle > self.accepted[running]:
+            self.done.append(self.cycle)
+        if load is not None and load_ready:
+            job = self.beats[self.next_beat][0]
+            if self.load_start[job] is None:
+                self.load_start[job] = self.cycle
+            self.loaded[job] += 1
+            self.next_beat += 1
+            self._holding = False
+        elif load is not None:
+            self.held += 1
+        if cmd is not None and cmd_ready:
+            self.accepted.append(self.cycle)
+        self.cycle += 1
+
+    def mismatches(self, cols: int) -> list[str]:
+        """Every received beat against the golden beats of its job (lanes past the edge are
+        not compared); empty when all match and nothing is missing or extra."""
+        errors = []
+        for i, (job, got) in enumerate(zip(self.jobs, self.received)):
+            if len(got) != len(job.expected):
+                errors.append(f"job {i} ({job.mode}): {len(got)} beats, expected {len(job.expected)}")
+            for n, ((data, last), lanes) in enumerate(zip(got, job.expected)):
+                for c, exp in enumerate(lanes):
+                    lane = (int(data) >> (32 * c)) & 0xFFFFFFFF
+                    if exp is not None and lane != exp:
+                        errors.append(f"job {i} ({job.mode}) beat {n} lane {c}: 0x{lane:08x}, expected 0x{exp:08x}")
+                if int(last) != (n == len(job.expected) - 1):
+                    errors.append(f"job {i} ({job.mode}) beat {n}: last = {int(last)}")
+        return errors
+
+
+def run_host(cfg, host: SequenceHost, max_cycles: int = 100_000) -> SequenceHost:
+    """Drive ``host`` against ``hdl.pe_array.PEArray(cfg)`` in Amaranth's simulator until every
+    command has finished (the simulator is imported here: the generators above need no HDL)."""
+    from amaranth.sim import Simulator
+
+    from hdl.pe_array import PEArray
+    dut = PEArray(cfg)
+
+    async def bench(ctx):
+        while not host.finished:
+            load, cmd, ready = host.drive()
+            ctx.set(dut.load.valid, load is not None)
+            if load is not None:
+                ctx.set(dut.load.payload, load)
+            ctx.set(dut.cmd.valid, cmd is not None)
+            if cmd is not None:
+                ctx.set(dut.cmd.payload, cmd)
+            ctx.set(dut.o.ready, ready)
+            payload = ctx.get(dut.o.payload)
+            host.sample(ctx.get(dut.load.ready), ctx.get(dut.cmd.ready), ctx.get(dut.busy),
+                        ctx.get(dut.o.valid), (payload.data, payload.last))
+            assert not ctx.get(dut.error), f"command {len(host.accepted) - 1} rejected: {ctx.get(dut.err_code)}"
+            assert host.cycle < max_cycles, "sequence never finished"
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return host
