@@ -4,7 +4,7 @@ A component that synthesis must not turn into gates (an SRAM, the ECIM macro) sa
 with a truthy ``synth_blackbox`` attribute (:class:`hdl.lib.sram.Sram` has it; a block may set
 it per instance, from its configuration). :func:`find_blackboxes` elaborates a design and
 returns the Verilog module names of every marked submodule, at any depth and under any
-wrapper: Amaranth names a module by its hierarchy path (``top.pe_array.abuf``), so a list of
+wrapper: Amaranth names a module by its hierarchy path (``top.pe_array.store.a0``), so a list of
 names written by hand breaks as soon as the block is wrapped. The walk stops at a black box:
 what is inside it is the black box's business.
 
@@ -55,7 +55,7 @@ def find_blackboxes(component: wiring.Component, top: str) -> tuple[str, ...]:
     Returns
     -------
     tuple of str
-        Module names such as ``top.pe_array.abuf``, in hierarchy order; the top itself if it
+        Module names such as ``top.pe_array.store.a0``, in hierarchy order; the top itself if it
         is marked.
     """
     design = Fragment.get(component, None).prepare(ports=_ports(component), hierarchy=(top,))

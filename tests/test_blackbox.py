@@ -77,7 +77,7 @@ def test_a_name_missing_from_the_verilog_is_an_error():
 
 def test_yosys_names_are_escaped_when_needed():
     assert yosys_name("pe") == "pe"
-    assert yosys_name("pe_array.abuf") == "\\pe_array.abuf"
+    assert yosys_name("pe_array.store.a0") == "\\pe_array.store.a0"
     assert yosys_name("top.U$1") == "\\top.U$1"
 
 
@@ -104,7 +104,7 @@ def test_every_sram_of_a_wrapped_design_is_a_black_box(tmp_path):
         return _Wrapper({"pe_array": PEArray(pe_cfg), "ecim": Ecim(ecim_cfg), "sram": Sram(16, 1024)})
 
     names = find_blackboxes(design(), "top")
-    assert set(names) == {"top.pe_array.abuf", "top.pe_array.bbuf", "top.ecim.macro", "top.ecim.mant_mem",
+    assert set(names) == {"top.pe_array.store.a0", "top.pe_array.store.b0", "top.ecim.macro", "top.ecim.mant_mem",
                           "top.sram"}
     text = _verilog(design(), "top")
     check_in_verilog(names, text)
