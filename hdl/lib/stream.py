@@ -20,18 +20,16 @@ from amaranth.lib.wiring import In, Out
 __all__ = ["StreamRegister", "SkidBuffer", "Queue"]
 
 
-class StreamRegister(wiring.Component):
-    """A one-entry pipeline register on a stream.
-
-    Members
-    -------
-    i : In(stream.Signature(shape))
-    o : Out(stream.Signature(shape))
-    """
+class _StreamStage(wiring.Component):
+    """A component with one input and one output stream of the same payload ``shape``."""
 
     def __init__(self, shape):
         self.shape = shape
         super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))})
+
+
+class StreamRegister(_StreamStage):
+    """A one-entry pipeline register on a stream (ports ``i`` and ``o``, payload ``shape``)."""
 
     def elaborate(self, platform):
         m = Module()
@@ -43,21 +41,13 @@ class StreamRegister(wiring.Component):
         return m
 
 
-class SkidBuffer(wiring.Component):
+class SkidBuffer(_StreamStage):
     """A two-entry buffer with a registered ``i.ready`` (no combinational ready path).
 
-    The output register holds the beat being offered; when the consumer stalls while a beat
-    arrives, that beat waits in the skid register and ``i.ready`` drops the next cycle.
-
-    Members
-    -------
-    i : In(stream.Signature(shape))
-    o : Out(stream.Signature(shape))
+    Ports ``i`` and ``o``, payload ``shape``. The output register holds the beat being offered;
+    when the consumer stalls while a beat arrives, that beat waits in the skid register and
+    ``i.ready`` drops the next cycle.
     """
-
-    def __init__(self, shape):
-        self.shape = shape
-        super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))})
 
     def elaborate(self, platform):
         m = Module()
