@@ -13,7 +13,8 @@ and ends with ``write_results("name", doc, markdown)``. The pieces:
 * :func:`synth_records` and :func:`area_ge`: a block's synthesis figures, read from its
   ``omnidrl synth`` report (``flows.synth.report_path``, named by the config's full hash) and
   synthesized first when the report lacks the target;
-* :func:`write_results`: ``bench/results/<name>.json`` and, if given, ``<name>.md``.
+* :func:`write_results`: ``bench/results/<name>.json`` and, if given, ``<name>.md``;
+* :func:`td3_layer_sizes`: the layer widths of the TD3 networks the benchmarks are shaped after.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 WORK = ROOT / "build" / "bench"
 
-__all__ = ["ROOT", "RESULTS", "WORK", "utc_now", "run_info", "synth_records", "area_ge", "write_results"]
+__all__ = ["ROOT", "RESULTS", "WORK", "utc_now", "run_info", "synth_records", "area_ge", "write_results",
+           "td3_layer_sizes"]
 
 
 def utc_now() -> str:
@@ -103,3 +105,11 @@ def write_results(name: str, doc: dict, markdown: str | None = None) -> Path:
         path.with_suffix(".md").write_text(markdown if markdown.endswith("\n") else markdown + "\n")
     print(f"written: {path.relative_to(ROOT)}" + (" (and .md)" if markdown is not None else ""))
     return path
+
+
+def td3_layer_sizes(obs: int = 17, act: int = 6, hidden=(256, 256)) -> dict[str, list[int]]:
+    """Layer widths, input first, of the TD3 actor and of one critic (which sees obs + act).
+
+    The defaults are HalfCheetah's: ``{"actor": [17, 256, 256, 6], "critic": [23, 256, 256, 1]}``.
+    """
+    return {"actor": [obs, *hidden, act], "critic": [obs + act, *hidden, 1]}

@@ -22,23 +22,18 @@ Figures (one summary line each, all recorded in bench/results/ecim.json and ecim
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._common import ROOT, area_ge, run_info, td3_layer_sizes, write_results  # noqa: E402
 from golden.bf16 import f32_to_bf16  # noqa: E402
 from golden.mfec import (MfecParams, f64_dot, fp32_seq_dot, mfec_dot_detail, rel_error,  # noqa: E402
                          training_dot_operands)
-
-RESULTS = ROOT / "bench" / "results"
 
 # SRAM area model (docs/ecim.md): GE per stored bit, in the project's GE unit (NanGate45 NAND2_X1
 # = 0.798 um^2). OpenRAM's FreePDK45 arrays reach 0.826 Mb/mm^2 including periphery.
@@ -54,7 +49,7 @@ def synthetic_layers(seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     layers = {}
     batch = 256
-    for net, sizes in {"actor": [17, 256, 256, 6], "critic": [23, 256, 256, 1]}.items():
+    for net, sizes in td3_layer_sizes().items():
         x = rng.normal(0, 1, (batch, sizes[0]))
         for li, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             bound = 1 / np.sqrt(n_in)
@@ -166,27 +161,13 @@ def synth_area(enabled: bool) -> dict:
     """GE from `omnidrl synth` (generic target) for the unit, its macro periphery and the PE."""
     if not enabled:
         return {}
-    from flows.generate import artefact_dir
-    from flows.synth import SynthError, load_report, synthesize
+    from flows.synth import report_path
     from hdl.ecim import EcimConfig
     from hdl.pe import PEConfig
-    out = {}
-    for key, cfg in {"ecim_unit": EcimConfig(), "ecim_with_periphery": EcimConfig(synth_periphery=True),
-                     "pe": PEConfig()}.items():
-        try:
-            report = load_report(synthesize(cfg, "generic"))
-            recs = report if isinstance(report, list) else report.get("records", [])
-            area = next(r["value"] for r in recs if r["metric"] == "area" and r["target"] == "generic")
-            out[key] = {"ge": float(area), "source": "omnidrl synth report"}
-        except SynthError as exc:
-            # The flow refuses a transistor count with black-box cells in it; its GE mapping
-            # ran before that check and is what we need.
-            stat = artefact_dir(cfg) / "synth-generic" / "stat_ge.json"
-            if not stat.exists():
-                raise
-            ge = json.loads(stat.read_text())["design"]["area"]
-            out[key] = {"ge": float(ge), "source": f"omnidrl synth stat_ge.json (flow stopped: {str(exc)[:80]})"}
-    return out
+    configs = {"ecim_unit": EcimConfig(), "ecim_with_periphery": EcimConfig(synth_periphery=True),
+               "pe": PEConfig()}
+    return {key: {"ge": area_ge(cfg), "source": f"omnidrl synth report {report_path(cfg).relative_to(ROOT)}"}
+            for key, cfg in configs.items()}
 
 
 def area_figures(synth: dict, cycles: dict) -> dict:
@@ -228,17 +209,6 @@ def hw_check(loads: int, dots: int) -> dict:
             "with_gaps_and_back_pressure": True, "seconds": round(time.time() - t0, 1)}
 
 
-def versions() -> dict:
-    import importlib.metadata as md
-    out = {"python": platform.python_version()}
-    for pkg in ("numpy", "amaranth", "pyosys"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            out[pkg] = None
-    return out
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer dot products, no guard sweep beyond 3 values")
@@ -265,9 +235,8 @@ def main(argv=None) -> int:
 
     e = errors["all"]
     result = {
-        "benchmark": "ecim", "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine()},
-        "versions": versions(), "data": source, "config": json.loads(EcimConfig().to_json()),
+        "benchmark": "ecim", **run_info(("numpy", "amaranth", "pyosys")), "data": source,
+        "config": EcimConfig().to_dict(),
         "p999_rel_err_vs_f64": e["mfec_vs_f64"]["p999"],
         "p999_rel_err_fp32seq_bf16_vs_f64": e["fp32seq_bf16_vs_f64"]["p999"],
         "overlap_speedup": cycles["overlap_speedup"],
@@ -276,9 +245,7 @@ def main(argv=None) -> int:
         "errors": errors, "cycles": cycles, "hw_check": hw, "synth": synth, "area": area,
         "runtime_s": round(time.time() - t0, 1),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "ecim.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "ecim.md").write_text(render_markdown(result))
+    write_results("ecim", result, render_markdown(result))
 
     act = e["activity"]
     print(f"data: {source}; {act['dot_products']} dot products, {act['products']} products")
@@ -302,7 +269,7 @@ def main(argv=None) -> int:
         print(f"area: ECIM {area['ecim']['total_ge']:.0f} GE (engine {area['ecim']['engine_and_control_ge']:.0f}, "
               f"periphery {area['ecim']['macro_periphery_ge']:.0f}, SRAM {area['ecim']['macro_array_ge'] + area['ecim']['mant_sram_ge']:.0f})"
               f" vs conventional {area['conventional']['total_ge']:.0f} GE: ratio {area['ratio_total']:.2f}")
-    print(f"wrote {RESULTS / 'ecim.json'} in {result['runtime_s']} s")
+    print(f"ecim benchmark: {result['runtime_s']} s")
     return 0
 
 

