@@ -100,6 +100,8 @@ def test_too_long_dot_is_flagged_and_unit_recovers():
 
 @pytest.mark.parametrize("overlap,lanes", [(True, 2), (False, 2), (True, 1), (False, 1), (True, 16)])
 def test_cycles_per_group_match_model(overlap, lanes):
+    """48 groups at full rate take ``group_cycles`` each, plus at most the fill of one group
+    (counted from the cycle the first group is offered to the last result's cycle)."""
     cfg = EcimConfig(overlap=overlap, lanes=lanes)
     rng = np.random.default_rng(6)
     weights = bf16_normal(rng, (cfg.rows, cfg.n))
