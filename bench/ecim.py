@@ -143,7 +143,7 @@ def measure_cycles(groups: int = 48) -> dict:
         w = bf16_normal(rng, (cfg.rows, cfg.n))
         per = 16  # a 256-long dot product: 16 groups of 16
         dots = normal_dots(cfg, rng, groups // per, per)
-        _, cycles, _ = run_unit(cfg, w, dots)
+        cycles, _ = run_unit(cfg, w, dots)
         out["overlap" if overlap else "sequential"] = {
             "cycles": cycles, "groups": groups, "cycles_per_group": cycles / groups,
             "cycles_per_dot_256": cycles / (groups // per), "model_cycles_per_group": cfg.group_cycles}

@@ -1,82 +1,64 @@
 """Tier 1: the ECIM macro and the MFEC unit in Amaranth's simulator, against golden.mfec."""
 
-import random
-
 import numpy as np
 import pytest
-from amaranth.hdl import Fragment, Value
+from amaranth.hdl import Fragment
 from amaranth.sim import Simulator
 
 from golden.mfec import EXP_SUM_BITS, SHIFT_BITS, MfecParams, exponent_stage
 from hdl.config import ConfigError
 from hdl.ecim import Ecim, EcimConfig, EcimMacro, output_layout
 from hdl.lib.sram import Sram
+from tb.amsim import Scoreboard, StreamBench, StreamSink, StreamSource
 from tb.stimulus.ecim import (bf16_normal, edge_dots, expected, expected_skipped, group_beats, make_dots,
                               make_weights, normal_dots, write_beats)
 
 
-def run_unit(cfg, weights, dots, *, gap_prob=0.0, stall_prob=0.0, seed=0, mid_writes=None):
-    """Load ``weights`` through ``w``, stream ``dots`` through ``i`` with random gaps, drain ``o``
-    with random back-pressure. ``mid_writes`` maps a dot index to ``(row, data)``: that write is
-    offered together with the dot's first group, and must win. Returns (payloads, cycles from
-    the first group beat to the last result, final skipped counter)."""
+def run_unit(cfg, weights, dots, *, want=None, gap_prob=0.0, stall_prob=0.0, seed=0, mid_writes=None):
+    """Load ``weights`` through ``w``, then stream ``dots`` through ``i`` with random gaps and
+    drain ``o`` with random back-pressure, on a :class:`StreamBench`; every result is checked
+    against ``want`` (output payloads; default: golden for ``weights``) by a scoreboard.
+
+    ``mid_writes`` maps a dot index to ``(row, data)``: that write is offered from the cycle
+    after the previous group is taken (with the dot's first group, when there are no input
+    gaps), and must win: no group is taken in a cycle a write is offered.
+    Returns the cycles from the first group offered to the last result, inclusive, and the
+    ``skipped`` counter in the last result's cycle.
+    """
     dut = Ecim(cfg)
-    rng = random.Random(seed)
-    got, state = [], {"start": None, "cycles": 0, "skipped": 0}
     beats = group_beats(cfg, dots)
-    first_beat = {}
-    k = 0
+    writes_before = {}  # group beat index -> the write offered before it
+    first = 0
     for d, (rows, _) in enumerate(dots):
-        first_beat[k] = d
-        k += len(rows)
+        if mid_writes and d in mid_writes:
+            row, data = mid_writes[d]
+            writes_before[first] = {"row": row, "data": [int(v) for v in data]}
+        first += len(rows)
+    bench = StreamBench(dut, seed=seed, max_cycles=40 * (len(beats) * cfg.group_cycles + weights.shape[0]) + 500)
+    writes = StreamSource(bench, "w")
+    groups = StreamSource(bench, "i", gap_prob=gap_prob)
+    board = Scoreboard("ecim.o")
+    sink = StreamSink(bench, "o", stall_prob=stall_prob, callback=board.receive, count=len(dots))
+    writes.send_all(write_beats(weights))
+    board.expect_all(sink.codec.unpack(w) for w in (expected(cfg, weights, dots) if want is None else want))
+    skipped = bench.watch(dut.skipped)
+    start = []
 
-    async def producer(ctx):
-        for beat in write_beats(weights):
-            ctx.set(dut.w.payload, beat)
-            ctx.set(dut.w.valid, 1)
-            await ctx.tick().until(dut.w.ready)
-        ctx.set(dut.w.valid, 0)
-        state["start"] = state["cycles"]
-        for k, beat in enumerate(beats):
-            while rng.random() < gap_prob:
-                ctx.set(dut.i.valid, 0)
-                await ctx.tick()
-            if mid_writes and first_beat.get(k) in mid_writes:
-                row, data = mid_writes[first_beat[k]]
-                ctx.set(dut.w.payload, {"row": row, "data": [int(v) for v in data]})
-                ctx.set(dut.w.valid, 1)
-                ctx.set(dut.i.payload, beat)
-                ctx.set(dut.i.valid, 1)
-                while True:
-                    _, _, w_ready, i_ready = await ctx.tick().sample(dut.w.ready, dut.i.ready)
-                    assert not i_ready, "a group overtook a waiting write"
-                    if w_ready:
-                        break
-                ctx.set(dut.w.valid, 0)
-            ctx.set(dut.i.payload, beat)
-            ctx.set(dut.i.valid, 1)
-            await ctx.tick().until(dut.i.ready)
-        ctx.set(dut.i.valid, 0)
+    def sequence(ctx, cycle: int) -> None:
+        if not start:
+            if not writes.idle:
+                return
+            start.append(cycle + 1)  # weights loaded: the groups follow from the next cycle
+            groups.send_all(beats)
+        if groups.sent in writes_before:
+            writes.send(writes_before.pop(groups.sent))
+        if ctx.get(dut.w.valid) and ctx.get(dut.i.valid):
+            assert not ctx.get(dut.i.ready), f"a group overtook a waiting write in cycle {cycle}"
 
-    async def consumer(ctx):
-        limit = 40 * (len(beats) * cfg.group_cycles + weights.shape[0]) + 500
-        while len(got) < len(dots):
-            ready = rng.random() >= stall_prob
-            ctx.set(dut.o.ready, ready)
-            _, _, valid, payload, skipped = await ctx.tick().sample(dut.o.valid, Value.cast(dut.o.payload),
-                                                                   dut.skipped)
-            state["cycles"] += 1
-            if valid and ready:
-                got.append(int(payload))
-                state["skipped"] = int(skipped)
-            assert state["cycles"] < limit, f"only {len(got)} of {len(dots)} results after {limit} cycles"
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(producer, background=True)
-    sim.add_testbench(consumer)
-    sim.run()
-    return got, state["cycles"] - state["start"], state["skipped"]
+    bench.on_cycle(sequence)
+    finish = bench.run(settle=10)  # 10 more cycles catch an extra result
+    board.check_done(sink)
+    return finish - start[0], skipped[finish - 1]
 
 
 @pytest.mark.parametrize("preset,overrides", [("tiny", {}), ("default", {}),
@@ -85,10 +67,7 @@ def test_dots_match_golden_under_stalls(preset, overrides):
     cfg = EcimConfig.preset(preset, **overrides)
     weights = make_weights(cfg, 21)
     dots = edge_dots(cfg) + make_dots(cfg, 40, 22)
-    got, _, skipped = run_unit(cfg, weights, dots, gap_prob=0.3, stall_prob=0.4, seed=3)
-    want = expected(cfg, weights, dots)
-    bad = [(k, hex(w), hex(g)) for k, (w, g) in enumerate(zip(want, got)) if w != g]
-    assert len(got) == len(want) and not bad, f"{len(bad)} mismatches, first {bad[:3]}"
+    _, skipped = run_unit(cfg, weights, dots, gap_prob=0.3, stall_prob=0.4, seed=3)
     assert skipped == expected_skipped(cfg, weights, dots)
 
 
@@ -99,13 +78,12 @@ def test_write_waits_for_groups_in_flight_and_wins_over_new_groups():
     rng = np.random.default_rng(33)
     new_rows = {4: (dots[4][0][0], bf16_normal(rng, cfg.n, 3.0)),
                 9: (dots[9][0][-1], bf16_normal(rng, cfg.n, 3.0))}
-    got, _, _ = run_unit(cfg, weights, dots, stall_prob=0.3, seed=4, mid_writes=new_rows)
     want, current = [], weights.copy()
     for d, dot in enumerate(dots):
         if d in new_rows:
             current[new_rows[d][0]] = new_rows[d][1]
         want += expected(cfg, current, [dot])
-    assert got == want
+    run_unit(cfg, weights, dots, want=want, stall_prob=0.3, seed=4, mid_writes=new_rows)
 
 
 def test_too_long_dot_is_flagged_and_unit_recovers():
@@ -114,20 +92,21 @@ def test_too_long_dot_is_flagged_and_unit_recovers():
     weights = bf16_normal(rng, (cfg.rows, cfg.n))
     dots = [(list(range(cfg.rows)) + [0], bf16_normal(rng, (cfg.rows + 1) * cfg.n)),
             ([1, 2], bf16_normal(rng, 2 * cfg.n))]
-    got, _, _ = run_unit(cfg, weights, dots, stall_prob=0.5, seed=2)
     want = expected(cfg, weights, dots)
     assert want[0] == output_layout(cfg).const({"value": 0x7FC0, "err": 1}).as_bits()  # in-band err and NaN
     assert not output_layout(cfg).from_bits(want[1]).err
-    assert got == want
+    run_unit(cfg, weights, dots, want=want, stall_prob=0.5, seed=2)
 
 
 @pytest.mark.parametrize("overlap,lanes", [(True, 2), (False, 2), (True, 1), (False, 1), (True, 16)])
 def test_cycles_per_group_match_model(overlap, lanes):
+    """48 groups at full rate take ``group_cycles`` each, plus at most the fill of one group
+    (counted from the cycle the first group is offered to the last result's cycle)."""
     cfg = EcimConfig(overlap=overlap, lanes=lanes)
     rng = np.random.default_rng(6)
     weights = bf16_normal(rng, (cfg.rows, cfg.n))
     dots = normal_dots(cfg, rng, 6, 8)
-    _, cycles, _ = run_unit(cfg, weights, dots)
+    cycles, _ = run_unit(cfg, weights, dots)
     groups = 48
     assert groups * cfg.group_cycles <= cycles <= groups * cfg.group_cycles + cfg.exp_cycles + cfg.mant_cycles + 6
 

@@ -1,72 +1,53 @@
-"""Tier 1: EMD encoder and decoder in Amaranth's simulator against ``golden.emd`` (quick checks)."""
+"""Tier 1: EMD encoder and decoder in Amaranth's simulator against ``golden.emd`` (quick checks).
 
-import random
+Every stream runs on :class:`tb.amsim.StreamBench`: beats are ``lanes_layout``/``words_layout``
+values packed by the harness's codec, outputs are compared with golden through a scoreboard.
+"""
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from golden import emd
+from golden.bf16 import f32_to_bf16
 from golden.codes import EmdDecoderError
 from hdl.config import ConfigError
-from hdl.emd import EmdDecoder, EmdDecoderConfig, EmdEncoder, EmdEncoderConfig, lanes_layout
+from hdl.emd import EmdDecoder, EmdDecoderConfig, EmdEncoder, EmdEncoderConfig
+from tb.amsim import PayloadCodec, Scoreboard, StreamBench, StreamSink, StreamSource
 from tb.stimulus.emd import damaged_streams, mixed_values
 
 
-def _sim_stream(dut, inputs, n_out, *, gap: float, stall: float, seed: int, max_cycles: int, error=None,
-                settle: int = 0):
-    """Push ``inputs`` (list of (data, last)) into ``dut.i``, collect ``dut.o`` beats.
+def _lane_beats(values, lanes: int) -> list[dict]:
+    """Uncompressed beats of ``values``: ``lanes_layout`` values, ``last`` on the final one."""
+    rows = np.asarray(values, dtype=np.uint16).reshape(-1, lanes)
+    return [{"data": [int(x) for x in row], "last": int(k == len(rows) - 1)} for k, row in enumerate(rows)]
 
-    Random input gaps and output back-pressure; returns (outputs, cycles, error samples).
+
+def _word_beats(words) -> list[dict]:
+    """Compressed beats of ``words``: ``words_layout`` values, ``last`` on the final one."""
+    return [{"data": int(w), "last": int(k == len(words) - 1)} for k, w in enumerate(words)]
+
+
+def _lanes_codec(dut) -> PayloadCodec:
+    """The decoder's output beats with ``data`` as a list of lanes, as :func:`_lane_beats` gives them."""
+    return PayloadCodec(dut.o.payload.shape(), nested=True)
+
+
+def _run(dut, inputs, expect, *, gap: float, stall: float, seed: int, max_cycles: int, codec=None, watch=()):
+    """Stream ``inputs`` into ``dut.i`` with random gaps, check the ``dut.o`` beats against
+    ``expect`` under random back-pressure (10 more cycles catch extra beats).
+
+    Returns the per-cycle samples of each signal in ``watch``.
     """
-    rng = random.Random(seed)
-    got, errors = [], []
-    state = {"cycles": 0, "held": 0}
-    in_bits = len(dut.i.payload.as_value()) - 1
-    out_bits = len(dut.o.payload.as_value()) - 1
-
-    async def bench(ctx):
-        left = settle
-        pending = list(inputs)
-        holding = None
-        for cycle in range(max_cycles):
-            if holding is None and pending and rng.random() >= gap:
-                holding = pending.pop(0)
-            ctx.set(dut.i.valid, holding is not None)
-            if holding is not None:
-                ctx.set(dut.i.payload.as_value(), holding[0] | (holding[1] << in_bits))
-            ctx.set(dut.o.ready, rng.random() >= stall)
-            in_fire = holding is not None and ctx.get(dut.i.ready)
-            if holding is not None and not in_fire:
-                state["held"] += 1
-            if ctx.get(dut.o.valid) and ctx.get(dut.o.ready):
-                word = ctx.get(dut.o.payload.as_value())
-                got.append((word & ((1 << out_bits) - 1), word >> out_bits))
-            if error is not None:
-                errors.append(ctx.get(error))
-            await ctx.tick()
-            if in_fire:
-                holding = None
-            state["cycles"] = cycle
-            if len(got) >= n_out:
-                left -= 1
-                if left < 0:
-                    break
-        state["cycles"] += 1
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
-    return got, state, errors
-
-
-def _beats(values, lanes):
-    """(data, last) pairs of lane beats, packed through the lanes layout."""
-    layout = lanes_layout(lanes)
-    v = np.asarray(values, dtype=np.uint16).reshape(-1, lanes)
-    return [(layout.const({"data": [int(x) for x in row]}).data.as_bits(), int(k == len(v) - 1))
-            for k, row in enumerate(v)]
+    bench = StreamBench(dut, seed=seed, max_cycles=max_cycles)
+    samples = [bench.watch(signal) for signal in watch]
+    board = Scoreboard(f"{type(dut).__name__}.o")
+    source = StreamSource(bench, "i", gap_prob=gap)
+    sink = StreamSink(bench, "o", codec, stall_prob=stall, callback=board.receive, count=len(expect))
+    source.send_all(inputs)
+    board.expect_all(expect)
+    bench.run(settle=10)
+    board.check_done(sink)
+    return samples
 
 
 CONFIGS = {
@@ -81,48 +62,45 @@ CONFIGS = {
 }
 
 
+def _streams(cfg, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [mixed_values(rng, cfg.fmt.group * 5 + cfg.lanes * 3), np.zeros(cfg.fmt.group, np.uint16),
+            np.arange(cfg.lanes, dtype=np.uint16) | 0x7F80]
+
+
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_encoder_matches_golden(name):
     cfg = CONFIGS[name]
-    rng = np.random.default_rng(5)
-    streams = [mixed_values(rng, cfg.fmt.group * 5 + cfg.lanes * 3), np.zeros(cfg.fmt.group, np.uint16),
-               np.arange(cfg.lanes, dtype=np.uint16) | 0x7F80]
     inputs, expect = [], []
-    for s in streams:
-        inputs += _beats(s, cfg.lanes)
-        words = emd.encode(s, cfg.fmt, cfg.word_bits)
-        expect += [(w, int(k == len(words) - 1)) for k, w in enumerate(words)]
-    got, cycles, _ = _sim_stream(EmdEncoder(cfg), inputs, len(expect), gap=0.2, stall=0.3, seed=1, max_cycles=20000)
-    assert got == expect
+    for s in _streams(cfg, 5):
+        inputs += _lane_beats(s, cfg.lanes)
+        expect += _word_beats(emd.encode(s, cfg.fmt, cfg.word_bits))
+    _run(EmdEncoder(cfg), inputs, expect, gap=0.2, stall=0.3, seed=1, max_cycles=20000)
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_decoder_round_trip(name):
     cfg = EmdDecoderConfig.from_dict({**CONFIGS[name].to_dict(), "block": "emd_dec"})
-    rng = np.random.default_rng(6)
-    streams = [mixed_values(rng, cfg.fmt.group * 5 + cfg.lanes * 3), np.zeros(cfg.fmt.group, np.uint16),
-               np.arange(cfg.lanes, dtype=np.uint16) | 0x7F80]
     inputs, expect = [], []
-    for s in streams:
-        words = emd.encode(s, cfg.fmt, cfg.word_bits)
-        inputs += [(w, int(k == len(words) - 1)) for k, w in enumerate(words)]
-        expect += _beats(s, cfg.lanes)
+    for s in _streams(cfg, 6):
+        inputs += _word_beats(emd.encode(s, cfg.fmt, cfg.word_bits))
+        expect += _lane_beats(s, cfg.lanes)
     dut = EmdDecoder(cfg)
-    got, cycles, errors = _sim_stream(dut, inputs, len(expect), gap=0.2, stall=0.3, seed=2, max_cycles=20000, error=dut.error)
+    errors, = _run(dut, inputs, expect, gap=0.2, stall=0.3, seed=2, max_cycles=20000, codec=_lanes_codec(dut),
+                   watch=[dut.error])
     assert not any(errors)
-    assert got == expect
 
 
 def test_full_throughput():
     """No gaps, no back-pressure, compressible data: the encoder takes one beat per cycle."""
     cfg = EmdEncoderConfig.preset("default")
     rng = np.random.default_rng(7)
-    from golden.bf16 import f32_to_bf16
     values = f32_to_bf16(rng.normal(0, 0.05, cfg.fmt.group * 16))
-    beats = _beats(values, cfg.lanes)
-    got, cycles, _ = _sim_stream(EmdEncoder(cfg), beats, -(-emd.encoded_bits(values, cfg.fmt) // cfg.word_bits), gap=0, stall=0, seed=3, max_cycles=5000)
-    assert [w for w, _ in got] == emd.encode(values, cfg.fmt, cfg.word_bits)
-    assert cycles["held"] == 0, f"the encoder refused a beat {cycles['held']} times"
+    dut = EmdEncoder(cfg)
+    valid, ready = _run(dut, _lane_beats(values, cfg.lanes), _word_beats(emd.encode(values, cfg.fmt, cfg.word_bits)),
+                        gap=0, stall=0, seed=3, max_cycles=5000, watch=[dut.i.valid, dut.i.ready])
+    held = sum(v and not r for v, r in zip(valid, ready))
+    assert held == 0, f"the encoder refused a beat {held} times"
 
 
 def test_bad_config_message():
@@ -136,7 +114,11 @@ def test_bad_config_message():
 def test_decoder_fuzz_agrees_with_golden_and_never_hangs(preset):
     """Damaged streams (bit flips, cuts, extra words, random words): the decoder takes every
     word, flags ``error`` exactly when the golden decoder (told the beat width) rejects the
-    stream, with the golden decoder's cause on ``err_code``, and otherwise decodes it exactly."""
+    stream, with the golden decoder's cause on ``err_code``, and otherwise decodes it exactly.
+
+    The streams go in back to back without gaps, each followed by ``idle`` cycles without input;
+    ``error`` and ``err_code`` (registers) are read in the last of them.
+    """
     cfg = EmdDecoderConfig.preset(preset)
     fmt, W, L = cfg.fmt, cfg.word_bits, cfg.lanes
     cases = []
@@ -149,37 +131,33 @@ def test_decoder_fuzz_agrees_with_golden_and_never_hangs(preset):
 
     dut = EmdDecoder(cfg)
     idle = 3 * cfg.beats_per_group + 30
+    patience = 200  # cycles a word may wait before the decoder counts as hung
+    bench = StreamBench(dut, max_cycles=sum(patience * len(words) + idle + 1 for words, _, _ in cases))
+    source = StreamSource(bench, "i")
+    outputs = [[]]  # the output beats of each case so far
+    StreamSink(bench, "o", _lanes_codec(dut), callback=lambda beat: outputs[-1].append(beat))
     results = []
+    case = {"start": 0, "last_taken": None}
 
-    async def bench(ctx):
-        for words, bad, expect in cases:
-            got = []
-            for i, w in enumerate(words):
-                ctx.set(dut.i.valid, 1)
-                ctx.set(dut.i.payload.as_value(), w | (int(i == len(words) - 1) << W))
-                for _ in range(200):
-                    ctx.set(dut.o.ready, 1)
-                    if ctx.get(dut.o.valid):
-                        got.append(ctx.get(dut.o.payload.as_value()))
-                    taken = ctx.get(dut.i.ready)
-                    await ctx.tick()
-                    if taken:
-                        break
-                else:
-                    results.append(("hang", words))
-                    return
-            ctx.set(dut.i.valid, 0)
-            for _ in range(idle):
-                if ctx.get(dut.o.valid):
-                    got.append(ctx.get(dut.o.payload.as_value()))
-                await ctx.tick()
-            results.append((ctx.get(dut.error), ctx.get(dut.err_code), got))
+    def next_case_when_idle(ctx, cycle):
+        words = cases[len(results)][0]
+        if not source.idle:
+            assert cycle - case["start"] < patience * len(words), \
+                f"case {len(results)}: the decoder stopped taking words: {source.status()}"
+            return
+        if case["last_taken"] is None:
+            case["last_taken"] = cycle
+        if cycle - case["last_taken"] < idle:
+            return
+        results.append((ctx.get(dut.error), ctx.get(dut.err_code), outputs[-1]))
+        if len(results) < len(cases):
+            outputs.append([])
+            source.send_all(_word_beats(cases[len(results)][0]))
+            case.update(start=cycle + 1, last_taken=None)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
-    assert len(results) == len(cases), f"decoder stopped taking words: {results[-1]}"
+    source.send_all(_word_beats(cases[0][0]))
+    bench.on_cycle(next_case_when_idle)
+    bench.run(until=lambda: len(results) == len(cases))
     codes = [code for _, code, _ in cases]
     assert 40 < sum(code != EmdDecoderError.NONE for code in codes) < 160, "the fuzz cases should mix good and bad streams"
     assert len(set(codes)) >= 5, f"the fuzz cases should reach most causes, got {sorted(set(codes))}"
@@ -187,6 +165,4 @@ def test_decoder_fuzz_agrees_with_golden_and_never_hangs(preset):
         assert (error, EmdDecoderError(err_code)) == (int(code != EmdDecoderError.NONE), code), \
             f"case {n}: error={error} err_code={EmdDecoderError(err_code).name}, golden says {code.name}; words {words}"
         if code == EmdDecoderError.NONE:
-            beats = _beats(expect, L) if len(expect) else []
-            got_beats = [(v.data.as_bits(), int(v.last)) for v in map(lanes_layout(L).from_bits, got)]
-            assert got_beats == beats, f"case {n}: wrong values"
+            assert got == (_lane_beats(expect, L) if len(expect) else []), f"case {n}: wrong values"
