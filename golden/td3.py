@@ -444,14 +444,21 @@ class TD3Agent:
                 lt.touch()
 
     # -- one update ----------------------------------------------------------------------------
-    def update(self, batch, trace: dict | None = None) -> dict:
-        """One TD3 iteration. ``trace`` (a dict) receives the tensors of this update."""
+    def update(self, batch, trace: dict | None = None, noise_draw: np.ndarray | None = None) -> dict:
+        """One TD3 iteration. ``trace`` (a dict) receives the tensors of this update.
+
+        ``noise_draw`` is the standard-normal draw behind the target policy smoothing noise,
+        shaped like the actions; by default it comes from the agent's generator. Passing it
+        lets a test replay fixed noise (tests/test_td3_reference.py).
+        """
         cfg, num = self.cfg, self.num
         s, a, r, s2, nd = batch
         self.it += 1
         n = s.shape[0]
         ma = self.max_action
-        noise = np.clip(self.rng.standard_normal(a.shape).astype(F32) * (cfg.policy_noise * ma),
+        if noise_draw is None:
+            noise_draw = self.rng.standard_normal(a.shape)
+        noise = np.clip(np.asarray(noise_draw, F32) * (cfg.policy_noise * ma),
                         -cfg.noise_clip * ma, cfg.noise_clip * ma)
         a2, _ = self.actor_t.forward(s2, num)
         a2 = np.clip(a2 + noise, -ma, ma).astype(F32)
