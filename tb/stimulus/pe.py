@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from golden.bf16 import FP32_ADD_RULES, bf16_edge_values, bf16_mul, dots, fp32_edge_values
+from golden.bf16 import FP32_ADD_RULES, bf16_edge_values, dots, fp32_edge_values
 
 __all__ = ["random_bf16", "make_dots", "near_min_fp32_pairs", "near_min_bf16_pairs", "product_operands",
            "accumulator_operands", "adder_grid_dots", "near_min_dots"]
