@@ -29,7 +29,7 @@ __all__ = [
     "f32_bits", "bits_f32", "ftz_f32_bits", "canon_f32_bits",
     "f32_to_bf16", "bf16_to_f32", "bf16_to_f32_bits", "bf16_from_float", "bf16_to_float",
     "f32_round_to_bf16_bits", "bf16_mul", "fp32_add", "fp32_add_reference", "dot", "dots", "gemm",
-    "bf16_edge_values",
+    "bf16_edge_values", "fp32_edge_values", "FP32_ADD_RULES",
     "round_bf16", "to_bits", "from_bits", "ftz", "fp32_add_ftz", "min_exponent", "canon_nan", "gemm_exact",
 ]
 
@@ -317,6 +317,29 @@ def bf16_edge_values() -> np.ndarray:
         0x0100, 0x3400, 0x4B00, 0x5F00,  # assorted powers of two across the range
     ]
     return np.array(pos + [p | 0x8000 for p in pos], dtype=np.uint16)
+
+
+def fp32_edge_values() -> np.ndarray:
+    """The adder's edge grid operands: every bf16 edge value widened to fp32, plus fp32 values
+    that bf16 cannot hold (24-bit significands, the smallest exponents, the largest finite)."""
+    extra = [0x00800000, 0x00800001, 0x80800000, 0x7F7FFFFF, 0xFF7FFFFF, 0x33800000, 0x3F800001,
+             0x4B800000, 0x00FFFFFF, 0x3F7FFFFF]
+    return np.concatenate([bf16_edge_values().astype(np.uint32) << 16, np.array(extra, dtype=np.uint32)])
+
+
+#: fp32 additions that pin one rule of the policy each: (a, b, a + b, the rule).
+FP32_ADD_RULES = (
+    (0x3F800000, 0xBF800000, 0x00000000, "x + (-x) = +0"),
+    (0x80000000, 0x80000000, 0x80000000, "-0 + -0 = -0"),
+    (0x7F800000, 0xFF800000, 0x7FC00000, "Inf - Inf = NaN"),
+    (0x7F7FFFFF, 0x7F7FFFFF, 0x7F800000, "overflow gives Inf"),
+    (0x00800001, 0x80800000, 0x00000000, "a subnormal result flushes (sign +)"),
+    (0x80800001, 0x00800000, 0x80000000, "... keeping its sign"),
+    (0x00FFFFFF, 0x80800000, 0x00000000, "exponent field 0 after normalising: flushed"),
+    (0x00C00000, 0x80800000, 0x00000000, "exactly half the smallest normal: flushed"),
+    (0x00800000, 0x80000000, 0x00800000, "the smallest normal + -0 stays"),
+    (0x01000000, 0x80800000, 0x00800000, "2^-125 - 2^-126 lands on the smallest normal"),
+)
 
 
 # ============================================================================ fast float32-held kernels

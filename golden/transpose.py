@@ -44,7 +44,7 @@ __all__ = [
     "TileFormat", "SparseTile", "is_stored", "pack", "unpack", "transpose_packed", "transpose_dense",
     "src_dst_ranks", "bitmap_to_int", "int_to_bitmap", "transpose_bitmap_int",
     "beat_width", "value_beats", "tile_to_beats", "beats_to_tiles", "Beat",
-    "stream_model", "StreamResult", "tile_matrix", "untile_matrix",
+    "stream_model", "StreamResult", "stream_cycles", "StreamCycles", "tile_matrix", "untile_matrix",
     "transpose_matrix_tiles", "iter_tile_beats", "transpose_circulant", "circulant_to_dense",
 ]
 
@@ -380,6 +380,55 @@ def stream_model(beats: Iterable[Beat], tile: int, lanes: int) -> StreamResult:
     # A tile still open at the end of the stream is waiting, not an error yet.
     out_beats = [beat for t in out_tiles for beat in tile_to_beats(t, lanes)]
     return StreamResult(out_beats, out_tiles, errors, accepted, error_after)
+
+
+# ---------------------------------------------------------------------------------------------
+# The bank schedule: cycles of a back-to-back stream
+# ---------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class StreamCycles:
+    """When each tile of a back-to-back stream moves (cycle numbers, the first header at 0).
+
+    ``header_in[k]``: the cycle tile k's header is taken; ``commit[k]``: the cycle it becomes
+    complete in its bank (its last value beat, or its header when empty); ``header_out[k]`` and
+    ``last_out[k]``: the cycles its first and last output beats leave.
+    """
+
+    header_in: list[int]
+    commit: list[int]
+    header_out: list[int]
+    last_out: list[int]
+
+
+def stream_cycles(nnz: Iterable[int], lanes: int, buffers: int) -> StreamCycles:
+    """The transposer's cycle model for tiles of ``nnz`` stored elements sent back to back.
+
+    The input offers a beat every cycle and the output is always ready; the hardware then
+    follows these rules (``docs/transposer.md``, "Banks"), with ``n_k = ceil(nnz_k / lanes)``:
+
+    * Tile k fills bank ``k mod buffers``. Its header is taken the cycle after the previous
+      tile committed (a header never waits for a bank).
+    * Its value beats need that bank free: not before the cycle the bank's previous tile
+      (k - buffers) sends its last beat, since a bank released in a cycle takes value beats in
+      that same cycle. After the header, one value beat per cycle; the last one commits.
+    * An empty tile commits in its header's cycle if the bank is free, else it waits (taking
+      nothing more) until the cycle the bank is released.
+    * The output sends a committed bank from the cycle after the commit, and not before the
+      cycle after the previous tile's last beat: a header, then ``n_k`` value beats.
+    """
+    header_in, commit, header_out, last_out = [], [], [], []
+    t = 0  # the cycle the next header is taken
+    for k, count in enumerate(nnz):
+        beats = value_beats(count, lanes)
+        released = last_out[k - buffers] if k >= buffers else -1  # the bank is free from here
+        done = max(t, released) if beats == 0 else max(t + 1, released) + beats - 1
+        out = done + 1 if k == 0 else max(done + 1, last_out[k - 1] + 1)
+        header_in.append(t)
+        commit.append(done)
+        header_out.append(out)
+        last_out.append(out + beats)
+        t = done + 1
+    return StreamCycles(header_in, commit, header_out, last_out)
 
 
 # ---------------------------------------------------------------------------------------------

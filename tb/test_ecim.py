@@ -19,7 +19,7 @@ from cocotb.triggers import FallingEdge, RisingEdge
 
 from hdl.ecim import EcimConfig, group_layout, output_layout, write_layout
 from tb.stimulus.ecim import (bf16_normal, edge_dots, expected, expected_skipped, group_beats, make_dots,
-                              make_weights, normal_dots, synthetic_dots, td3_dots, write_beats)
+                              make_weights, normal_dots, td3_dots, write_beats)
 from tb.stream import PayloadCodec, Scoreboard, StreamSink, StreamSource, reset, start_clock
 
 CFG = EcimConfig.from_dict(json.loads(os.environ["OMNIDRL_CONFIG"])) if "OMNIDRL_CONFIG" in os.environ \
@@ -95,19 +95,15 @@ async def random_dots_with_stalls(dut):
 @cocotb.test()
 async def td3_dot_products(dut):
     """Real TD3 dot products (forward, backward, weight gradient) from the committed trace;
-    ``ECIM_TD3_LOADS`` memory loads of different layers (default 1). Synthetic
-    Gaussian/ReLU data when no trace is installed."""
+    ``ECIM_TD3_LOADS`` memory loads of different layers (default 1). Without the trace the
+    test fails (``td3_dots`` raises)."""
     seed = int(os.environ.get("ECIM_SEED", "2026")) + 1
     count = int(os.environ.get("ECIM_DOTS", "150"))
     total = 0
     for load in range(int(os.environ.get("ECIM_TD3_LOADS", "1"))):
-        real = td3_dots(CFG, seed + load, count)
-        if real is None:
-            dut._log.warning("no TD3 trace installed (golden.traces / tests/data): using synthetic data")
-            weights, dots = synthetic_dots(CFG, seed, count)
-        else:
-            weights, dots, source = real
-            dut._log.info("TD3 trace, load %d: %s, %d dot products", load, source, len(dots))
+        weights, dots, source = td3_dots(CFG, seed + load, count)
+        assert dots, f"no TD3 dot products from the trace ({source})"
+        dut._log.info("TD3 trace, load %d: %s, %d dot products", load, source, len(dots))
         if load:
             await _load(dut, weights, 0.2, seed + load)  # the unit is idle: rewrite the memories
         await _run(dut, weights, dots, gap_prob=0.2, stall_prob=0.2, seed=seed + load, load=load == 0)

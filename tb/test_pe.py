@@ -1,7 +1,8 @@
 """cocotb tests of the bf16 MAC PE (``hdl.pe.PE``) against ``golden.bf16.dot``.
 
 Settings come from the environment: ``OMNIDRL_CONFIG`` (the PE config JSON, set by the runner)
-and ``PE_PAIRS`` (how many random operand pairs, default 12000).
+and ``PE_PAIRS`` (operand pairs of the edge-class and random dots, default 12000; the
+adder's edge grid and the near-minimum sums come on top).
 """
 
 import json
@@ -59,9 +60,12 @@ async def run_dots(dut, pairs, gap_prob: float, stall_prob: float, seed: int) ->
 
 @cocotb.test()
 async def random_and_edge_dots_with_stalls(dut):
-    """>= 10,000 random pairs plus all edge-class pairs, random gaps and back-pressure."""
+    """The multiplier's edge grid (every edge-class pair) and random dots up to ``PE_PAIRS``
+    pairs, then the adder's edge grid and rule cases as far as (accumulator, product) pairs
+    reach them and sums cancelling at the bottom of the exponent range; random gaps and
+    back-pressure."""
     seed = int(os.environ.get("PE_SEED", "2026"))
-    pairs, count = make_dots(seed, int(os.environ.get("PE_PAIRS", "12000")))
+    pairs, count = make_dots(seed, int(os.environ.get("PE_PAIRS", "12000")), grids=True)
     cycles = await run_dots(dut, pairs, gap_prob=0.3, stall_prob=0.3, seed=seed)
     dut._log.info("checked %d dot products (%d operand pairs) in %d cycles", len(pairs), count, cycles)
 

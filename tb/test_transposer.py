@@ -30,10 +30,11 @@ import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
 from golden.codes import TransposerError
-from golden.transpose import Beat, beats_to_tiles, pack, stream_model, tile_to_beats, unpack, value_beats
+from golden.transpose import (Beat, beats_to_tiles, pack, stream_cycles, stream_model, tile_to_beats, unpack,
+                              value_beats)
 from hdl.transposer import TransposerConfig, tile_beat_layout
-from tb.stimulus.transposer import (malformed_stream, pattern_tiles, pruned_weight_tiles, random_density_tile,
-                                    random_density_tiles)
+from tb.stimulus.transposer import (malformed_stream, pattern_tiles, pruned_weight_tiles, random_dense_tile,
+                                    random_density_tile, random_density_tiles)
 from tb.stream import PayloadCodec, Scoreboard, StreamSink, StreamSource, reset, start_clock
 
 CFG = TransposerConfig.from_dict(json.loads(os.environ["OMNIDRL_CONFIG"])) if "OMNIDRL_CONFIG" in os.environ \
@@ -169,19 +170,26 @@ async def malformed_tiles_flagged_and_recovered(dut):
 async def real_pruned_weights(dut):
     """Tiles of the trained TD3 weights of the committed trace, magnitude-pruned to 50-90%."""
     start_clock(dut)
-    source, dense = pruned_weight_tiles(CFG.tile, int(os.environ.get("TP_REAL_TILES", "64")), SEED + 30)
-    tiles = [pack(d) for d in dense]
+    tiles = [pack(d) for d in pruned_weight_tiles(CFG.tile, int(os.environ.get("TP_REAL_TILES", "64")), SEED + 30)]
     _, got, _ = await run_stream(dut, beats_of(tiles), gap_prob=0.2, stall_prob=0.2, seed=SEED + 32)
     check_transposes(tiles, got)
-    dut._log.info(f"{len(tiles)} {source} weight tiles transposed bit-exactly")
+    dut._log.info(f"{len(tiles)} trained TD3 weight tiles transposed bit-exactly")
 
 
 async def time_stream(dut, tiles) -> dict:
-    """Back-to-back, no gaps, no back-pressure: cycles per tile over ceil(nnz/lanes)."""
+    """Back-to-back, no gaps, no back-pressure: cycles per tile over ceil(nnz/lanes), and every
+    tile's last output beat in exactly the cycle of the bank-scheduling model
+    (``golden.transpose.stream_cycles``; counted from the first tile's, whose absolute cycle
+    includes the reset)."""
     lasts: list[int] = []
     beats = beats_of(tiles)
     _, got, _ = await run_stream(dut, beats, gap_prob=0.0, stall_prob=0.0, seed=SEED, lasts=lasts)
     check_transposes(tiles, got)
+    model = stream_cycles([t.nnz for t in tiles], CFG.lanes, CFG.buffers).last_out
+    late = [(k, lasts[k] - lasts[0], model[k] - model[0]) for k in range(len(tiles))
+            if lasts[k] - lasts[0] != model[k] - model[0]]
+    assert not late, (f"{len(late)} of {len(tiles)} tiles leave off the bank model's cycle; first "
+                      "(tile, cycle, model): " + ", ".join(map(str, late[:4])))
     bounds = [value_beats(t.nnz, CFG.lanes) for t in tiles]
     # Output interval between consecutive tiles' last beats, minus the tile's bound: the
     # pipeline fill (latency of the first tile) is left out.
@@ -196,7 +204,8 @@ async def time_stream(dut, tiles) -> dict:
 
 @cocotb.test()
 async def back_to_back_throughput(dut):
-    """Fixed-density tiles back to back: at most 2 cycles per tile above ceil(nnz/lanes)."""
+    """Tiles back to back, at fixed densities and at the block-pruned densities (0, 1/4, 1/2,
+    3/4, all) where the banks set the pace: every tile leaves in the bank model's cycle."""
     start_clock(dut)
     streams: dict[str, np.ndarray] = {}
     path = os.environ.get("TP_THROUGHPUT_STREAMS")
@@ -207,13 +216,14 @@ async def back_to_back_throughput(dut):
         rng = np.random.default_rng(SEED + 40)
         for sparsity in (0.5, 0.9):
             streams[f"sparsity_{sparsity}"] = random_density_tiles(rng, CFG.tile, 40, 1 - sparsity)
+        cells = CFG.cells
+        streams["block_pruned"] = np.array([random_dense_tile(rng, CFG.tile, int(n)) for n in
+                                            rng.choice([0, cells // 4, cells // 2, 3 * cells // 4, cells], 40)])
     results = {}
     for name, arr in streams.items():
         stats = await time_stream(dut, [pack(d) for d in arr])
         results[name] = stats
         dut._log.info(f"{name}: {stats['tiles']} tiles, {stats['avg_cycles_over_bound']:.3f} cycles/tile over bound")
-        if not path:
-            assert stats["avg_cycles_over_bound"] <= 2.0, f"{name}: {stats['avg_cycles_over_bound']:.2f} > 2"
     out = os.environ.get("TP_THROUGHPUT_JSON")
     if out:
         with open(out, "w") as f:

@@ -6,7 +6,7 @@ import pytest
 from golden import emd
 from golden.bf16 import bf16_edge_values
 from golden.codes import EmdDecoderError
-from tb.stimulus.emd import mixed_values
+from tb.stimulus.emd import mixed_values, sparse_tie_groups
 
 FORMATS = [
     emd.DEFAULT,
@@ -62,6 +62,24 @@ def test_mean_mode_and_zero_mode():
     assert mu.tolist() == [128, 127, 127, 127, 1]
     assert sparse.tolist() == [False, True, True, True, True]
     assert zmode.tolist() == [0, 0, 1, 2, 0]
+
+
+@pytest.mark.parametrize("fmt", [emd.EmdFormat(group=16, delta_bits=2, hi=2, escape_bits=0),
+                                 emd.EmdFormat(group=32, delta_bits=2, hi=1, escape_bits=0)], ids=lambda f: f.label())
+def test_sparse_mode_tie_stays_dense(fmt):
+    """Sparse mode only when strictly shorter: a group whose zeros save exactly the G + 2 bits
+    of flags and zero mode stays dense; one more zero makes it sparse (G16: one zero saves 18
+    bits; G32: a +0 and a -0 save 2 x 17 in the both-signs mode)."""
+    rng = np.random.default_rng(12)
+    ties = sparse_tie_groups(fmt, rng)
+    assert ties, "the format has no tie"
+    _, sparse, _ = emd.group_stats(np.array(ties), fmt)
+    assert not sparse.any()
+    more = [np.where(np.arange(fmt.group) == int(np.nonzero(t & 0x7FFF)[0][0]), 0, t).astype(np.uint16) for t in ties]
+    _, sparse, _ = emd.group_stats(np.array(more), fmt)
+    assert sparse.all()
+    for values in ties + more:
+        assert np.array_equal(emd.decode_bits(emd.encode_bits(values, fmt), fmt), values)
 
 
 def test_top3_and_entropy():

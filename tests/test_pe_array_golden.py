@@ -7,7 +7,7 @@ from golden.bf16 import bits_f32, dot, f32_bits, fp32_add, gemm
 from golden.gst import circ_expand, circ_weight_grad_direct_exact
 from golden.pe_array import (ArrayShape, a_words_circ, a_words_dense, a_words_sparse, b_words, circ_dv,
                              circ_dv_reference, circ_operand, circ_ring_lanes, cycle_model, gemm_sparse,
-                             gemm_wgrad, make_job, unpack_lanes)
+                             gemm_wgrad, make_job, tile_order, unpack_lanes)
 
 
 def near_one(rng, shape):
@@ -94,6 +94,28 @@ def test_wgrad_keeps_only_kept_blocks():
     out, full = gemm_wgrad(a, b, bm, 4), gemm(a, b)
     assert np.array_equal(out[:4, :4], full[:4, :4]) and np.array_equal(out[4:, 4:], full[4:, 4:])
     assert (out[:4, 4:] == 0x80000000).all()
+
+
+def test_wgrad_bitmap_is_read_row_major_not_transposed():
+    """An asymmetric square bitmap: its transpose has the same shape, so only the values show
+    which blocks a transposed read would produce (a symmetric one, or a non-square one that
+    crashes on the shape, cannot)."""
+    rng = np.random.default_rng(18)
+    k = 4
+    bm = np.array([[1, 1, 0], [0, 0, 1], [0, 1, 0]], dtype=np.uint8)
+    assert not np.array_equal(bm, bm.T)
+    a, b = near_one(rng, (3 * k, 5)), near_one(rng, (5, 3 * k))
+    out, full = gemm_wgrad(a, b, bm, k), gemm(a, b)
+    for p in range(3):
+        for q in range(3):
+            block = out[p * k:(p + 1) * k, q * k:(q + 1) * k]
+            want = full[p * k:(p + 1) * k, q * k:(q + 1) * k] if bm[p, q] else np.uint32(0x80000000)
+            assert np.all(block == want), f"dW block ({p}, {q}) with bitmap bit {bm[p, q]}"
+    shape = ArrayShape(k, k, k)  # one output tile per block
+    assert tile_order("wgrad", 3 * k, 3 * k, shape, bm) == [(0, 0), (0, 1), (1, 2), (2, 1)]
+    job = make_job("wgrad", shape, a, b, bitmap=bm)
+    assert [word for sel, _, word in job.loads if sel == 2] == [0b011, 0b100, 0b010]  # bit q of row p
+    assert len(job.expected) == 4 * k and job.expected[k] == [int(v) for v in full[0, k:2 * k]]
 
 
 def test_cycle_model_targets():

@@ -14,7 +14,7 @@ from golden.bf16 import bf16_edge_values, f32_to_bf16
 from golden.mfec import mfec_dot_detail, pad_to_groups
 from hdl.ecim import EcimConfig, output_layout
 
-__all__ = ["bf16_normal", "make_weights", "edge_dots", "make_dots", "normal_dots", "td3_dots", "synthetic_dots",
+__all__ = ["bf16_normal", "make_weights", "edge_dots", "make_dots", "normal_dots", "td3_dots",
            "expected", "expected_skipped", "group_beats", "write_beats"]
 
 
@@ -82,6 +82,13 @@ def edge_dots(cfg: EcimConfig) -> list:
         ([ones, zero, ones], np.concatenate([vec(0x3F80), vec(0x4000), vec(0xBF80)])),  # all-zero group
         ([ones, ones], np.concatenate([vec(0x0100), vec(0x7E00)])),  # running max jumps up
         ([ones, ones], np.concatenate([vec(0x7E00, 0xFE00), vec(0x0100)])),  # big cancel, tiny rest
+        # bf16 ties decided by the lowest guard bit (2^-(14+guard) of the largest product): 1 + 2^-8
+        # is a tie, the bit rounds it up; (1 + 2^-7) + 2^-8 - the bit rounds down. Without the
+        # bit both are ties to even and go the other way.
+        ([ones], vec(0x3F80, 0x3B80, e(14 + g, 0))),
+        ([ones], vec(0x3F81, 0x3B80, 0x8000 | e(14 + g, 0))),
+        ([ones, ones], np.concatenate([vec(e(14 + g, 0)), vec(0x3F80, 0x3B80)])),  # via the accumulator shift
+        ([ones, ones], np.concatenate([vec(0xBF80, 0xBB80), vec(0x8000 | e(14 + g, 0))])),  # negative, later group
     ]
     return [(r[:cfg.max_groups], x[:len(r[:cfg.max_groups]) * n]) for r, x in cases]
 
@@ -116,19 +123,18 @@ def make_dots(cfg: EcimConfig, count: int, seed: int, max_len: int | None = None
 
 
 def td3_dots(cfg: EcimConfig, seed: int, count: int):
-    """Real TD3 dot products from the committed trace, when it is installed.
+    """Real TD3 dot products from the committed trace.
 
     Weight-side vectors come from the three training passes of every layer (rows of W for the
     forward pass, columns of W for the backward pass, columns of dy for the weight gradient);
     each is cut to at most ``min(max_groups, rows / 4)`` groups, stored in consecutive memory rows,
     and multiplied with several input-side vectors (rows of x, rows of dy, columns of x).
-    Returns ``(weights, dots, description)``, or ``None`` when there is no trace.
+    Returns ``(weights, dots, description)``. A missing trace raises ``FileNotFoundError``
+    (from ``golden.traces.load_trace``) and a trace without usable layers ``ValueError``: a test
+    of real data must fail without it, not pass on stand-in data.
     """
-    try:
-        from golden.traces import iter_tensors, load_trace
-        trace = load_trace()
-    except (ImportError, FileNotFoundError):
-        return None
+    from golden.traces import iter_tensors, load_trace
+    trace = load_trace()
     layers: dict = {}
     for name, kind, t in iter_tensors(trace, kinds=("W", "x", "dy")):
         layers.setdefault(name, {})[kind] = t
@@ -139,7 +145,7 @@ def td3_dots(cfg: EcimConfig, seed: int, count: int):
             if "dy" in t:
                 sources += [(name, "bwd", t["W"].T, t["dy"]), (name, "wgrad", t["dy"].T, t["x"].T)]
     if not sources:
-        return None
+        raise ValueError("the TD3 trace has no layer with both W and x")
     rng = np.random.default_rng(seed)
     n = cfg.n
     weights = np.zeros((cfg.rows, n), dtype=np.uint16)
@@ -209,13 +215,3 @@ def normal_dots(cfg: EcimConfig, rng, count: int, groups: int) -> list:
     groups = min(groups, cfg.max_groups)
     return [([int(r) for r in rng.integers(0, cfg.rows, groups)], bf16_normal(rng, groups * cfg.n))
             for _ in range(count)]
-
-
-def synthetic_dots(cfg: EcimConfig, seed: int, count: int) -> tuple[np.ndarray, list]:
-    """The stand-in for :func:`td3_dots` without a trace: Gaussian weights (scale 0.06) and
-    ReLU inputs, ``count`` dot products over runs of up to 4 consecutive rows."""
-    rng = np.random.default_rng(seed)
-    weights = bf16_normal(rng, (cfg.rows, cfg.n), 0.06)
-    groups = min(4, cfg.max_groups)
-    starts = rng.integers(0, cfg.rows - groups + 1, count)
-    return weights, [(list(range(g0, g0 + groups)), bf16_normal(rng, groups * cfg.n, relu=True)) for g0 in starts]

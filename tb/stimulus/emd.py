@@ -12,7 +12,8 @@ import numpy as np
 from golden import emd
 from golden.bf16 import f32_to_bf16
 
-__all__ = ["mixed_values", "random_runs", "adversarial_groups", "damaged_streams", "bad_streams"]
+__all__ = ["mixed_values", "random_runs", "adversarial_groups", "sparse_tie_groups", "damaged_streams",
+           "bad_streams"]
 
 
 def mixed_values(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -67,6 +68,26 @@ def adversarial_groups(group: int) -> list[np.ndarray]:
         ((idx * 37) % 256) << 7 | (idx & 0x7F),              # every exponent step
     ]
     return [np.asarray(c, dtype=np.uint16) for c in cases]
+
+
+def sparse_tie_groups(fmt: emd.EmdFormat, rng: np.random.Generator) -> list[np.ndarray]:
+    """Full groups whose best sparse saving is exactly the sparse flags' cost (``G + 2`` bits):
+    a tie, which must stay dense. One group per count of ``+0`` and ``-0`` that makes the tie,
+    the zeros at random places among non-zero values. Formats where no count does (every
+    preset: ``zero_dense_bits`` does not divide ``G + 2``) give an empty list; group 16 with
+    ``delta_bits=2, escape_bits=0`` ties with a single zero."""
+    z, target = fmt.zero_dense_bits, fmt.group + 2
+    out = []
+    for pos in range(fmt.group + 1):
+        for neg in range(fmt.group + 1 - pos):
+            if max(pos * z, neg * z, (pos + neg) * (z - 1)) != target:
+                continue
+            values = f32_to_bf16(rng.normal(0, 1, fmt.group))
+            values[(values & 0x7FFF) == 0] = 0x3F80
+            values[:pos] = 0x0000
+            values[pos:pos + neg] = 0x8000
+            out.append(rng.permutation(values).astype(np.uint16))
+    return out
 
 
 def damaged_streams(rng: np.random.Generator, fmt: emd.EmdFormat, word_bits: int, lanes: int,

@@ -101,29 +101,29 @@ def malformed_stream(tile: int, lanes: int, rng: np.random.Generator, n_good: in
     return beats
 
 
-def trace_weights(seed: int) -> tuple[str, list[np.ndarray]]:
-    """float32 TD3 weight matrices: the committed trace's trained weights, else synthetic."""
+def trace_weights() -> list[np.ndarray]:
+    """float32 TD3 weight matrices: the trained dense layers of the committed trace.
+
+    A missing trace raises (``FileNotFoundError`` from ``golden.traces.load_trace``): a test of
+    real weights must fail without them, not pass on stand-in data.
+    """
     from golden.bf16 import bf16_to_f32
-    try:
-        from golden.traces import iter_tensors, load_trace
-        ws = [np.asarray(bf16_to_f32(w), np.float32)
-              for name, _, w in iter_tensors(load_trace(), kinds=("W",)) if name.startswith("dense/")]
-        if ws:
-            return "trace", ws
-    except FileNotFoundError:
-        pass
-    rng = np.random.default_rng(seed)
-    return "synthetic", [rng.standard_normal((64, 64)).astype(np.float32) * 0.05]
+    from golden.traces import iter_tensors, load_trace
+    ws = [np.asarray(bf16_to_f32(w), np.float32)
+          for name, _, w in iter_tensors(load_trace(), kinds=("W",)) if name.startswith("dense/")]
+    if not ws:
+        raise ValueError("the TD3 trace holds no dense/ weight matrices")
+    return ws
 
 
-def pruned_weight_tiles(tile: int, count: int, seed: int) -> tuple[str, list[np.ndarray]]:
+def pruned_weight_tiles(tile: int, count: int, seed: int) -> list[np.ndarray]:
     """Up to ``count`` tiles of TD3 weights magnitude-pruned to 50, 70 and 90% sparsity (bf16).
 
     The committed trace holds trained dense and circulant layers (circulant ones need no
     transposer), so the pruning to the sparsities of interest happens here.
     """
     from golden.bf16 import f32_to_bf16
-    source, ws = trace_weights(seed)
+    ws = trace_weights()
     tiles: list[np.ndarray] = []
     for sparsity in (0.5, 0.7, 0.9):
         for w in ws:
@@ -133,4 +133,4 @@ def pruned_weight_tiles(tile: int, count: int, seed: int) -> tuple[str, list[np.
     if len(tiles) > count:
         pick = np.random.default_rng(seed + 1).choice(len(tiles), count, replace=False)
         tiles = [tiles[k] for k in sorted(pick)]
-    return source, tiles
+    return tiles
