@@ -168,7 +168,7 @@ def fp32_add(a, b) -> np.ndarray:
 
 
 def fp32_add_reference(a, b) -> np.ndarray:
-    """fp32 addition in integer form: the algorithm of ``hdl.arith.Fp32Adder``, step by step.
+    """fp32 addition in integer form: the algorithm of ``hdl.lib.fp.Fp32Adder``, step by step.
 
     Swap so the larger magnitude comes first, align the smaller significand with guard, round
     and sticky bits, add or subtract, normalise (one right shift or a leading-zero left shift),
