@@ -6,74 +6,30 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from golden.codes import PEArrayError
 from golden.pe_array import make_job
 from hdl.config import ConfigError
-from hdl.pe_array import PEArray, PEArrayConfig
-from tb.stimulus.pe_array import edge_bf16, rand_bf16
+from hdl.pe_array import PEArrayConfig
+from tb.stimulus.pe_array import SequenceHost, edge_bf16, rand_bf16, run_host
 
 TINY = PEArrayConfig.preset("tiny")
 SHAPE = TINY  # golden reads rows, cols and block_size from the config itself
+OK = (0, 0)  # (error, err_code) of an accepted command
 
 
-def simulate(cfg, jobs, *, stall_prob=0.0, gap_prob=0.0, seed=0, max_cycles=200_000):
-    """Run jobs one after the other; return [(beats, busy_cycles, error, err_code)] per job."""
-    dut = PEArray(cfg)
-    rng = random.Random(seed)
-    results = []
-
-    async def bench(ctx):
-        for job in jobs:
-            for sel, addr, word in job.loads:
-                while gap_prob and rng.random() < gap_prob:
-                    ctx.set(dut.load.valid, 0)
-                    await ctx.tick()
-                ctx.set(dut.load.payload, {"sel": sel, "addr": addr, "data": word})
-                ctx.set(dut.load.valid, 1)
-                await ctx.tick().until(dut.load.ready)
-            ctx.set(dut.load.valid, 0)
-            ctx.set(dut.cmd.payload, job.cmd)
-            ctx.set(dut.cmd.valid, 1)
-            await ctx.tick().until(dut.cmd.ready)
-            ctx.set(dut.cmd.valid, 0)
-            beats, busy, cycles = [], 0, 0
-            held = None
-            while True:
-                ready = not (stall_prob and rng.random() < stall_prob)
-                ctx.set(dut.o.ready, ready)
-                b_, valid, payload = ctx.get(dut.busy), ctx.get(dut.o.valid), ctx.get(dut.o.payload)
-                if held is not None:
-                    assert valid and payload == held, "output changed or dropped before transfer"
-                if valid and ready:
-                    beats.append(payload)
-                    held = None
-                elif valid:
-                    held = payload
-                if not b_:
-                    break
-                busy += 1
-                cycles += 1
-                assert cycles < max_cycles, "command never finished"
-                await ctx.tick()
-            results.append((beats, busy, ctx.get(dut.error), ctx.get(dut.err_code)))
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
-    return results
+def simulate(cfg, jobs, *, stall_prob=0.0, gap_prob=0.0, seed=0) -> SequenceHost:
+    """Run ``jobs`` one after the other on a :class:`tb.amsim.StreamBench` (:func:`run_host`
+    with one bank: job i's loads are taken from the cycle command i-1 is done, its command
+    offered from the cycle after its last load). Returns the host: output beats per job in
+    ``received``, (error, err_code) per command in ``status``."""
+    host = SequenceHost(jobs, 1, gap_prob=gap_prob, stall_prob=stall_prob, rng=random.Random(seed))
+    return run_host(cfg, host, max_cycles=200_000, allow_errors=True)
 
 
-def check(job, beats, cols):
-    assert len(beats) == len(job.expected), f"{len(beats)} beats, expected {len(job.expected)}"
-    for i, (got, exp) in enumerate(zip(beats, job.expected)):
-        data = got["data"] if isinstance(got, dict) else got.data
-        lanes = [(int(data) >> (32 * c)) & 0xFFFFFFFF for c in range(cols)]
-        for c, e in enumerate(exp):
-            if e is not None:
-                assert lanes[c] == e, f"beat {i} lane {c}: got 0x{lanes[c]:08x}, expected 0x{e:08x}"
+def busy_cycles(host: SequenceHost) -> list[int]:
+    """Cycles each command held ``busy`` after the cycle it was accepted in (the cycle model's count)."""
+    return [done - accepted - 1 for accepted, done in zip(host.accepted, host.done)]
 
 
 def test_dense_small():
@@ -81,10 +37,10 @@ def test_dense_small():
     a = rand_bf16(rng, (6, 7))
     b = rand_bf16(rng, (7, 9))
     job = make_job("dense", SHAPE, a, b)
-    [(beats, busy, err, code)] = simulate(TINY, [job])
-    assert not err
-    check(job, beats, SHAPE.cols)
-    assert busy == job.report.cycles
+    host = simulate(TINY, [job])
+    assert host.status == [OK]
+    assert host.mismatches(SHAPE.cols) == []
+    assert busy_cycles(host) == [job.report.cycles]
 
 
 def all_mode_jobs(rng, gen=rand_bf16):
@@ -117,19 +73,19 @@ def all_mode_jobs(rng, gen=rand_bf16):
 def test_every_mode_cycle_exact_without_stalls():
     rng = np.random.default_rng(11)
     jobs = all_mode_jobs(rng)
-    for job, (beats, busy, err, _) in zip(jobs, simulate(TINY, jobs)):
-        assert not err, job.cmd
-        check(job, beats, SHAPE.cols)
-        assert busy == job.report.cycles, f"{job.mode} {job.cmd}: {busy} cycles, model {job.report.cycles}"
+    host = simulate(TINY, jobs)
+    assert host.status == [OK] * len(jobs)
+    assert host.mismatches(SHAPE.cols) == []
+    assert busy_cycles(host) == [job.report.cycles for job in jobs], [job.mode for job in jobs]
 
 
 def test_every_mode_with_gaps_and_back_pressure_and_edge_values():
     rng = np.random.default_rng(12)
     jobs = all_mode_jobs(rng, gen=edge_bf16)
-    for job, (beats, busy, err, _) in zip(jobs, simulate(TINY, jobs, stall_prob=0.5, gap_prob=0.3, seed=3)):
-        assert not err
-        check(job, beats, SHAPE.cols)
-        assert busy >= job.report.cycles
+    host = simulate(TINY, jobs, stall_prob=0.5, gap_prob=0.3, seed=3)
+    assert host.status == [OK] * len(jobs)
+    assert host.mismatches(SHAPE.cols) == []
+    assert all(busy >= job.report.cycles for busy, job in zip(busy_cycles(host), jobs))
 
 
 def test_rejected_commands_flag_error_and_recover():
@@ -144,12 +100,11 @@ def test_rejected_commands_flag_error_and_recover():
     mismatch.loads.append((2, 0, 0b111))  # a kept block in column 2 of a 2-column bitmap
     ragged = make_job("circ", SHAPE, rand_bf16(rng, (1, 1, 4)), rand_bf16(rng, (4, 4)))
     ragged.cmd = dict(ragged.cmd, k=6)  # K not a multiple of the block
-    jobs = [too_big, good, bad_mode, mismatch, ragged, good]
-    res = simulate(TINY, jobs)
-    codes = [(r[2], r[3]) for r in res]
-    assert codes == [(1, PEArrayError.BUFFER), (0, 0), (1, PEArrayError.MODE), (1, PEArrayError.BITMAP), (1, PEArrayError.SHAPE), (0, 0)]
-    assert all(r[0] == [] for r in res if r[2])
-    check(good, res[-1][0], SHAPE.cols)
+    host = simulate(TINY, [too_big, good, bad_mode, mismatch, ragged, good])
+    assert host.status == [(1, PEArrayError.BUFFER), OK, (1, PEArrayError.MODE), (1, PEArrayError.BITMAP),
+                           (1, PEArrayError.SHAPE), OK]
+    assert [host.received[i] for i in (0, 2, 3, 4)] == [[]] * 4  # a rejected command sends nothing
+    assert host.mismatches(SHAPE.cols, jobs=[1, 5]) == []
 
 
 def test_too_many_kept_blocks_for_the_a_buffer():
@@ -158,8 +113,8 @@ def test_too_many_kept_blocks_for_the_a_buffer():
     bm = np.ones((2, 3), np.uint8)
     job = make_job("sparse", SHAPE, rand_bf16(rng, (8, 12)), rand_bf16(rng, (12, 4)), bitmap=bm, max_blocks=8)
     job.loads = [ld for ld in job.loads if not (ld[0] == 0 and ld[1] >= 16)]
-    [(beats, busy, err, code)] = simulate(cfg, [job])
-    assert (err, code, beats) == (1, PEArrayError.BLOCKS, []) and busy == 1 + 2
+    host = simulate(cfg, [job])
+    assert (host.status, host.received, busy_cycles(host)) == ([(1, PEArrayError.BLOCKS)], [[]], [1 + 2])
 
 
 def test_config_validation_names_parameter():
@@ -178,7 +133,7 @@ def test_dense_only_array_of_any_shape():
     rng = np.random.default_rng(15)
     job = make_job("dense", shape, rand_bf16(rng, (7, 5)), rand_bf16(rng, (5, 3)))
     circ = make_job("circ", shape, rand_bf16(rng, (1, 1, 4)), rand_bf16(rng, (4, 2)))
-    res = simulate(cfg, [job, circ])
-    check(job, res[0][0], 2)
-    assert res[0][1] == job.report.cycles
-    assert (res[1][2], res[1][3]) == (1, PEArrayError.MODE)
+    host = simulate(cfg, [job, circ])
+    assert host.mismatches(2, jobs=[0]) == []
+    assert busy_cycles(host)[0] == job.report.cycles
+    assert host.status == [OK, (1, PEArrayError.MODE)]

@@ -11,6 +11,7 @@ with ``rows``, ``cols`` and ``block_size`` (``PEArrayConfig`` itself, or
 from __future__ import annotations
 
 import random
+from itertools import accumulate
 
 import numpy as np
 
@@ -142,9 +143,11 @@ class SequenceHost:
 
     It follows the protocol :func:`golden.pe_array.sequence_cycles` models: one load stream with
     every job's beats in order, job i's beats offered only after command ``i - banks`` has
-    transferred, command i offered once its loads are in. A testbench calls :meth:`drive` before
-    each clock edge (what to offer) and :meth:`sample` with what the DUT answered; the cycle
-    numbers it records (``load_start``, ``accepted``, ``done``) are those of the model.
+    transferred, command i offered once its loads are in. A cocotb testbench calls :meth:`drive`
+    before each clock edge (what to offer) and :meth:`sample` with what the DUT answered;
+    :func:`run_host` feeds stream sources from :meth:`allowed_beats` and :meth:`next_command`
+    and reports each cycle to :meth:`record`. The cycle numbers it records (``load_start``,
+    ``accepted``, ``done``) are those of the model.
 
     Parameters
     ----------
@@ -161,12 +164,14 @@ class SequenceHost:
         self.gap_prob, self.stall_prob = gap_prob, stall_prob
         self.rng = rng or random.Random(0)
         self.beats = [(i, beat) for i, job in enumerate(self.jobs) for beat in job.load_beats()]
+        self._beats_before = list(accumulate((len(job.loads) for job in self.jobs), initial=0))
         self.next_beat = 0
         self.loaded = [0] * len(self.jobs)
         self.load_start: list[int | None] = [None] * len(self.jobs)
         self.accepted: list[int] = []
         self.done: list[int] = []
         self.received: list[list] = [[] for _ in self.jobs]
+        self.status: list[tuple[int, int]] = []  # (error, err_code) in each done cycle, when reported
         self.held = 0  # cycles a load beat was offered and held back by the DUT
         self.cycle = 0
         self._holding = False
@@ -176,47 +181,65 @@ class SequenceHost:
     def finished(self) -> bool:
         return len(self.done) == len(self.jobs)
 
-    def drive(self):
-        """(load beat or None, command or None, output ready) to present this cycle."""
-        load = cmd = None
-        if self.next_beat < len(self.beats):
-            job = self.beats[self.next_beat][0]
-            allowed = job < self.banks or len(self.accepted) > job - self.banks
-            if allowed and (self._holding or self.rng.random() >= self.gap_prob):
-                load, self._holding = self.beats[self.next_beat][1], True
+    def allowed_beats(self) -> int:
+        """How many beats of the load stream may be offered by now: those of every job up to
+        the one whose bank the last accepted command has freed."""
+        return self._beats_before[min(len(self.jobs), len(self.accepted) + self.banks)]
+
+    def next_command(self) -> dict | None:
+        """The next command, once its loads are in (None before, and after the last)."""
         c = len(self.accepted)
         if c < len(self.jobs) and self.loaded[c] == len(self.jobs[c].loads):
-            cmd = self.jobs[c].command()
+            return self.jobs[c].command()
+        return None
+
+    def drive(self):
+        """(load beat or None, command or None, output ready) to present this cycle."""
+        load = None
+        if self.next_beat < self.allowed_beats() and (self._holding or self.rng.random() >= self.gap_prob):
+            load, self._holding = self.beats[self.next_beat][1], True
         ready = not (self.stall_prob and self.rng.random() < self.stall_prob)
-        self._offer = (load, cmd, ready)
+        self._offer = (load, self.next_command(), ready)
         return self._offer
 
     def sample(self, load_ready: bool, cmd_ready: bool, busy: bool, out_valid: bool, out_beat) -> None:
         """Record the DUT's answer for this cycle (``out_beat``: (data, last) when valid)."""
         load, cmd, out_ready = self._offer
+        self.record(load_offered=load is not None, load_taken=load is not None and load_ready,
+                    cmd_taken=cmd is not None and cmd_ready, busy=busy,
+                    out_beat=out_beat if out_valid and out_ready else None)
+
+    def record(self, *, load_offered: bool, load_taken: bool, cmd_taken: bool, busy: bool, out_beat=None,
+               status: tuple[int, int] | None = None) -> None:
+        """Book one cycle: a load beat offered (and taken), the command taken, ``busy``, the
+        output beat (data, last) transferred (None if none), the DUT's (error, err_code)."""
         running = len(self.done)
-        if out_valid and out_ready and running < len(self.jobs):
+        if out_beat is not None and running < len(self.jobs):
             self.received[running].append(out_beat)
         if len(self.accepted) > running and not busy and self.cycle > self.accepted[running]:
             self.done.append(self.cycle)
-        if load is not None and load_ready:
+            if status is not None:
+                self.status.append(status)
+        if load_taken:
             job = self.beats[self.next_beat][0]
             if self.load_start[job] is None:
                 self.load_start[job] = self.cycle
             self.loaded[job] += 1
             self.next_beat += 1
             self._holding = False
-        elif load is not None:
+        elif load_offered:
             self.held += 1
-        if cmd is not None and cmd_ready:
+        if cmd_taken:
             self.accepted.append(self.cycle)
         self.cycle += 1
 
-    def mismatches(self, cols: int) -> list[str]:
+    def mismatches(self, cols: int, jobs=None) -> list[str]:
         """Every received beat against the golden beats of its job (lanes past the edge are
-        not compared); empty when all match and nothing is missing or extra."""
+        not compared); empty when all match and nothing is missing or extra. ``jobs``: the
+        indices to compare (default every job)."""
         errors = []
-        for i, (job, got) in enumerate(zip(self.jobs, self.received)):
+        for i in range(len(self.jobs)) if jobs is None else jobs:
+            job, got = self.jobs[i], self.received[i]
             if len(got) != len(job.expected):
                 errors.append(f"job {i} ({job.mode}): {len(got)} beats, expected {len(job.expected)}")
             for n, ((data, last), lanes) in enumerate(zip(got, job.expected)):
@@ -229,33 +252,46 @@ class SequenceHost:
         return errors
 
 
-def run_host(cfg, host: SequenceHost, max_cycles: int = 100_000) -> SequenceHost:
-    """Drive ``host`` against ``hdl.pe_array.PEArray(cfg)`` in Amaranth's simulator until every
-    command has finished (the simulator is imported here: the generators above need no HDL)."""
-    from amaranth.sim import Simulator
+def run_host(cfg, host: SequenceHost, max_cycles: int = 100_000, *, allow_errors: bool = False) -> SequenceHost:
+    """Drive ``host``'s sequence into ``hdl.pe_array.PEArray(cfg)`` on a :class:`tb.amsim.StreamBench`
+    until every command has finished (the simulator is imported here: the generators above need
+    no HDL).
 
+    Loads and commands go through stream sources, the output through a stream sink (which
+    fails the test when it changes or drops before a transfer), with the host's gaps and
+    back-pressure from the host's generator (with gaps, the same draws in the same order as
+    :meth:`SequenceHost.drive`). Each cycle, after the DUT answered, what the host allows next is queued: it is
+    offered from the next cycle, as :meth:`SequenceHost.drive` would offer it. A rejected
+    command fails the run unless ``allow_errors``; (error, err_code) in each command's done
+    cycle land in ``host.status``.
+    """
     from hdl.pe_array import PEArray
+    from tb.amsim import StreamBench, StreamSink, StreamSource
+
     dut = PEArray(cfg)
+    bench = StreamBench(dut, max_cycles=max_cycles)
+    loads = StreamSource(bench, "load", gap_prob=host.gap_prob, rng=host.rng)
+    cmds = StreamSource(bench, "cmd")
+    taken = []
+    StreamSink(bench, "o", stall_prob=host.stall_prob, rng=host.rng,
+               callback=lambda beat: taken.append((beat["data"], beat["last"])))
+    load_valid, load_ready = bench.watch(dut.load.valid), bench.watch(dut.load.ready)
+    busy, error, err_code = bench.watch(dut.busy), bench.watch(dut.error), bench.watch(dut.err_code)
 
-    async def bench(ctx):
-        while not host.finished:
-            load, cmd, ready = host.drive()
-            ctx.set(dut.load.valid, load is not None)
-            if load is not None:
-                ctx.set(dut.load.payload, load)
-            ctx.set(dut.cmd.valid, cmd is not None)
-            if cmd is not None:
-                ctx.set(dut.cmd.payload, cmd)
-            ctx.set(dut.o.ready, ready)
-            payload = ctx.get(dut.o.payload)
-            host.sample(ctx.get(dut.load.ready), ctx.get(dut.cmd.ready), ctx.get(dut.busy),
-                        ctx.get(dut.o.valid), (payload.data, payload.last))
-            assert not ctx.get(dut.error), f"command {len(host.accepted) - 1} rejected: {ctx.get(dut.err_code)}"
-            assert host.cycle < max_cycles, "sequence never finished"
-            await ctx.tick()
+    def feed():
+        for _, beat in host.beats[host.next_beat + len(loads.queue):host.allowed_beats()]:
+            loads.send(beat)
+        if cmds.idle and (cmd := host.next_command()) is not None:
+            cmds.send(cmd)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    def step(ctx, cycle):
+        host.record(load_offered=load_valid[-1], load_taken=load_valid[-1] and load_ready[-1],
+                    cmd_taken=cmds.sent > len(host.accepted), busy=busy[-1],
+                    out_beat=taken.pop() if taken else None, status=(error[-1], err_code[-1]))
+        assert allow_errors or not error[-1], f"command {len(host.accepted) - 1} rejected: {err_code[-1]}"
+        feed()
+
+    feed()
+    bench.on_cycle(step)
+    bench.run(until=lambda: host.finished)
     return host
