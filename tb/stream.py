@@ -130,6 +130,14 @@ async def _wait_until(event: Event, done: Callable[[], bool], timeout_cycles: in
         raise AssertionError(what())
 
 
+def _bind_port(driver, dut, name: str, codec: PayloadCodec, rng: random.Random, period_ns: int) -> None:
+    """Give a source or sink driver the flat signals of stream port ``name`` and its settings."""
+    driver.clk, driver.name, driver.codec, driver.rng, driver.period_ns = dut.clk, name, codec, rng, period_ns
+    driver.payload = getattr(dut, f"{name}__payload")
+    driver.valid = getattr(dut, f"{name}__valid")
+    driver.ready = getattr(dut, f"{name}__ready")
+
+
 class StreamSource(SourceQueue):
     """Drive an Amaranth input stream ``<name>__{payload,valid,ready}`` from a queue.
 
@@ -148,15 +156,8 @@ class StreamSource(SourceQueue):
 
     def __init__(self, dut, name: str, codec: PayloadCodec, *, gap_prob: float = 0.0,
                  rng: random.Random | None = None, period_ns: int = 10):
-        self.clk = dut.clk
-        self.payload = getattr(dut, f"{name}__payload")
-        self.valid = getattr(dut, f"{name}__valid")
-        self.ready = getattr(dut, f"{name}__ready")
-        self.codec = codec
+        _bind_port(self, dut, name, codec, rng or random.Random(0), period_ns)
         self.gap_prob = gap_prob
-        self.rng = rng or random.Random(0)
-        self.name = name
-        self.period_ns = period_ns
         self.queue: deque[int] = deque()
         self.sent = 0
         self._holding = False
@@ -212,16 +213,9 @@ class StreamSink:
     def __init__(self, dut, name: str, codec: PayloadCodec, *, stall_prob: float = 0.0,
                  rng: random.Random | None = None, callback: Callable[[Any], None] | None = None,
                  period_ns: int = 10):
-        self.clk = dut.clk
-        self.name = name
-        self.payload = getattr(dut, f"{name}__payload")
-        self.valid = getattr(dut, f"{name}__valid")
-        self.ready = getattr(dut, f"{name}__ready")
-        self.codec = codec
+        _bind_port(self, dut, name, codec, rng or random.Random(1), period_ns)
         self.stall_prob = stall_prob
-        self.rng = rng or random.Random(1)
         self.callback = callback
-        self.period_ns = period_ns
         self.received: list[Any] = []
         self.protocol_errors: list[str] = []
         self._pending: int | None = None  # payload seen valid but not yet transferred
