@@ -14,7 +14,8 @@ and ends with ``write_results("name", doc, markdown)``. The pieces:
   ``omnidrl synth`` report (``flows.synth.report_path``, named by the config's full hash) and
   synthesized first when the report lacks the target;
 * :func:`write_results`: ``bench/results/<name>.json`` and, if given, ``<name>.md``;
-* :func:`td3_layer_sizes`: the layer widths of the TD3 networks the benchmarks are shaped after.
+* :func:`td3_layer_sizes`: the layer widths of the TD3 networks the benchmarks are shaped after;
+* :func:`sram_ge`: the area of black-boxed SRAM in the SRAM model of docs/ecim.md.
 """
 
 from __future__ import annotations
@@ -31,8 +32,12 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 WORK = ROOT / "build" / "bench"
 
+# SRAM model (docs/ecim.md): OpenRAM's FreePDK45 arrays reach 0.826 Mb/mm^2 with their periphery;
+# in the project's GE unit (NanGate45 NAND2_X1 = 0.798 um^2) that is 1.517 GE per bit.
+SRAM_GE_PER_BIT = 1.0 / 0.826 / 0.798
+
 __all__ = ["ROOT", "RESULTS", "WORK", "utc_now", "run_info", "synth_records", "area_ge", "write_results",
-           "td3_layer_sizes"]
+           "td3_layer_sizes", "SRAM_GE_PER_BIT", "sram_ge"]
 
 
 def utc_now() -> str:
@@ -113,3 +118,8 @@ def td3_layer_sizes(obs: int = 17, act: int = 6, hidden=(256, 256)) -> dict[str,
     The defaults are HalfCheetah's: ``{"actor": [17, 256, 256, 6], "critic": [23, 256, 256, 1]}``.
     """
     return {"actor": [obs, *hidden, act], "critic": [obs + act, *hidden, 1]}
+
+
+def sram_ge(bits: int) -> int:
+    """GE of ``bits`` stored bits (bit cells and periphery) in the SRAM model, rounded."""
+    return round(SRAM_GE_PER_BIT * bits)

@@ -1,14 +1,15 @@
 """EMD compression benchmark: bits per value and per exponent against top-3 and the entropy bound.
 
-Usage: ``python bench/emd_ratio.py [--quick]``
+Usage: ``python bench/emd_ratio.py [--quick] [--no-synth]``
 
 Tensors: every tensor of the committed TD3 trace (``golden.traces``) when it is present;
 otherwise a synthetic TD3-shaped set (actor 17-256-256-6 and critic 23-256-256-1 at three
 training stages: weights, ReLU activations, output and weight gradients), labelled as such in
 the results. For each tensor it measures EMD (the defaults and the simple scheme), top-3 and
 the order-0 exponent entropy H; a sweep over G, D, the window top and the escape width picks
-the defaults (the lowest element-weighted exponent bits). Area comes from ``omnidrl synth``
-reports in build/reports when they exist.
+the defaults (the lowest element-weighted exponent bits). Area comes from the ``omnidrl synth``
+reports of the encoder and decoder presets (synthesized when missing; ``--no-synth`` only reads
+the reports that exist).
 
 Prints one summary line per figure and writes bench/results/emd.json (plus emd.md, emd.png).
 """
@@ -16,32 +17,26 @@ Prints one summary line per figure and writes bench/results/emd.json (plus emd.m
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._common import ROOT, RESULTS, run_info, synth_records, td3_layer_sizes, write_results  # noqa: E402
 from golden import emd  # noqa: E402
 from golden.bf16 import f32_to_bf16  # noqa: E402
-
-RESULTS = ROOT / "bench" / "results"
 
 
 def synthetic_tensors(seed: int = 0):
     """TD3-shaped tensors at three stages; the scale of weights and gradients changes with stage."""
     rng = np.random.default_rng(seed)
     out = []
-    nets = {"actor": [17, 256, 256, 6], "critic": [23, 256, 256, 1]}
     batch = 256
     for stage, (w_sigma_mult, g_scale) in {"early": (0.0, 1e-2), "middle": (0.6, 3e-3), "late": (1.0, 1e-3)}.items():
-        for net, sizes in nets.items():
+        for net, sizes in td3_layer_sizes().items():
             x = rng.normal(0, 1, (batch, sizes[0]))
             for li, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
                 bound = 1 / np.sqrt(n_in)
@@ -92,29 +87,30 @@ def weighted(tensors, fn):
     return sum(fn(v) for _, _, v in tensors) / n
 
 
-def area_figures():
-    """GE area of the default and paper presets from ``omnidrl synth`` reports, when present."""
+def area_figures(synthesize: bool = True):
+    """Generic-target area, flip-flops and min period of the encoder's and decoder's default and
+    paper presets from their ``omnidrl synth`` reports (synthesized first when ``synthesize``;
+    a preset without a report is left out)."""
+    from flows.synth import report_path  # noqa: PLC0415
     from hdl.emd import EmdDecoderConfig, EmdEncoderConfig  # noqa: PLC0415
 
     out = {}
     for cls in (EmdEncoderConfig, EmdDecoderConfig):
         for preset in ("default", "paper"):
             cfg = cls.preset(preset)
-            path = ROOT / "build" / "reports" / f"{cfg.artefact_name}.json"
-            if not path.exists():
-                continue
-            rec = json.loads(path.read_text())
-            vals = {r["metric"]: r["value"] for r in rec.get("records", []) if r.get("target") == "generic"}
+            vals = {m: r["value"] for m, r in synth_records(cfg, "generic", synthesize_missing=synthesize).items()}
             if "area" in vals:
                 out[f"{cfg.BLOCK}/{preset}"] = {"area_ge": vals["area"], "flip_flops": vals.get("flip_flops"),
                                                 "min_period_ns": vals.get("min_period"),
-                                                "report": str(path.relative_to(ROOT)), "config": rec.get("config")}
+                                                "report": str(report_path(cfg).relative_to(ROOT)),
+                                                "config": cfg.to_dict()}
     return out
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller sweep")
+    ap.add_argument("--no-synth", action="store_true", help="run no synthesis: area only from the reports that exist")
     args = ap.parse_args(argv)
     t0 = time.time()
     source, tensors = load_tensors()
@@ -184,19 +180,14 @@ def main(argv=None):
         by_kind[kind]["best_format"] = kind_best[kind]["format"]
         by_kind[kind]["best_format_bits_per_exponent"] = kind_best[kind]["bits_per_exponent"]
 
-    import amaranth  # noqa: PLC0415 (versions only)
     result = {
-        "benchmark": "emd_ratio", "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "python": platform.python_version()},
-        "versions": {"numpy": np.__version__, "amaranth": amaranth.__version__},
+        "benchmark": "emd_ratio", **run_info(("numpy", "amaranth", "pyosys")),
         "tensor_source": source, "tensors": len(rows), "values": n_total,
         "default_format": emd.DEFAULT.label(), "simple_format": emd.SIMPLE.label(), "sweep_best_format": best_fmt.label(),
         **summary, "by_kind": by_kind, "sweep_grid": grid, "sweep_top10": sweep[:10], "per_tensor": rows,
-        "area": area_figures(), "seconds": round(time.time() - t0, 1),
+        "area": area_figures(synthesize=not args.no_synth), "seconds": round(time.time() - t0, 1),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "emd.json").write_text(json.dumps(result, indent=1) + "\n")
-    _write_markdown(result)
+    write_results("emd", result, _markdown(result))
     _plot(result)
 
     print(f"emd_ratio: tensors={len(rows)} values={n_total} source={source}")
@@ -214,7 +205,7 @@ def main(argv=None):
     return 0
 
 
-def _write_markdown(res):
+def _markdown(res):
     lines = ["## EMD compression", "",
              f"Source: {res['tensor_source']}; {res['tensors']} tensors, {res['values']} values; "
              f"`bench/emd_ratio.py`, {res['date']}. Defaults `{res['default_format']}`, simple scheme "
@@ -245,7 +236,7 @@ def _write_markdown(res):
             cells.append(f"{r['bits_per_exponent']:.3f} (hi {r['hi']}, E {r['escape_bits']})" if r else "-")
         lines.append(f"| {g} | " + " | ".join(cells) + " |")
     if res["area"]:
-        lines += ["", "Area (`omnidrl synth`, generic GE Liberty, Yosys 0.70; min period from OpenSTA on that library):", "",
+        lines += ["", f"Area (`omnidrl synth`, generic GE Liberty, Yosys {res['versions']['pyosys']}; min period from OpenSTA on that library):", "",
                   "| block/preset | area (GE) | flip-flops | min period (ns) | report |", "|---|---:|---:|---:|---|"]
         for block, a in res["area"].items():
             lines.append(f"| {block} | {a['area_ge']:,.0f} | {a['flip_flops']} | {a['min_period_ns']} | {a['report']} |")
@@ -256,7 +247,7 @@ def _write_markdown(res):
         per.append(f"| {r['tensor']} | {r['kind']} | {r['values']} | {r['zero_fraction']:.2f} | {r['entropy_bits_per_exponent']:.3f} | "
                    f"{r['default_bits_per_exponent']:.3f} | {r['simple_bits_per_exponent']:.3f} | {r['top3_bits_per_exponent']:.3f} | "
                    f"{r['default_bits_per_value']:.3f} |")
-    (RESULTS / "emd.md").write_text("\n".join(lines + per) + "\n")
+    return "\n".join(lines + per) + "\n"
 
 
 def _plot(res):

