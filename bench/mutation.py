@@ -1,0 +1,297 @@
+"""Mutation testing of the files where a wrong line is a wrong number, one file at a time.
+
+For each file in scope (``SCOPE`` below) cosmic-ray makes mutants (one small change each: ``+`` for
+``-``, ``<`` for ``<=``, a constant plus one, a condition negated, a loop run zero times...), runs the
+fast tests that cover the file against each, and counts the mutants the tests kill. A survivor is either a
+gap in the tests (add a test that fails on it) or an equivalent mutant (listed in ``EQUIVALENT`` with its
+reason in docs/mutation.md).
+
+Usage::
+
+    .venv/bin/python bench/mutation.py                       # every file in scope
+    .venv/bin/python bench/mutation.py --files golden/mfec.py  # just the file you changed
+    .venv/bin/python bench/mutation.py --fresh --files ...     # forget the saved session, start over
+    .venv/bin/python bench/mutation.py --report                # rewrite the results from saved sessions
+
+The mutants run in a copy of the sources (``build/mutation/tree``), never in the working tree, so an
+interrupted run leaves no mutant behind. Each file's cosmic-ray session (``build/mutation/<file>.sqlite``)
+keeps the finished mutants: run the same command again to resume. Results go to
+``bench/results/mutation.json`` and ``.md``; files not run keep their previous entry, or ``"not run"``.
+
+Operators: every cosmic-ray operator, but one replacement per operator kind rather than all of them
+(``REPLACEMENTS``), and a constant is mutated by ``+1`` only; a full cross product (every binary operator
+into every other) is 3-4 times the mutants for little extra information.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench._common import ROOT, run_info, utc_now, write_results  # noqa: E402
+
+WORK = ROOT / "build" / "mutation"
+TREE = WORK / "tree"
+COPIED = ("golden", "hdl", "tb", "flows", "tests", "pyproject.toml")
+PYTEST = "python -m pytest -x -q -n 0 -p no:cacheprovider"
+
+# file -> (the fast tests that cover it, the functions mutated (None: the whole file)).
+SCOPE: dict[str, tuple[list[str], list[str] | None]] = {
+    "golden/config.py": (["tests/test_config.py", "tests/test_config_mutants.py"], None),
+    "golden/transpose.py": (["tests/test_transpose_golden.py"], None),
+    "golden/gst.py": (["tests/test_gst_layers.py", "tests/test_pe_array_golden.py"], None),
+    "golden/mfec.py": (["tests/test_mfec.py"], None),
+    "golden/pe_array.py": (["tests/test_pe_array_golden.py", "tests/test_gst_layers.py"], None),
+    "golden/bf16.py": (["tests/test_bf16.py", "tests/test_gst_layers.py"], None),
+    "hdl/lib/fp.py": (["tests/test_fp_units_edges.py", "tests/test_pe_amaranth.py"], None),
+    "golden/emd.py": (["tests/test_emd_golden.py", "tests/test_emd_sparse_tie.py"], None),
+    "golden/td3.py": (["tests/test_td3.py", "tests/test_gst_layers.py"], ["TD3Agent.update", "Adam.step"]),
+}
+
+# The one replacement kept per operator kind (cosmic-ray names them core/<Operator>_<From>_<To>).
+REPLACEMENTS = {
+    "ReplaceBinaryOperator": {"Add": "Sub", "Sub": "Add", "Mul": "Div", "Div": "Mul", "FloorDiv": "Mul",
+                              "Mod": "FloorDiv", "Pow": "Mul", "LShift": "RShift", "RShift": "LShift",
+                              "BitOr": "BitAnd", "BitAnd": "BitOr", "BitXor": "BitOr", "MatMult": "Mul"},
+    "ReplaceComparisonOperator": {"Lt": "LtE", "LtE": "Lt", "Gt": "GtE", "GtE": "Gt", "Eq": "NotEq",
+                                  "NotEq": "Eq", "Is": "IsNot", "IsNot": "Is", "In": "NotIn", "NotIn": "In"},
+    "ReplaceUnaryOperator": {"USub": "UAdd", "UAdd": "USub", "Invert": "UAdd", "Delete": "Not"},
+}
+
+# Survivors argued equivalent in docs/mutation.md: (file, operator, stripped source line) -> why.
+EQUIVALENT: dict[tuple[str, str, str], str] = {}
+
+
+def session_name(path: str) -> str:
+    """``golden/mfec.py`` -> ``golden_mfec``: the stem of the file's config and session."""
+    return path.removesuffix(".py").replace("/", "_")
+
+
+def kept(operator: str, occurrence: int) -> bool:
+    """Whether a cosmic-ray mutant is in the reduced operator set (see the module docstring)."""
+    name = operator.split("/", 1)[1]
+    if name.startswith("NumberReplacer"):
+        return occurrence % 2 == 0  # each constant yields (+1, -1) in that order: keep +1
+    match = re.fullmatch(r"(\w+?)_(\w+)_(\w+)", name)
+    if match and match[1] in REPLACEMENTS:
+        return REPLACEMENTS[match[1]].get(match[2]) == match[3]
+    return True
+
+
+def function_lines(path: Path, names: list[str]) -> list[tuple[int, int]]:
+    """The (first, last) line ranges of the functions ``names`` (``Class.method`` or ``function``)."""
+    ranges, tree = [], ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        for child in getattr(node, "body", []):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                owner = f"{node.name}." if isinstance(node, ast.ClassDef) else ""
+                if owner + child.name in names:
+                    ranges.append((child.lineno, child.end_lineno))
+    if len(ranges) != len(names):
+        raise SystemExit(f"functions={names} not all found in {path}; found {len(ranges)}")
+    return ranges
+
+
+def copy_tree() -> None:
+    """Refresh the copy the mutants run in (the working tree is never mutated)."""
+    TREE.mkdir(parents=True, exist_ok=True)
+    for name in COPIED:
+        source, target = ROOT / name, TREE / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(source, target)
+
+
+def write_config(path: str, timeout: float) -> Path:
+    tests, _ = SCOPE[path]
+    config = WORK / f"{session_name(path)}.toml"
+    config.write_text(
+        "[cosmic-ray]\n"
+        f'module-path = "{path}"\n'
+        f"timeout = {timeout:.1f}\n"
+        "excluded-modules = []\n"
+        f'test-command = "{PYTEST} {" ".join(tests)}"\n'
+        "[cosmic-ray.distributor]\n"
+        'name = "local"\n')
+    return config
+
+
+def cosmic_ray(*args: str) -> None:
+    subprocess.run([str(Path(sys.executable).parent / "cosmic-ray"), *args], cwd=TREE, check=True)
+
+
+def baseline_seconds(path: str) -> float:
+    """Run the file's tests once on the unmutated copy: they must pass, and their time sets the timeout."""
+    tests, _ = SCOPE[path]
+    start = time.monotonic()
+    proc = subprocess.run(f"{PYTEST} {' '.join(tests)}", shell=True, cwd=TREE, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{path}: its tests fail before any mutation:\n{proc.stdout[-2000:]}")
+    return time.monotonic() - start
+
+
+def init_session(path: str, config: Path, db: Path) -> None:
+    """Create the session and mark as skipped the mutants outside the reduced set or the functions."""
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import WorkerOutcome, WorkResult
+
+    cosmic_ray("init", str(config), str(db))
+    _, functions = SCOPE[path]
+    ranges = function_lines(TREE / path, functions) if functions else None
+    with use_db(str(db), WorkDB.Mode.open) as work_db:
+        skip = []
+        for item in work_db.work_items:
+            mutation = item.mutations[0]
+            line = mutation.start_pos[0]
+            inside = ranges is None or any(lo <= line <= hi for lo, hi in ranges)
+            if not (inside and kept(mutation.operator_name, mutation.occurrence)):
+                skip.append(item.job_id)
+        work_db.set_multiple_results(skip, WorkResult(worker_outcome=WorkerOutcome.SKIPPED,
+                                                      output="outside the reduced operator set or scope"))
+
+
+def counts(db: Path) -> tuple[int, int]:
+    """(finished, total) mutants of a session, skipped ones left out."""
+    from cosmic_ray.work_db import WorkDB, use_db
+
+    with use_db(str(db), WorkDB.Mode.open) as work_db:
+        results = [r for _, r in work_db.completed_work_items]
+        skipped = sum(r.worker_outcome == "skipped" for r in results)
+        return len(results) - skipped, work_db.num_work_items - skipped
+
+
+def summarize(path: str, db: Path, runtime_s: float) -> dict:
+    """The file's entry in mutation.json."""
+    from cosmic_ray.work_db import WorkDB, use_db
+
+    lines = (ROOT / path).read_text().splitlines()
+    killed = survived = equivalent = incompetent = 0
+    survivors, equivalents = [], []
+    with use_db(str(db), WorkDB.Mode.open) as work_db:
+        pending = len(work_db.pending_work_items)
+        for item, result in work_db.completed_work_items:
+            if result.worker_outcome == "skipped":
+                continue
+            mutation = item.mutations[0]
+            line = mutation.start_pos[0]
+            text = lines[line - 1].strip() if line <= len(lines) else ""
+            short = f"{path}:{line} {mutation.operator_name.split('/', 1)[1]}#{mutation.occurrence}: {text[:80]}"
+            if result.test_outcome == "incompetent":
+                incompetent += 1  # the mutant does not even import: not a mutant at all
+            elif result.test_outcome != "survived":
+                killed += 1
+            elif (path, mutation.operator_name, text) in EQUIVALENT:
+                equivalent += 1
+                equivalents.append(short)
+            else:
+                survived += 1
+                survivors.append(short)
+    mutants = killed + survived + equivalent
+    score = killed / (killed + survived) if killed + survived else None
+    tests, functions = SCOPE[path]
+    return {"status": "complete" if pending == 0 else f"partial ({pending} mutants not run)",
+            "tests": tests, "functions": functions, "mutants": mutants, "killed": killed,
+            "survived": survived, "equivalent": equivalent, "incompetent": incompetent,
+            "score": None if score is None else round(score, 4), "runtime_s": round(runtime_s, 1),
+            "date": utc_now(), "survivors": sorted(survivors), "equivalents": sorted(equivalents)}
+
+
+def run_file(path: str, fresh: bool) -> dict:
+    WORK.mkdir(parents=True, exist_ok=True)
+    db = WORK / f"{session_name(path)}.sqlite"
+    base = baseline_seconds(path)
+    config = write_config(path, timeout=max(20.0, 10 * base))
+    if fresh or not db.exists():
+        db.unlink(missing_ok=True)
+        init_session(path, config, db)
+    done, total = counts(db)
+    print(f"{path}: {total} mutants ({done} already done), tests {base:.1f} s each", flush=True)
+    stop = threading.Event()
+
+    def progress():
+        while not stop.wait(15):
+            now, _ = counts(db)
+            print(f"  {path}: {now}/{total} ({time.monotonic() - start:.0f} s)", flush=True)
+
+    start = time.monotonic()
+    watcher = threading.Thread(target=progress, daemon=True)
+    watcher.start()
+    try:
+        cosmic_ray("exec", str(config), str(db))
+    finally:
+        stop.set()
+    runtime = time.monotonic() - start
+    previous = load_results().get("files", {}).get(path, {})
+    if done and isinstance(previous, dict) and "runtime_s" in previous:
+        runtime += previous["runtime_s"]  # a resumed session: add the time of the earlier part
+    return summarize(path, db, runtime)
+
+
+def load_results() -> dict:
+    path = ROOT / "bench" / "results" / "mutation.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def markdown(files: dict) -> str:
+    rows = ["# Mutation testing (bench/mutation.py, cosmic-ray)", "",
+            "| file | tests | mutants | killed | survived | equivalent | score | run time |",
+            "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for path, entry in files.items():
+        tests = ", ".join(Path(t).name for t in SCOPE[path][0])
+        if entry == "not run":
+            rows.append(f"| {path} | {tests} | not run | | | | | |")
+            continue
+        score = "-" if entry["score"] is None else f"{100 * entry['score']:.1f} %"
+        rows.append(f"| {path} | {tests} | {entry['mutants']} | {entry['killed']} | {entry['survived']} | "
+                    f"{entry['equivalent']} | {score} | {entry['runtime_s']:.0f} s |")
+    rows += ["", "Score: killed / (killed + survived); equivalent mutants are argued in docs/mutation.md."]
+    survivors = [s for e in files.values() if e != "not run" for s in e["survivors"]]
+    if survivors:
+        rows += ["", "## Survivors", ""] + [f"- `{s}`" for s in survivors]
+    return "\n".join(rows)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--files", nargs="+", default=list(SCOPE), choices=list(SCOPE), metavar="FILE",
+                        help=f"files to mutate (default: all in scope: {' '.join(SCOPE)})")
+    parser.add_argument("--fresh", action="store_true", help="discard saved sessions and start over")
+    parser.add_argument("--report", action="store_true", help="only rewrite the results from saved sessions")
+    args = parser.parse_args(argv)
+
+    previous = load_results().get("files", {})
+    files = {path: previous.get(path, "not run") for path in SCOPE}
+    if not args.report:
+        copy_tree()
+    for path in args.files:
+        db = WORK / f"{session_name(path)}.sqlite"
+        if args.report:
+            if db.exists():
+                runtime = previous.get(path, {}).get("runtime_s", 0.0) if previous.get(path) != "not run" else 0.0
+                files[path] = summarize(path, db, runtime)
+            continue
+        files[path] = run_file(path, args.fresh)
+        entry = files[path]
+        print(f"{path}: {entry['killed']}/{entry['killed'] + entry['survived']} killed, "
+              f"{entry['equivalent']} equivalent, {entry['runtime_s']:.0f} s", flush=True)
+        write_results("mutation", {**run_info(packages=("numpy", "cosmic-ray", "pytest")), "files": files},
+                      markdown(files))
+    write_results("mutation", {**run_info(packages=("numpy", "cosmic-ray", "pytest")), "files": files},
+                  markdown(files))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
