@@ -11,6 +11,7 @@ Usage::
     .venv/bin/python bench/mutation.py                       # every file in scope
     .venv/bin/python bench/mutation.py --files golden/mfec.py  # just the file you changed
     .venv/bin/python bench/mutation.py --fresh --files ...     # forget the saved session, start over
+    .venv/bin/python bench/mutation.py --retest-survivors --files ...  # after adding tests: rerun survivors
     .venv/bin/python bench/mutation.py --report                # rewrite the results from saved sessions
 
 The mutants run in a copy of the sources (``build/mutation/tree``), never in the working tree, so an
@@ -47,7 +48,7 @@ PYTEST = "python -m pytest -x -q -n 0 -p no:cacheprovider"
 # file -> (the fast tests that cover it, the functions mutated (None: the whole file)).
 SCOPE: dict[str, tuple[list[str], list[str] | None]] = {
     "golden/config.py": (["tests/test_config.py", "tests/test_config_mutants.py"], None),
-    "golden/transpose.py": (["tests/test_transpose_golden.py"], None),
+    "golden/transpose.py": (["tests/test_transpose_golden.py", "tests/test_transpose_mutants.py"], None),
     "golden/gst.py": (["tests/test_gst_layers.py", "tests/test_pe_array_golden.py"], None),
     "golden/mfec.py": (["tests/test_mfec.py"], None),
     "golden/pe_array.py": (["tests/test_pe_array_golden.py", "tests/test_gst_layers.py"], None),
@@ -67,8 +68,57 @@ REPLACEMENTS = {
     "ReplaceUnaryOperator": {"USub": "UAdd", "UAdd": "USub", "Invert": "UAdd", "Delete": "Not"},
 }
 
-# Survivors argued equivalent in docs/mutation.md: (file, operator, stripped source line) -> why.
-EQUIVALENT: dict[tuple[str, str, str], str] = {}
+# Survivors argued equivalent in docs/mutation.md: (file, operator, stripped source line) -> why. The
+# operator may carry "#<occurrence>" when only one of the mutants of that kind on the line is equivalent.
+KEYWORD_ONLY = "the bare * marks keyword-only parameters; as / every call (all by keyword) binds the same"
+EQUIVALENT: dict[tuple[str, str, str], str] = {
+    ("golden/config.py", "core/ReplaceBinaryOperator_BitOr_BitAnd",
+     "def __init__(self, message: str, *, name: str | None = None, value=None, allowed: str | None = None):"):
+        "an annotation: never evaluated (from __future__ import annotations)",
+    ("golden/config.py", "core/ReplaceBinaryOperator_Mul_Div",
+     "def __init__(self, message: str, *, name: str | None = None, value=None, allowed: str | None = None):"):
+        KEYWORD_ONLY,
+    ("golden/config.py", "core/ReplaceBinaryOperator_Mul_Div",
+     "def param(default=dataclasses.MISSING, *, lo=None, hi=None, pow2: bool = False, choices=None,"):
+        KEYWORD_ONLY,
+    ("golden/config.py", "core/ReplaceBinaryOperator_Mul_Div",
+     "def _fields_dict(self, *, features_only: bool = False) -> dict[str, Any]:"): KEYWORD_ONLY,
+    ("golden/config.py", "core/ReplaceBinaryOperator_Mul_Div",
+     "def to_dict(self, *, features_only: bool = False) -> dict[str, Any]:"): KEYWORD_ONLY,
+    ("golden/config.py", "core/ReplaceBinaryOperator_Mul_Div",
+     "def to_json(self, *, features_only: bool = False) -> str:"): KEYWORD_ONLY,
+    ("golden/config.py", "core/ReplaceFalseWithTrue",
+     "def _fields_dict(self, *, features_only: bool = False) -> dict[str, Any]:"):
+        "the default is never used: both callers pass features_only",
+    ("golden/config.py", "core/RemoveDecorator", "@dataclasses.dataclass(frozen=True)"):
+        "the base Config has no fields; every subclass is itself a frozen dataclass",
+    ("golden/config.py", "core/AddNot", "if typ in (bool, str):"):
+        "for bool, str and every other class the next branch gives the same isinstance; no config has a non-class annotation",
+    ("golden/transpose.py", "core/ReplaceTrueWithFalse", "@dataclasses.dataclass(frozen=True)"):
+        "frozen only forbids assigning a field, which no code does",
+    ("golden/transpose.py", "core/NumberReplacer", "return int(self.bitmap.shape[0])"):
+        "the bitmap is square (pack rejects anything else): shape[1] is the same",
+    ("golden/transpose.py", "core/NumberReplacer", "bits = np.asarray(bitmap, dtype=bool).reshape(-1)"):
+        "NumPy infers a negative size whatever its value: reshape(-2) is reshape(-1)",
+    ("golden/transpose.py", "core/NumberReplacer#48",
+     'raw = (word & ((1 << n) - 1)).to_bytes((n + 7) // 8, "little")'):
+        "(n + 8) // 8 bytes: at most one more zero byte, cut off by [:n]",
+    ("golden/transpose.py", "core/ReplaceBinaryOperator_FloorDiv_Mul",
+     'raw = (word & ((1 << n) - 1)).to_bytes((n + 7) // 8, "little")'):
+        "(n + 7) * 8 bytes: more zero bytes, cut off by [:n]",
+    ("golden/transpose.py", "core/ReplaceFalseWithTrue", "flag = False"):
+        "the first beat either is a header (which clears the flag) or a stray value beat (which raises it)",
+    ("golden/transpose.py", "core/NumberReplacer", "need = got = 0"):
+        "both are set by every header before a value beat can read them",
+    ("golden/transpose.py", "core/NumberReplacer", "mask = (1 << (tile * tile)) - 1"):
+        "int_to_bitmap masks the header to tile*tile bits itself",
+    ("golden/transpose.py", "core/ReplaceBinaryOperator_LShift_RShift", "mask = (1 << (tile * tile)) - 1"):
+        "int_to_bitmap masks the header to tile*tile bits itself",
+    ("golden/transpose.py", "core/NumberReplacer", "limit = min(64, self.cells)"):
+        "lanes is a power of two <= 64 by its own range: a limit of 65 admits nothing more",
+    ("golden/transpose.py", "core/NumberReplacer#154", "side = tiles[0].shape[0]"):
+        "tiles are square: shape[1] is the same",
+}
 
 
 def session_name(path: str) -> str:
@@ -192,7 +242,8 @@ def summarize(path: str, db: Path, runtime_s: float) -> dict:
                 incompetent += 1  # the mutant does not even import: not a mutant at all
             elif result.test_outcome != "survived":
                 killed += 1
-            elif (path, mutation.operator_name, text) in EQUIVALENT:
+            elif ((path, mutation.operator_name, text) in EQUIVALENT
+                  or (path, f"{mutation.operator_name}#{mutation.occurrence}", text) in EQUIVALENT):
                 equivalent += 1
                 equivalents.append(short)
             else:
@@ -208,7 +259,15 @@ def summarize(path: str, db: Path, runtime_s: float) -> dict:
             "date": utc_now(), "survivors": sorted(survivors), "equivalents": sorted(equivalents)}
 
 
-def run_file(path: str, fresh: bool) -> dict:
+def forget_survivors(db: Path) -> None:
+    """Drop the survivors' results from a session so that ``exec`` runs them again (new tests)."""
+    import sqlite3
+
+    with sqlite3.connect(db) as connection:
+        connection.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED'")
+
+
+def run_file(path: str, fresh: bool, retest: bool = False) -> dict:
     WORK.mkdir(parents=True, exist_ok=True)
     db = WORK / f"{session_name(path)}.sqlite"
     base = baseline_seconds(path)
@@ -216,6 +275,8 @@ def run_file(path: str, fresh: bool) -> dict:
     if fresh or not db.exists():
         db.unlink(missing_ok=True)
         init_session(path, config, db)
+    elif retest:
+        forget_survivors(db)
     done, total = counts(db)
     print(f"{path}: {total} mutants ({done} already done), tests {base:.1f} s each", flush=True)
     stop = threading.Event()
@@ -268,6 +329,8 @@ def main(argv=None) -> int:
     parser.add_argument("--files", nargs="+", default=list(SCOPE), choices=list(SCOPE), metavar="FILE",
                         help=f"files to mutate (default: all in scope: {' '.join(SCOPE)})")
     parser.add_argument("--fresh", action="store_true", help="discard saved sessions and start over")
+    parser.add_argument("--retest-survivors", action="store_true",
+                        help="run the survivors of the saved sessions again (after adding tests)")
     parser.add_argument("--report", action="store_true", help="only rewrite the results from saved sessions")
     args = parser.parse_args(argv)
 
@@ -282,7 +345,7 @@ def main(argv=None) -> int:
                 runtime = previous.get(path, {}).get("runtime_s", 0.0) if previous.get(path) != "not run" else 0.0
                 files[path] = summarize(path, db, runtime)
             continue
-        files[path] = run_file(path, args.fresh)
+        files[path] = run_file(path, args.fresh, args.retest_survivors)
         entry = files[path]
         print(f"{path}: {entry['killed']}/{entry['killed'] + entry['survived']} killed, "
               f"{entry['equivalent']} equivalent, {entry['runtime_s']:.0f} s", flush=True)
