@@ -51,7 +51,7 @@ SCOPE: dict[str, tuple[list[str], list[str] | None]] = {
     "golden/transpose.py": (["tests/test_transpose_golden.py", "tests/test_transpose_mutants.py"], None),
     "golden/gst.py": (["tests/test_gst_layers.py", "tests/test_pe_array_golden.py", "tests/test_gst_mutants.py"],
                       None),
-    "golden/mfec.py": (["tests/test_mfec.py"], None),
+    "golden/mfec.py": (["tests/test_mfec.py", "tests/test_mfec_mutants.py"], None),
     "golden/pe_array.py": (["tests/test_pe_array_golden.py", "tests/test_gst_layers.py"], None),
     "golden/bf16.py": (["tests/test_bf16.py", "tests/test_gst_layers.py"], None),
     "hdl/lib/fp.py": (["tests/test_fp_units_edges.py", "tests/test_pe_amaranth.py"], None),
@@ -132,6 +132,14 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("golden/gst.py", "core/NumberReplacer",
      "self.s = round(self.s, 10)  # keep the scripted sequence exact (no 0.30000000000000004)"):
         "the sums of 0.05 steps are off by ~1e-16: rounding to 11 digits lands on the same double as to 10",
+    ("golden/mfec.py", "core/NumberReplacer",
+     'self.check(self.acc_width <= 62, "acc_width", "<= 62 (it follows from guard, n and max_groups)")'):
+        "unreachable: the ranges of guard, n and max_groups give at most 55 bits",
+    ("golden/mfec.py", "core/ReplaceComparisonOperator_LtE_Lt",
+     'self.check(self.acc_width <= 62, "acc_width", "<= 62 (it follows from guard, n and max_groups)")'):
+        "unreachable: the ranges of guard, n and max_groups give at most 55 bits",
+    ("golden/mfec.py", "core/NumberReplacer", "gmax = np.where(cand, s, -1).max(axis=-1)"):
+        "the -1 of a group without candidates never shows: max with s_run >= 0, or masked by has_g/has_new",
 }
 
 
