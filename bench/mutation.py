@@ -140,6 +140,17 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "unreachable: the ranges of guard, n and max_groups give at most 55 bits",
     ("golden/mfec.py", "core/NumberReplacer", "gmax = np.where(cand, s, -1).max(axis=-1)"):
         "the -1 of a group without candidates never shows: max with s_run >= 0, or masked by has_g/has_new",
+    ("golden/mfec.py", "core/ReplaceUnaryOperator_USub_UAdd#2", "gmax = np.where(cand, s, -1).max(axis=-1)"):
+        "the -1 of a group without candidates never shows: max with s_run >= 2, or masked by has_g/has_new",
+    ("golden/mfec.py", "core/ReplaceComparisonOperator_Gt_GtE", "return n + (m > 0)"):
+        "differs only for 0, whose width no result uses (an exact zero sum is forced to +0)",
+    ("golden/mfec.py", "core/NumberReplacer", "sign = (acc < 0).astype(np.int64)"):
+        "differs only for acc == 0, forced to +0 (or to the AND of signs when nothing was added)",
+    ("golden/mfec.py", "core/ReplaceComparisonOperator_Lt_LtE", "sign = (acc < 0).astype(np.int64)"):
+        "differs only for acc == 0, forced to +0 (or to the AND of signs when nothing was added)",
+    ("golden/mfec.py", "core/NumberReplacer#218",
+     "return np.where(ok, np.abs(y - ref) / np.abs(np.where(ok, ref, 1.0)), np.nan)"):
+        "the 1.0 only avoids dividing by zero where the result is replaced by NaN",
 }
 
 

@@ -63,6 +63,15 @@ def test_results_below_the_normal_range_flush_to_signed_zero():
     tiny = [2.0 ** -70] + [0.0] * 15
     assert int(mfec_dot(bf16([tiny]), bf16([tiny]))[0]) == 0x0000
     assert int(mfec_dot(bf16([tiny]), bf16([[-(2.0 ** -70)] + [0.0] * 15]))[0]) == 0x8000
+    # the boundary: 2**-127 flushes, 2**-126 is the smallest normal
+    assert int(mfec_dot(bf16([tiny]), bf16([[2.0 ** -57] + [0.0] * 15]))[0]) == 0x0000
+    assert int(mfec_dot(bf16([tiny]), bf16([[2.0 ** -56] + [0.0] * 15]))[0]) == 0x0080
+
+
+def test_only_zero_products_report_no_running_exponent():
+    from golden.mfec import mfec_dot_detail
+    r = mfec_dot_detail(np.zeros((1, 16), np.uint16), bf16([[1.0] * 16]))
+    assert int(r.s_run[0]) == -1 and int(r.bits[0]) == 0
 
 
 def test_split_groups_rejects_bad_lengths():
@@ -93,6 +102,7 @@ def test_rel_error_values():
     one = bf16([1.0, 1.0, 1.0])
     got = rel_error(one, np.array([0.5, 0.0, np.inf]))
     assert got[0] == 1.0 and np.isnan(got[1]) and np.isnan(got[2])
+    assert rel_error(one[:1], np.array([1.0])).tolist() == [0.0]
     assert rel_error(np.array([0x3F800000], np.uint32), np.array([2.0]), "fp32").tolist() == [0.5]
 
 
@@ -115,6 +125,10 @@ def test_training_dot_operands_pair_the_right_rows():
         assert pairs == {(tuple(p), tuple(q)) for p in lhs for q in rhs}
     limited = list(training_dot_operands({"l": {"W": w, "x": x}}, 4, max_dots=5))
     assert len(limited) == 1 and limited[0][2].shape == (5, 4)
+    big = {"l": {"W": np.ones((50, 2), np.uint16), "x": np.arange(100, dtype=np.uint16).reshape(50, 2)}}
+    default = list(training_dot_operands(big, 4))          # at most 2000 of the 2500 pairs, seed 0
+    assert default[0][2].shape == (2000, 4)
+    assert np.array_equal(default[0][3], list(training_dot_operands(big, 4, seed=0))[0][3])
 
 
 def test_hardware_widths_are_the_smallest_that_fit():
