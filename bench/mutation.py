@@ -125,6 +125,12 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "lanes is a power of two <= 64 by its own range: a limit of 65 admits nothing more",
     ("golden/transpose.py", "core/NumberReplacer#154", "side = tiles[0].shape[0]"):
         "tiles are square: shape[1] is the same",
+    ("golden/transpose.py", "core/NumberReplacer#12",
+     'lanes: int = param(8, lo=1, hi=64, pow2=True, doc="bf16 values per value beat (at most tile*tile)")'):
+        "hi=65: lanes is a power of two, so 64 is still the largest allowed",
+    ("golden/transpose.py", "core/NumberReplacer#118",
+     "released = last_out[k - buffers] if k >= buffers else -1  # the bank is free from here"):
+        "-2: released is only compared with max(t, ...) and t >= 0",
     ("golden/gst.py", "core/NumberReplacer", 'order = np.argsort(-scores.reshape(-1), kind="stable")'):
         NUMPY_RESHAPE,
     ("golden/gst.py", "core/ReplaceComparisonOperator_GtE_Gt", "if t >= t_end:"):

@@ -88,6 +88,8 @@ def test_override_messages_name_the_path_up_to_the_fault():
         Panel.parse_overrides(["knob.nope.x=1"])
     with pytest.raises(ConfigError, match=r"panel: 'size' has no parameters of its own; use size=VALUE$"):
         Panel.parse_overrides(["size.x=1"])
+    with pytest.raises(ConfigError, match=r"'knob\.zeta' has no parameters of its own; use knob\.zeta=VALUE$"):
+        Panel.parse_overrides(["knob.zeta.x=1"])
 
 
 @pytest.mark.parametrize("text,value", [("yes", True), ("on", True), ("off", False)])

@@ -46,7 +46,7 @@ def test_value_beats_decode_strictly():
         beats_to_tiles(beats[:2] + [Beat(beats[2].data, 1, 1)], 4, 2)
     wide = pack(np.diag(np.arange(1, 9)).astype(np.uint16))  # tile 8, lanes 2: beats are 64 bits wide
     beats = tile_to_beats(wide, 2)
-    bad = beats[:1] + [Beat(beats[1].data | (1 << 40), 0, 0)] + beats[2:]
+    bad = beats[:1] + [Beat(beats[1].data | (1 << 32), 0, 0)] + beats[2:]  # just above lane 1
     with pytest.raises(ValueError, match=r"value beat has bits set above lane 1$"):
         beats_to_tiles(bad, 8, 2)
 
@@ -69,6 +69,8 @@ def test_untile_matrix_of_a_single_tile():
     ([4, 0, 6, 1], 2, 2, ([0, 3, 4, 8], [2, 3, 7, 9], [3, 6, 8, 12], [5, 6, 11, 13])),
     # one bank: the second tile's single value beat waits until the bank is released at cycle 7
     ([3, 1], 1, 1, ([0, 4], [3, 7], [4, 8], [7, 9])),
+    # an empty first tile commits in its header's cycle
+    ([0, 2], 2, 2, ([0, 1], [0, 2], [1, 3], [1, 4])),
     # one bank: an empty tile commits only when the bank is released
     ([4, 0], 2, 1, ([0, 3], [2, 5], [3, 6], [5, 6])),
 ])
