@@ -80,6 +80,8 @@ REPLACEMENTS = {
 # Survivors argued equivalent in docs/mutation.md: (file, operator, stripped source line) -> why. The
 # operator may carry "#<occurrence>" when only one of the mutants of that kind on the line is equivalent.
 NUMPY_RESHAPE = "NumPy infers a negative size whatever its value: reshape(-2) is reshape(-1)"
+OUT_LINE = ("out = (sign << exp_shift) | (np.clip(e_fin, 0, 255) << frac_bits) | "
+            "(q & ((np.int64(1) << frac_bits) - 1))")
 KEYWORD_ONLY = "the bare * marks keyword-only parameters; as / every call (all by keyword) binds the same"
 EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("golden/config.py", "core/ReplaceBinaryOperator_BitOr_BitAnd",
@@ -157,6 +159,21 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "differs only for acc == 0, forced to +0 (or to the AND of signs when nothing was added)",
     ("golden/mfec.py", "core/ReplaceComparisonOperator_Lt_LtE", "sign = (acc < 0).astype(np.int64)"):
         "differs only for acc == 0, forced to +0 (or to the AND of signs when nothing was added)",
+    ("golden/mfec.py", "core/ReplaceComparisonOperator_Gt_GtE",
+     "half = np.where(r > 0, np.int64(1) << np.maximum(r - 1, 0), 0)"):
+        "half is only used where r > 0 (up is masked by r > 0)",
+    ("golden/mfec.py", "core/NumberReplacer#178", "half = np.where(r > 0, np.int64(1) << np.maximum(r - 1, 0), 0)"):
+        "half is only used where r > 0 (up is masked by r > 0)",
+    ("golden/mfec.py", "core/NumberReplacer", "q = np.where(carry == 1, q >> 1, q)"):
+        "after a carry q is exactly 2**f, whose fraction bits are 0 shifted or not",
+    ("golden/mfec.py", "core/ReplaceBinaryOperator_RShift_LShift", "q = np.where(carry == 1, q >> 1, q)"):
+        "after a carry q is exactly 2**f, whose fraction bits are 0 shifted or not",
+    ("golden/mfec.py", "core/NumberReplacer#192", OUT_LINE):
+        "e_fin <= 0 only when e_out <= 0, which the FTZ line overrides",
+    ("golden/mfec.py", "core/NumberReplacer#194", OUT_LINE): "e_fin >= 255 is overridden by the infinity line",
+    ("golden/mfec.py", "core/NumberReplacer#14",
+     'n: int = param(16, lo=2, hi=64, pow2=True, doc="group size: products whose exponents are compared together")'):
+        "hi=65: n is a power of two, so 64 is still the largest allowed",
     ("golden/mfec.py", "core/NumberReplacer#218",
      "return np.where(ok, np.abs(y - ref) / np.abs(np.where(ok, ref, 1.0)), np.nan)"):
         "the 1.0 only avoids dividing by zero where the result is replaced by NaN",

@@ -53,9 +53,13 @@ def test_rounding_is_one_rne_of_the_exact_sum():
     ([1.0 + 2.0 ** -7, 2.0 ** -8 + 2.0 ** -15], 0x3F82),  # above the tie
     ([1.9921875, 2.0 ** -8], 0x4000),             # a tie that rounds up and carries into the exponent
     ([-1.0, -(2.0 ** -8)], 0xBF80),               # negative: the sign is kept
+    # after cancellation the sum is a few bits wide (one unit = 2**-24 here): 9 bits, a tie to even
+    ([1.0, -1.0, 2.0 ** -16, 2.0 ** -24], 0x3780),
+    ([1.0, -1.0, 2.0 ** -16, 2.0 ** -23, 2.0 ** -24], 0x3782),  # 9 bits, a tie up to the even neighbour
+    ([1.0, -1.0, 2.0 ** -17, 2.0 ** -24], 0x3701),  # exactly 8 bits: nothing to round
 ])
 def test_rounding_ties_and_carries(a, want):
-    got = mfec_dot(bf16([a + [0.0] * 14]), bf16([[1.0] * 2 + [0.0] * 14]))
+    got = mfec_dot(bf16([a + [0.0] * (16 - len(a))]), bf16([[1.0] * len(a) + [0.0] * (16 - len(a))]))
     assert int(got[0]) == want
 
 
@@ -65,6 +69,8 @@ def test_results_below_the_normal_range_flush_to_signed_zero():
     assert int(mfec_dot(bf16([tiny]), bf16([[-(2.0 ** -70)] + [0.0] * 15]))[0]) == 0x8000
     # the boundary: 2**-127 flushes, 2**-126 is the smallest normal
     assert int(mfec_dot(bf16([tiny]), bf16([[2.0 ** -57] + [0.0] * 15]))[0]) == 0x0000
+    assert int(mfec_dot(bf16([[2.0 ** -70 * (1 + 2.0 ** -7)] + [0.0] * 15]),
+                        bf16([[2.0 ** -57] + [0.0] * 15]))[0]) == 0x0000
     assert int(mfec_dot(bf16([tiny]), bf16([[2.0 ** -56] + [0.0] * 15]))[0]) == 0x0080
 
 
@@ -111,6 +117,7 @@ def test_pad_to_groups():
     padded = pad_to_groups(x, 4)
     assert padded.shape == (2, 8) and np.array_equal(padded[:, :5], x) and not padded[:, 5:].any()
     assert pad_to_groups(padded, 4) is padded or np.array_equal(pad_to_groups(padded, 4), padded)
+    assert pad_to_groups(np.ones(5, np.uint16), 4).tolist() == [1] * 5 + [0] * 3  # one vector
 
 
 def test_training_dot_operands_pair_the_right_rows():
