@@ -286,6 +286,10 @@ def summarize(path: str, db: Path, runtime_s: float) -> dict:
     from cosmic_ray.work_db import WorkDB, use_db
 
     lines = (ROOT / path).read_text().splitlines()
+    stripped = {line.strip() for line in lines}
+    for (where, operator, text) in EQUIVALENT:
+        if where == path and text not in stripped:
+            print(f"warning: {path}: equivalent mutant {operator} names a line that is gone: {text!r}")
     killed = survived = equivalent = incompetent = 0
     survivors, equivalents = [], []
     with use_db(str(db), WorkDB.Mode.open) as work_db:
