@@ -57,7 +57,7 @@ SCOPE: dict[str, tuple[list[str], list[str] | None]] = {
                             "tests/test_pe_array_amaranth.py::test_every_mode_cycle_exact_without_stalls",
                             "tests/test_pe_array_banks.py::test_sequence_cycle_exact_against_model"], None),
     "golden/bf16.py": (["tests/test_bf16.py", "tests/test_gst_layers.py"], None),
-    "hdl/lib/fp.py": (["tests/test_fp_units_edges.py", "tests/test_pe_amaranth.py"], None),
+    "hdl/lib/fp.py": (["tests/test_fp_units_edges.py", "tests/test_fp_mutants.py", "tests/test_pe_amaranth.py"], None),
     "golden/emd.py": (["tests/test_emd_golden.py", "tests/test_emd_sparse_tie.py"], None),
     # test_td3.py takes 20 s: its bit-level checks of a training step (2.8 s) only
     "golden/td3.py": (["tests/test_td3.py::test_same_seed_same_numbers",
