@@ -56,7 +56,7 @@ SCOPE: dict[str, tuple[list[str], list[str] | None]] = {
     "golden/pe_array.py": (["tests/test_pe_array_golden.py", "tests/test_gst_layers.py",
                             "tests/test_pe_array_amaranth.py::test_every_mode_cycle_exact_without_stalls",
                             "tests/test_pe_array_banks.py::test_sequence_cycle_exact_against_model"], None),
-    "golden/bf16.py": (["tests/test_bf16.py", "tests/test_gst_layers.py"], None),
+    "golden/bf16.py": (["tests/test_bf16.py", "tests/test_gst_layers.py", "tests/test_bf16_mutants.py"], None),
     "hdl/lib/fp.py": (["tests/test_fp_units_edges.py", "tests/test_fp_mutants.py", "tests/test_pe_amaranth.py"], None),
     "golden/emd.py": (["tests/test_emd_golden.py", "tests/test_emd_sparse_tie.py"], None),
     # test_td3.py takes 20 s: its bit-level checks of a training step (2.8 s) only
@@ -82,6 +82,7 @@ REPLACEMENTS = {
 NUMPY_RESHAPE = "NumPy infers a negative size whatever its value: reshape(-2) is reshape(-1)"
 OUT_LINE = ("out = (sign << exp_shift) | (np.clip(e_fin, 0, 255) << frac_bits) | "
             "(q & ((np.int64(1) << frac_bits) - 1))")
+TEST_TABLE = "a value in a table of test cases: the mutated case is another member of its class, result unchanged"
 KEYWORD_ONLY = "the bare * marks keyword-only parameters; as / every call (all by keyword) binds the same"
 EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("golden/config.py", "core/ReplaceBinaryOperator_BitOr_BitAnd",
@@ -136,6 +137,23 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("golden/transpose.py", "core/NumberReplacer#118",
      "released = last_out[k - buffers] if k >= buffers else -1  # the bank is free from here"):
         "-2: released is only compared with max(t, ...) and t >= 0",
+    ("golden/bf16.py", "core/NumberReplacer", "r = np.where((r & 0x7F80) == 0, r & 0x8000, r)"):
+        "inputs are flushed first, so an exponent-0 r is +-0, whose bit 0 is 0 too",
+    ("golden/bf16.py", "core/ReplaceComparisonOperator_Lt_LtE", "swap = mag_a < mag_b"):
+        "equal magnitudes: the operands are equal (same sign) or cancel to +0 either way",
+    ("golden/bf16.py", "core/NumberReplacer", "d = np.minimum(e_big - e_small, 31)"):
+        "a shift of 31 or 32 clears the 27-bit significand alike, the sticky bit set",
+    ("golden/bf16.py", "core/NumberReplacer", "for _ in range(27):"):
+        "the sum fits in 27 bits: a 28th step adds (t > 0) = 0",
+    ("golden/bf16.py", "core/NumberReplacer", "b = np.asarray(b, dtype=np.uint16).reshape(-1)"): NUMPY_RESHAPE,
+    ("golden/bf16.py", "core/NumberReplacer", "0x0001, 0x007F,  # subnormals (smallest, largest): read as zero"):
+        TEST_TABLE,
+    ("golden/bf16.py", "core/NumberReplacer",
+     '(0x00800001, 0x80800000, 0x00000000, "a subnormal result flushes (sign +)"),'): TEST_TABLE,
+    ("golden/bf16.py", "core/NumberReplacer",
+     '(0x00FFFFFF, 0x80800000, 0x00000000, "exponent field 0 after normalising: flushed"),'): TEST_TABLE,
+    ("golden/bf16.py", "core/NumberReplacer",
+     '(0x00C00000, 0x80800000, 0x00000000, "exactly half the smallest normal: flushed"),'): TEST_TABLE,
     ("golden/gst.py", "core/NumberReplacer", 'order = np.argsort(-scores.reshape(-1), kind="stable")'):
         NUMPY_RESHAPE,
     ("golden/gst.py", "core/ReplaceComparisonOperator_GtE_Gt", "if t >= t_end:"):

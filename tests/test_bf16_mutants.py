@@ -1,0 +1,36 @@
+"""golden/bf16.py: the checks that mutation testing (bench/mutation.py) showed were missing.
+
+Each test fails on at least one mutant that survived tests/test_bf16.py and tests/test_gst_layers.py.
+"""
+
+import numpy as np
+
+from golden.bf16 import bits_f32, f32_round_to_bf16_bits, from_bits, gemm, gemm_exact, min_exponent, round_bf16
+
+
+def test_round_bf16_fast_path_breaks_ties_to_even():
+    # only normal values, so the five-operation fast path runs: ties down to even, ties up to even
+    u = np.array([0x3F808000, 0x3F818000, 0x3F818001, 0x3F807FFF, 0xBF818000, 0x7F7F8000], np.uint32)
+    got = round_bf16(u.view(np.float32)).view(np.uint32)
+    assert got.tolist() == [0x3F800000, 0x3F820000, 0x3F820000, 0x3F800000, 0xBF820000, 0x7F800000]
+    assert np.array_equal(got >> 16, f32_round_to_bf16_bits(u))
+
+
+def test_from_bits_applies_the_input_policy():
+    got = from_bits(np.array([0x3F81, 0x7F80, 0x7F81, 0x0001, 0x8001, 0xFF80], np.uint16))
+    bits = got.view(np.uint32).tolist()
+    assert bits == [0x3F810000, 0x7F800000, 0x7FC00000, 0x00000000, 0x80000000, 0xFF800000]
+
+
+def test_min_exponent():
+    assert min_exponent(np.array([3.0, -0.75, 0.0, np.inf], np.float32)) == -1   # 0.75 = 1.5 * 2**-1
+    assert min_exponent(np.array([1.0], np.float32)) == 0
+    assert min_exponent(np.array([0.0, np.nan], np.float32)) == 1000
+
+
+def test_gemm_exact_of_length_one():
+    a = bits_f32(np.array([[0x3FC00000], [0xC0200000]], np.uint32))    # 1.5, -2.5
+    b = bits_f32(np.array([[0x40400000, 0x80000000]], np.uint32))       # 3, -0
+    got = gemm_exact(a, b).view(np.uint32)
+    want = gemm(np.array([[0x3FC0], [0xC020]], np.uint16), np.array([[0x4040, 0x8000]], np.uint16))
+    assert np.array_equal(got, want) and got.tolist() == [[0x40900000, 0x80000000], [0xC0F00000, 0x00000000]]
