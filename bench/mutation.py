@@ -54,6 +54,7 @@ SCOPE: dict[str, tuple[list[str], list[str] | None]] = {
     "golden/mfec.py": (["tests/test_mfec.py", "tests/test_mfec_mutants.py"], None),
     # the cycle model and the job builders are checked only against the hardware: its two cycle-exact tests (4.6 s)
     "golden/pe_array.py": (["tests/test_pe_array_golden.py", "tests/test_gst_layers.py",
+                            "tests/test_pe_array_mutants.py",
                             "tests/test_pe_array_amaranth.py::test_every_mode_cycle_exact_without_stalls",
                             "tests/test_pe_array_banks.py::test_sequence_cycle_exact_against_model"], None),
     "golden/bf16.py": (["tests/test_bf16.py", "tests/test_gst_layers.py", "tests/test_bf16_mutants.py"], None),
