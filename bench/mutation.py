@@ -84,6 +84,7 @@ NUMPY_RESHAPE = "NumPy infers a negative size whatever its value: reshape(-2) is
 OUT_LINE = ("out = (sign << exp_shift) | (np.clip(e_fin, 0, 255) << frac_bits) | "
             "(q & ((np.int64(1) << frac_bits) - 1))")
 TEST_TABLE = "a value in a table of test cases: the mutated case is another member of its class, result unchanged"
+FROZEN = "frozen only forbids assigning a field and makes instances hashable: no code does either"
 KEYWORD_ONLY = "the bare * marks keyword-only parameters; as / every call (all by keyword) binds the same"
 EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("golden/config.py", "core/ReplaceBinaryOperator_BitOr_BitAnd",
@@ -109,7 +110,7 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("golden/config.py", "core/AddNot", "if typ in (bool, str):"):
         "for bool, str and every other class the next branch gives the same isinstance; no config has a non-class annotation",
     ("golden/transpose.py", "core/ReplaceTrueWithFalse", "@dataclasses.dataclass(frozen=True)"):
-        "frozen only forbids assigning a field, which no code does",
+        FROZEN,
     ("golden/transpose.py", "core/NumberReplacer", "return int(self.bitmap.shape[0])"):
         "the bitmap is square (pack rejects anything else): shape[1] is the same",
     ("golden/transpose.py", "core/NumberReplacer", "bits = np.asarray(bitmap, dtype=bool).reshape(-1)"):
@@ -155,6 +156,9 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      '(0x00FFFFFF, 0x80800000, 0x00000000, "exponent field 0 after normalising: flushed"),'): TEST_TABLE,
     ("golden/bf16.py", "core/NumberReplacer",
      '(0x00C00000, 0x80800000, 0x00000000, "exactly half the smallest normal: flushed"),'): TEST_TABLE,
+    ("golden/pe_array.py", "core/ReplaceTrueWithFalse", "@dataclasses.dataclass(frozen=True)"): FROZEN,
+    ("golden/pe_array.py", "core/NumberReplacer", "for i, v in enumerate(np.asarray(lanes).reshape(-1)):"):
+        NUMPY_RESHAPE,
     ("golden/gst.py", "core/NumberReplacer", 'order = np.argsort(-scores.reshape(-1), kind="stable")'):
         NUMPY_RESHAPE,
     ("golden/gst.py", "core/ReplaceComparisonOperator_GtE_Gt", "if t >= t_end:"):
