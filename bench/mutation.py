@@ -223,7 +223,8 @@ def function_lines(path: Path, names: list[str]) -> list[tuple[int, int]]:
     """The (first, last) line ranges of the functions ``names`` (``Class.method`` or ``function``)."""
     ranges, tree = [], ast.parse(path.read_text())
     for node in ast.walk(tree):
-        for child in getattr(node, "body", []):
+        body = getattr(node, "body", [])
+        for child in body if isinstance(body, list) else []:
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 owner = f"{node.name}." if isinstance(node, ast.ClassDef) else ""
                 if owner + child.name in names:
