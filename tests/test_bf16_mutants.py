@@ -34,3 +34,24 @@ def test_gemm_exact_of_length_one():
     got = gemm_exact(a, b).view(np.uint32)
     want = gemm(np.array([[0x3FC0], [0xC020]], np.uint16), np.array([[0x4040, 0x8000]], np.uint16))
     assert np.array_equal(got, want) and got.tolist() == [[0x40900000, 0x80000000], [0xC0F00000, 0x00000000]]
+
+
+def test_named_patterns_are_what_their_names_say():
+    import golden.bf16 as B
+    f32 = lambda v: int(np.array(v, np.float32).view(np.uint32))  # noqa: E731
+    assert int(B.FP32_POS_INF) == f32(np.inf) and int(B.FP32_NEG_INF) == f32(-np.inf)
+    assert int(B.FP32_NEG_ZERO) == f32(-0.0) and int(B.FP32_QNAN) == 0x7FC00000
+    assert int(B.BF16_POS_INF) << 16 == f32(np.inf) and int(B.BF16_NEG_INF) << 16 == f32(-np.inf)
+    assert int(B.BF16_QNAN) << 16 == int(B.FP32_QNAN)
+    assert int(B.BF16_MAX) << 16 == f32(np.finfo(np.float32).max) & 0xFFFF0000    # 0x7F7F: largest finite
+    assert int(B.BF16_MIN_NORMAL) << 16 == f32(np.finfo(np.float32).tiny)         # 2**-126
+
+
+def test_edge_grids_hold_every_edge_class():
+    from golden.bf16 import bf16_edge_values, fp32_edge_values
+    pos = {0x0000, 0x0001, 0x007F, 0x0080, 0x0081, 0x3F80, 0x3F81, 0x3FFF, 0x4000, 0x7F7F, 0x7F7E, 0x7F80,
+           0x7FC0, 0x7F81, 0x7FFF, 0x0100, 0x3400, 0x4B00, 0x5F00}
+    assert set(bf16_edge_values().tolist()) == pos | {p | 0x8000 for p in pos}
+    extra = {0x00800000, 0x00800001, 0x80800000, 0x7F7FFFFF, 0xFF7FFFFF, 0x33800000, 0x3F800001, 0x4B800000,
+             0x00FFFFFF, 0x3F7FFFFF}
+    assert set(fp32_edge_values().tolist()) == {p << 16 for p in pos | {p | 0x8000 for p in pos}} | extra
