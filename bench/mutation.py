@@ -86,6 +86,8 @@ OUT_LINE = ("out = (sign << exp_shift) | (np.clip(e_fin, 0, 255) << frac_bits) |
 TEST_TABLE = ("an operand of a rule case (test data, nothing computes with it): the mutated operand still "
               "obeys the rule and gives the stated result")
 FROZEN = "frozen only forbids assigning a field and makes instances hashable: no code does either"
+SAFE_LINE = "safe = min_exponent(a) + min_exponent(b) - 14 >= -126"
+SLOW_PATH = "makes the flush-free fast path rarer, never more common: the general path gives the same bits"
 KEYWORD_ONLY = "the bare * marks keyword-only parameters; as / every call (all by keyword) binds the same"
 EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("golden/config.py", "core/ReplaceBinaryOperator_BitOr_BitAnd",
@@ -172,6 +174,33 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      '(0x00800000, 0x80000000, 0x00800000, "the smallest normal + -0 stays"),'): TEST_TABLE,
     ("golden/bf16.py", "core/NumberReplacer",
      '(0x01000000, 0x80800000, 0x00800000, "2^-125 - 2^-126 lands on the smallest normal"),'): TEST_TABLE,
+    ("golden/bf16.py", "core/NumberReplacer#102", "out = (sign << 31) | (np.clip(exp, 0, 255) << 23) | frac"):
+        "exp <= 0 is overridden by the flush line below",
+    ("golden/bf16.py", "core/NumberReplacer#104", "out = (sign << 31) | (np.clip(exp, 0, 255) << 23) | frac"):
+        "exp >= 255 is overridden by the infinity line below",
+    ("golden/bf16.py", "core/NumberReplacer#208",
+     "out = (s_big << 31) | (np.clip(exp, 0, 255) << 23) | (mant & 0x7FFFFF)"):
+        "exp <= 0 is overridden by the flush line below",
+    ("golden/bf16.py", "core/NumberReplacer#210",
+     "out = (s_big << 31) | (np.clip(exp, 0, 255) << 23) | (mant & 0x7FFFFF)"):
+        "exp >= 255 is overridden by the infinity line below",
+    ("golden/bf16.py", "core/NumberReplacer", "lost = (m_small & ((np.int64(1) << d) - 1)) != 0"):
+        "the significand's low 3 bits are 0 and bit d is the aligned value's own LSB: the sticky OR is unchanged",
+    ("golden/bf16.py", "core/NumberReplacer", "lzc = np.where(total == 0, 0, 27 - nbits)"):
+        "a zero total is forced to +0 below, whatever its shift",
+    ("golden/bf16.py", "core/NumberReplacer", "mant = np.where(over == 1, mant >> 1, mant)"):
+        "after a rounding carry mant is exactly 2**24, whose 23 fraction bits are 0 shifted or not",
+    ("golden/bf16.py", "core/ReplaceBinaryOperator_RShift_LShift", "mant = np.where(over == 1, mant >> 1, mant)"):
+        "after a rounding carry mant is exactly 2**24, whose 23 fraction bits are 0 shifted or not",
+    ("golden/bf16.py", "core/NumberReplacer", "out = np.where(a_zero & b_zero, a & b & 0x80000000, out)"):
+        "a and b were flushed first: a zero operand has no low bits",
+    ("golden/bf16.py", "core/NumberReplacer", "a = np.asarray(a, dtype=np.uint16).reshape(-1)"): NUMPY_RESHAPE,
+    ("golden/bf16.py", "core/ReplaceBinaryOperator_BitOr_BitAnd",
+     "def gemm_exact(a: np.ndarray, b: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:"):
+        "an annotation: never evaluated (from __future__ import annotations)",
+    ("golden/bf16.py", "core/ReplaceComparisonOperator_GtE_Gt", SAFE_LINE): SLOW_PATH,
+    ("golden/bf16.py", "core/ReplaceUnaryOperator_USub_UAdd", SAFE_LINE): SLOW_PATH,
+    ("golden/bf16.py", "core/NumberReplacer#488", SAFE_LINE): SLOW_PATH,
     ("golden/gst.py", "core/NumberReplacer", 'order = np.argsort(-scores.reshape(-1), kind="stable")'):
         NUMPY_RESHAPE,
     ("golden/gst.py", "core/ReplaceComparisonOperator_GtE_Gt", "if t >= t_end:"):

@@ -55,3 +55,22 @@ def test_edge_grids_hold_every_edge_class():
     extra = {0x00800000, 0x00800001, 0x80800000, 0x7F7FFFFF, 0xFF7FFFFF, 0x33800000, 0x3F800001, 0x4B800000,
              0x00FFFFFF, 0x3F7FFFFF}
     assert set(fp32_edge_values().tolist()) == {p << 16 for p in pos | {p | 0x8000 for p in pos}} | extra
+
+
+def test_shapes_that_do_not_chain_are_refused():
+    import pytest
+    from golden.bf16 import dots
+    assert dots([]).shape == (0,)
+    for a, b in (((2, 3), (2, 3)), ((3,), (3, 2)), ((2, 3), (3,))):
+        with pytest.raises(ValueError, match="do not chain"):
+            gemm(np.zeros(a, np.uint16), np.zeros(b, np.uint16))
+        with pytest.raises(ValueError, match="do not chain"):
+            gemm_exact(np.zeros(a, np.float32), np.zeros(b, np.float32))
+
+
+def test_ftz_flushes_below_the_smallest_normal_only():
+    from golden.bf16 import ftz
+    tiny = np.finfo(np.float32).tiny
+    x = np.array([tiny, -tiny, tiny / 2, -tiny / 4, 1.0], np.float32)
+    got = ftz(x.copy())
+    assert got.view(np.uint32).tolist() == [0x00800000, 0x80800000, 0x00000000, 0x80000000, 0x3F800000]
