@@ -195,6 +195,7 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("golden/bf16.py", "core/NumberReplacer", "out = np.where(a_zero & b_zero, a & b & 0x80000000, out)"):
         "a and b were flushed first: a zero operand has no low bits",
     ("golden/bf16.py", "core/NumberReplacer", "a = np.asarray(a, dtype=np.uint16).reshape(-1)"): NUMPY_RESHAPE,
+    ("golden/bf16.py", "core/NumberReplacer", "b = np.asarray(b, dtype=np.uint16).reshape(-1)"): NUMPY_RESHAPE,
     ("golden/bf16.py", "core/ReplaceBinaryOperator_BitOr_BitAnd",
      "def gemm_exact(a: np.ndarray, b: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:"):
         "an annotation: never evaluated (from __future__ import annotations)",
