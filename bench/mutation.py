@@ -88,6 +88,7 @@ TEST_TABLE = ("an operand of a rule case (test data, nothing computes with it): 
 FROZEN = "frozen only forbids assigning a field and makes instances hashable: no code does either"
 SAFE_LINE = "safe = min_exponent(a) + min_exponent(b) - 14 >= -126"
 SLOW_PATH = "makes the flush-free fast path rarer, never more common: the general path gives the same bits"
+ANNOTATION = "an annotation: never evaluated (from __future__ import annotations)"
 KEYWORD_ONLY = "the bare * marks keyword-only parameters; as / every call (all by keyword) binds the same"
 EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("golden/config.py", "core/ReplaceBinaryOperator_BitOr_BitAnd",
@@ -202,6 +203,13 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("golden/bf16.py", "core/ReplaceComparisonOperator_GtE_Gt", SAFE_LINE): SLOW_PATH,
     ("golden/bf16.py", "core/ReplaceUnaryOperator_USub_UAdd", SAFE_LINE): SLOW_PATH,
     ("golden/bf16.py", "core/NumberReplacer#488", SAFE_LINE): SLOW_PATH,
+    ("golden/pe_array.py", "core/ReplaceBinaryOperator_Mul_Div",
+     'def run(mode: str, a, b, *, bitmap=None, k: int = 0, transpose: bool = False) -> np.ndarray:'): KEYWORD_ONLY,
+    ("golden/pe_array.py", "core/ReplaceBinaryOperator_Mul_Div",
+     'def make_job(mode: str, shape: ArrayShape, a, b, *, bitmap=None, transpose: bool = False,'): KEYWORD_ONLY,
+    ("golden/pe_array.py", "core/ReplaceBinaryOperator_BitOr_BitAnd", 'useful_macs: int | None = None) -> CycleReport:'): ANNOTATION,
+    ("golden/pe_array.py", "core/ReplaceBinaryOperator_BitOr_BitAnd",
+     'round_bf16: bool = False, max_blocks: int | None = None, bank: int | None = None) -> Job:'): ANNOTATION,
     ("golden/gst.py", "core/NumberReplacer", 'order = np.argsort(-scores.reshape(-1), kind="stable")'):
         NUMPY_RESHAPE,
     ("golden/gst.py", "core/ReplaceComparisonOperator_GtE_Gt", "if t >= t_end:"):
