@@ -112,7 +112,8 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("golden/config.py", "core/RemoveDecorator", "@dataclasses.dataclass(frozen=True)"):
         "the base Config has no fields; every subclass is itself a frozen dataclass",
     ("golden/config.py", "core/AddNot", "if typ in (bool, str):"):
-        "for bool, str and every other class the next branch gives the same isinstance; no config has a non-class annotation",
+        "for bool, str and every other class the next branch gives the same isinstance; "
+        "no config has a non-class annotation",
     ("golden/transpose.py", "core/ReplaceTrueWithFalse", "@dataclasses.dataclass(frozen=True)"):
         FROZEN,
     ("golden/transpose.py", "core/NumberReplacer", "return int(self.bitmap.shape[0])"):
@@ -207,7 +208,8 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      'def run(mode: str, a, b, *, bitmap=None, k: int = 0, transpose: bool = False) -> np.ndarray:'): KEYWORD_ONLY,
     ("golden/pe_array.py", "core/ReplaceBinaryOperator_Mul_Div",
      'def make_job(mode: str, shape: ArrayShape, a, b, *, bitmap=None, transpose: bool = False,'): KEYWORD_ONLY,
-    ("golden/pe_array.py", "core/ReplaceBinaryOperator_BitOr_BitAnd", 'useful_macs: int | None = None) -> CycleReport:'): ANNOTATION,
+    ("golden/pe_array.py", "core/ReplaceBinaryOperator_BitOr_BitAnd",
+     "useful_macs: int | None = None) -> CycleReport:"): ANNOTATION,
     ("golden/pe_array.py", "core/ReplaceBinaryOperator_BitOr_BitAnd",
      'round_bf16: bool = False, max_blocks: int | None = None, bank: int | None = None) -> Job:'): ANNOTATION,
     ("golden/gst.py", "core/NumberReplacer", 'order = np.argsort(-scores.reshape(-1), kind="stable")'):
