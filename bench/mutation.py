@@ -1,0 +1,504 @@
+"""Mutation testing of the files where a wrong line is a wrong number, one file at a time.
+
+For each file in scope (``SCOPE`` below) cosmic-ray makes mutants (one small change each: ``+`` for
+``-``, ``<`` for ``<=``, a constant plus one, a condition negated, a loop run zero times...), runs the
+fast tests that cover the file against each, and counts the mutants the tests kill. A survivor is either a
+gap in the tests (add a test that fails on it) or an equivalent mutant (listed in ``EQUIVALENT`` with its
+reason in docs/mutation.md).
+
+Usage::
+
+    .venv/bin/python bench/mutation.py                       # every file in scope
+    .venv/bin/python bench/mutation.py --files golden/mfec.py  # just the file you changed
+    .venv/bin/python bench/mutation.py --fresh --files ...     # forget the saved session, start over
+    .venv/bin/python bench/mutation.py --retest-survivors --files ...  # after adding tests: rerun survivors
+    .venv/bin/python bench/mutation.py --report                # rewrite the results from saved sessions
+
+The mutants run in a copy of the sources (``build/mutation/tree``), never in the working tree, so an
+interrupted run leaves no mutant behind. Each file's cosmic-ray session (``build/mutation/<file>.sqlite``)
+keeps the finished mutants: run the same command again to resume. Results go to
+``bench/results/mutation.json`` and ``.md``; files not run keep their previous entry, or ``"not run"``.
+
+Operators: every cosmic-ray operator, but one replacement per operator kind rather than all of them
+(``REPLACEMENTS``), and a constant is mutated by ``+1`` only; a full cross product (every binary operator
+into every other) is 3-4 times the mutants for little extra information.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench._common import ROOT, run_info, utc_now, write_results  # noqa: E402
+
+WORK = ROOT / "build" / "mutation"
+TREE = WORK / "tree"
+COPIED = ("golden", "hdl", "tb", "flows", "tests", "pyproject.toml")
+PYTEST = "python -m pytest -x -q -n 0 -p no:cacheprovider"
+
+# file -> (the fast tests that cover it, the functions mutated (None: the whole file)).
+SCOPE: dict[str, tuple[list[str], list[str] | None]] = {
+    "golden/config.py": (["tests/test_config.py", "tests/test_config_mutants.py"], None),
+    "golden/transpose.py": (["tests/test_transpose_golden.py", "tests/test_transpose_mutants.py"], None),
+    "golden/gst.py": (["tests/test_gst_layers.py", "tests/test_pe_array_golden.py", "tests/test_gst_mutants.py"],
+                      None),
+    "golden/mfec.py": (["tests/test_mfec.py", "tests/test_mfec_mutants.py"], None),
+    # the cycle model and the job builders are checked only against the hardware: its two cycle-exact tests (4.6 s)
+    "golden/pe_array.py": (["tests/test_pe_array_golden.py", "tests/test_gst_layers.py",
+                            "tests/test_pe_array_mutants.py",
+                            "tests/test_pe_array_amaranth.py::test_every_mode_cycle_exact_without_stalls",
+                            "tests/test_pe_array_banks.py::test_sequence_cycle_exact_against_model"], None),
+    "golden/bf16.py": (["tests/test_bf16.py", "tests/test_gst_layers.py", "tests/test_bf16_mutants.py"], None),
+    "hdl/lib/fp.py": (["tests/test_fp_units_edges.py", "tests/test_fp_mutants.py", "tests/test_pe_amaranth.py"], None),
+    "golden/emd.py": (["tests/test_emd_golden.py", "tests/test_emd_sparse_tie.py"], None),
+    # test_td3.py takes 20 s: its bit-level checks of a training step (2.8 s) only
+    "golden/td3.py": (["tests/test_td3.py::test_same_seed_same_numbers",
+                       "tests/test_td3.py::test_committed_trace_schema_and_bits",
+                       "tests/test_td3.py::test_committed_trace_products_are_golden_gemm_bits",
+                       "tests/test_td3.py::test_stage_traces_schema_and_bits", "tests/test_gst_layers.py"],
+                      ["TD3Agent.update", "Adam.step"]),
+}
+
+# The one replacement kept per operator kind (cosmic-ray names them core/<Operator>_<From>_<To>).
+REPLACEMENTS = {
+    "ReplaceBinaryOperator": {"Add": "Sub", "Sub": "Add", "Mul": "Div", "Div": "Mul", "FloorDiv": "Mul",
+                              "Mod": "FloorDiv", "Pow": "Mul", "LShift": "RShift", "RShift": "LShift",
+                              "BitOr": "BitAnd", "BitAnd": "BitOr", "BitXor": "BitOr", "MatMult": "Mul"},
+    "ReplaceComparisonOperator": {"Lt": "LtE", "LtE": "Lt", "Gt": "GtE", "GtE": "Gt", "Eq": "NotEq",
+                                  "NotEq": "Eq", "Is": "IsNot", "IsNot": "Is", "In": "NotIn", "NotIn": "In"},
+    "ReplaceUnaryOperator": {"USub": "UAdd", "UAdd": "USub", "Invert": "UAdd", "Delete": "Not"},
+}
+
+# Survivors argued equivalent in docs/mutation.md: (file, operator, stripped source line) -> why. The
+# operator may carry "#<occurrence>" when only one of the mutants of that kind on the line is equivalent.
+NUMPY_RESHAPE = "NumPy infers a negative size whatever its value: reshape(-2) is reshape(-1)"
+OUT_LINE = ("out = (sign << exp_shift) | (np.clip(e_fin, 0, 255) << frac_bits) | "
+            "(q & ((np.int64(1) << frac_bits) - 1))")
+TEST_TABLE = ("an operand of a rule case (test data, nothing computes with it): the mutated operand still "
+              "obeys the rule and gives the stated result")
+FROZEN = "frozen only forbids assigning a field and makes instances hashable: no code does either"
+SAFE_LINE = "safe = min_exponent(a) + min_exponent(b) - 14 >= -126"
+SLOW_PATH = "makes the flush-free fast path rarer, never more common: the general path gives the same bits"
+ANNOTATION = "an annotation: never evaluated (from __future__ import annotations)"
+KEYWORD_ONLY = "the bare * marks keyword-only parameters; as / every call (all by keyword) binds the same"
+EQUIVALENT: dict[tuple[str, str, str], str] = {
+    ("golden/config.py", "core/ReplaceBinaryOperator_BitOr_BitAnd",
+     "def __init__(self, message: str, *, name: str | None = None, value=None, allowed: str | None = None):"):
+        "an annotation: never evaluated (from __future__ import annotations)",
+    ("golden/config.py", "core/ReplaceBinaryOperator_Mul_Div",
+     "def __init__(self, message: str, *, name: str | None = None, value=None, allowed: str | None = None):"):
+        KEYWORD_ONLY,
+    ("golden/config.py", "core/ReplaceBinaryOperator_Mul_Div",
+     "def param(default=dataclasses.MISSING, *, lo=None, hi=None, pow2: bool = False, choices=None,"):
+        KEYWORD_ONLY,
+    ("golden/config.py", "core/ReplaceBinaryOperator_Mul_Div",
+     "def _fields_dict(self, *, features_only: bool = False) -> dict[str, Any]:"): KEYWORD_ONLY,
+    ("golden/config.py", "core/ReplaceBinaryOperator_Mul_Div",
+     "def to_dict(self, *, features_only: bool = False) -> dict[str, Any]:"): KEYWORD_ONLY,
+    ("golden/config.py", "core/ReplaceBinaryOperator_Mul_Div",
+     "def to_json(self, *, features_only: bool = False) -> str:"): KEYWORD_ONLY,
+    ("golden/config.py", "core/ReplaceFalseWithTrue",
+     "def _fields_dict(self, *, features_only: bool = False) -> dict[str, Any]:"):
+        "the default is never used: both callers pass features_only",
+    ("golden/config.py", "core/RemoveDecorator", "@dataclasses.dataclass(frozen=True)"):
+        "the base Config has no fields; every subclass is itself a frozen dataclass",
+    ("golden/config.py", "core/AddNot", "if typ in (bool, str):"):
+        "for bool, str and every other class the next branch gives the same isinstance; "
+        "no config has a non-class annotation",
+    ("golden/transpose.py", "core/ReplaceTrueWithFalse", "@dataclasses.dataclass(frozen=True)"):
+        FROZEN,
+    ("golden/transpose.py", "core/NumberReplacer", "return int(self.bitmap.shape[0])"):
+        "the bitmap is square (pack rejects anything else): shape[1] is the same",
+    ("golden/transpose.py", "core/NumberReplacer", "bits = np.asarray(bitmap, dtype=bool).reshape(-1)"):
+        NUMPY_RESHAPE,
+    ("golden/transpose.py", "core/NumberReplacer#48",
+     'raw = (word & ((1 << n) - 1)).to_bytes((n + 7) // 8, "little")'):
+        "(n + 8) // 8 bytes: at most one more zero byte, cut off by [:n]",
+    ("golden/transpose.py", "core/ReplaceBinaryOperator_FloorDiv_Mul",
+     'raw = (word & ((1 << n) - 1)).to_bytes((n + 7) // 8, "little")'):
+        "(n + 7) * 8 bytes: more zero bytes, cut off by [:n]",
+    ("golden/transpose.py", "core/ReplaceFalseWithTrue", "flag = False"):
+        "the first beat either is a header (which clears the flag) or a stray value beat (which raises it)",
+    ("golden/transpose.py", "core/NumberReplacer", "need = got = 0"):
+        "both are set by every header before a value beat can read them",
+    ("golden/transpose.py", "core/NumberReplacer", "mask = (1 << (tile * tile)) - 1"):
+        "int_to_bitmap masks the header to tile*tile bits itself",
+    ("golden/transpose.py", "core/ReplaceBinaryOperator_LShift_RShift", "mask = (1 << (tile * tile)) - 1"):
+        "int_to_bitmap masks the header to tile*tile bits itself",
+    ("golden/transpose.py", "core/NumberReplacer", "limit = min(64, self.cells)"):
+        "lanes is a power of two <= 64 by its own range: a limit of 65 admits nothing more",
+    ("golden/transpose.py", "core/NumberReplacer#154", "side = tiles[0].shape[0]"):
+        "tiles are square: shape[1] is the same",
+    ("golden/transpose.py", "core/NumberReplacer#12",
+     'lanes: int = param(8, lo=1, hi=64, pow2=True, doc="bf16 values per value beat (at most tile*tile)")'):
+        "hi=65: lanes is a power of two, so 64 is still the largest allowed",
+    ("golden/transpose.py", "core/NumberReplacer#118",
+     "released = last_out[k - buffers] if k >= buffers else -1  # the bank is free from here"):
+        "-2: released is only compared with max(t, ...) and t >= 0",
+    ("golden/bf16.py", "core/NumberReplacer", "r = np.where((r & 0x7F80) == 0, r & 0x8000, r)"):
+        "inputs are flushed first, so an exponent-0 r is +-0, whose bit 0 is 0 too",
+    ("golden/bf16.py", "core/ReplaceComparisonOperator_Lt_LtE", "swap = mag_a < mag_b"):
+        "equal magnitudes: the operands are equal (same sign) or cancel to +0 either way",
+    ("golden/bf16.py", "core/NumberReplacer", "d = np.minimum(e_big - e_small, 31)"):
+        "a shift of 31 or 32 clears the 27-bit significand alike, the sticky bit set",
+    ("golden/bf16.py", "core/NumberReplacer", "for _ in range(27):"):
+        "the sum fits in 27 bits: a 28th step adds (t > 0) = 0",
+    ("golden/bf16.py", "core/NumberReplacer", "b = np.asarray(b, dtype=np.uint16).reshape(-1)"): NUMPY_RESHAPE,
+    ("golden/pe_array.py", "core/ReplaceTrueWithFalse", "@dataclasses.dataclass(frozen=True)"): FROZEN,
+    ("golden/pe_array.py", "core/NumberReplacer", "for i, v in enumerate(np.asarray(lanes).reshape(-1)):"):
+        NUMPY_RESHAPE,
+    ("golden/bf16.py", "core/NumberReplacer",
+     '(0x3F800000, 0xBF800000, 0x00000000, "x + (-x) = +0"),'): TEST_TABLE,
+    ("golden/bf16.py", "core/NumberReplacer",
+     '(0x80000000, 0x80000000, 0x80000000, "-0 + -0 = -0"),'): TEST_TABLE,
+    ("golden/bf16.py", "core/NumberReplacer",
+     '(0x7F800000, 0xFF800000, 0x7FC00000, "Inf - Inf = NaN"),'): TEST_TABLE,
+    ("golden/bf16.py", "core/NumberReplacer",
+     '(0x7F7FFFFF, 0x7F7FFFFF, 0x7F800000, "overflow gives Inf"),'): TEST_TABLE,
+    ("golden/bf16.py", "core/NumberReplacer",
+     '(0x00800001, 0x80800000, 0x00000000, "a subnormal result flushes (sign +)"),'): TEST_TABLE,
+    ("golden/bf16.py", "core/NumberReplacer",
+     '(0x80800001, 0x00800000, 0x80000000, "... keeping its sign"),'): TEST_TABLE,
+    ("golden/bf16.py", "core/NumberReplacer",
+     '(0x00FFFFFF, 0x80800000, 0x00000000, "exponent field 0 after normalising: flushed"),'): TEST_TABLE,
+    ("golden/bf16.py", "core/NumberReplacer",
+     '(0x00C00000, 0x80800000, 0x00000000, "exactly half the smallest normal: flushed"),'): TEST_TABLE,
+    ("golden/bf16.py", "core/NumberReplacer",
+     '(0x00800000, 0x80000000, 0x00800000, "the smallest normal + -0 stays"),'): TEST_TABLE,
+    ("golden/bf16.py", "core/NumberReplacer",
+     '(0x01000000, 0x80800000, 0x00800000, "2^-125 - 2^-126 lands on the smallest normal"),'): TEST_TABLE,
+    ("golden/bf16.py", "core/NumberReplacer#102", "out = (sign << 31) | (np.clip(exp, 0, 255) << 23) | frac"):
+        "exp <= 0 is overridden by the flush line below",
+    ("golden/bf16.py", "core/NumberReplacer#104", "out = (sign << 31) | (np.clip(exp, 0, 255) << 23) | frac"):
+        "exp >= 255 is overridden by the infinity line below",
+    ("golden/bf16.py", "core/NumberReplacer#208",
+     "out = (s_big << 31) | (np.clip(exp, 0, 255) << 23) | (mant & 0x7FFFFF)"):
+        "exp <= 0 is overridden by the flush line below",
+    ("golden/bf16.py", "core/NumberReplacer#210",
+     "out = (s_big << 31) | (np.clip(exp, 0, 255) << 23) | (mant & 0x7FFFFF)"):
+        "exp >= 255 is overridden by the infinity line below",
+    ("golden/bf16.py", "core/NumberReplacer", "lost = (m_small & ((np.int64(1) << d) - 1)) != 0"):
+        "the significand's low 3 bits are 0 and bit d is the aligned value's own LSB: the sticky OR is unchanged",
+    ("golden/bf16.py", "core/NumberReplacer", "lzc = np.where(total == 0, 0, 27 - nbits)"):
+        "a zero total is forced to +0 below, whatever its shift",
+    ("golden/bf16.py", "core/NumberReplacer", "mant = np.where(over == 1, mant >> 1, mant)"):
+        "after a rounding carry mant is exactly 2**24, whose 23 fraction bits are 0 shifted or not",
+    ("golden/bf16.py", "core/ReplaceBinaryOperator_RShift_LShift", "mant = np.where(over == 1, mant >> 1, mant)"):
+        "after a rounding carry mant is exactly 2**24, whose 23 fraction bits are 0 shifted or not",
+    ("golden/bf16.py", "core/NumberReplacer", "out = np.where(a_zero & b_zero, a & b & 0x80000000, out)"):
+        "a and b were flushed first: a zero operand has no low bits",
+    ("golden/bf16.py", "core/NumberReplacer", "a = np.asarray(a, dtype=np.uint16).reshape(-1)"): NUMPY_RESHAPE,
+    ("golden/bf16.py", "core/NumberReplacer", "b = np.asarray(b, dtype=np.uint16).reshape(-1)"): NUMPY_RESHAPE,
+    ("golden/bf16.py", "core/ReplaceBinaryOperator_BitOr_BitAnd",
+     "def gemm_exact(a: np.ndarray, b: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:"):
+        "an annotation: never evaluated (from __future__ import annotations)",
+    ("golden/bf16.py", "core/ReplaceComparisonOperator_GtE_Gt", SAFE_LINE): SLOW_PATH,
+    ("golden/bf16.py", "core/ReplaceUnaryOperator_USub_UAdd", SAFE_LINE): SLOW_PATH,
+    ("golden/bf16.py", "core/NumberReplacer#488", SAFE_LINE): SLOW_PATH,
+    ("golden/pe_array.py", "core/ReplaceBinaryOperator_Mul_Div",
+     'def run(mode: str, a, b, *, bitmap=None, k: int = 0, transpose: bool = False) -> np.ndarray:'): KEYWORD_ONLY,
+    ("golden/pe_array.py", "core/ReplaceBinaryOperator_Mul_Div",
+     'def make_job(mode: str, shape: ArrayShape, a, b, *, bitmap=None, transpose: bool = False,'): KEYWORD_ONLY,
+    ("golden/pe_array.py", "core/ReplaceBinaryOperator_BitOr_BitAnd",
+     "useful_macs: int | None = None) -> CycleReport:"): ANNOTATION,
+    ("golden/pe_array.py", "core/ReplaceBinaryOperator_BitOr_BitAnd",
+     'round_bf16: bool = False, max_blocks: int | None = None, bank: int | None = None) -> Job:'): ANNOTATION,
+    ("golden/gst.py", "core/NumberReplacer", 'order = np.argsort(-scores.reshape(-1), kind="stable")'):
+        NUMPY_RESHAPE,
+    ("golden/gst.py", "core/ReplaceComparisonOperator_GtE_Gt", "if t >= t_end:"):
+        "at t == t_end the formula gives s_final + (s_init - s_final) * 0.0, which is s_final exactly",
+    ("golden/gst.py", "core/NumberReplacer",
+     "self.s = round(self.s, 10)  # keep the scripted sequence exact (no 0.30000000000000004)"):
+        "the sums of 0.05 steps are off by ~1e-16: rounding to 11 digits lands on the same double as to 10",
+    ("golden/mfec.py", "core/NumberReplacer",
+     'self.check(self.acc_width <= 62, "acc_width", "<= 62 (it follows from guard, n and max_groups)")'):
+        "unreachable: the ranges of guard, n and max_groups give at most 55 bits",
+    ("golden/mfec.py", "core/ReplaceComparisonOperator_LtE_Lt",
+     'self.check(self.acc_width <= 62, "acc_width", "<= 62 (it follows from guard, n and max_groups)")'):
+        "unreachable: the ranges of guard, n and max_groups give at most 55 bits",
+    ("golden/mfec.py", "core/NumberReplacer", "gmax = np.where(cand, s, -1).max(axis=-1)"):
+        "the -1 of a group without candidates never shows: max with s_run >= 0, or masked by has_g/has_new",
+    ("golden/mfec.py", "core/ReplaceUnaryOperator_USub_UAdd#2", "gmax = np.where(cand, s, -1).max(axis=-1)"):
+        "the -1 of a group without candidates never shows: max with s_run >= 2, or masked by has_g/has_new",
+    ("golden/mfec.py", "core/ReplaceComparisonOperator_Gt_GtE", "return n + (m > 0)"):
+        "differs only for 0, whose width no result uses (an exact zero sum is forced to +0)",
+    ("golden/mfec.py", "core/NumberReplacer", "sign = (acc < 0).astype(np.int64)"):
+        "differs only for acc == 0, forced to +0 (or to the AND of signs when nothing was added)",
+    ("golden/mfec.py", "core/ReplaceComparisonOperator_Lt_LtE", "sign = (acc < 0).astype(np.int64)"):
+        "differs only for acc == 0, forced to +0 (or to the AND of signs when nothing was added)",
+    ("golden/mfec.py", "core/ReplaceComparisonOperator_Gt_GtE",
+     "half = np.where(r > 0, np.int64(1) << np.maximum(r - 1, 0), 0)"):
+        "half is only used where r > 0 (up is masked by r > 0)",
+    ("golden/mfec.py", "core/NumberReplacer#178", "half = np.where(r > 0, np.int64(1) << np.maximum(r - 1, 0), 0)"):
+        "half is only used where r > 0 (up is masked by r > 0)",
+    ("golden/mfec.py", "core/NumberReplacer", "q = np.where(carry == 1, q >> 1, q)"):
+        "after a carry q is exactly 2**f, whose fraction bits are 0 shifted or not",
+    ("golden/mfec.py", "core/ReplaceBinaryOperator_RShift_LShift", "q = np.where(carry == 1, q >> 1, q)"):
+        "after a carry q is exactly 2**f, whose fraction bits are 0 shifted or not",
+    ("golden/mfec.py", "core/NumberReplacer#192", OUT_LINE):
+        "e_fin <= 0 only when e_out <= 0, which the FTZ line overrides",
+    ("golden/mfec.py", "core/NumberReplacer#194", OUT_LINE): "e_fin >= 255 is overridden by the infinity line",
+    ("golden/mfec.py", "core/NumberReplacer#14",
+     'n: int = param(16, lo=2, hi=64, pow2=True, doc="group size: products whose exponents are compared together")'):
+        "hi=65: n is a power of two, so 64 is still the largest allowed",
+    ("golden/mfec.py", "core/NumberReplacer#218",
+     "return np.where(ok, np.abs(y - ref) / np.abs(np.where(ok, ref, 1.0)), np.nan)"):
+        "the 1.0 only avoids dividing by zero where the result is replaced by NaN",
+}
+
+
+def session_name(path: str) -> str:
+    """``golden/mfec.py`` -> ``golden_mfec``: the stem of the file's config and session."""
+    return path.removesuffix(".py").replace("/", "_")
+
+
+def kept(operator: str, occurrence: int) -> bool:
+    """Whether a cosmic-ray mutant is in the reduced operator set (see the module docstring)."""
+    name = operator.split("/", 1)[1]
+    if name.startswith("NumberReplacer"):
+        return occurrence % 2 == 0  # each constant yields (+1, -1) in that order: keep +1
+    match = re.fullmatch(r"(\w+?)_(\w+)_(\w+)", name)
+    if match and match[1] in REPLACEMENTS:
+        return REPLACEMENTS[match[1]].get(match[2]) == match[3]
+    return True
+
+
+def function_lines(path: Path, names: list[str]) -> list[tuple[int, int]]:
+    """The (first, last) line ranges of the functions ``names`` (``Class.method`` or ``function``)."""
+    ranges, tree = [], ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        body = getattr(node, "body", [])
+        for child in body if isinstance(body, list) else []:
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                owner = f"{node.name}." if isinstance(node, ast.ClassDef) else ""
+                if owner + child.name in names:
+                    ranges.append((child.lineno, child.end_lineno))
+    if len(ranges) != len(names):
+        raise SystemExit(f"functions={names} not all found in {path}; found {len(ranges)}")
+    return ranges
+
+
+def copy_tree() -> None:
+    """Refresh the copy the mutants run in (the working tree is never mutated)."""
+    TREE.mkdir(parents=True, exist_ok=True)
+    for name in COPIED:
+        source, target = ROOT / name, TREE / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(source, target)
+
+
+def write_config(path: str, timeout: float) -> Path:
+    tests, _ = SCOPE[path]
+    config = WORK / f"{session_name(path)}.toml"
+    config.write_text(
+        "[cosmic-ray]\n"
+        f'module-path = "{path}"\n'
+        f"timeout = {timeout:.1f}\n"
+        "excluded-modules = []\n"
+        f'test-command = "{PYTEST} {" ".join(tests)}"\n'
+        "[cosmic-ray.distributor]\n"
+        'name = "local"\n')
+    return config
+
+
+def cosmic_ray(*args: str) -> None:
+    subprocess.run([str(Path(sys.executable).parent / "cosmic-ray"), *args], cwd=TREE, check=True)
+
+
+def baseline_seconds(path: str) -> float:
+    """Run the file's tests once on the unmutated copy: they must pass, and their time sets the timeout."""
+    tests, _ = SCOPE[path]
+    start = time.monotonic()
+    proc = subprocess.run(f"{PYTEST} {' '.join(tests)}", shell=True, cwd=TREE, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{path}: its tests fail before any mutation:\n{proc.stdout[-2000:]}")
+    return time.monotonic() - start
+
+
+def init_session(path: str, config: Path, db: Path) -> None:
+    """Create the session and mark as skipped the mutants outside the reduced set or the functions."""
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import WorkerOutcome, WorkResult
+
+    cosmic_ray("init", str(config), str(db))
+    _, functions = SCOPE[path]
+    ranges = function_lines(TREE / path, functions) if functions else None
+    with use_db(str(db), WorkDB.Mode.open) as work_db:
+        skip = []
+        for item in work_db.work_items:
+            mutation = item.mutations[0]
+            line = mutation.start_pos[0]
+            inside = ranges is None or any(lo <= line <= hi for lo, hi in ranges)
+            if not (inside and kept(mutation.operator_name, mutation.occurrence)):
+                skip.append(item.job_id)
+        work_db.set_multiple_results(skip, WorkResult(worker_outcome=WorkerOutcome.SKIPPED,
+                                                      output="outside the reduced operator set or scope"))
+
+
+def counts(db: Path) -> tuple[int, int]:
+    """(finished, total) mutants of a session, skipped ones left out."""
+    from cosmic_ray.work_db import WorkDB, use_db
+
+    with use_db(str(db), WorkDB.Mode.open) as work_db:
+        results = [r for _, r in work_db.completed_work_items]
+        skipped = sum(r.worker_outcome == "skipped" for r in results)
+        return len(results) - skipped, work_db.num_work_items - skipped
+
+
+def summarize(path: str, db: Path, runtime_s: float) -> dict:
+    """The file's entry in mutation.json."""
+    from cosmic_ray.work_db import WorkDB, use_db
+
+    lines = (ROOT / path).read_text().splitlines()
+    stripped = {line.strip() for line in lines}
+    for (where, operator, text) in EQUIVALENT:
+        if where == path and text not in stripped:
+            print(f"warning: {path}: equivalent mutant {operator} names a line that is gone: {text!r}")
+    killed = survived = equivalent = incompetent = 0
+    survivors, equivalents = [], []
+    with use_db(str(db), WorkDB.Mode.open) as work_db:
+        pending = len(work_db.pending_work_items)
+        for item, result in work_db.completed_work_items:
+            if result.worker_outcome == "skipped":
+                continue
+            mutation = item.mutations[0]
+            line = mutation.start_pos[0]
+            text = lines[line - 1].strip() if line <= len(lines) else ""
+            short = f"{path}:{line} {mutation.operator_name.split('/', 1)[1]}#{mutation.occurrence}: {text[:80]}"
+            if result.test_outcome == "incompetent":
+                incompetent += 1  # the mutant does not even import: not a mutant at all
+            elif result.test_outcome != "survived":
+                killed += 1
+            elif reason := (EQUIVALENT.get((path, mutation.operator_name, text))
+                            or EQUIVALENT.get((path, f"{mutation.operator_name}#{mutation.occurrence}", text))):
+                equivalent += 1
+                equivalents.append(f"{short} -- {reason}")
+            else:
+                survived += 1
+                survivors.append(short)
+    mutants = killed + survived + equivalent
+    score = killed / (killed + survived) if killed + survived else None
+    tests, functions = SCOPE[path]
+    return {"status": "complete" if pending == 0 else f"partial ({pending} mutants not run)",
+            "tests": tests, "functions": functions, "mutants": mutants, "killed": killed,
+            "survived": survived, "equivalent": equivalent, "incompetent": incompetent,
+            "score": None if score is None else round(score, 4), "runtime_s": round(runtime_s, 1),
+            "date": utc_now(), "survivors": sorted(survivors), "equivalents": sorted(equivalents)}
+
+
+def forget_survivors(db: Path) -> None:
+    """Drop the survivors' results from a session so that ``exec`` runs them again (new tests)."""
+    import sqlite3
+
+    with sqlite3.connect(db) as connection:
+        connection.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED'")
+
+
+def run_file(path: str, fresh: bool, retest: bool = False) -> dict:
+    WORK.mkdir(parents=True, exist_ok=True)
+    db = WORK / f"{session_name(path)}.sqlite"
+    base = baseline_seconds(path)
+    config = write_config(path, timeout=max(20.0, 10 * base))
+    if fresh or not db.exists():
+        db.unlink(missing_ok=True)
+        init_session(path, config, db)
+    elif retest:
+        forget_survivors(db)
+    done, total = counts(db)
+    print(f"{path}: {total} mutants ({done} already done), tests {base:.1f} s each", flush=True)
+    stop = threading.Event()
+
+    def progress():
+        while not stop.wait(15):
+            now, _ = counts(db)
+            print(f"  {path}: {now}/{total} ({time.monotonic() - start:.0f} s)", flush=True)
+
+    start = time.monotonic()
+    watcher = threading.Thread(target=progress, daemon=True)
+    watcher.start()
+    try:
+        cosmic_ray("exec", str(config), str(db))
+    finally:
+        stop.set()
+    runtime = time.monotonic() - start
+    previous = load_results().get("files", {}).get(path, {})
+    if done and isinstance(previous, dict) and "runtime_s" in previous:
+        runtime += previous["runtime_s"]  # a resumed session: add the time of the earlier part
+    return summarize(path, db, runtime)
+
+
+def load_results() -> dict:
+    path = ROOT / "bench" / "results" / "mutation.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def markdown(files: dict) -> str:
+    rows = ["# Mutation testing (bench/mutation.py, cosmic-ray)", "",
+            "| file | tests | mutants | killed | survived | equivalent | score | run time |",
+            "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for path, entry in files.items():
+        tests = ", ".join(Path(t).name for t in SCOPE[path][0])
+        if entry == "not run":
+            rows.append(f"| {path} | {tests} | not run | | | | | |")
+            continue
+        score = "-" if entry["score"] is None else f"{100 * entry['score']:.1f} %"
+        rows.append(f"| {path} | {tests} | {entry['mutants']} | {entry['killed']} | {entry['survived']} | "
+                    f"{entry['equivalent']} | {score} | {entry['runtime_s']:.0f} s |")
+    rows += ["", "Score: killed / (killed + survived); equivalent mutants are argued in docs/mutation.md."]
+    survivors = [s for e in files.values() if e != "not run" for s in e["survivors"]]
+    if survivors:
+        rows += ["", "## Survivors", ""] + [f"- `{s}`" for s in survivors]
+    equivalents = [s for e in files.values() if e != "not run" for s in e["equivalents"]]
+    if equivalents:
+        rows += ["", "## Equivalent mutants", ""]
+        rows += ["- `{}`: {}".format(*s.split(" -- ", 1)) for s in equivalents]
+    return "\n".join(rows)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--files", nargs="+", default=list(SCOPE), choices=list(SCOPE), metavar="FILE",
+                        help=f"files to mutate (default: all in scope: {' '.join(SCOPE)})")
+    parser.add_argument("--fresh", action="store_true", help="discard saved sessions and start over")
+    parser.add_argument("--retest-survivors", action="store_true",
+                        help="run the survivors of the saved sessions again (after adding tests)")
+    parser.add_argument("--report", action="store_true", help="only rewrite the results from saved sessions")
+    args = parser.parse_args(argv)
+
+    previous = load_results().get("files", {})
+    files = {path: previous.get(path, "not run") for path in SCOPE}
+    if not args.report:
+        copy_tree()
+    for path in args.files:
+        db = WORK / f"{session_name(path)}.sqlite"
+        if args.report:
+            if db.exists():
+                runtime = previous.get(path, {}).get("runtime_s", 0.0) if previous.get(path) != "not run" else 0.0
+                files[path] = summarize(path, db, runtime)
+            continue
+        files[path] = run_file(path, args.fresh, args.retest_survivors)
+        entry = files[path]
+        print(f"{path}: {entry['killed']}/{entry['killed'] + entry['survived']} killed, "
+              f"{entry['equivalent']} equivalent, {entry['runtime_s']:.0f} s", flush=True)
+        write_results("mutation", {**run_info(packages=("numpy", "cosmic-ray", "pytest")), "files": files},
+                      markdown(files))
+    write_results("mutation", {**run_info(packages=("numpy", "cosmic-ray", "pytest")), "files": files},
+                  markdown(files))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
