@@ -64,7 +64,10 @@ SCOPE: dict[str, tuple[list[str], list[str] | None]] = {
     "golden/td3.py": (["tests/test_td3.py::test_same_seed_same_numbers",
                        "tests/test_td3.py::test_committed_trace_schema_and_bits",
                        "tests/test_td3.py::test_committed_trace_products_are_golden_gemm_bits",
-                       "tests/test_td3.py::test_stage_traces_schema_and_bits", "tests/test_gst_layers.py"],
+                       "tests/test_td3.py::test_stage_traces_schema_and_bits", "tests/test_gst_layers.py",
+                       # the PyTorch reference vectors (not the self-planting test: it edits td3.py by text)
+                       "tests/test_td3_reference.py::test_golden_update_matches_pytorch_reference",
+                       "tests/test_td3_reference.py::test_circulant_layer_matches_autograd_through_expanded_weight"],
                       ["TD3Agent.update", "Adam.step"]),
 }
 
