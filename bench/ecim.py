@@ -134,8 +134,7 @@ def error_figures(ops, params: MfecParams, guards) -> dict:
 def measure_cycles(groups: int = 48) -> dict:
     """Cycles per group at full rate, overlap on and off, in Amaranth's simulator."""
     from hdl.ecim import EcimConfig
-    from tb.stimulus.ecim import bf16_normal, normal_dots
-    from tests.test_ecim_amaranth import run_unit
+    from tb.stimulus.ecim import bf16_normal, normal_dots, run_unit
     rng = np.random.default_rng(1)
     out = {}
     for overlap in (True, False):

@@ -33,6 +33,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 from amaranth.hdl import Const, Value
 from amaranth.lib import data
 from amaranth.sim import Simulator
@@ -40,7 +41,7 @@ from amaranth.sim import Simulator
 from tb.streamlib import PayloadCodec, Scoreboard, SourceQueue
 
 __all__ = ["StreamBench", "StreamSource", "StreamSink", "Scoreboard", "PayloadCodec",
-           "StreamProtocolError", "run_stream_test"]
+           "StreamProtocolError", "run_stream_test", "evaluate", "assert_same"]
 
 
 class StreamProtocolError(AssertionError):
@@ -348,3 +349,30 @@ def run_stream_test(dut, beats, n_expected, *, in_name="i", out_name="o", gap_pr
     source.send_all(beats)
     cycles = bench.run(until=lambda: len(sink.received) >= n_expected)
     return sink.received, cycles
+
+
+def evaluate(dut, inputs, output) -> np.ndarray:
+    """Evaluate a combinational unit case by case, without a clock: set ``inputs`` ((port, array
+    of patterns) pairs) and read ``output`` for each case; the outputs as a uint64 array."""
+    columns = [(port, [int(v) for v in values]) for port, values in inputs]
+    n = len(columns[0][1])
+    got = []
+
+    async def bench(ctx):
+        for k in range(n):
+            for port, values in columns:
+                ctx.set(port, values[k])
+            got.append(ctx.get(output))
+
+    sim = Simulator(dut)
+    sim.add_testbench(bench)
+    sim.run()
+    return np.array(got, dtype=np.uint64)
+
+
+def assert_same(what: str, operands, got, want) -> None:
+    """Fail with the first differing cases (operands, hardware, golden) when ``got != want``."""
+    bad = np.nonzero(got != want)[0]
+    assert bad.size == 0, f"{what}: {bad.size} of {len(want)} differ, first: " + ", ".join(
+        " ".join(f"0x{int(v[k]):x}" for v in operands) + f" -> 0x{int(got[k]):x}, golden 0x{int(want[k]):x}"
+        for k in bad[:4])

@@ -9,56 +9,8 @@ from golden.mfec import EXP_SUM_BITS, SHIFT_BITS, MfecParams, exponent_stage
 from hdl.config import ConfigError
 from hdl.ecim import Ecim, EcimConfig, EcimMacro, output_layout
 from hdl.lib.sram import Sram
-from tb.amsim import Scoreboard, StreamBench, StreamSink, StreamSource
-from tb.stimulus.ecim import (bf16_normal, edge_dots, expected, expected_skipped, group_beats, make_dots,
-                              make_weights, normal_dots, write_beats)
-
-
-def run_unit(cfg, weights, dots, *, want=None, gap_prob=0.0, stall_prob=0.0, seed=0, mid_writes=None):
-    """Load ``weights`` through ``w``, then stream ``dots`` through ``i`` with random gaps and
-    drain ``o`` with random back-pressure, on a :class:`StreamBench`; every result is checked
-    against ``want`` (output payloads; default: golden for ``weights``) by a scoreboard.
-
-    ``mid_writes`` maps a dot index to ``(row, data)``: that write is offered from the cycle
-    after the previous group is taken (with the dot's first group, when there are no input
-    gaps), and must win: no group is taken in a cycle a write is offered.
-    Returns the cycles from the first group offered to the last result, inclusive, and the
-    ``skipped`` counter in the last result's cycle.
-    """
-    dut = Ecim(cfg)
-    beats = group_beats(cfg, dots)
-    writes_before = {}  # group beat index -> the write offered before it
-    first = 0
-    for d, (rows, _) in enumerate(dots):
-        if mid_writes and d in mid_writes:
-            row, data = mid_writes[d]
-            writes_before[first] = {"row": row, "data": [int(v) for v in data]}
-        first += len(rows)
-    bench = StreamBench(dut, seed=seed, max_cycles=40 * (len(beats) * cfg.group_cycles + weights.shape[0]) + 500)
-    writes = StreamSource(bench, "w")
-    groups = StreamSource(bench, "i", gap_prob=gap_prob)
-    board = Scoreboard("ecim.o")
-    sink = StreamSink(bench, "o", stall_prob=stall_prob, callback=board.receive, count=len(dots))
-    writes.send_all(write_beats(weights))
-    board.expect_all(sink.codec.unpack(w) for w in (expected(cfg, weights, dots) if want is None else want))
-    skipped = bench.watch(dut.skipped)
-    start = []
-
-    def sequence(ctx, cycle: int) -> None:
-        if not start:
-            if not writes.idle:
-                return
-            start.append(cycle + 1)  # weights loaded: the groups follow from the next cycle
-            groups.send_all(beats)
-        if groups.sent in writes_before:
-            writes.send(writes_before.pop(groups.sent))
-        if ctx.get(dut.w.valid) and ctx.get(dut.i.valid):
-            assert not ctx.get(dut.i.ready), f"a group overtook a waiting write in cycle {cycle}"
-
-    bench.on_cycle(sequence)
-    finish = bench.run(settle=10)  # 10 more cycles catch an extra result
-    board.check_done(sink)
-    return finish - start[0], skipped[finish - 1]
+from tb.stimulus.ecim import (bf16_normal, edge_dots, expected, expected_skipped, make_dots, make_weights,
+                              normal_dots, run_unit)
 
 
 @pytest.mark.parametrize("preset,overrides", [("tiny", {}), ("default", {}),

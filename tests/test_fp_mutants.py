@@ -9,7 +9,7 @@ from amaranth.hdl import Elaboratable, Module, Signal
 
 from golden.bf16 import f32_round_to_bf16_bits, fp32_edge_values
 from hdl.lib.fp import round_bf16
-from tests.test_fp_units_edges import assert_same, evaluate
+from tb.amsim import assert_same, evaluate
 
 
 class RoundBf16(Elaboratable):

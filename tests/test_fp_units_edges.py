@@ -9,36 +9,11 @@ on the generated Verilog (``tb/test_pe.py``).
 """
 
 import numpy as np
-from amaranth.sim import Simulator
 
 from golden.bf16 import FP32_ADD_RULES, bf16_edge_values, bf16_mul, bits_f32, fp32_add, fp32_edge_values
 from hdl.lib.fp import Bf16Multiplier, Fp32Adder
+from tb.amsim import assert_same, evaluate
 from tb.stimulus.pe import near_min_bf16_pairs, near_min_fp32_pairs
-
-
-def evaluate(dut, inputs, output) -> np.ndarray:
-    """Set ``inputs`` ((port, array of patterns) pairs) case by case and read ``output`` each time."""
-    columns = [(port, [int(v) for v in values]) for port, values in inputs]
-    n = len(columns[0][1])
-    got = []
-
-    async def bench(ctx):
-        for k in range(n):
-            for port, values in columns:
-                ctx.set(port, values[k])
-            got.append(ctx.get(output))
-
-    sim = Simulator(dut)
-    sim.add_testbench(bench)
-    sim.run()
-    return np.array(got, dtype=np.uint64)
-
-
-def assert_same(what: str, operands, got, want) -> None:
-    bad = np.nonzero(got != want)[0]
-    assert bad.size == 0, f"{what}: {bad.size} of {len(want)} differ, first: " + ", ".join(
-        " ".join(f"0x{int(v[k]):x}" for v in operands) + f" -> 0x{int(got[k]):x}, golden 0x{int(want[k]):x}"
-        for k in bad[:4])
 
 
 def add_in_hardware(a, b) -> np.ndarray:

@@ -14,7 +14,7 @@ from golden.bf16 import bf16_edge_values, f32_to_bf16
 from golden.mfec import mfec_dot_detail, pad_to_groups
 from hdl.ecim import EcimConfig, output_layout
 
-__all__ = ["bf16_normal", "make_weights", "edge_dots", "make_dots", "normal_dots", "td3_dots",
+__all__ = ["run_unit", "bf16_normal", "make_weights", "edge_dots", "make_dots", "normal_dots", "td3_dots",
            "expected", "expected_skipped", "group_beats", "write_beats"]
 
 
@@ -215,3 +215,53 @@ def normal_dots(cfg: EcimConfig, rng, count: int, groups: int) -> list:
     groups = min(groups, cfg.max_groups)
     return [([int(r) for r in rng.integers(0, cfg.rows, groups)], bf16_normal(rng, groups * cfg.n))
             for _ in range(count)]
+
+
+def run_unit(cfg, weights, dots, *, want=None, gap_prob=0.0, stall_prob=0.0, seed=0, mid_writes=None):
+    """Drive ``hdl.ecim.Ecim(cfg)`` in Amaranth's simulator. Load ``weights`` through ``w``, then stream ``dots`` through ``i`` with random gaps and
+    drain ``o`` with random back-pressure, on a :class:`StreamBench`; every result is checked
+    against ``want`` (output payloads; default: golden for ``weights``) by a scoreboard.
+
+    ``mid_writes`` maps a dot index to ``(row, data)``: that write is offered from the cycle
+    after the previous group is taken (with the dot's first group, when there are no input
+    gaps), and must win: no group is taken in a cycle a write is offered.
+    Returns the cycles from the first group offered to the last result, inclusive, and the
+    ``skipped`` counter in the last result's cycle.
+    """
+    from hdl.ecim import Ecim  # the simulator and the component are needed here only
+    from tb.amsim import Scoreboard, StreamBench, StreamSink, StreamSource
+
+    dut = Ecim(cfg)
+    beats = group_beats(cfg, dots)
+    writes_before = {}  # group beat index -> the write offered before it
+    first = 0
+    for d, (rows, _) in enumerate(dots):
+        if mid_writes and d in mid_writes:
+            row, data = mid_writes[d]
+            writes_before[first] = {"row": row, "data": [int(v) for v in data]}
+        first += len(rows)
+    bench = StreamBench(dut, seed=seed, max_cycles=40 * (len(beats) * cfg.group_cycles + weights.shape[0]) + 500)
+    writes = StreamSource(bench, "w")
+    groups = StreamSource(bench, "i", gap_prob=gap_prob)
+    board = Scoreboard("ecim.o")
+    sink = StreamSink(bench, "o", stall_prob=stall_prob, callback=board.receive, count=len(dots))
+    writes.send_all(write_beats(weights))
+    board.expect_all(sink.codec.unpack(w) for w in (expected(cfg, weights, dots) if want is None else want))
+    skipped = bench.watch(dut.skipped)
+    start = []
+
+    def sequence(ctx, cycle: int) -> None:
+        if not start:
+            if not writes.idle:
+                return
+            start.append(cycle + 1)  # weights loaded: the groups follow from the next cycle
+            groups.send_all(beats)
+        if groups.sent in writes_before:
+            writes.send(writes_before.pop(groups.sent))
+        if ctx.get(dut.w.valid) and ctx.get(dut.i.valid):
+            assert not ctx.get(dut.i.ready), f"a group overtook a waiting write in cycle {cycle}"
+
+    bench.on_cycle(sequence)
+    finish = bench.run(settle=10)  # 10 more cycles catch an extra result
+    board.check_done(sink)
+    return finish - start[0], skipped[finish - 1]
