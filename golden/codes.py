@@ -15,12 +15,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["Mode", "LoadSel", "PEArrayError", "TransposerError", "EmdDecoderError", "width_of"]
-
-
-def width_of(codes: type[enum.IntEnum]) -> int:
-    """Bits of the unsigned field that holds every member of ``codes`` (what Amaranth uses)."""
-    return max(1, max(int(c) for c in codes).bit_length())
+__all__ = ["Mode", "LoadSel", "PEArrayError", "TransposerError", "EmdDecoderError"]
 
 
 class Mode(enum.IntEnum):
