@@ -47,6 +47,7 @@ from golden.mfec import EXP_SUM_BITS, PRODUCT_FRAC_BITS, SHIFT_BITS, SHIFT_SAT, 
 
 from .config import BlockConfig, param
 from .lib.counter import wrap_increment
+from .lib.fp import FP32_QNAN
 from .lib.reduce import leading_zeros, popcount
 from .lib.sram import Sram
 from .lib.stream import StreamRegister
@@ -555,7 +556,7 @@ class Ecim(wiring.Component):
         e_fin = Signal(signed(12))
         m.d.comb += [e_out.eq(r.s_run - 127 + norm), e_fin.eq(e_out + carry)]
         inf_pat = 0xFF << frac_bits
-        qnan = 0x7FC0 if cfg.out_format == "bf16" else 0x7FC00000
+        qnan = FP32_QNAN >> 16 if cfg.out_format == "bf16" else FP32_QNAN
         value = Signal(cfg.out_width)
         with m.If(r.err | r.nan | (r.pinf & r.ninf)):
             m.d.comb += value.eq(qnan)

@@ -29,7 +29,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import BlockConfig, param
-from .lib.fp import Bf16Multiplier, Fp32Adder
+from .lib.fp import FP32_NEG_ZERO, Bf16Multiplier, Fp32Adder
 from .lib.stream import StreamRegister
 
 __all__ = ["PEConfig", "PE", "pe_input_layout"]
@@ -108,7 +108,7 @@ class PE(wiring.Component):
             valid, product, clear, last = self._register(m, advance, "prod", valid=valid,
                                                          product=product, clear=clear, last=last)
 
-        acc = Signal(32, init=0x80000000)  # -0: the additive identity
+        acc = Signal(32, init=FP32_NEG_ZERO)
         m.d.comb += [add.a.eq(acc), add.b.eq(product)]
         result = Mux(clear, product, add.sum)
 
