@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 
 from amaranth import Module
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.codes import PEArrayError
@@ -37,7 +37,13 @@ from .pe_array_operands import OperandStage
 from .pe_array_sequencer import Sequencer, cmd_layout
 from .pe_array_store import OperandStore, bank_of, load_layout
 
-__all__ = ["PEArrayConfig", "PEArray", "load_layout", "cmd_layout", "out_layout"]
+__all__ = ["PEArrayConfig", "PEArray", "load_layout", "cmd_layout", "out_layout", "events_layout"]
+
+
+def events_layout() -> data.StructLayout:
+    """Per-cycle events for performance counters: an A / B buffer word read, a computing step
+    issued (R*C MACs), and ``running`` (the command passed its checks and walks its tiles)."""
+    return data.StructLayout({"a_read": 1, "b_read": 1, "step": 1, "running": 1})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,6 +116,8 @@ class PEArray(wiring.Component):
     error : Out(1)
         The last command was rejected (``err_code`` says why); nothing was computed.
     err_code : Out(PEArrayError)
+    events : Out(events_layout())
+        What happened this cycle (counters of a top; no effect on the array).
     """
 
     def __init__(self, cfg: PEArrayConfig):
@@ -121,6 +129,7 @@ class PEArray(wiring.Component):
             "busy": Out(1),
             "error": Out(1),
             "err_code": Out(PEArrayError),
+            "events": Out(events_layout()),
         })
 
     def elaborate(self, platform):
@@ -143,5 +152,8 @@ class PEArray(wiring.Component):
             grid.round.eq(seq.current.round),
             seq.drained.eq(~ops.busy & grid.drained),
             self.busy.eq(seq.busy), self.error.eq(seq.error), self.err_code.eq(seq.err_code),
+            self.events.a_read.eq(ops.read.a_en), self.events.b_read.eq(ops.read.b_en),
+            self.events.step.eq(seq.step.valid & seq.step.ready & seq.step.payload.token.compute),
+            self.events.running.eq(seq.running),
         ]
         return m

@@ -146,6 +146,8 @@ class Sequencer(wiring.Component):
         The command being run (registered when accepted).
     busy, error : Out(1)
     err_code : Out(PEArrayError)
+    running : Out(1)
+        The command passed its checks and walks its tiles (FIND, RUN or DRAIN).
     """
 
     def __init__(self, cfg):
@@ -158,6 +160,7 @@ class Sequencer(wiring.Component):
             "drained": In(1),
             "current": Out(cmd_layout(cfg)),
             "busy": Out(1), "error": Out(1), "err_code": Out(PEArrayError),
+            "running": Out(1),
         })
 
     def built(self, mode: Mode) -> bool:
@@ -172,7 +175,8 @@ class Sequencer(wiring.Component):
         w = _Walk(cfg)
         state = Signal(State)
         m.d.comb += [self.cmd.ready.eq(state == State.IDLE), self.busy.eq(state != State.IDLE),
-                     self.step.valid.eq(state == State.RUN)]
+                     self.step.valid.eq(state == State.RUN),
+                     self.running.eq((state == State.FIND) | (state == State.RUN) | (state == State.DRAIN))]
         mode_ok, shape_ok, buf_ok, outside = self._checks(m, dims)
         self._control(m, state, dims, w, (mode_ok, shape_ok, buf_ok, outside))
         return m
