@@ -220,8 +220,8 @@ class ProgramBuilder:
         """Emit the GEMM of ``job`` on ``bank`` storing at a fresh address (or ``dst``), and record
         the words it must write. ``job`` must have been made with ``round_bf16`` for bf16 / EMD."""
         rounded = bool(job.cmd["round"])
+        assert all(None not in lanes for lanes in job.expected), "use shapes that fill whole tiles"
         beats = [[int(v) for v in lanes] for lanes in job.expected]
-        assert all(None not in lanes for lanes in beats), "use shapes that fill whole tiles"
         if fmt == Fmt.EMD:
             words = emd_words(bf16_values(beats), self.cfg.emd, self.mem_bits) if beats else []
         elif rounded:
@@ -241,6 +241,10 @@ class ProgramBuilder:
         return self.emit(op=Op.GEMM, bank=bank, fmt=fmt, mode=int(job.cmd["mode"]), transpose=job.cmd["transpose"],
                          round=job.cmd["round"], addr=addr, extent=extent, m=job.cmd["m"], n=job.cmd["n"],
                          k=job.cmd["k"])
+
+    def initial(self) -> Memory:
+        """A fresh copy of the initial memory (the run writes into it; this builder's stays)."""
+        return Memory(self.mem_bits, self.memory.words)
 
     def expected_image(self) -> dict[int, int]:
         image = dict(self.memory.words)
