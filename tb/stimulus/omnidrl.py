@@ -22,7 +22,7 @@ import numpy as np
 from golden.bf16 import f32_round_to_bf16_bits
 from golden.codes import LoadSel, Mode
 from golden.emd import encode as emd_encode
-from golden.isa import Command, Fmt, IsaShape, Op, encode
+from golden.isa import Command, Counter, Fmt, IsaShape, Op, encode
 
 __all__ = ["Memory", "TopHost", "ProgramBuilder", "fp32_words", "bf16_words", "lanes_of", "run_amsim"]
 
@@ -278,3 +278,270 @@ def run_amsim(cfg, memory: Memory, segments, *, seed: int = 0, gap: float = 0.0,
     host.start()
     cycles = bench.run(until=lambda: host.finished and idle[-1], settle=2)
     return host, cycles
+
+
+# ----------------------------------------------------------------------------- test programs
+
+@dataclasses.dataclass
+class Case:
+    """A test program: its builder (initial memory, expected words), segments, the status beats
+    it must produce, and (when it ends with COUNTERS) what the counters are checked against."""
+
+    pb: ProgramBuilder
+    segments: list
+    statuses: list
+    jobs: list = dataclasses.field(default_factory=list)
+    counters_at: int | None = None
+
+
+def _no_errors(n: int = 1) -> list[dict]:
+    return [{"errors": 0, "err_code": 0, "detail": 0, "index": 0}] * n
+
+
+def _bitmap(rng, p, q, density=0.5):
+    bm = (rng.random((p, q)) < density).astype(np.uint8)
+    bm[0, 0] = 1
+    return bm
+
+
+def case_every_mode(cfg, seed: int = 1) -> Case:
+    """Every GEMM mode with fp32 raw, bf16 raw and EMD stores, A and B loaded raw and EMD,
+    banks 0 and 1 alternating (one bank loads while the other computes), then COUNTERS."""
+    from golden.pe_array import make_job
+    from tb.stimulus.pe_array import rand_bf16
+
+    pe, k, mb = cfg.pe_array, cfg.pe_array.block_size, cfg.pe_array.max_blocks
+    rng = np.random.default_rng(seed)
+    pb = ProgramBuilder(cfg)
+    R, E = Fmt.RAW, Fmt.EMD
+    v = rand_bf16(rng, (2, 3, k))
+    jobs = [
+        (make_job("dense", pe, rand_bf16(rng, (2 * k, 3 * k)), rand_bf16(rng, (3 * k, 2 * k))), R, R, R),
+        (make_job("sparse", pe, rand_bf16(rng, (2 * k, 3 * k)), rand_bf16(rng, (3 * k, k)), bitmap=_bitmap(rng, 2, 3),
+                  max_blocks=mb, round_bf16=True), R, E, R),
+        (make_job("wgrad", pe, rand_bf16(rng, (2 * k, 2 * k)), rand_bf16(rng, (2 * k, 2 * k)),
+                  bitmap=_bitmap(rng, 2, 2), max_blocks=mb, round_bf16=True), E, R, E),
+        (make_job("circ", pe, v, rand_bf16(rng, (3 * k, k))), R, R, R),
+        (make_job("circ", pe, v, rand_bf16(rng, (2 * k, k)), transpose=True, round_bf16=True), R, R, E),
+        (make_job("dv", pe, rand_bf16(rng, (2 * k, k)), rand_bf16(rng, (k, k * k))), E, E, R),
+        (make_job("dense", pe, rand_bf16(rng, (k, k)), rand_bf16(rng, (k, k)), round_bf16=True), R, R, R),
+    ]
+    for i, (job, fa, fb, fo) in enumerate(jobs):
+        pb.load_job(job, i % 2, fmt_a=fa, fmt_b=fb)
+        pb.gemm(job, i % 2, fmt=fo)
+    at = pb.alloc(len(Counter))
+    pb.emit(op=Op.COUNTERS, addr=at)
+    return Case(pb, [Segment(pb.commands)], _no_errors(), [job for job, *_ in jobs], at)
+
+
+def _transpose_case(pb: ProgramBuilder, rng, p: int, q: int, batch: int, bank: int):
+    """W (p*k x q*k, group-sparse) in memory as kept blocks + bitmap; TRANSPOSE into ``bank``
+    (A words from 0), load dY^T as B, and the job of the sparse GEMM on W^T."""
+    from golden.pe_array import a_words_sparse, make_job
+    from tb.stimulus.pe_array import rand_bf16
+
+    k, mb = pb.k, pb.cfg.pe_array.max_blocks
+    w = rand_bf16(rng, (p * k, q * k))
+    bm = _bitmap(rng, p, q)
+    blocks = pb.place(a_words_sparse(w, bm, k))
+    rows = pb.place([sum(int(bm[i, j]) << j for j in range(q)) for i in range(p)])
+    pb.emit(op=Op.TRANSPOSE, bank=bank, buf=0, addr=blocks, extent=int(bm.sum()) * k, addr2=rows, m=p, n=q)
+    job = make_job("sparse", pb.cfg.pe_array, np.ascontiguousarray(w.T), rand_bf16(rng, (p * k, batch)),
+                   bitmap=bm.T, max_blocks=mb, round_bf16=True)
+    pb.load_words(LoadSel.B, bank, 0, [word for sel, _, word in job.loads if sel == LoadSel.B])
+    return job
+
+
+def case_transpose(cfg, seed: int = 2) -> Case:
+    """TRANSPOSE W's kept blocks and bitmap into W^T's, and the sparse GEMM on them: P != Q
+    both ways, 1 x 1, a full max_blocks-wide case; both banks; EMD and raw stores."""
+    rng = np.random.default_rng(seed)
+    pb = ProgramBuilder(cfg)
+    mb = cfg.pe_array.max_blocks
+    jobs = []
+    for i, (p, q) in enumerate([(2, 3), (3, 2), (1, 1), (min(4, mb), min(4, mb))]):
+        job = _transpose_case(pb, rng, p, q, pb.k, i % 2)
+        pb.gemm(job, i % 2, fmt=Fmt.RAW if i % 2 else Fmt.EMD)
+        jobs.append(job)
+    return Case(pb, [Segment(pb.commands)], _no_errors(), jobs)
+
+
+def case_dependencies(cfg, seed: int = 3) -> Case:
+    """RAW: a LOAD of a stored result (the second GEMM's B is the first one's bf16 output).
+    WAR: a GEMM storing over the source of an earlier LOAD (the later GEMM uses the old words)."""
+    from golden.bf16 import f32_round_to_bf16_bits
+    from golden.pe_array import make_job
+    from tb.stimulus.pe_array import rand_bf16
+
+    pe, k = cfg.pe_array, cfg.pe_array.block_size
+    rng = np.random.default_rng(seed)
+    pb = ProgramBuilder(cfg)
+    first = make_job("dense", pe, rand_bf16(rng, (2 * k, 2 * k)), rand_bf16(rng, (2 * k, k)), round_bf16=True)
+    pb.load_job(first, 0)
+    store = pb.gemm(first, 0)
+    c_bf16 = f32_round_to_bf16_bits(np.asarray(first.result, dtype=np.uint32)).astype(np.uint16)
+    second = make_job("dense", pe, rand_bf16(rng, (k, 2 * k)), c_bf16)  # B = the first GEMM's output
+    pb.load_words(LoadSel.A, 1, 0, [w for s, _, w in second.loads if s == LoadSel.A])
+    pb.emit(op=Op.LOAD, sel=LoadSel.B, bank=1, buf=0, count=2 * k, addr=store.addr, extent=2 * k)  # RAW
+    pb.gemm(second, 1)
+    third = make_job("dense", pe, rand_bf16(rng, (k, k)), rand_bf16(rng, (k, k)))
+    a_load = pb.load_words(LoadSel.A, 0, 0, [w for s, _, w in third.loads if s == LoadSel.A])
+    over = make_job("dense", pe, rand_bf16(rng, (k, k)), rand_bf16(rng, (k, k)), round_bf16=True)
+    pb.load_job(over, 1)
+    pb.gemm(over, 1, dst=a_load.addr, extent=a_load.extent)  # WAR on the A words just loaded
+    pb.load_words(LoadSel.B, 0, 0, [w for s, _, w in third.loads if s == LoadSel.B])
+    pb.gemm(third, 0)
+    return Case(pb, [Segment(pb.commands)], _no_errors(), [first, second, over, third])
+
+
+def case_errors(cfg, seed: int = 4) -> Case:
+    """Each TopError in its own segment, between good commands: the status beat counts it,
+    names it (code, sub-code) and its index; the good GEMM after it still computes right."""
+    from golden.codes import EmdDecoderError, PEArrayError
+    from golden.emd import EmdFormatError, decode as emd_decode
+    from golden.isa import TopError, check
+    from golden.pe_array import make_job
+    from tb.stimulus.pe_array import rand_bf16
+
+    pe, k, mb = cfg.pe_array, cfg.pe_array.block_size, cfg.pe_array.max_blocks
+    shape, mem_bits = cfg.isa_shape, cfg.isa_shape.mem_bits
+    rng = np.random.default_rng(seed)
+    pb = ProgramBuilder(cfg)
+    segments, statuses = [], []
+
+    def good_gemm(bank):
+        job = make_job("dense", pe, rand_bf16(rng, (k, 2 * k)), rand_bf16(rng, (2 * k, k)))
+        pb.load_job(job, bank)
+        pb.gemm(job, bank)
+
+    def close(start, errors, code, detail=0, index=0):
+        segments.append(Segment(pb.commands[start:]))
+        statuses.append({"errors": errors, "err_code": int(code), "detail": int(detail), "index": index})
+
+    def segment(bad: Command, code: TopError, detail: int = 0, before: int = 0):
+        decoder = code if code in (TopError.OPCODE, TopError.FIELD) else TopError.NONE
+        assert check(bad, shape)[0] == decoder, (bad, check(bad, shape))
+        start = len(pb.commands)
+        for _ in range(before):
+            pb.emit(op=Op.NOP)
+        pb.commands.append(bad)
+        good_gemm(len(segments) % 2)
+        close(start, 1, code, detail, before)
+
+    segment(Command(op=7), TopError.OPCODE)
+    segment(Command(op=Op.NOP, bank=1), TopError.FIELD, before=1)
+    segment(Command(op=Op.FENCE, addr=5), TopError.FIELD, before=2)
+    segment(Command(op=Op.LOAD, sel=3, count=1, addr=1, extent=1), TopError.FIELD)
+    segment(Command(op=Op.LOAD, sel=LoadSel.A, count=4, addr=1, extent=3), TopError.FIELD)
+    segment(Command(op=Op.GEMM, fmt=Fmt.EMD, round=0, m=k, n=k, k=k, extent=9), TopError.FIELD)
+    segment(Command(op=Op.TRANSPOSE, m=mb + 1, n=1), TopError.FIELD)
+    # the array's own checks
+    dst = pb.alloc(4 * k)
+    segment(Command(op=Op.GEMM, mode=Mode.SPARSE, m=k + 2, n=k, k=2 * k, addr=dst, extent=4 * k), TopError.ARRAY,
+            PEArrayError.SHAPE, before=1)
+    segment(Command(op=Op.GEMM, mode=Mode.DENSE, m=k, n=k, k=pe.b_depth + 4, addr=dst, extent=2 * k), TopError.ARRAY,
+            PEArrayError.BUFFER)
+    # an EMD stream cut one word short, with golden's verdict on it
+    block = emd_words(rand_bf16(rng, (4 * k,)).reshape(-1), cfg.emd, mem_bits)
+    stream = block[1:-1]
+    try:
+        emd_decode(stream, cfg.emd, mem_bits, lanes=k)
+        raise AssertionError("the cut stream decodes")
+    except EmdFormatError as exc:
+        code = EmdDecoderError(exc.code)
+    cut = pb.place([len(stream)] + stream)
+    segment(Command(op=Op.LOAD, sel=LoadSel.A, fmt=Fmt.EMD, count=4, addr=cut, extent=len(stream) + 1),
+            TopError.EMD, code)
+    good = emd_words(rand_bf16(rng, (4 * k,)).reshape(-1), cfg.emd, mem_bits)
+    at = pb.place(good)
+    segment(Command(op=Op.LOAD, sel=LoadSel.A, fmt=Fmt.EMD, count=4, addr=at, extent=len(good) - 1),
+            TopError.LENGTH)  # the length word does not fit the extent
+    segment(Command(op=Op.LOAD, sel=LoadSel.B, fmt=Fmt.EMD, count=3, addr=at, extent=len(good)),
+            TopError.LENGTH)  # decodes to 4 beats, 3 asked
+    segment(Command(op=Op.LOAD, sel=LoadSel.B, fmt=Fmt.EMD, count=5, addr=at, extent=len(good)),
+            TopError.LENGTH)  # decodes to 4 beats, 5 asked
+    zero = pb.place([0, 0])
+    segment(Command(op=Op.LOAD, sel=LoadSel.A, fmt=Fmt.EMD, count=1, addr=zero, extent=2), TopError.LENGTH)
+    # a store past its extent: the EMD output of k x k values does not fit 2 words
+    job = make_job("dense", pe, rand_bf16(rng, (k, k)), rand_bf16(rng, (k, k)), round_bf16=True)
+    start = len(pb.commands)
+    pb.load_job(job, 0)
+    small = pb.alloc(2)
+    pb.emit(op=Op.GEMM, bank=0, fmt=Fmt.EMD, round=1, m=k, n=k, k=k, addr=small, extent=2)
+    good_gemm(1)
+    close(start, 1, TopError.LENGTH, index=2)
+    out = emd_words(bf16_values(job.expected), cfg.emd, mem_bits)
+    assert len(out) > 2
+    pb.expected[small + 1] = out[1]  # the one stream word that fits; no length word
+    # a TRANSPOSE whose kept blocks exceed its extent
+    rows = pb.place([1, 1])
+    segment(Command(op=Op.TRANSPOSE, addr=pb.alloc(2 * k), extent=k, addr2=rows, m=2, n=1), TopError.LENGTH)
+    # two flags in one segment: the first in program order is reported
+    start = len(pb.commands)
+    pb.emit(op=Op.NOP)
+    pb.emit(op=Op.LOAD, sel=LoadSel.A, fmt=Fmt.EMD, count=1, addr=zero, extent=2)
+    pb.emit(op=Op.NOP, n=1)
+    good_gemm(0)
+    close(start, 2, TopError.LENGTH, index=1)
+    return Case(pb, segments, statuses)
+
+
+CASES = {"every_mode": case_every_mode, "transpose": case_transpose, "dependencies": case_dependencies,
+         "errors": case_errors}
+
+
+def case_mismatches(case: Case, memory: Memory, statuses: list[dict]) -> list[str]:
+    """Everything a run of ``case`` got wrong: status beats, memory words, counters."""
+
+    errors = []
+    if statuses != case.statuses:
+        errors.append(f"status beats {statuses}, expected {case.statuses}")
+    got = memory.image()
+    values = {}
+    if case.counters_at is not None:
+        values = {c: memory.words.get(case.counters_at + c, 0) for c in Counter}
+        for c in Counter:
+            got.pop(case.counters_at + c, None)
+    expected = case.pb.expected_image()
+    diff = [f"0x{a:x}: expected 0x{expected.get(a, 0):x}, got 0x{got.get(a, 0):x}"
+            for a in sorted(set(expected) | set(got)) if expected.get(a, 0) != got.get(a, 0)]
+    if diff:
+        errors.append(f"{len(diff)} memory words differ; first: " + "; ".join(diff[:6]))
+    if values:
+        errors += counter_mismatches(case, values, memory)
+    return errors
+
+
+def counter_mismatches(case: Case, count: dict, memory: Memory) -> list[str]:
+    """The counters against what the program implies (loads, stores, GEMM reports)."""
+
+    cmds = case.pb.commands
+    pe = case.pb.cfg.pe_array
+    loads = [c for c in cmds if c.op == Op.LOAD]
+    gemms = [c for c in cmds if c.op == Op.GEMM]
+    reports = [job.report for job in case.jobs]
+    want = {
+        Counter.COMMANDS: len(cmds) - 1,
+        Counter.ERRORS: 0,
+        Counter.A_WRITES: sum(c.count for c in loads if c.sel == LoadSel.A),
+        Counter.B_WRITES: sum(c.count for c in loads if c.sel == LoadSel.B),
+        Counter.BITMAP_WRITES: sum(c.count for c in loads if c.sel == LoadSel.BITMAP),
+        Counter.MEM_READ_RAW: sum(c.count for c in loads if c.fmt == Fmt.RAW),
+        Counter.MEM_READ_EMD: sum(c.extent for c in loads if c.fmt == Fmt.EMD),
+        Counter.MEM_WRITE_RAW: sum(1 for c in gemms if c.fmt == Fmt.RAW for a in range(c.addr, c.addr + c.extent)
+                                   if a in case.pb.expected),
+        Counter.MEM_WRITE_EMD: sum(1 + memory.words[c.addr] for c in gemms if c.fmt == Fmt.EMD),
+        Counter.MACS: count[Counter.EX_STEPS] * pe.rows * pe.cols,
+        Counter.MACS_DENSE: sum(c.m * c.n * c.k for c in gemms),
+        Counter.A_READS: sum(r.a_reads for r in reports),
+        Counter.B_READS: sum(r.b_reads for r in reports),
+        # every issue slot computes except dv's one batch of ring filling per tile
+        Counter.EX_STEPS: sum(r.steps - (r.tiles * pe.block_size if job.mode == "dv" else 0)
+                              for job, r in zip(case.jobs, reports)),
+    }
+    errors = [f"counter {c.name}: {count[c]}, expected {v}" for c, v in want.items() if count[c] != v]
+    # loads overlapped compute: the two units were busy longer, together, than the whole run
+    if not count[Counter.LD_BUSY] + count[Counter.EX_BUSY] > count[Counter.CYCLES]:
+        errors.append(f"no overlap: LD_BUSY {count[Counter.LD_BUSY]} + EX_BUSY {count[Counter.EX_BUSY]} "
+                      f"<= CYCLES {count[Counter.CYCLES]}")
+    return errors
