@@ -3,7 +3,7 @@
 Every counter is ``COUNTER_BITS`` wide and saturates. COUNTERS (issued once every earlier
 command is complete) writes counter i, zero-extended, to memory word ``addr + i``, in
 :class:`~golden.isa.Counter` order; each word holds the counter's value in the cycle it is
-written (only ``CYCLES`` still moves then).
+offered (the cycle after the previous word was taken; only ``CYCLES`` still moves then).
 """
 
 from __future__ import annotations
@@ -63,12 +63,14 @@ class Counters(wiring.Component):
         active = Signal()
         index = Signal(range(n))
         base = Signal.like(self.addr)
+        word = Signal(COUNTER_BITS)  # registered: the offered word holds until it transfers
+        values = [self.values[c] for c in range(n)]
         with m.If(self.start):
-            m.d.sync += [active.eq(1), index.eq(0), base.eq(self.addr)]
+            m.d.sync += [active.eq(1), index.eq(0), base.eq(self.addr), word.eq(values[0])]
         m.d.comb += [self.wr.valid.eq(active), self.wr.payload.addr.eq(base + index),
-                     self.wr.payload.data.eq(mux_tree([self.values[c] for c in range(n)], index))]
+                     self.wr.payload.data.eq(word)]
         with m.If(self.wr.valid & self.wr.ready):
-            m.d.sync += index.eq(index + 1)
+            m.d.sync += [index.eq(index + 1), word.eq(mux_tree(values[1:] + values[-1:], index))]
             with m.If(index == n - 1):
                 m.d.comb += self.done.eq(1)
                 m.d.sync += active.eq(0)
