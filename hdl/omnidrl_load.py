@@ -4,7 +4,8 @@ One LOAD or TRANSPOSE at a time (``docs/top.md``, ``docs/formats.md`` "Command s
 
 * **LOAD raw** (A, B or bitmap rows): one read request of ``count`` words at ``addr``; word i
   is written to buffer word (bitmap row) ``buf + i``.
-* **LOAD EMD**: the length word L at ``addr`` first (1 <= L < extent, else ``LENGTH``), then L
+* **LOAD EMD**: the length word L at ``addr`` first (L < extent, else ``LENGTH``; L = 0 is an
+  empty, so truncated, stream: ``EMD``/``TRUNCATED``, as ``golden.emd.decode([])`` says), then L
   words at ``addr + 1`` through :class:`hdl.emd.EmdDecoder` (lanes = k, word_bits = mem_bits);
   decoded beat i is written to ``buf + i``. A decoder fault is ``EMD`` (the decoder's code as
   detail); a stream that decodes to another number of beats than ``count`` is ``LENGTH`` (beats
@@ -27,7 +28,7 @@ from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.codes import LoadSel
+from golden.codes import EmdDecoderError, LoadSel
 from golden.isa import Fmt, TopError
 
 from .emd import EmdDecoder, EmdDecoderConfig
@@ -177,9 +178,12 @@ class LoadUnit(wiring.Component):
             m.d.comb += rd.ready.eq(1)
             with m.If(rd_take):
                 word = rd.payload.data
-                with m.If((word == 0) | (word >= j.extent)):
+                with m.If(word >= j.extent):
                     m.d.comb += self.read_done.eq(1)
                     m.d.sync += [err.eq(TopError.LENGTH), state.eq(State.FINISH)]
+                with m.Elif(word == 0):  # an empty stream has no terminator: truncated
+                    m.d.comb += self.read_done.eq(1)
+                    m.d.sync += [err.eq(TopError.EMD), detail.eq(EmdDecoderError.TRUNCATED), state.eq(State.FINISH)]
                 with m.Else():
                     m.d.sync += [length.eq(word), state.eq(State.EMD_REQ)]
         with m.Elif(state == State.EMD_REQ):

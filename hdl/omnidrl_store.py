@@ -11,7 +11,9 @@ stream"). An output beat is one tile row of k fp32 lanes; by the GEMM's ``fmt`` 
   ``addr``. Words that would land at or past ``addr + extent`` are dropped, the length word is
   not written and the GEMM is flagged ``LENGTH``.
 
-A GEMM without output beats (wgrad with an empty bitmap) writes nothing. The array's ``busy``
+A GEMM without output beats (wgrad with an empty bitmap) writes nothing raw; in EMD it writes
+the stream of no values (one all-zero word: a terminator announcing no partial group) and its
+length 1, as ``golden.emd.encode`` of nothing. The array's ``busy``
 falling (``ex_done``) tells the unit that every beat of its oldest GEMM has left the array, so a
 job finishes only once that is known: no beat of the next GEMM is ever taken for this one.
 """
@@ -156,8 +158,10 @@ class StoreUnit(wiring.Component):
                     m.d.sync += overflow.eq(1)
                 with m.If(enc.o.payload.last):
                     m.d.sync += state.eq(State.LENGTH)
-            with m.If(~got_last & array_finished):  # no beats at all: nothing to write
-                m.d.sync += state.eq(State.FINISH)
+            with m.If(~got_last & array_finished):  # no beats: the empty stream is one zero word
+                m.d.comb += [wr.valid.eq(1), wr.payload.addr.eq(j.addr + 1), wr.payload.data.eq(0)]
+                with m.If(wr.ready):
+                    m.d.sync += [n.eq(1), state.eq(State.LENGTH)]
         with m.Elif(state == State.LENGTH):
             m.d.comb += [wr.valid.eq(~overflow & array_finished), wr.payload.addr.eq(j.addr), wr.payload.data.eq(n)]
             with m.If(array_finished & (overflow | wr.ready)):

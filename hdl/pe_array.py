@@ -41,8 +41,8 @@ __all__ = ["PEArrayConfig", "PEArray", "load_layout", "cmd_layout", "out_layout"
 
 
 def events_layout() -> data.StructLayout:
-    """Per-cycle events for performance counters: an A / B buffer word read, a computing step
-    issued (R*C MACs), and ``running`` (the command passed its checks and walks its tiles)."""
+    """Per-cycle events for performance counters: an A / B buffer word read, a step issued with
+    products (R*C MACs; not a sparse row's forced -0 step), and ``running`` (the command passed its checks and walks its tiles)."""
     return data.StructLayout({"a_read": 1, "b_read": 1, "step": 1, "running": 1})
 
 
@@ -153,7 +153,8 @@ class PEArray(wiring.Component):
             seq.drained.eq(~ops.busy & grid.drained),
             self.busy.eq(seq.busy), self.error.eq(seq.error), self.err_code.eq(seq.err_code),
             self.events.a_read.eq(ops.read.a_en), self.events.b_read.eq(ops.read.b_en),
-            self.events.step.eq(seq.step.valid & seq.step.ready & seq.step.payload.token.compute),
+            self.events.step.eq(seq.step.valid & seq.step.ready & seq.step.payload.token.compute
+                               & ~seq.step.payload.token.zero),
             self.events.running.eq(seq.running),
         ]
         return m

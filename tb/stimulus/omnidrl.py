@@ -223,7 +223,7 @@ class ProgramBuilder:
         assert all(None not in lanes for lanes in job.expected), "use shapes that fill whole tiles"
         beats = [[int(v) for v in lanes] for lanes in job.expected]
         if fmt == Fmt.EMD:
-            words = emd_words(bf16_values(beats), self.cfg.emd, self.mem_bits) if beats else []
+            words = emd_words(bf16_values(beats), self.cfg.emd, self.mem_bits)  # no beats: [1, 0]
         elif rounded:
             words = bf16_words(beats, self.k)
         else:
@@ -325,6 +325,13 @@ def case_every_mode(cfg, seed: int = 1) -> Case:
         (make_job("circ", pe, v, rand_bf16(rng, (2 * k, k)), transpose=True, round_bf16=True), R, R, E),
         (make_job("dv", pe, rand_bf16(rng, (2 * k, k)), rand_bf16(rng, (k, k * k))), E, E, R),
         (make_job("dense", pe, rand_bf16(rng, (k, k)), rand_bf16(rng, (k, k)), round_bf16=True), R, R, R),
+        # a block row with no kept block (a forced -0 step), and wgrad with nothing kept
+        (make_job("sparse", pe, rand_bf16(rng, (2 * k, 2 * k)), rand_bf16(rng, (2 * k, k)),
+                  bitmap=np.array([[0, 1], [0, 0]], dtype=np.uint8), max_blocks=mb), R, R, R),
+        (make_job("wgrad", pe, rand_bf16(rng, (2 * k, k)), rand_bf16(rng, (k, 2 * k)),
+                  bitmap=np.zeros((2, 2), dtype=np.uint8), max_blocks=mb, round_bf16=True), R, R, E),
+        (make_job("wgrad", pe, rand_bf16(rng, (2 * k, k)), rand_bf16(rng, (k, 2 * k)),
+                  bitmap=np.zeros((2, 2), dtype=np.uint8), max_blocks=mb), R, R, R),
     ]
     for i, (job, fa, fb, fo) in enumerate(jobs):
         pb.load_job(job, i % 2, fmt_a=fa, fmt_b=fb)
@@ -460,8 +467,9 @@ def case_errors(cfg, seed: int = 4) -> Case:
             TopError.LENGTH)  # decodes to 4 beats, 3 asked
     segment(Command(op=Op.LOAD, sel=LoadSel.B, fmt=Fmt.EMD, count=5, addr=at, extent=len(good)),
             TopError.LENGTH)  # decodes to 4 beats, 5 asked
-    zero = pb.place([0, 0])
-    segment(Command(op=Op.LOAD, sel=LoadSel.A, fmt=Fmt.EMD, count=1, addr=zero, extent=2), TopError.LENGTH)
+    zero = pb.place([0, 0])  # an EMD block of no words: no terminator
+    segment(Command(op=Op.LOAD, sel=LoadSel.A, fmt=Fmt.EMD, count=1, addr=zero, extent=2), TopError.EMD,
+            EmdDecoderError.TRUNCATED)
     # a store past its extent: the EMD output of k x k values does not fit 2 words
     job = make_job("dense", pe, rand_bf16(rng, (k, k)), rand_bf16(rng, (k, k)), round_bf16=True)
     start = len(pb.commands)
@@ -482,7 +490,7 @@ def case_errors(cfg, seed: int = 4) -> Case:
     pb.emit(op=Op.LOAD, sel=LoadSel.A, fmt=Fmt.EMD, count=1, addr=zero, extent=2)
     pb.emit(op=Op.NOP, n=1)
     good_gemm(0)
-    close(start, 2, TopError.LENGTH, index=1)
+    close(start, 2, TopError.EMD, EmdDecoderError.TRUNCATED, index=1)
     return Case(pb, segments, statuses)
 
 
@@ -535,9 +543,8 @@ def counter_mismatches(case: Case, count: dict, memory: Memory) -> list[str]:
         Counter.MACS_DENSE: sum(c.m * c.n * c.k for c in gemms),
         Counter.A_READS: sum(r.a_reads for r in reports),
         Counter.B_READS: sum(r.b_reads for r in reports),
-        # every issue slot computes except dv's one batch of ring filling per tile
-        Counter.EX_STEPS: sum(r.steps - (r.tiles * pe.block_size if job.mode == "dv" else 0)
-                              for job, r in zip(case.jobs, reports)),
+        # steps with products: not dv's ring filling, not a sparse row's forced -0
+        Counter.EX_STEPS: sum(r.macs for r in reports) // (pe.rows * pe.cols),
     }
     errors = [f"counter {c.name}: {count[c]}, expected {v}" for c, v in want.items() if count[c] != v]
     # loads overlapped compute: the two units were busy longer, together, than the whole run
