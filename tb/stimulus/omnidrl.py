@@ -56,7 +56,8 @@ class Memory:
 
 @dataclasses.dataclass
 class Segment:
-    """Commands of one chip segment (the host appends a FENCE) and the host step after it."""
+    """Commands of one chip segment (the host appends a FENCE unless the last command is one)
+    and the host step after it."""
 
     commands: list[Command]
     host_step: Callable[[Memory], None] | None = None
@@ -68,7 +69,8 @@ class TopHost:
     Parameters
     ----------
     shape : golden.isa.IsaShape
-    memory : Memory
+    memory : Memory or GoldenMemoryPort
+        Anything with ``read(addr, n) -> list[int]`` and ``write(addr, word)``.
     segments : list of Segment
         Each is sent with a FENCE appended; the next one after that FENCE's status beat (and
         the host step) -- so a host step always sees every store of its segment.
@@ -78,12 +80,12 @@ class TopHost:
         Queue one ``rd_data`` beat ``{"data", "last"}``.
     """
 
-    def __init__(self, shape: IsaShape, memory: Memory, segments, send_cmd, send_data):
+    def __init__(self, shape: IsaShape, memory, segments, send_cmd, send_data, on_segment=None):
         self.shape, self.memory = shape, memory
         self.segments = list(segments)
         self.send_cmd, self.send_data = send_cmd, send_data
+        self.on_segment = on_segment  # on_segment(index): the image right after segment index
         self.statuses: list[dict] = []
-        self.images: list[dict[int, int]] = []  # the memory image after each segment (before its host step)
         self.next_segment = 0
 
     def start(self) -> None:
@@ -91,7 +93,10 @@ class TopHost:
 
     def _send_segment(self) -> None:
         if self.next_segment < len(self.segments):
-            for cmd in self.segments[self.next_segment].commands + [Command(op=Op.FENCE)]:
+            cmds = list(self.segments[self.next_segment].commands)
+            if not cmds or cmds[-1] != Command(op=Op.FENCE):
+                cmds.append(Command(op=Op.FENCE))
+            for cmd in cmds:
                 self.send_cmd(encode(cmd, self.shape))
             self.next_segment += 1
 
@@ -109,7 +114,8 @@ class TopHost:
 
     def on_status(self, beat: dict) -> None:
         self.statuses.append({k: int(v) for k, v in beat.items()})
-        self.images.append(dict(self.memory.words))
+        if self.on_segment is not None:
+            self.on_segment(len(self.statuses) - 1)
         step = self.segments[len(self.statuses) - 1].host_step
         if step is not None:
             step(self.memory)
@@ -254,8 +260,8 @@ class ProgramBuilder:
 
 # ----------------------------------------------------------------------------- Amaranth simulator
 
-def run_amsim(cfg, memory: Memory, segments, *, seed: int = 0, gap: float = 0.0, stall: float = 0.0,
-              max_cycles: int = 200_000, on_cycle=None):
+def run_amsim(cfg, memory, segments, *, seed: int = 0, gap: float = 0.0, stall: float = 0.0,
+              max_cycles: int = 200_000, on_cycle=None, on_segment=None):
     """Run ``segments`` on ``hdl.omnidrl.OmniDRL(cfg)`` in Amaranth's simulator with ``memory``.
 
     ``gap``: probability of an idle cycle before each command, read data word; ``stall``:
@@ -268,7 +274,7 @@ def run_amsim(cfg, memory: Memory, segments, *, seed: int = 0, gap: float = 0.0,
     bench = StreamBench(dut, seed=seed, max_cycles=max_cycles)
     cmd = StreamSource(bench, "cmd", gap_prob=gap)
     data = StreamSource(bench, "rd_data", gap_prob=gap)
-    host = TopHost(cfg.isa_shape, memory, segments, cmd.send, data.send)
+    host = TopHost(cfg.isa_shape, memory, segments, cmd.send, data.send, on_segment)
     StreamSink(bench, "rd_req", stall_prob=stall, callback=host.on_rd_req)
     StreamSink(bench, "wr", stall_prob=stall, callback=host.on_wr)
     StreamSink(bench, "status", stall_prob=stall, callback=host.on_status)
@@ -552,3 +558,126 @@ def counter_mismatches(case: Case, count: dict, memory: Memory) -> list[str]:
         errors.append(f"no overlap: LD_BUSY {count[Counter.LD_BUSY]} + EX_BUSY {count[Counter.EX_BUSY]} "
                       f"<= CYCLES {count[Counter.CYCLES]}")
     return errors
+
+
+# ----------------------------------------------------------------------------- TD3 programs
+
+class GoldenMemoryPort:
+    """:class:`TopHost`'s word interface over a ``golden.program.Memory`` (lanes), so the RTL
+    and the host steps work on one image."""
+
+    def __init__(self, memory):
+        self.memory = memory
+
+    def read(self, addr: int, n: int) -> list[int]:
+        from golden.program import lanes_to_words
+        return lanes_to_words(self.memory.read(addr, n))
+
+    def write(self, addr: int, word: int) -> None:
+        from golden.program import words_to_lanes
+        self.memory.write(addr, words_to_lanes([word], self.memory.k))
+
+
+@dataclasses.dataclass
+class Td3Case:
+    """One compiled TD3 update on the tiny agent, and what the RTL must reproduce."""
+
+    kind: str
+    program: object            # golden.program.Program
+    memory: object             # golden.program.Memory: the initial image (agent, batch, noise)
+    images: list               # golden.machine.run_program's image after every chip segment
+    prelude: list              # host steps before the first chip segment
+    segments: list             # Segment per chip segment, with the host steps after it
+    agent: object              # the agent the program was compiled for (before the update)
+    reference: object          # TD3Agent.update applied to a copy: the expected state
+
+
+def td3_case(cfg, kind: str, seed: int = 1) -> Td3Case:
+    """A complete update (``it = 1``: critics, actor and targets) of ``compile_td3.example_agent``
+    in ``kind`` = dense, circ (GST circulant l2) or sparse (GST group-sparse l2), compiled for
+    the top ``cfg``; the machine model's images and ``TD3Agent.update``'s state to compare with."""
+    import copy
+
+    from golden.compile_td3 import compile_update, example_agent, example_batch, write_agent, write_batch
+    from golden.machine import run_program
+    from golden.program import ChipSegment, Memory as GoldenMemory
+
+    agent = example_agent(kind, k=cfg.pe_array.block_size)
+    agent.it = 1  # the update with the policy branch: every product of TD3
+    batch, noise = example_batch(np.random.default_rng(seed), agent)
+    program = compile_update(agent, cfg.isa_shape, cfg.emd)
+    memory = GoldenMemory(cfg.pe_array.block_size)
+    write_agent(program, memory, agent)
+    write_batch(program, memory, batch, noise)
+    run = run_program(program, memory.copy())
+    reference = copy.deepcopy(agent)
+    reference.update(batch, noise_draw=noise)
+    prelude, segments = [], []
+    for step in program.steps:
+        if isinstance(step, ChipSegment):
+            segments.append(Segment(list(step.commands), []))
+        else:
+            (segments[-1].host_step if segments else prelude).append(step.fn)
+    for seg in segments:
+        seg.host_step = _run_all(seg.host_step)
+    return Td3Case(kind, program, memory, run.images, prelude, segments, agent, reference)
+
+
+def _run_all(fns):
+    def run(port):
+        for fn in fns:
+            fn(port.memory)
+    return run
+
+
+def td3_state_diff(a, b) -> list[str]:
+    """Every parameter, Adam moment and step counter of agent ``a`` that differs from ``b``."""
+    out = []
+    for net, _ in [(n, None) for n in ("actor", "critic1", "critic2", "actor_t", "critic1_t", "critic2_t")]:
+        for la, lb in zip(getattr(a, net).layers, getattr(b, net).layers):
+            for p in la.param_names():
+                if la.param(p).tobytes() != lb.param(p).tobytes():
+                    out.append(f"{net}.{la.name}.{p}")
+                for moment, x, y in zip("ms", la.adam.get(p, ()), lb.adam.get(p, ())):
+                    if x.tobytes() != y.tobytes():
+                        out.append(f"{net}.{la.name}.{p}.adam_{moment}")
+    if a.it != b.it:
+        out.append("it")
+    out += [f"{o}.t" for o in ("actor_opt", "critic_opt") if getattr(a, o).t != getattr(b, o).t]
+    return out
+
+
+def td3_mismatches(case: Td3Case, memory, statuses: list[dict], seen: dict) -> list[str]:
+    """What a run of ``case`` got wrong: status beats, segment images (``seen``: index -> the
+    differing addresses the run recorded), and the agent read back from the final image."""
+    import copy
+
+    from golden.compile_td3 import read_agent
+
+    errors = []
+    if any(s["errors"] for s in statuses) or len(statuses) != len(case.segments):
+        errors.append(f"status beats {statuses}")
+    for i, diff in sorted(seen.items()):
+        if diff:
+            errors.append(f"segment {i} ({case.program.segments[i].name}): {len(diff)} words differ from the "
+                          f"machine model, first at {[hex(a) for a in diff[:4]]}")
+    if len(seen) != len(case.segments):
+        errors.append(f"{len(seen)} of {len(case.segments)} segment images compared")
+    chip = copy.deepcopy(case.agent)
+    read_agent(case.program, memory, chip)
+    state = td3_state_diff(chip, case.reference)
+    if state:
+        errors.append(f"agent after the update differs from TD3Agent.update in {state[:6]}")
+    return errors
+
+
+def run_td3_amsim(cfg, case: Td3Case, *, seed: int = 0, gap: float = 0.2, stall: float = 0.2):
+    """One compiled TD3 update on the top in Amaranth's simulator; returns (errors, cycles)."""
+    memory = case.memory.copy()
+    port = GoldenMemoryPort(memory)
+    for fn in case.prelude:
+        fn(memory)
+    seen = {}
+    host, cycles = run_amsim(cfg, port, case.segments, seed=seed, gap=gap, stall=stall, max_cycles=400_000,
+                             on_segment=lambda i: seen.setdefault(i, memory.diff(case.images[i])))
+    return td3_mismatches(case, memory, host.statuses, seen), cycles
