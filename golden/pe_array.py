@@ -32,11 +32,12 @@ import dataclasses
 
 import numpy as np
 
-from .codes import LoadSel, Mode
+from .codes import LoadSel, Mode, PEArrayError
 from .bf16 import FP32_NEG_ZERO, bf16_mul, f32_round_to_bf16_bits, fp32_add, gemm
 from .gst import circ_expand
 
 __all__ = [
+    "PEArrayCommandError", "check_bitmap_grid",
     "MODES", "ArrayShape", "ceil_div", "tile_order", "pack_lanes", "unpack_lanes",
     "a_words_dense", "a_words_sparse", "a_words_circ", "b_words", "circ_operand", "circ_ring_lanes",
     "gemm_sparse", "gemm_wgrad", "circ_dv", "circ_dv_reference", "run", "output_beats",
@@ -419,13 +420,46 @@ class Job:
         return dataclasses.replace(self, bank=bank)
 
 
+class PEArrayCommandError(ValueError):
+    """A command the PE array rejects; ``code`` is the :class:`golden.codes.PEArrayError` it
+    puts on ``err_code`` for it."""
+
+    def __init__(self, code: PEArrayError, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+def check_bitmap_grid(mode: str, m: int, n: int, kdim: int, k: int, bitmap, max_blocks: int) -> None:
+    """Refuse a sparse or wgrad command whose bitmap the array cannot hold.
+
+    The block grid of the command (sparse: M/k x K/k, wgrad: M/k x N/k) must fit the
+    ``max_blocks`` x ``max_blocks`` bitmap register file: otherwise the array rejects the command
+    with ``PEArrayError.SHAPE`` (docs/pe_array.md). Set bits at a block row or column of
+    ``max_blocks`` or more cannot even be loaded; they lie outside any grid the array accepts,
+    so they are refused as ``PEArrayError.BITMAP``.
+    """
+    grid = (m // k, (kdim if mode == "sparse" else n) // k)
+    if max(grid) > max_blocks:
+        raise PEArrayCommandError(
+            PEArrayError.SHAPE, f"pe_array: a {mode} command of {grid[0]} x {grid[1]} blocks is rejected "
+            f"(err_code SHAPE): the bitmap holds at most max_blocks={max_blocks} blocks per side")
+    bm = np.asarray(bitmap).astype(bool)
+    if bm[max_blocks:].any() or bm[:, max_blocks:].any():
+        raise PEArrayCommandError(
+            PEArrayError.BITMAP, f"pe_array: the {bm.shape[0]} x {bm.shape[1]} bitmap has kept blocks at a row or "
+            f"column >= max_blocks={max_blocks}, which cannot be loaded (err_code BITMAP: outside the grid)")
+
+
 def make_job(mode: str, shape: ArrayShape, a, b, *, bitmap=None, transpose: bool = False,
              round_bf16: bool = False, max_blocks: int | None = None, bank: int | None = None) -> Job:
     """Lay out the operands, compute the golden result, beats and cycles of one command.
 
     ``a``: A (M x K) for dense, sparse and wgrad; v (P, Q, k) for circ; dY as (M x Bt) for dv.
     ``b``: B (K x N); for dv X^T (Bt x N). ``shape``: anything with ``rows``, ``cols`` and
-    ``block_size`` (the hardware config itself, or :class:`ArrayShape`).
+    ``block_size`` (the hardware config itself, or :class:`ArrayShape`). ``max_blocks``: the
+    array's bitmap size; with it, a sparse or wgrad command the array would reject for its
+    bitmap grid raises :class:`PEArrayCommandError` (:func:`check_bitmap_grid`) instead of
+    predicting results for it, and the loads clear every bitmap row of the array.
     """
     k = shape.block_size
     a = np.asarray(a, dtype=np.uint16)
@@ -440,6 +474,8 @@ def make_job(mode: str, shape: ArrayShape, a, b, *, bitmap=None, transpose: bool
     loads += [(LoadSel.B, i, w) for i, w in enumerate(b_words(b, shape.cols))]
     if mode in ("sparse", "wgrad"):
         bm = np.asarray(bitmap).astype(np.uint8)
+        if max_blocks is not None:
+            check_bitmap_grid(mode, a.shape[0], b.shape[1], a.shape[1], k, bm, max_blocks)
         rows = max_blocks if max_blocks is not None else bm.shape[0]
         for p in range(rows):
             word = 0
