@@ -203,3 +203,15 @@ def test_train_trace_at_writes_a_loadable_trace(tmp_path):
     assert trace_meta(t)["update"] == 50
     kinds = {(n, k) for n, k, _ in iter_tensors(t, KINDS)}
     assert ("gst/actor/l2", "dv") in kinds and ("gst/critic2/l1", "dW") in kinds
+
+
+def test_trace_command_records_both_methods_and_its_defaults_can_run(tmp_path):
+    out = tmp_path / "traces" / "t.npz"
+    rc = cli.main(["trace", "--steps", "1104", "--start-steps", "1100", "--hidden", "16,16", "--batch", "16",
+                   "--out", str(out), "--quiet"])
+    assert rc == 0
+    t = load_trace(out)
+    assert {name.split("/")[0] for name in layer_names(t)} == {"dense", "gst"}
+    assert trace_meta(t)["trace_numerics"] == "bf16-exact"
+    defaults = cli.build_parser().parse_args(["trace"])  # the committed trace's run: it has updates
+    assert (defaults.steps, defaults.start_steps) == (12_000, 5_000)
