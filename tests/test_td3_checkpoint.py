@@ -20,7 +20,7 @@ from golden.td3 import TD3Config, Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 # tiny networks, frequent short evaluations: each run below takes well under a second of training
-TINY = dict(hidden=(16, 16), batch=16, start_steps=100, steps=700, eval_every=200, eval_episodes=1,
+TINY = dict(hidden=(16, 16), batch=16, start_steps=100, steps=500, eval_every=200, eval_episodes=1,
             numerics="bf16", method="gst", block=4)
 
 
