@@ -54,9 +54,10 @@ from .isa import Command, Fmt, IsaShape, Op, emd_extent_bound
 from .pe_array import ceil_div, command_dims, tile_order
 from .program import (ChipSegment, HostStep, Layout, Memory, Program, Region, a_circ_words, a_dense_words,
                       a_sparse_words, b_dense_words, beats_to_matrix, bitmap_words, words_fp32_beats)
-from .td3 import TD3Agent
+from .td3 import TD3Agent, TD3Config
 
-__all__ = ["compile_update", "write_agent", "write_batch", "read_agent", "read_info", "F32"]
+__all__ = ["compile_update", "write_agent", "write_batch", "read_agent", "read_info", "example_agent",
+           "example_batch", "command_ranges", "F32"]
 
 F32 = np.float32
 NETS = ("actor", "critic1", "critic2", "actor_t", "critic1_t", "critic2_t")
@@ -837,3 +838,51 @@ def read_info(program: Program, memory: Memory) -> dict:
     if program.info["policy"]:
         info["actor_loss"] = _word_f64(memory.word(lay["info.actor_loss"].addr))
     return info
+
+
+# ----------------------------------------------------------------------------- small examples
+
+def example_agent(kind: str = "dense", compress=("l2",), sparsity: float = 0.5, *, seed: int = 0,
+                  obs_dim: int = 5, act_dim: int = 2, hidden=(16, 16), batch: int = 8, k: int = 4) -> TD3Agent:
+    """The small agent of the tests (obs 5, act 2, hidden 16-16, batch 8, k = 4), bf16-exact.
+
+    ``kind``: "dense", "circ" (the ``compress`` layers circulant) or "sparse" (those layers made
+    group-sparse with ``Layer.to_sparse`` at ``sparsity``, bitmap of the expanded v by block
+    norm, the same in targets).
+    """
+    if kind not in ("dense", "circ", "sparse"):
+        raise ValueError(f"kind={kind!r} is not allowed: dense, circ or sparse")
+    cfg = TD3Config(env="none", method="dense" if kind == "dense" else "gst", numerics="bf16-exact",
+                    hidden=tuple(hidden), batch=batch, block=k, compress=tuple(compress), buffer=batch)
+    max_action = np.linspace(1.0, 2.0, act_dim).astype(F32)
+    agent = TD3Agent(obs_dim, act_dim, max_action, cfg, np.random.default_rng(seed))
+    if kind == "sparse":
+        for name in compress:
+            i = int(name[1:]) - 1
+            for net, tgt in agent.nets():
+                bitmap = gst.block_bitmap(gst.circ_expand(net.layers[i].v), k, sparsity)
+                net.layers[i].to_sparse(bitmap.copy())
+                tgt.layers[i].to_sparse(bitmap.copy())
+    return agent
+
+
+def example_batch(rng, agent: TD3Agent, n: int | None = None):
+    """A minibatch and smoothing-noise draw for ``agent``: observations over a wide range of
+    magnitudes (fp32 sums round, so the accumulation order shows in the bits)."""
+    n = n or agent.cfg.batch
+    od, ad = agent.obs_dim, agent.act_dim
+
+    def obs():
+        return (rng.standard_normal((n, od)) * 2.0 ** rng.uniform(-10, 10, (n, od))).astype(F32)
+    batch = (obs(), rng.uniform(-1, 1, (n, ad)).astype(F32), rng.standard_normal((n, 1)).astype(F32), obs(),
+             (rng.uniform(size=(n, 1)) > 0.2).astype(F32))
+    return batch, rng.standard_normal((n, ad)).astype(F32)
+
+
+def command_ranges(cmd: Command) -> list[tuple[int, int]]:
+    """Memory ranges ``[start, end)`` a command declares (its dependency footprint, docs/top.md)."""
+    if cmd.op in (Op.LOAD, Op.GEMM):
+        return [(cmd.addr, cmd.addr + cmd.extent)]
+    if cmd.op == Op.TRANSPOSE:
+        return [(cmd.addr, cmd.addr + cmd.extent), (cmd.addr2, cmd.addr2 + cmd.m)]
+    return []

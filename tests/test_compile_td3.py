@@ -9,10 +9,10 @@ import copy
 import numpy as np
 import pytest
 
-from golden import gst
 from golden import machine as machine_mod
 from golden.codes import Mode
-from golden.compile_td3 import compile_update, read_agent, read_info, write_agent, write_batch
+from golden.compile_td3 import (command_ranges, compile_update, example_agent, example_batch, read_agent, read_info,
+                                write_agent, write_batch)
 from golden.isa import Command, IsaShape, Op
 from golden.machine import run_program
 from golden.program import Memory
@@ -23,27 +23,7 @@ NETS = ("actor", "critic1", "critic2", "actor_t", "critic1_t", "critic2_t")
 
 
 def make_agent(kind: str, compress=("l2",), sparsity=0.5, seed=0) -> TD3Agent:
-    cfg = TD3Config(env="none", method="dense" if kind == "dense" else "gst", numerics="bf16-exact",
-                    hidden=(16, 16), batch=8, block=4, compress=compress, buffer=8)
-    agent = TD3Agent(5, 2, np.array([1.0, 2.0], np.float32), cfg, np.random.default_rng(seed))
-    if kind == "sparse":
-        for name in compress:
-            i = int(name[1:]) - 1
-            for net, tgt in agent.nets():
-                bitmap = gst.block_bitmap(gst.circ_expand(net.layers[i].v), 4, sparsity)
-                net.layers[i].to_sparse(bitmap.copy())
-                tgt.layers[i].to_sparse(bitmap.copy())
-    return agent
-
-
-def make_batch(rng, n=8):
-    """Observations over a wide range of magnitudes, so fp32 sums round (the accumulation order
-    shows in the bits) and ReLU masks cut."""
-    def obs():
-        return (rng.standard_normal((n, 5)) * 2.0 ** rng.uniform(-10, 10, (n, 5))).astype(np.float32)
-    return (obs(), rng.uniform(-1, 1, (n, 2)).astype(np.float32),
-            rng.standard_normal((n, 1)).astype(np.float32), obs(),
-            (rng.uniform(size=(n, 1)) > 0.2).astype(np.float32))
+    return example_agent(kind, compress, sparsity, seed=seed)
 
 
 def state_diff(a: TD3Agent, b: TD3Agent) -> list:
@@ -76,7 +56,7 @@ def run_updates(agent: TD3Agent, updates: int, seed: int = 1, mutate=None):
     mem = Memory(SHAPE.k)
     runs, programs, infos = [], [], []
     for u in range(updates):
-        batch, noise = make_batch(rng), rng.standard_normal((8, 2)).astype(np.float32)
+        batch, noise = example_batch(rng, chip)
         program = compile_update(chip, SHAPE)
         if mutate is not None:
             mutate(program)
@@ -159,7 +139,7 @@ def test_reversed_accumulation_order_is_caught(monkeypatch):
     the difference from the agent's state."""
     agent = make_agent("dense")
     rng = np.random.default_rng(1)
-    batch, noise = make_batch(rng), rng.standard_normal((8, 2)).astype(np.float32)
+    batch, noise = example_batch(rng, agent)
 
     def images():
         program = compile_update(agent, SHAPE)
@@ -208,3 +188,15 @@ def test_host_steps_declare_flops_and_bytes():
     assert all(s.flops > 0 and s.bytes_read + s.bytes_written > 0 for s in program.host_steps)
     names = [s.name for s in program.host_steps]
     assert names[0] == "begin update" and "Adam critics" in names
+
+
+def test_every_command_stays_in_one_region_and_regions_do_not_overlap():
+    """The extents are the top's dependency footprints: each lies inside one named region."""
+    for kind in ("dense", "circ", "sparse"):
+        program = compile_update(make_agent(kind, ("l1", "l2")), SHAPE)
+        regions = sorted(program.layout.regions.values(), key=lambda r: r.addr)
+        assert all(a.end <= b.addr for a, b in zip(regions, regions[1:]))
+        for cmd in program.commands():
+            for start, end in command_ranges(cmd):
+                assert any(r.addr <= start and end <= r.end for r in regions), cmd
+        assert all(s.commands[-1].op == Op.FENCE for s in program.segments)
