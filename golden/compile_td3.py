@@ -436,7 +436,6 @@ def _build(c: _Compiler) -> None:  # noqa: C901 - one function reads as the upda
     ma = agent.max_action.copy()
     c.state_regions()
     # -- what each pass needs ----------------------------------------------------------------
-    all_layers = set(range(L))
     dx_needed = {"critic1": set(range(1, L)) | ({0} if c.policy else set()), "critic2": set(range(1, L)),
                  "actor": set(range(1, L)) if c.policy else set()}
     for net in NETS:
@@ -459,7 +458,8 @@ def _build(c: _Compiler) -> None:  # noqa: C901 - one function reads as the upda
                 c.act_regions(key, info.n_in, info.n_in_pad, wgrad)
             if (pas, net) in (("cur", "critic1"), ("cur", "critic2"), ("pol", "actor"), ("pol", "critic1")):
                 c.f32(f"{pas}.{info.key}.y", (n, info.n_out), "layer output y (for the ReLU mask)")
-    for pas, net in (("cur", "critic1"), ("cur", "critic2")) + ((("pol", "actor"), ("pol", "critic1")) if c.policy else ()):
+    grads_out = (("cur", "critic1"), ("cur", "critic2")) + ((("pol", "actor"), ("pol", "critic1")) if c.policy else ())
+    for pas, net in grads_out:
         c.f32(f"{pas}.{net}.dout", (n, 1) if net != "actor" else (n, ad), "output gradient")
     c.f32("tmp.noise", (n, ad), "clipped smoothing noise")
     c.f32("tgt.q1", (n, 1), "target critic 1")
@@ -781,7 +781,7 @@ def _build(c: _Compiler) -> None:  # noqa: C901 - one function reads as the upda
 
 def _params(program: Program):
     for net, layers in program.info["layers"].items():
-        for (lname, mode, n_in, n_out), pname in zip(layers, program.info["pnames"][net]):
+        for (lname, *_), pname in zip(layers, program.info["pnames"][net]):
             yield net, lname, pname
 
 

@@ -42,7 +42,7 @@ from . import emd as emdlib
 from .codes import LoadSel, Mode, PEArrayError
 from .emd import DEFAULT, EmdFormat, EmdFormatError
 from .isa import COUNTER_BITS, Command, Counter, Fmt, IsaShape, Op, TopError, check
-from .pe_array import (PIPE_DEPTH, array_error, ceil_div, circ_dv, command_dims, cycle_model, gemm_sparse,
+from .pe_array import (array_error, ceil_div, circ_dv, command_dims, cycle_model, gemm_sparse,
                        operand_words, output_beats, run, sequence_cycles, tile_order)
 from .program import (ChipSegment, HostStep, Memory, Program, lanes_to_words, unpack_a_dense, unpack_b_dense,
                       words_to_lanes)

@@ -266,6 +266,17 @@ def _fill(mach):
     mach.banks[0].b[:4] = rand_bf16(rng, (4, K))
 
 
+def _ones_block(mach):
+    """An EMD block of 8 words' values at 900; returns its words."""
+    return mach.memory.write_emd(900, np.ones(32, np.uint16), FMT)
+
+
+def _transpose_past_extent(mach):
+    """W with 2 kept blocks (8 words) and an extent of 7."""
+    mach.memory.set_word(950, 0b11)
+    return Command(op=Op.TRANSPOSE, addr=960, extent=7, addr2=950, m=1, n=2)
+
+
 CASES = {
     "opcode": (lambda mc: Command(op=7), TopError.OPCODE, 0),
     "field_count": (lambda mc: load(LoadSel.A, 0, 0), TopError.FIELD, 0),
@@ -279,14 +290,12 @@ CASES = {
                    TopError.EMD, EmdDecoderError.BAD_HEADER),
     "emd_truncated": (lambda mc: load(LoadSel.B, 900, 8, fmt=Fmt.EMD, extent=_bad_emd_block(mc.memory, 900, "trunc")),
                       TopError.EMD, EmdDecoderError.TRUNCATED),
-    "length_extent": (lambda mc: load(LoadSel.B, 900, 8, fmt=Fmt.EMD, extent=mc.memory.write_emd(900, np.ones(32, np.uint16), FMT) - 1),
+    "length_extent": (lambda mc: load(LoadSel.B, 900, 8, fmt=Fmt.EMD, extent=_ones_block(mc) - 1),
                       TopError.LENGTH, 0),
-    "length_count": (lambda mc: load(LoadSel.B, 900, 4, fmt=Fmt.EMD, extent=mc.memory.write_emd(900, np.ones(32, np.uint16), FMT)),
-                     TopError.LENGTH, 0),
+    "length_count": (lambda mc: load(LoadSel.B, 900, 4, fmt=Fmt.EMD, extent=_ones_block(mc)), TopError.LENGTH, 0),
     "length_store": (lambda mc: (_fill(mc), gemm_cmd(Mode.DENSE, 4, 4, 4, 900, 2, fmt=Fmt.EMD, rnd=1))[1],
                      TopError.LENGTH, 0),
-    "length_transpose": (lambda mc: (mc.memory.set_word(950, 0b11), Command(op=Op.TRANSPOSE, addr=960, extent=7, addr2=950,
-                                                                    m=1, n=2))[1], TopError.LENGTH, 0),
+    "length_transpose": (lambda mc: _transpose_past_extent(mc), TopError.LENGTH, 0),
 }
 
 
