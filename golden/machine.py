@@ -135,6 +135,19 @@ class ProgramRun:
     def total(self, counter: Counter) -> int:
         return sum(s.counts.get(counter, 0) for s in self.segments)
 
+    def summary(self) -> dict:
+        """Totals over the program: chip cycles (estimate), MACs, memory words, host work."""
+        out = {"segments": len(self.segments), "cycles": self.cycles,
+               "gemms": sum(len(s.gemm_cycles) for s in self.segments),
+               "gemm_cycles": sum(sum(s.gemm_cycles) for s in self.segments)}
+        out.update({c.name.lower(): self.total(c) for c in Counter if c not in TIMING_COUNTERS})
+        out.update({"host_steps": len(self.host), "host_flops": sum(h.flops for h in self.host),
+                    "host_bytes_read": sum(h.bytes_read for h in self.host),
+                    "host_bytes_written": sum(h.bytes_written for h in self.host),
+                    "host_words_read": sum(h.words_read for h in self.host),
+                    "host_words_written": sum(h.words_written for h in self.host)})
+        return out
+
 
 class _Flag(Exception):
     def __init__(self, code: TopError, detail: int, why: str):

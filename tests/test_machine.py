@@ -364,3 +364,23 @@ def test_segment_cycles_follow_the_two_bank_sequence_model():
     rep = run(mach, *cmds, FENCE)
     assert rep.gemm_cycles == [c for _, c in jobs]
     assert rep.cycles == sequence_cycles(jobs, banks=2).total
+
+
+def test_array_check_table_is_the_sequencers():
+    """golden.pe_array's check rules equal hdl.pe_array_sequencer.SHAPE_RULES (features, whole
+    blocks, bitmap grid, operand words) on a grid of shapes, so golden refuses what the RTL does."""
+    from types import SimpleNamespace
+
+    from golden.pe_array import _CHECK_RULES, command_dims
+    from hdl.pe_array_sequencer import SHAPE_RULES
+
+    for mode, rule in SHAPE_RULES.items():
+        feature, whole, grid, a_fn, b_fn = _CHECK_RULES[mode]
+        assert (feature, whole, grid) == (rule.feature, rule.whole_blocks, rule.bitmap_grid)
+        assert (a_fn is None) == (rule.a_words is None)
+        for m, n, k in ((4, 4, 4), (5, 9, 8), (8, 16, 3), (12, 8, 20), (1, 33, 7)):
+            d = command_dims(mode, m, n, k, ARR)
+            ns = SimpleNamespace(**d)
+            assert b_fn(d) == rule.b_words(ns)
+            if a_fn is not None:
+                assert a_fn(d) == rule.a_words(ns)
