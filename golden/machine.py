@@ -105,6 +105,9 @@ class SegmentReport:
     cycles: int
     gemm_cycles: list[int]
     faults: list[Fault]
+    #: memory words the segment's EMD loads and stores would have moved raw (bf16, one word per
+    #: buffer word or output beat): the baseline of the EMD saving
+    emd_raw_words: int = 0
 
 
 @dataclasses.dataclass
@@ -139,7 +142,8 @@ class ProgramRun:
         """Totals over the program: chip cycles (estimate), MACs, memory words, host work."""
         out = {"segments": len(self.segments), "cycles": self.cycles,
                "gemms": sum(len(s.gemm_cycles) for s in self.segments),
-               "gemm_cycles": sum(sum(s.gemm_cycles) for s in self.segments)}
+               "gemm_cycles": sum(sum(s.gemm_cycles) for s in self.segments),
+               "emd_raw_words": sum(s.emd_raw_words for s in self.segments)}
         out.update({c.name.lower(): self.total(c) for c in Counter if c not in TIMING_COUNTERS})
         out.update({"host_steps": len(self.host), "host_flops": sum(h.flops for h in self.host),
                     "host_bytes_read": sum(h.bytes_read for h in self.host),
@@ -198,6 +202,7 @@ class Machine:
         self._groups: list[list[list[int]]] = [[]]  # per FENCE group: [load cycles, gemm cycles]
         #: the status beat the last command sent (a FENCE), or None
         self.last_status: Status | None = None
+        self._emd_raw = 0
 
     # ------------------------------------------------------------------ counters and timing
     def _count(self, c: Counter, n: int = 1) -> None:
@@ -233,6 +238,7 @@ class Machine:
         """Execute every command of ``segment``; returns its report."""
         before = dict(self.counters)
         self._groups = [[]]
+        self._emd_raw = 0
         statuses, faults = [], []
         for pos, cmd in enumerate(segment.commands):
             fault = self.execute(cmd)
@@ -244,7 +250,7 @@ class Machine:
         self._cycles_before += cycles
         self.counters[Counter.CYCLES] = self._cycles_before
         counts = {c: self.counters[c] - before[c] for c in Counter}
-        return SegmentReport(segment.name, statuses, counts, cycles, gemm_cycles, faults)
+        return SegmentReport(segment.name, statuses, counts, cycles, gemm_cycles, faults, self._emd_raw)
 
     def execute(self, cmd: Command) -> _Flag | None:
         """Run one command; returns the fault when it was flagged (it then did nothing more)."""
@@ -314,6 +320,7 @@ class Machine:
                 raise _Flag(TopError.LENGTH, 0, f"EMD block at {cmd.addr} decodes to {values.size} values, "
                                                 f"the LOAD asks for {cmd.count} words of {k}")
             self._count(Counter.EMD_GROUPS_DECODED, ceil_div(values.size, self.fmt.group))
+            self._emd_raw += cmd.count
             words = values.reshape(cmd.count, k)
         if sel == LoadSel.BITMAP:
             mask = (1 << self.shape.max_blocks) - 1
@@ -456,6 +463,7 @@ class Machine:
             return cmd.extent
         values = (beats >> 16).astype(np.uint16).reshape(-1)
         words = emdlib.encode(values, self.fmt, word_bits=mem.mem_bits)
+        self._emd_raw += len(beats)
         self._count(Counter.EMD_GROUPS_ENCODED, ceil_div(values.size, self.fmt.group))
         fit = min(len(words), cmd.extent - 1)
         mem.write(cmd.addr + 1, words_to_lanes(words[:fit], self.shape.k))
@@ -475,9 +483,15 @@ class Machine:
         self.memory.write(cmd.addr, words_to_lanes(values, self.shape.k))
 
 
-def run_program(program: Program, memory: Memory, machine: Machine | None = None) -> ProgramRun:
+def run_program(program: Program, memory: Memory, machine: Machine | None = None, *,
+                keep_images: bool = True, on_segment=None) -> ProgramRun:
     """Run every step of ``program`` on ``memory`` (in place); returns the reports and the image
-    after every chip segment."""
+    after every chip segment.
+
+    ``keep_images=False`` keeps none (``ProgramRun.images`` is empty; a HalfCheetah-size image is
+    about 20 MB); ``on_segment(index, report, memory)`` is called after every chip segment, with
+    the live image, e.g. to compare it with the RTL's at once.
+    """
     m = machine or Machine(program.shape, program.emd_fmt, memory)
     if m.memory is not memory:
         raise ValueError("the machine works on another memory image")
@@ -490,7 +504,10 @@ def run_program(program: Program, memory: Memory, machine: Machine | None = None
                                    memory.words_read - r0, memory.words_written - w0))
         elif isinstance(step, ChipSegment):
             segments.append(m.run_segment(step))
-            images.append(memory.copy())
+            if keep_images:
+                images.append(memory.copy())
+            if on_segment is not None:
+                on_segment(len(segments) - 1, segments[-1], memory)
         else:
             raise TypeError(f"program step {step!r} is neither a ChipSegment nor a HostStep")
     return ProgramRun(segments, images, host, dict(m.counters))

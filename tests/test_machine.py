@@ -384,3 +384,22 @@ def test_array_check_table_is_the_sequencers():
             assert b_fn(d) == rule.b_words(ns)
             if a_fn is not None:
                 assert a_fn(d) == rule.a_words(ns)
+
+
+def test_emd_raw_baseline_and_segment_callback():
+    from golden.compile_td3 import compile_update, example_agent, example_batch, write_agent, write_batch
+    from golden.machine import run_program
+
+    shape = IsaShape(k=4, buf_bits=14, dim_bits=16, mem_addr_bits=32, max_blocks=8, a_depth=16384, b_depth=1024)
+    agent = example_agent("dense")
+    program = compile_update(agent, shape)
+    mem = Memory(4)
+    write_agent(program, mem, agent)
+    write_batch(program, mem, *example_batch(np.random.default_rng(0), agent))
+    seen = []
+    run = run_program(program, mem, keep_images=False, on_segment=lambda i, rep, m: seen.append((i, m.copy())))
+    assert run.images == [] and [i for i, _ in seen] == list(range(len(program.segments)))
+    # every EMD load moves count raw words' worth, every EMD store one word per beat
+    loads = sum(c.count for c in program.commands() if c.op == Op.LOAD and c.fmt == Fmt.EMD)
+    stores = sum(out_beats(c, 4) for c in program.commands() if c.op == Op.GEMM and c.fmt == Fmt.EMD)
+    assert run.summary()["emd_raw_words"] == loads + stores  # dense: no wgrad, every tile stored
