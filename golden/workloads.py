@@ -44,19 +44,26 @@ WORKLOADS = {
 _NETS = {"actor": "actor", "critic1": "critic1", "critic2": "critic2"}
 
 
-def halfcheetah_agent(kind: str, trace_path=None, seed: int = 0) -> TD3Agent:
-    """The HalfCheetah-v5 agent of workload ``halfcheetah-<kind>`` (see the module docstring)."""
+def halfcheetah_agent(kind: str, trace_path=None, seed: int = 0, k: int = 8) -> TD3Agent:
+    """The HalfCheetah-v5 agent of workload ``halfcheetah-<kind>`` (see the module docstring).
+
+    ``k`` is the block size of the compressed layers (the top's; the trace's GST run used 8).
+    With another k the circulant ``l2`` is the projection of the dense run's ``l2`` onto
+    k x k circulant blocks (``golden.gst.circ_project``), since the trace's v are 8-blocks.
+    """
     trace = load_trace(trace_path)
     cfg = TD3Config(env="HalfCheetah-v5", method="dense" if kind == "dense" else "gst",
-                    numerics="bf16-exact", hidden=(256, 256), batch=256, block=8, compress=("l2",))
+                    numerics="bf16-exact", hidden=(256, 256), batch=256, block=k, compress=("l2",))
     agent = TD3Agent(17, 6, np.ones(6, F32), cfg, np.random.default_rng(seed))
     run = "gst" if kind == "circ" else "dense"
     for net in _NETS:
         layers = getattr(agent, net).layers
         for layer in layers:
             key = f"{run}/{net}/{layer.name}"
-            if layer.mode == "circ" and kind == "circ":
+            if layer.mode == "circ" and kind == "circ" and k == 8:
                 layer.v[...] = from_bits(trace[f"{key}/v"])
+            elif layer.mode == "circ" and kind == "circ":
+                layer.v[...] = gst.circ_project(from_bits(trace[f"dense/{net}/{layer.name}/W"]), k)
             elif layer.mode == "circ":  # sparse: from the dense run's weights
                 w = from_bits(trace[f"dense/{net}/{layer.name}/W"])
                 layer.to_sparse(gst.block_bitmap(w, layer.k, 0.75))
@@ -86,16 +93,19 @@ def _halfcheetah_batch(agent: TD3Agent, trace_path=None, seed: int = 0):
     return batch, rng.standard_normal((n, 6)).astype(F32)
 
 
-def workload(name: str, trace_path=None):
-    """``(agent, batch, noise_draw)`` of a named workload; unknown names raise ValueError."""
+def workload(name: str, trace_path=None, k: int | None = None):
+    """``(agent, batch, noise_draw)`` of a named workload; unknown names raise ValueError.
+
+    ``k`` overrides the block size of the compressed layers (small: 4, HalfCheetah: 8).
+    """
     if name not in WORKLOADS:
         raise ValueError(f"workload={name!r} is not allowed; choose one of {', '.join(WORKLOADS)}")
     size, kind = name.split("-")
     if size == "small":
-        agent = example_agent(kind)
+        agent = example_agent(kind, k=k or 4)
         agent.it = 1
         batch, noise = example_batch(np.random.default_rng(1), agent)
         return agent, batch, noise
-    agent = halfcheetah_agent(kind, trace_path)
+    agent = halfcheetah_agent(kind, trace_path, k=k or 8)
     batch, noise = _halfcheetah_batch(agent, trace_path)
     return agent, batch, noise
