@@ -36,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import RESULTS, WORK as BENCH_WORK, run_info, write_results  # noqa: E402
-from golden.run_td3 import run_training  # noqa: E402
+from golden.run_td3 import CHECKPOINT, run_training  # noqa: E402
 from golden.td3 import TD3Config  # noqa: E402
 
 WORK = BENCH_WORK / "gst_vs_pruning"
@@ -237,7 +237,7 @@ def main(argv=None) -> int:
                                 **COMPRESSION[env])
                 d = run_dir(env, method, seed)
                 t0 = time.monotonic()
-                summ = run_training(cfg, d, resume=(d / "checkpoint.pkl").is_file(), quiet=True,
+                summ = run_training(cfg, d, resume=(d / CHECKPOINT).is_file(), quiet=True,
                                     stop_at=reached + args.chunk)
             finally:
                 release(env, method, seed)

@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import WORK as BENCH_WORK, run_info, write_results  # noqa: E402
-from golden.run_td3 import run_training  # noqa: E402
+from golden.run_td3 import CHECKPOINT, run_training  # noqa: E402
 from golden.td3 import TD3Config  # noqa: E402
 
 WORK = BENCH_WORK / "td3_fp32_check"
@@ -41,7 +41,7 @@ def main(argv=None) -> int:
         cfg = TD3Config(env="HalfCheetah-v5", method="dense", seed=seed, steps=STEPS, numerics="fp32")
         d = Path(args.run_dir) if args.run_dir and len(seeds) == 1 else WORK / f"dense-fp32-s{seed}"
         t0 = time.monotonic()
-        s = run_training(cfg, d, resume=(d / "checkpoint.pkl").is_file(), quiet=True)
+        s = run_training(cfg, d, resume=(d / CHECKPOINT).is_file(), quiet=True)
         by_100k = [e for e in s["evals"] if e["step"] <= STEPS]
         best = max(by_100k, key=lambda e: e["return"])
         rows.append({"seed": seed, "steps": s["steps"], "best_return_by_100k": round(best["return"], 2),

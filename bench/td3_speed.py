@@ -130,7 +130,7 @@ def agreement(steps: int, start: int, seeds: tuple, hidden: tuple, save=lambda d
 
     The bf16-exact return should fall within the bf16 seed-to-seed spread. Runs one at a time.
     """
-    from golden.run_td3 import run_training
+    from golden.run_td3 import CHECKPOINT, run_training
 
     out = {"steps": steps, "start_steps": start, "hidden": list(hidden), "runs": []}
     work = WORK / "td3_agreement"
@@ -140,7 +140,7 @@ def agreement(steps: int, start: int, seeds: tuple, hidden: tuple, save=lambda d
                         eval_every=max(steps // 4, 1))
         d = work / f"{numerics}-s{seed}"
         t0 = time.perf_counter()
-        s = run_training(cfg, d, resume=(d / "checkpoint.pkl").is_file(), quiet=True)
+        s = run_training(cfg, d, resume=(d / CHECKPOINT).is_file(), quiet=True)
         out["runs"].append({"numerics": numerics, "seed": seed, "final_eval": s["evals"][-1]["return"],
                             "evals": s["evals"], "seconds": round(time.perf_counter() - t0, 1)})
         print(f"agreement {numerics} seed {seed}: final evaluation return {s['evals'][-1]['return']:.1f}", flush=True)

@@ -17,9 +17,9 @@ and the order-0 exponent entropy, as exponent bits per value weighted by tensor 
 
 Usage::
 
-    python bench/td3_stage_traces.py --snapshot early=build/bench/snapshots/dense-40000.pkl \\
-        --snapshot middle=build/bench/snapshots/dense-110000.pkl \\
-        --snapshot late=build/bench/snapshots/dense-200000.pkl \\
+    python bench/td3_stage_traces.py --snapshot early=build/bench/snapshots/dense-40000.npz \\
+        --snapshot middle=build/bench/snapshots/dense-110000.npz \\
+        --snapshot late=build/bench/snapshots/dense-200000.npz \\
         --out tests/data/td3_halfcheetah_stages.npz
     python bench/td3_stage_traces.py --measure-only --out tests/data/td3_halfcheetah_stages.npz
 """
@@ -27,7 +27,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import pickle
 import sys
 import time
 from pathlib import Path
@@ -47,9 +46,9 @@ KINDS = ("W", "v", "x", "dy", "dW", "dv")
 
 
 def trainer_from_checkpoint(path: Path) -> Trainer:
-    """A Trainer restored from a ``checkpoint.pkl`` with the configuration it was written with."""
+    """A Trainer restored from a ``checkpoint.npz`` with the configuration it was written with."""
     data = path.read_bytes()
-    cfg = TD3Config.from_dict(pickle.loads(data)["cfg"])  # checkpoints with or without the name key
+    cfg = TD3Config.from_dict(Trainer.checkpoint_config(data, path))
     # a finished run sits at cfg.steps; room for the few steps that reach the traced update
     cfg = cfg.replace(steps=cfg.steps + 10)
     return Trainer.from_state(data, cfg)
@@ -128,7 +127,7 @@ def write_report(figs: dict, trace_path: Path, meta: dict) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--snapshot", action="append", default=[], metavar="STAGE=PATH",
-                    help="a stage name and a checkpoint.pkl of a bench run (repeat, in training order)")
+                    help="a stage name and a checkpoint.npz of a bench run (repeat, in training order)")
     ap.add_argument("--out", default="build/traces/td3_stages.npz", help="trace to write (or read)")
     ap.add_argument("--measure-only", action="store_true", help="only measure an existing trace")
     args = ap.parse_args(argv)
@@ -141,7 +140,7 @@ def main(argv=None) -> int:
         for item in args.snapshot:
             stage, sep, path = item.partition("=")
             if not sep or not Path(path).is_file():
-                print(f"--snapshot {item!r} is not allowed: give STAGE=PATH to an existing checkpoint.pkl",
+                print(f"--snapshot {item!r} is not allowed: give STAGE=PATH to an existing checkpoint.npz",
                       file=sys.stderr)
                 return 2
             t0 = time.monotonic()

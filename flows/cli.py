@@ -3,15 +3,18 @@
 ``train`` and ``trace`` are argument parsing only: the runs themselves are the golden model's
 experiment driver, :mod:`golden.run_td3`.
 
-User mistakes (unknown block or preset, bad ``--set`` value, missing tool) print one line
-naming the thing, the value and what is allowed, and exit with status 2. Failing tests or
-failed synthesis exit with status 1.
+User mistakes (unknown block or preset, bad ``--set`` value, an output path that cannot be
+written, a damaged input file, missing tool) print one line naming the thing, the value and what
+is allowed, and exit with status 2, having written nothing: every argument and every output
+path is checked before any work starts. Argument-parser errors name the subcommand
+(``omnidrl verilog: error: ...``). Failing tests or failed synthesis exit with status 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -29,10 +32,78 @@ class UserError(Exception):
     """Reported as one line with exit status 2."""
 
 
+class _UsageError(Exception):
+    """An argument-parser error: ``PROG: error: MESSAGE`` on one line, status 2."""
+
+
 class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, status 2 (argparse prints usage first by default)
-        print(f"{self.prog}: error: {message}", file=sys.stderr)
-        sys.exit(EXIT_USER)
+    def error(self, message):  # one line (argparse prints the usage first by default)
+        raise _UsageError(f"{self.prog}: error: {message}")
+
+
+# -- output paths: checked before any work, so a bad one never costs a run -----------------
+def _existing_ancestor(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _check_folder(bad: str, path: Path) -> None:
+    """Refuse (one line starting with ``bad``) a folder that cannot be created and written.
+
+    Folders it has to create for the test it removes again, so a refused path leaves nothing.
+    """
+    try:
+        if path.exists() and not path.is_dir():
+            raise UserError(f"{bad}: {path} is an existing file, not a folder")
+        base = _existing_ancestor(path)
+        if not base.is_dir():
+            raise UserError(f"{bad}: {base} is a file, not a folder")
+        if not os.access(base, os.W_OK | os.X_OK):
+            raise UserError(f"{bad}: the folder {base} is not writable")
+        made = []
+        try:
+            for folder in reversed([path, *path.parents]):
+                if not folder.exists():
+                    folder.mkdir()
+                    made.append(folder)
+        finally:
+            for folder in reversed(made):
+                folder.rmdir()
+    except OSError as exc:
+        raise UserError(f"{bad}: cannot create {path} ({exc.strerror or exc})") from None
+
+
+def check_output_dir(option: str, text: str | None) -> Path | None:
+    """The folder ``text`` names, once it is known that it can be created and written.
+
+    Refuses (one line) an empty path, an existing file, a path under a file, and a folder that
+    cannot be created (``/proc/x``, a read-only place), leaving nothing behind.
+    """
+    if text is None:
+        return None
+    bad = f"{option} {text!r} is not allowed"
+    if not text.strip():
+        raise UserError(f"{bad}: give a folder path")
+    _check_folder(bad, Path(text))
+    return Path(text)
+
+
+def check_output_file(option: str, text: str, suffix: str) -> Path:
+    """The file ``text`` names, once its folder is known to be writable (as check_output_dir)."""
+    bad = f"{option} {text!r} is not allowed"
+    if not text.strip():
+        raise UserError(f"{bad}: give a file path ending in {suffix}")
+    path = Path(text)
+    if path.suffix != suffix:
+        raise UserError(f"{bad}: the file name must end in {suffix}")
+    try:
+        if path.is_dir():
+            raise UserError(f"{bad}: it is an existing folder; give a file path ending in {suffix}")
+    except OSError as exc:
+        raise UserError(f"{bad}: {exc.strerror or exc}") from None
+    _check_folder(bad, path.parent)
+    return path
 
 
 def _config(args):
@@ -53,7 +124,8 @@ def cmd_verilog(args) -> int:
     from .generate import generate_verilog
 
     cfg = _config(args)
-    path = generate_verilog(cfg, Path(args.out) if args.out else None, force=True)
+    out = check_output_dir("--out", args.out)
+    path = generate_verilog(cfg, out, force=True)
     print(_relative(path))
     return 0
 
@@ -68,6 +140,12 @@ def cmd_sim(args) -> int:
     from tb.runner import SimulationFailed, run_cocotb
 
     cfg = _config(args)
+    if args.testcase is not None:
+        try:
+            re.compile(args.testcase)
+        except re.error as exc:
+            raise UserError(f"--testcase {args.testcase!r} is not allowed: it must be a regular expression "
+                            f"over cocotb test names ({exc})") from None
     failed = []
     for sim in _sims(args.sim):
         t0 = time.monotonic()
@@ -113,14 +191,19 @@ def cmd_lint(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import collect_reports, render_summary
+    from . import report
+    from .report import ReportError, collect_reports, render_summary
 
-    reports = collect_reports()
+    folder = report.BUILD / "reports"
+    try:
+        reports = collect_reports(folder)
+    except ReportError as exc:
+        raise UserError(str(exc)) from None
     if not reports:
-        print("no reports in build/reports yet; run: omnidrl synth BLOCK")
+        print(f"no reports in {_relative(folder)} yet; run: omnidrl synth BLOCK")
         return 0
     text = render_summary(reports)
-    out = Path("build/reports/summary.md")
+    out = folder / "summary.md"
     out.write_text(text)
     print(text)
     print(f"written: {_relative(out)}")
@@ -180,16 +263,18 @@ def _name_list(text: str) -> tuple:
     return tuple(t.strip() for t in text.split(",") if t.strip())
 
 
-def _common_arguments(p: argparse.ArgumentParser, steps_default) -> None:
+def _common_arguments(p: argparse.ArgumentParser, steps_default: int, start_steps_default: int | None) -> None:
     p.add_argument("--env", default="HalfCheetah-v5", help="gymnasium id of a Box-action task (default HalfCheetah-v5)")
-    p.add_argument("--steps", type=int, default=steps_default, help="environment steps in total")
+    p.add_argument("--steps", type=int, default=steps_default,
+                   help=f"environment steps in total (default {steps_default})")
     p.add_argument("--seed", type=int, default=0, help="seed of networks, exploration, replay and env")
     p.add_argument("--numerics", default="bf16", help="fp32 | bf16 | bf16-exact (default bf16)")
     p.add_argument("--preset", default="default", help="default | paper2018 (400-300, lr 1e-3, batch 100, block 4)")
     p.add_argument("--hidden", type=_int_list, default=None, help="hidden widths, e.g. 256,256")
     p.add_argument("--batch", type=int, default=None, help="minibatch size")
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate")
-    p.add_argument("--start-steps", type=int, default=None, help="random-action warm-up steps (default 25000)")
+    p.add_argument("--start-steps", type=int, default=start_steps_default,
+                   help=f"random-action warm-up steps (default {start_steps_default or 25000})")
     p.add_argument("--block", type=int, default=None, help="block size k of circulant / group-sparse layers (default 8)")
     p.add_argument("--compress", type=_name_list, default=None, help="layers to compress, e.g. l2 or l1,l2")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -198,9 +283,9 @@ def _common_arguments(p: argparse.ArgumentParser, steps_default) -> None:
 
 def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", default="dense", help="dense | gmp | gst")
-    _common_arguments(p, 1_000_000)
+    _common_arguments(p, 1_000_000, None)
     p.add_argument("--out", required=True, help="run folder: metrics, checkpoint, summary, plot")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pkl exactly")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz exactly")
     p.add_argument("--eval-every", type=int, default=None, help="env steps between evaluations (default 5000)")
     p.add_argument("--eval-episodes", type=int, default=None, help="episodes per evaluation (default 10)")
     p.add_argument("--ckpt-every", type=int, default=None, help="env steps between checkpoints (default 10000)")
@@ -211,7 +296,8 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
 
 def _add_trace_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--methods", type=_name_list, default=("dense", "gst"), help="methods to trace (default dense,gst)")
-    _common_arguments(p, 6000)
+    # the committed trace's run (docs/traces.md): short enough to record, with 7,000 updates
+    _common_arguments(p, 12_000, 5_000)
     p.add_argument("--trace-numerics", default="bf16-exact",
                    help="numerics of the recorded update (default bf16-exact: dW/dv are the hardware's bits)")
     p.add_argument("--out", default="build/traces/td3_trace.npz", help="output .npz")
@@ -234,10 +320,12 @@ def _td3_config(args, method: str, **extra):
 
 def cmd_train(args) -> int:
     """Run (or resume) one golden TD3 training run (golden/run_td3.py)."""
-    from golden.run_td3 import run_training
+    from golden.run_td3 import check_trace_at, run_training
 
     cfg = _td3_config(args, args.method)
-    s = run_training(cfg, Path(args.out), resume=args.resume, quiet=args.quiet, stop_at=args.stop_at,
+    check_trace_at(cfg, tuple(args.trace_at or ()))
+    out = check_output_dir("--out", args.out)
+    s = run_training(cfg, out, resume=args.resume, quiet=args.quiet, stop_at=args.stop_at,
                      trace_at=tuple(args.trace_at or ()))
     fr = s["final_return"]
     print(f"{s['env']} {s['method']} seed {s['seed']} {s['numerics']}: steps {s['steps']}  "
@@ -249,10 +337,16 @@ def cmd_train(args) -> int:
 def cmd_trace(args) -> int:
     """Record the tensors of one real TD3 update per method (golden/run_td3.py)."""
     from golden.run_td3 import record_trace
+    from golden.td3 import METHODS
 
-    configs = {method: _td3_config(args, method, eval_every=args.steps + 1, ckpt_every=args.steps + 1)
+    if not args.methods or not set(args.methods) <= set(METHODS):
+        raise UserError(f"--methods {','.join(args.methods)!r} is not allowed: give one or more of "
+                        + ", ".join(METHODS) + ", separated by commas")
+    configs = {method: _td3_config(args, method, eval_every=max(args.steps + 1, 1),
+                                   ckpt_every=max(args.steps + 1, 1))
                for method in args.methods}
-    path = record_trace(configs, args.trace_numerics, Path(args.out), quiet=args.quiet)
+    out = check_output_file("--out", args.out, ".npz")
+    path = record_trace(configs, args.trace_numerics, out, quiet=args.quiet)
     print(f"{path}  ({Path(path).stat().st_size / 1e6:.2f} MB)")
     return 0
 
@@ -261,6 +355,8 @@ def cmd_params(args) -> int:
     """Print a block's parameter table, or rewrite the tables embedded in docs/."""
     from .params import params_markdown, update_docs
 
+    if args.block is not None and args.update_docs:
+        raise UserError("give a BLOCK or --update-docs, not both")
     if args.update_docs:
         changed = update_docs()
         print("\n".join(f"updated: {_relative(p)}" for p in changed) or "docs: every parameter table is current")
@@ -336,7 +432,16 @@ def main(argv: list[str] | None = None) -> int:
     venv_bin = str(Path(sys.executable).parent)
     if venv_bin not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = venv_bin + os.pathsep + os.environ.get("PATH", "")
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # name the subcommand, as its own parser's errors do
+            raise _UsageError(f"omnidrl {args.command}: error: unrecognized arguments: {' '.join(extra)}")
+    except _UsageError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USER
+    except SystemExit as exc:  # --help
+        return exc.code
     try:
         return args.func(args) or 0
     except (ConfigError, UserError) as exc:
@@ -345,8 +450,8 @@ def main(argv: list[str] | None = None) -> int:
     except _tool_missing_types() as exc:
         print(f"omnidrl {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USER
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"omnidrl {args.command}: {exc or 'interrupted'}", file=sys.stderr)
         return 130
 
 

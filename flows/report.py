@@ -7,7 +7,12 @@ from pathlib import Path
 
 from .generate import BUILD
 
-__all__ = ["SUMMARY_COLUMNS", "render_block_markdown", "render_summary", "collect_reports"]
+__all__ = ["SUMMARY_COLUMNS", "ReportError", "render_block_markdown", "render_summary", "collect_reports"]
+
+
+class ReportError(ValueError):
+    """A file in the reports folder is not a readable synthesis report (one line naming it)."""
+
 
 # (target, metric, column heading) in the order the summary shows them.
 SUMMARY_COLUMNS = [
@@ -55,9 +60,35 @@ def render_block_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+_REPORT_KEYS = ("block", "config", "config_hash", "records")
+_RECORD_KEYS = ("target", "metric", "value", "unit", "tool", "tool_version")
+
+
+def load_report_file(path: Path) -> dict:
+    """One report, or :class:`ReportError` naming the file and what is wrong with it."""
+    where = f"the synthesis report {path}"
+    try:
+        report = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as exc:
+        raise ReportError(f"{where} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}; "
+                          f"truncated?): delete it or run omnidrl synth again") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReportError(f"{where} cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
+    missing = [k for k in _REPORT_KEYS if k not in report] if isinstance(report, dict) else ["everything"]
+    if not missing and not (isinstance(report["records"], list) and isinstance(report["config"], dict)
+                            and all(isinstance(r, dict) and all(k in r for k in _RECORD_KEYS)
+                                    for r in report["records"])):
+        missing = ["well-formed records"]
+    if missing:
+        raise ReportError(f"{where} is not a report written by omnidrl synth (it has no "
+                          f"{', '.join(missing)}): delete it or run omnidrl synth again")
+    return report
+
+
 def collect_reports(directory: Path | None = None) -> list[dict]:
+    """Every report in ``directory`` (default build/reports); :class:`ReportError` names a bad one."""
     directory = Path(directory or BUILD / "reports")
-    return [json.loads(p.read_text()) for p in sorted(directory.glob("*.json"))] if directory.exists() else []
+    return [load_report_file(p) for p in sorted(directory.glob("*.json"))] if directory.is_dir() else []
 
 
 def render_summary(reports: list[dict]) -> str:

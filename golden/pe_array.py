@@ -32,15 +32,17 @@ import dataclasses
 
 import numpy as np
 
-from .codes import LoadSel, Mode
+from .codes import LoadSel, Mode, PEArrayError
 from .bf16 import FP32_NEG_ZERO, bf16_mul, f32_round_to_bf16_bits, fp32_add, gemm
 from .gst import circ_expand
 
 __all__ = [
+    "PEArrayCommandError", "check_bitmap_grid",
     "MODES", "ArrayShape", "ceil_div", "tile_order", "pack_lanes", "unpack_lanes",
     "a_words_dense", "a_words_sparse", "a_words_circ", "b_words", "circ_operand", "circ_ring_lanes",
     "gemm_sparse", "gemm_wgrad", "circ_dv", "circ_dv_reference", "run", "output_beats",
     "CycleReport", "cycle_model", "PIPE_DEPTH", "Job", "make_job", "SequenceReport", "sequence_cycles",
+    "command_dims", "operand_words", "array_error",
 ]
 
 MODES = tuple(mode.name.lower() for mode in Mode)
@@ -419,13 +421,46 @@ class Job:
         return dataclasses.replace(self, bank=bank)
 
 
+class PEArrayCommandError(ValueError):
+    """A command the PE array rejects; ``code`` is the :class:`golden.codes.PEArrayError` it
+    puts on ``err_code`` for it."""
+
+    def __init__(self, code: PEArrayError, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+def check_bitmap_grid(mode: str, m: int, n: int, kdim: int, k: int, bitmap, max_blocks: int) -> None:
+    """Refuse a sparse or wgrad command whose bitmap the array cannot hold.
+
+    The block grid of the command (sparse: M/k x K/k, wgrad: M/k x N/k) must fit the
+    ``max_blocks`` x ``max_blocks`` bitmap register file: otherwise the array rejects the command
+    with ``PEArrayError.SHAPE`` (docs/pe_array.md). Set bits at a block row or column of
+    ``max_blocks`` or more cannot even be loaded; they lie outside any grid the array accepts,
+    so they are refused as ``PEArrayError.BITMAP``.
+    """
+    grid = (m // k, (kdim if mode == "sparse" else n) // k)
+    if max(grid) > max_blocks:
+        raise PEArrayCommandError(
+            PEArrayError.SHAPE, f"pe_array: a {mode} command of {grid[0]} x {grid[1]} blocks is rejected "
+            f"(err_code SHAPE): the bitmap holds at most max_blocks={max_blocks} blocks per side")
+    bm = np.asarray(bitmap).astype(bool)
+    if bm[max_blocks:].any() or bm[:, max_blocks:].any():
+        raise PEArrayCommandError(
+            PEArrayError.BITMAP, f"pe_array: the {bm.shape[0]} x {bm.shape[1]} bitmap has kept blocks at a row or "
+            f"column >= max_blocks={max_blocks}, which cannot be loaded (err_code BITMAP: outside the grid)")
+
+
 def make_job(mode: str, shape: ArrayShape, a, b, *, bitmap=None, transpose: bool = False,
              round_bf16: bool = False, max_blocks: int | None = None, bank: int | None = None) -> Job:
     """Lay out the operands, compute the golden result, beats and cycles of one command.
 
     ``a``: A (M x K) for dense, sparse and wgrad; v (P, Q, k) for circ; dY as (M x Bt) for dv.
     ``b``: B (K x N); for dv X^T (Bt x N). ``shape``: anything with ``rows``, ``cols`` and
-    ``block_size`` (the hardware config itself, or :class:`ArrayShape`).
+    ``block_size`` (the hardware config itself, or :class:`ArrayShape`). ``max_blocks``: the
+    array's bitmap size; with it, a sparse or wgrad command the array would reject for its
+    bitmap grid raises :class:`PEArrayCommandError` (:func:`check_bitmap_grid`) instead of
+    predicting results for it, and the loads clear every bitmap row of the array.
     """
     k = shape.block_size
     a = np.asarray(a, dtype=np.uint16)
@@ -440,6 +475,8 @@ def make_job(mode: str, shape: ArrayShape, a, b, *, bitmap=None, transpose: bool
     loads += [(LoadSel.B, i, w) for i, w in enumerate(b_words(b, shape.cols))]
     if mode in ("sparse", "wgrad"):
         bm = np.asarray(bitmap).astype(np.uint8)
+        if max_blocks is not None:
+            check_bitmap_grid(mode, a.shape[0], b.shape[1], a.shape[1], k, bm, max_blocks)
         rows = max_blocks if max_blocks is not None else bm.shape[0]
         for p in range(rows):
             word = 0
@@ -525,3 +562,74 @@ def sequence_cycles(jobs, banks: int) -> SequenceReport:
         accepted.append(max(load_end, done[i - 1] if i else 0))
         done.append(accepted[-1] + cycles + 1)
     return SequenceReport(banks, starts, accepted, done, sum(b for b, _ in items), sum(c for _, c in items))
+
+
+# ----------------------------------------------------------------------------- command checks
+
+#: Per mode, what the sequencer's CHECK state needs of a command (``hdl.pe_array_sequencer``'s
+#: ``SHAPE_RULES``, the same table): the config flag that builds the mode, the dims that must be
+#: whole blocks, the bitmap grid (row dim, column dim), and the A / B words the operands take as
+#: functions of the dims (None: the kept blocks are counted in PRE, see ``BLOCKS``).
+_CHECK_RULES = {
+    Mode.DENSE: (None, "", (), lambda d: d["MT"] * d["K"], lambda d: d["NT"] * d["K"]),
+    Mode.SPARSE: ("sparse", "mk", ("m", "k"), None, lambda d: d["NT"] * d["K"]),
+    Mode.WGRAD: ("sparse", "mn", ("m", "n"), lambda d: d["MT"] * d["K"], lambda d: d["NT"] * d["K"]),
+    Mode.CIRC: ("circulant", "mk", (), lambda d: d["MB"] * d["KB"], lambda d: d["NT"] * d["K"]),
+    Mode.DV: ("circulant", "mn", (), lambda d: d["MT"] * d["K"], lambda d: d["QB"] * d["K"]),
+}
+
+
+def command_dims(mode: int, m: int, n: int, kdim: int, shape) -> dict[str, int]:
+    """The command's dimensions in tiles and blocks, as the sequencer derives them.
+
+    ``MT``/``NT``: output tile rows/columns (dv: columns are blocks), ``MB``/``QB``/``KB``: M, N,
+    K in whole blocks (floor), ``M``/``N``/``K``: the fields.
+    """
+    k = shape.block_size
+    qb = n // k
+    cols = qb if mode == Mode.DV else n
+    return {"M": m, "N": n, "K": kdim, "MT": ceil_div(m, shape.rows), "NT": ceil_div(cols, shape.cols),
+            "MB": m // k, "QB": qb, "KB": kdim // k}
+
+
+def operand_words(mode: int, m: int, n: int, kdim: int, shape) -> tuple[int | None, int]:
+    """Buffer words (A, B) a command reads from address 0 (A None for sparse: the kept blocks)."""
+    _, _, _, a_words, b_words = _CHECK_RULES[Mode(mode)]
+    d = command_dims(mode, m, n, kdim, shape)
+    return (None if a_words is None else a_words(d)), b_words(d)
+
+
+def array_error(shape, mode: int, m: int, n: int, kdim: int, bitmap_rows=()) -> PEArrayError:
+    """What the PE array's CHECK/PRE states say of one command: a :class:`PEArrayError`.
+
+    ``shape`` has ``rows``, ``cols``, ``block_size``, ``a_depth``, ``b_depth``, ``max_blocks``
+    and optionally ``circulant`` / ``sparse`` (the build flags, True when absent):
+    ``hdl.pe_array.PEArrayConfig`` is passed as it is. ``bitmap_rows`` are the bank's bitmap rows
+    (bit q of row p = block (p, q) kept; missing rows are 0). The checks run in the hardware's
+    order: MODE, SHAPE, BUFFER, BITMAP (sparse modes), BLOCKS (sparse, after the PRE count).
+    """
+    if mode not in tuple(Mode):
+        return PEArrayError.MODE
+    feature, whole, grid, a_fn, b_fn = _CHECK_RULES[Mode(mode)]
+    if feature is not None and not getattr(shape, feature, True):
+        return PEArrayError.MODE
+    k, mb = shape.block_size, shape.max_blocks
+    d = command_dims(mode, m, n, kdim, shape)
+    fields = {"m": m, "n": n, "k": kdim}
+    blocks = {"m": d["MB"], "n": d["QB"], "k": d["KB"]}
+    if (0 in (m, n, kdim) or any(fields[x] % k for x in whole)
+            or any(blocks[x] > mb for x in grid)):
+        return PEArrayError.SHAPE
+    if b_fn(d) > shape.b_depth or (a_fn is not None and a_fn(d) > shape.a_depth):
+        return PEArrayError.BUFFER
+    if not grid:
+        return PEArrayError.NONE
+    rows = [int(r) for r in bitmap_rows] + [0] * max(0, mb - len(bitmap_rows))
+    qmask = (1 << blocks[grid[1]]) - 1
+    if any((row & ~qmask) if p < d["MB"] else row for p, row in enumerate(rows[:mb])):
+        return PEArrayError.BITMAP
+    if mode == Mode.SPARSE:
+        kept = sum(bin(rows[p] & qmask).count("1") for p in range(d["MB"]))
+        if kept * k > shape.a_depth:
+            return PEArrayError.BLOCKS
+    return PEArrayError.NONE

@@ -11,7 +11,8 @@ A training run writes into its folder:
 * ``config.json``: the full :class:`golden.td3.TD3Config`;
 * ``metrics.jsonl``: one record per training episode (``kind: episode``) and per evaluation
   (``kind: eval``) with the current and running-average compression ratio;
-* ``checkpoint.pkl``: the whole training state (resuming continues from it exactly);
+* ``checkpoint.npz``: the whole training state (resuming continues from it exactly; the format
+  is :mod:`golden.checkpoint`: the same state gives the same bytes, loading runs no code);
 * ``summary.json`` and ``plot.png`` (return and CR against steps).
 
 Heavy imports (gymnasium, matplotlib) happen inside the functions so ``omnidrl --help`` stays fast.
@@ -27,7 +28,10 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["run_training", "record_trace", "write_plot", "versions", "utc_now"]
+__all__ = ["run_training", "record_trace", "write_plot", "versions", "utc_now", "CHECKPOINT", "check_trace_at"]
+
+#: the checkpoint's file name in a run folder
+CHECKPOINT = "checkpoint.npz"
 
 
 def utc_now() -> str:
@@ -130,22 +134,47 @@ def _read_records(path: Path) -> list[dict]:
 
 # ----------------------------------------------------------------------------- training
 
+def check_trace_at(cfg, trace_at: tuple) -> None:
+    """Refuse ``--trace-at`` update numbers the run never makes (one line, TD3ConfigError)."""
+    from golden.td3 import TD3ConfigError
+
+    last = cfg.steps - cfg.start_steps
+    for n in trace_at:
+        if last < 1:
+            raise TD3ConfigError(f"--trace-at {n} is not allowed: this run makes no updates (steps "
+                                 f"{cfg.steps} <= start_steps {cfg.start_steps}), so there is none to record")
+        if not 1 <= n <= last:
+            raise TD3ConfigError(f"--trace-at {n} is not allowed: it must be an update number from 1 to "
+                                 f"{last} (this run makes steps - start_steps = {cfg.steps} - "
+                                 f"{cfg.start_steps} updates)")
+
+
 def run_training(cfg, out: Path, resume: bool = False, quiet: bool = True, stop_at: int | None = None,
                  trace_at: tuple = ()) -> dict:
     """Train (or continue) one run into ``out``; return the summary dict.
 
-    Raises :class:`golden.td3.TD3ConfigError` for bad input (unknown env, resume mismatch...).
+    Everything is checked before anything is written: bad input raises
+    :class:`golden.td3.TD3ConfigError` (unknown env, resume mismatch, a ``trace_at`` the run
+    never reaches) or :class:`golden.checkpoint.CheckpointError` (a damaged or foreign
+    checkpoint). SIGTERM and SIGINT are read before every step: the run stops within one step
+    (or one evaluation step), writes the exact state to the checkpoint and raises
+    KeyboardInterrupt; a second signal stops at once.
     """
     from golden.td3 import TD3ConfigError, Trainer
     from golden import traces as tr_mod
 
     out = Path(out)
-    ckpt = out / "checkpoint.pkl"
+    ckpt = out / CHECKPOINT
     metrics = out / "metrics.jsonl"
+    check_trace_at(cfg, trace_at)
     if resume:
         if not ckpt.is_file():
+            old = out / "checkpoint.pkl"
+            if old.is_file():
+                raise TD3ConfigError(f"--resume is not allowed: {old} is a pickle checkpoint, which is no "
+                                     f"longer loaded (loading a pickle can run code); start without --resume")
             raise TD3ConfigError(f"--resume is not allowed: {ckpt} does not exist (start without --resume)")
-        trainer = Trainer.from_state(ckpt.read_bytes(), cfg)
+        trainer = Trainer.from_state(ckpt.read_bytes(), cfg, source=ckpt)
         # keep exactly the records the checkpoint had seen
         records = [r for r in _read_records(metrics) if r["step"] <= trainer.step]
     else:
@@ -160,7 +189,9 @@ def run_training(cfg, out: Path, resume: bool = False, quiet: bool = True, stop_
     prog = _Progress(quiet, cfg.steps, f"{cfg.method}/{cfg.numerics} ")
     stop = {"flag": False}
 
-    def on_signal(signum, frame):  # finish the current step, checkpoint, exit cleanly
+    def on_signal(signum, frame):  # stop before the next step, checkpoint, exit cleanly
+        if stop["flag"]:  # a second signal: do not wait any longer
+            raise KeyboardInterrupt(f"stopped by a second signal at step {trainer.step}")
         stop["flag"] = True
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)} \
@@ -188,9 +219,8 @@ def run_training(cfg, out: Path, resume: bool = False, quiet: bool = True, stop_
 
     target = cfg.steps if stop_at is None else min(stop_at, cfg.steps)
     try:
-        while trainer.step < target and not stop["flag"]:
-            trainer.run(until=min(target, trainer.step + 1000), on_record=on_record, on_step=on_step,
-                        trace_at=trace_at, on_trace=on_trace)
+        trainer.run(until=target, on_record=on_record, on_step=on_step, trace_at=trace_at,
+                    on_trace=on_trace, should_stop=lambda: stop["flag"])
         save()
     finally:
         mf.close()
@@ -235,17 +265,26 @@ def record_trace(configs: dict, trace_numerics: str, out: Path, quiet: bool = Tr
 
     Raises :class:`golden.td3.TD3ConfigError` for bad input.
     """
-    from golden.td3 import NUMERICS, Numerics, TD3ConfigError, Trainer
+    from golden.td3 import METHODS, NUMERICS, Numerics, TD3ConfigError, Trainer, check_env_id, make_env
     from golden import traces as tr_mod
 
+    if not configs:
+        raise TD3ConfigError(f"--methods is not allowed to be empty: give one or more of {', '.join(METHODS)}")
     if trace_numerics not in NUMERICS:
         raise TD3ConfigError(f"--trace-numerics {trace_numerics!r} is not allowed: "
                              f"choose one of {', '.join(NUMERICS)}")
-    tensors, layers, runs = {}, {}, {}
-    for method, cfg in configs.items():
+    # every check before any training, so that no work is lost to bad input
+    for cfg in configs.values():
+        check_env_id(cfg.env)
         if cfg.steps <= cfg.start_steps + 1:
             raise TD3ConfigError(f"--steps {cfg.steps} is not allowed: a trace needs updates, so steps "
                                  f"must exceed --start-steps ({cfg.start_steps}) by at least 2")
+    for env_id in {cfg.env for cfg in configs.values()}:
+        make_env(env_id).close()  # a Box action and observation space
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)  # fails now (OSError), not after the training
+    tensors, layers, runs = {}, {}, {}
+    for method, cfg in configs.items():
         n_upd = cfg.steps - cfg.start_steps
         target = n_upd if n_upd % cfg.policy_freq == 0 else n_upd - 1  # an update that trains the actor too
         trainer = Trainer(cfg)

@@ -17,20 +17,20 @@ from __future__ import annotations
 
 import difflib
 import math
-import pickle
+import copy
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
-from golden import gst
+from golden import checkpoint, gst
 from golden.config import Config, ConfigError, param
 from golden.bf16 import (canon_nan, fp32_add_ftz, from_bits, ftz, gemm_exact, min_exponent,  # noqa: F401
                          round_bf16, to_bits)
 
 __all__ = [
     "round_bf16", "gemm_exact", "to_bits", "from_bits", "Numerics", "Layer", "MLP", "Adam",
-    "ReplayBuffer", "TD3Agent", "TD3Config", "TD3ConfigError", "Trainer", "make_env", "PRESETS",
+    "ReplayBuffer", "TD3Agent", "TD3Config", "TD3ConfigError", "Trainer", "check_env_id", "make_env", "PRESETS",
     "NUMERICS", "METHODS",
 ]
 
@@ -407,9 +407,9 @@ class TD3Agent:
         self.actor = MLP([obs_dim] + h + [act_dim], modes, k, rng, out_scale=self.max_action)
         self.critic1 = MLP([obs_dim + act_dim] + h + [1], modes, k, rng)
         self.critic2 = MLP([obs_dim + act_dim] + h + [1], modes, k, rng)
-        self.actor_t = pickle.loads(pickle.dumps(self.actor))
-        self.critic1_t = pickle.loads(pickle.dumps(self.critic1))
-        self.critic2_t = pickle.loads(pickle.dumps(self.critic2))
+        self.actor_t = copy.deepcopy(self.actor)
+        self.critic1_t = copy.deepcopy(self.critic1)
+        self.critic2_t = copy.deepcopy(self.critic2)
         self.actor_opt = Adam(cfg.lr)
         self.critic_opt = Adam(cfg.lr)
         self.it = 0
@@ -540,7 +540,7 @@ class TD3Config(Config):
     policy_freq: int = param(2, lo=1, doc="critic updates per actor update")
     tau: float = param(0.005, lo=0.0, hi=1.0, doc="soft target update rate")
     gamma: float = param(0.99, lo=0.0, hi=1.0, doc="discount")
-    buffer: int = param(1_000_000, doc="replay capacity (at least batch)")
+    buffer: int = param(1_000_000, lo=1, doc="replay capacity (at least batch)")
     eval_every: int = param(5_000, lo=1, doc="environment steps between evaluations")
     eval_episodes: int = param(10, lo=1, doc="episodes per evaluation")
     block: int = param(8, lo=2, doc="block size k of circulant / group-sparse layers")
@@ -554,9 +554,14 @@ class TD3Config(Config):
     gst_smax: float = param(0.95, lo=0.0, hi=1.0, doc="GST largest sparsity")
     ckpt_every: int = param(10_000, lo=1, doc="environment steps between checkpoints")
 
+    #: fields with an ``omnidrl train`` option of their own; the others are set with --set
+    OPTIONS = ("env", "method", "steps", "seed", "numerics", "hidden", "batch", "lr", "start_steps", "block",
+               "compress", "eval_every", "eval_episodes", "ckpt_every")
+
     @classmethod
     def reject(cls, name: str, value, allowed: str):
-        raise TD3ConfigError(f"--{name.replace('_', '-')} {value!r} is not allowed: {name} must be {allowed}")
+        given = f"--{name.replace('_', '-')} {value!r}" if name in cls.OPTIONS else f"--set {name}={value!r}"
+        raise TD3ConfigError(f"{given} is not allowed: {name} must be {allowed}")
 
     def validate(self) -> None:
         self.check(len(self.hidden) >= 1 and all(h > 0 for h in self.hidden), "hidden",
@@ -564,7 +569,8 @@ class TD3Config(Config):
         self.check(0 < self.lr < 1, "lr", "in (0, 1)")
         self.check(0 <= self.gmp_final < 1, "gmp_final", "in [0, 1)")
         self.check(0 <= self.gmp_start < self.gmp_end <= 1, "gmp_start", "in [0, gmp_end)")
-        self.check(self.buffer >= self.batch, "buffer", f">= batch ({self.batch})")
+        self.check(self.batch <= self.buffer, "batch",
+                   f"at most the replay capacity, buffer={self.buffer} (raise it with --set buffer=N)")
         n_layers = len(self.hidden) + 1
         valid = [f"l{i + 1}" for i in range(n_layers - 1)]  # the output layer stays dense
         for name in self.compress:
@@ -593,14 +599,21 @@ class TD3Config(Config):
 PRESETS = TD3Config.PRESETS
 
 
-def make_env(env_id: str):
-    """``gym.make(env_id)`` with one-line errors for unknown ids and non-Box spaces."""
+def check_env_id(env_id: str) -> None:
+    """Refuse an id gymnasium does not know (one line, with the nearest ids); builds nothing."""
     import gymnasium as gym
 
     if env_id not in gym.registry:
         close = difflib.get_close_matches(env_id, list(gym.registry.keys()), n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise TD3ConfigError(f"--env {env_id!r} is not a registered gymnasium environment{hint}")
+
+
+def make_env(env_id: str):
+    """``gym.make(env_id)`` with one-line errors for unknown ids and non-Box spaces."""
+    import gymnasium as gym
+
+    check_env_id(env_id)
     env = gym.make(env_id)
     for what, space in (("action", env.action_space), ("observation", env.observation_space)):
         if not isinstance(space, gym.spaces.Box):
@@ -654,13 +667,20 @@ def env_set_state(env, st: dict) -> None:
 #: config fields that may differ between a checkpoint and the run that resumes it
 RESUMABLE_CHANGES = ("steps", "ckpt_every")
 
+#: the only classes a checkpoint may rebuild (golden.checkpoint refuses any other)
+_CHECKPOINT_CLASSES = {c.__name__: c for c in (Layer, MLP, Adam, ReplayBuffer, TD3Agent, Numerics, TD3Config,
+                                               gst.RewardAwareSparsity)}
+#: what a trainer checkpoint holds besides the trainer's attributes
+_CHECKPOINT_KEYS = {"cfg", "env_state", "agent", "replay", "rng", "step"}
+
 
 class Trainer:
     """The environment loop: warm-up, one update per step, evaluation, pruning, CR logging.
 
     The whole state (agent, optimizers, replay buffer, RNG, pruning state, the running
-    episode's MuJoCo state and every metric accumulator) pickles, so a run stopped at any step
-    resumes exactly (:meth:`state_bytes` / :meth:`from_state`).
+    episode's MuJoCo state and every metric accumulator) goes into a checkpoint, so a run stopped
+    at any step, or in the middle of an evaluation, resumes exactly (:meth:`state_bytes` /
+    :meth:`from_state`).
     """
 
     def __init__(self, cfg: TD3Config):
@@ -681,20 +701,40 @@ class Trainer:
         self.evals: list[dict] = []
         self.episode = {"num": 0, "ret": 0.0, "len": 0}
         self.last_train_return = None
+        self.eval_due = False  # the evaluation of the current step is still to run (interrupted)
         obs, _ = self.env.reset(seed=cfg.seed)
         self.obs = np.asarray(obs, F32).reshape(-1)
         self._cr_cache = self.agent.compression()
 
     # -- checkpoint ----------------------------------------------------------------------------
     def state_bytes(self) -> bytes:
+        """The whole state as checkpoint bytes (:mod:`golden.checkpoint`: the same state gives
+        the same bytes, and loading them runs no code from the file)."""
         st = {k: v for k, v in self.__dict__.items() if k != "env"}
         st["env_state"] = env_get_state(self.env)
         st["cfg"] = self.cfg.to_dict()
-        return pickle.dumps(st, protocol=pickle.HIGHEST_PROTOCOL)
+        return checkpoint.encode(st, _CHECKPOINT_CLASSES)
+
+    @staticmethod
+    def checkpoint_config(data: bytes, source="checkpoint") -> dict:
+        """The configuration (``TD3Config.to_dict()``) a checkpoint was written with."""
+        st = checkpoint.decode(data, _CHECKPOINT_CLASSES, source)
+        if not isinstance(st, dict) or not isinstance(st.get("cfg"), dict):
+            raise checkpoint.CheckpointError(f"{source} is not a readable checkpoint: it holds no configuration")
+        return st["cfg"]
 
     @classmethod
-    def from_state(cls, data: bytes, cfg: TD3Config) -> "Trainer":
-        st = pickle.loads(data)
+    def from_state(cls, data: bytes, cfg: TD3Config, source="checkpoint") -> "Trainer":
+        """The trainer stored in ``data`` (from :meth:`state_bytes`), continuing under ``cfg``.
+
+        Raises :class:`golden.checkpoint.CheckpointError` for a file that is not a checkpoint and
+        :class:`TD3ConfigError` for one written with another configuration.
+        """
+        st = checkpoint.decode(data, _CHECKPOINT_CLASSES, source)
+        missing = sorted(_CHECKPOINT_KEYS - set(st)) if isinstance(st, dict) else ["everything"]
+        if missing:
+            raise checkpoint.CheckpointError(f"{source} is not a readable checkpoint: it has no "
+                                             f"{', '.join(missing)} (not a TD3 training checkpoint)")
         old = st.pop("cfg")
         new = cfg.to_dict()
         new.pop(cfg.NAME_KEY)  # only the fields: older checkpoints carry no name
@@ -706,7 +746,6 @@ class Trainer:
                                  f"(only {', '.join(RESUMABLE_CHANGES)} may change)")
         self = cls.__new__(cls)
         env_state = st.pop("env_state")
-        st.pop("cfg", None)
         self.__dict__.update(st)
         self.cfg = cfg
         self.agent.cfg = cfg
@@ -722,12 +761,14 @@ class Trainer:
                 if layer.name in self.cfg.compress:
                     yield layer
 
-    def evaluate(self) -> float:
-        """Mean return of ``eval_episodes`` noise-free episodes on a separately seeded env.
+    def evaluate(self, should_stop: Callable[[], bool] | None = None) -> list[float] | None:
+        """Returns of ``eval_episodes`` noise-free episodes on a separately seeded env.
 
         bf16-exact runs evaluate with bf16 numerics (same rounding, BLAS order): evaluation
         actions never enter training, and 10k single-sample hardware-order forwards would cost
-        more than the training they measure.
+        more than the training they measure. The evaluation changes no state, so when
+        ``should_stop()`` turns true (read every env step) it gives up and returns None; the
+        same evaluation can run again later with the same result.
         """
         cfg = self.cfg
         num = Numerics("bf16") if cfg.numerics == "bf16-exact" else self.agent.num
@@ -737,6 +778,9 @@ class Trainer:
             obs, _ = env.reset(seed=cfg.seed + 10_000 + 100 * len(self.evals) + ep)
             done, total = False, 0.0
             while not done:
+                if should_stop is not None and should_stop():
+                    env.close()
+                    return None
                 a = self.agent.act(np.asarray(obs, F32).reshape(-1), num)
                 obs, r, term, trunc, _ = env.step(a)
                 total += float(r)
@@ -784,19 +828,40 @@ class Trainer:
     # -- the loop ------------------------------------------------------------------------------
     def run(self, until: int | None = None, on_record: Callable[[dict], None] | None = None,
             on_step: Callable[["Trainer"], None] | None = None,
-            trace_at: tuple = (), on_trace: Callable[[int, dict], None] | None = None) -> None:
+            trace_at: tuple = (), on_trace: Callable[[int, dict], None] | None = None,
+            should_stop: Callable[[], bool] | None = None) -> None:
         """Advance to ``until`` env steps (default cfg.steps), calling ``on_record`` per record.
 
         Records: ``{"kind": "episode", ...}`` at each training-episode end and
         ``{"kind": "eval", ...}`` at each evaluation. ``trace_at`` lists update numbers
-        whose tensors are passed to ``on_trace(update_number, trace)``.
+        whose tensors are passed to ``on_trace(update_number, trace)``. ``should_stop()`` is
+        read before every step and during evaluations: when it turns true the loop returns at
+        once, in a state a checkpoint stores exactly (an evaluation it cut short is flagged in
+        ``eval_due`` and runs first when the loop is entered again).
         """
         cfg = self.cfg
         until = cfg.steps if until is None else min(until, cfg.steps)
         agent, rng = self.agent, self.rng
         ma = self.max_action
         emit = on_record or (lambda rec: None)
-        while self.step < until:
+        stop = should_stop or (lambda: False)
+        while True:
+            if self.eval_due:
+                rets = self.evaluate(stop)
+                if rets is None:
+                    return
+                self.eval_due = False
+                mean = float(np.mean(rets))
+                self.evals.append({"step": self.step, "return": mean})
+                if cfg.method == "gst" and self.step > cfg.start_steps:
+                    self._apply_gst(mean)
+                rec = {"kind": "eval", **self.metrics_base(), "return": round(mean, 4),
+                       "returns": [round(x, 4) for x in rets]}
+                emit(rec)
+                if on_step is not None:
+                    on_step(self)
+            if self.step >= until or stop():
+                return
             if self.step < cfg.start_steps:
                 a = rng.uniform(-ma, ma).astype(F32)
             else:
@@ -833,15 +898,8 @@ class Trainer:
                 self.obs = np.asarray(obs, F32).reshape(-1)
 
             if self.step % cfg.eval_every == 0:
-                rets = self.evaluate()
-                mean = float(np.mean(rets))
-                self.evals.append({"step": self.step, "return": mean})
-                if cfg.method == "gst" and self.step > cfg.start_steps:
-                    self._apply_gst(mean)
-                rec = {"kind": "eval", **self.metrics_base(), "return": round(mean, 4),
-                       "returns": [round(x, 4) for x in rets]}
-                emit(rec)
-            if on_step is not None:
+                self.eval_due = True  # run at the top of the loop: it may be cut short there
+            elif on_step is not None:
                 on_step(self)
 
     def summary(self) -> dict:

@@ -35,20 +35,7 @@ def test_round_trip_every_pattern(fmt):
         assert np.array_equal(emd.decode(words, fmt, 48), values)
 
 
-def test_documented_example():
-    """The worked example of docs/formats.md, field by field."""
-    fmt = emd.EmdFormat(group=4, delta_bits=2, hi=1, escape_bits=2)
-    vals, widths = emd.encode_fields(np.array([0x3F80, 0x3F00, 0x4000, 0x0000], np.uint16), fmt)
-    keep = widths > 0
-    assert list(zip(vals[keep].tolist(), widths[keep].tolist())) == [
-        (1, 1), (127, 8), (0, 2),             # sparse header, mu, zero mode 0 (+0)
-        (1, 1), (1, 2), (0, 8),               # 1.0: d = 0
-        (1, 1), (0, 2), (0, 8),               # 0.5: d = -1
-        (1, 1), (2, 2), (0, 8),               # 2.0: d = +1
-        (0, 1),                               # +0
-        (0, 1), (0, 8), (0, 2),               # terminator, no partial group
-    ]
-    assert widths.sum() == 56
+# the worked examples of docs/formats.md are extracted and run by tests/test_formats_doc.py
 
 
 def test_mean_mode_and_zero_mode():

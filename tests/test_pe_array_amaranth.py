@@ -7,8 +7,8 @@ import random
 import numpy as np
 import pytest
 
-from golden.codes import PEArrayError
-from golden.pe_array import make_job
+from golden.codes import LoadSel, PEArrayError
+from golden.pe_array import PEArrayCommandError, array_error, make_job
 from hdl.config import ConfigError
 from hdl.pe_array import PEArrayConfig
 from tb.stimulus.pe_array import SequenceHost, edge_bf16, rand_bf16, run_host
@@ -105,6 +105,41 @@ def test_rejected_commands_flag_error_and_recover():
                            (1, PEArrayError.SHAPE), OK]
     assert [host.received[i] for i in (0, 2, 3, 4)] == [[]] * 4  # a rejected command sends nothing
     assert host.mismatches(SHAPE.cols, jobs=[1, 5]) == []
+    # the golden check (golden.pe_array.array_error, used by the top's machine model) agrees
+    assert [(int(array_error(TINY, **_check_args(job))) != 0, array_error(TINY, **_check_args(job)))
+            for job in (too_big, good, bad_mode, mismatch, ragged, good)] == host.status
+
+
+def _check_args(job):
+    """array_error's arguments for a job run alone: its command and its bitmap loads."""
+    rows = {}
+    for sel, addr, word in job.loads:
+        if sel == LoadSel.BITMAP:
+            rows[addr] = word
+    bitmap = [rows.get(p, 0) for p in range(TINY.max_blocks)]
+    return {"mode": job.cmd["mode"], "m": job.cmd["m"], "n": job.cmd["n"], "kdim": job.cmd["k"],
+            "bitmap_rows": bitmap}
+
+
+def test_bitmap_grid_beyond_max_blocks_is_refused_by_golden_and_rtl_alike():
+    # tiny: max_blocks 8, k 4. A sparse command of 9 block rows, a wgrad of 9 block columns: the
+    # golden model refuses both with SHAPE (it used to keep the first 8 rows and predict a
+    # result); the RTL, given every bitmap row it can hold, rejects both with SHAPE.
+    rng = np.random.default_rng(15)
+    mb = TINY.max_blocks
+    jobs = []
+    for mode, a_shape, b_shape, grid in [("sparse", (36, 8), (8, 4), (9, 2)), ("wgrad", (8, 5), (5, 36), (2, 9))]:
+        a, b, bm = rand_bf16(rng, a_shape), rand_bf16(rng, b_shape), np.ones(grid, np.uint8)
+        with pytest.raises(PEArrayCommandError, match=f"9 blocks is rejected|{mode} command of") as info:
+            make_job(mode, SHAPE, a, b, bitmap=bm, max_blocks=mb)
+        assert info.value.code == PEArrayError.SHAPE
+        job = make_job(mode, SHAPE, a, b, bitmap=bm)  # no limit given: loads for every bitmap row
+        job.loads = [ld for ld in job.loads if not (ld[0] == LoadSel.BITMAP and ld[1] >= mb)]
+        jobs.append(job)
+    good = make_job("dense", SHAPE, rand_bf16(rng, (4, 3)), rand_bf16(rng, (3, 4)))
+    host = simulate(TINY, [*jobs, good])
+    assert host.status == [(1, PEArrayError.SHAPE), (1, PEArrayError.SHAPE), OK]
+    assert host.received[:2] == [[], []] and host.mismatches(SHAPE.cols, jobs=[2]) == []
 
 
 def test_too_many_kept_blocks_for_the_a_buffer():
@@ -115,6 +150,7 @@ def test_too_many_kept_blocks_for_the_a_buffer():
     job.loads = [ld for ld in job.loads if not (ld[0] == 0 and ld[1] >= 16)]
     host = simulate(cfg, [job])
     assert (host.status, host.received, busy_cycles(host)) == ([(1, PEArrayError.BLOCKS)], [[]], [1 + 2])
+    assert array_error(cfg, **_check_args(job)) == PEArrayError.BLOCKS
 
 
 def test_config_validation_names_parameter():

@@ -151,3 +151,28 @@ def test_sequence_model_limits():
     assert two.load_start == [0, 10, 111, 212]  # job 2 waits for command 0 (its bank) to finish
     short_cmds = sequence_cycles([(50, 5)] * 3, 2)
     assert short_cmds.accepted == [50, 100, 150] and short_cmds.total == 150 + 5 + 1
+
+
+def test_make_job_refuses_bitmaps_the_array_cannot_hold():
+    from golden.codes import LoadSel, PEArrayError
+    from golden.pe_array import PEArrayCommandError, check_bitmap_grid, make_job
+
+    shape = ArrayShape(4, 4, 4)
+    rng = np.random.default_rng(5)
+    a = rng.integers(0, 1 << 16, (36, 8)).astype(np.uint16)
+    b = rng.integers(0, 1 << 16, (8, 4)).astype(np.uint16)
+    bm = np.ones((9, 2), np.uint8)
+    job = make_job("sparse", shape, a, b, bitmap=bm, max_blocks=9)  # fits: 9 bitmap rows loaded
+    assert sum(1 for sel, _, _ in job.loads if sel == LoadSel.BITMAP) == 9
+    with pytest.raises(PEArrayCommandError, match="9 x 2 blocks is rejected .*max_blocks=8") as info:
+        make_job("sparse", shape, a, b, bitmap=bm, max_blocks=8)
+    assert info.value.code == PEArrayError.SHAPE
+    # bits the bitmap register file cannot hold lie outside any accepted grid
+    wide = np.zeros((10, 2), np.uint8)
+    wide[9, 0] = 1
+    with pytest.raises(PEArrayCommandError, match="cannot be loaded") as info:
+        check_bitmap_grid("sparse", 8, 4, 8, 4, wide, 8)
+    assert info.value.code == PEArrayError.BITMAP
+    check_bitmap_grid("wgrad", 32, 32, 5, 4, np.ones((8, 8)), 8)  # exactly max_blocks: accepted
+    with pytest.raises(PEArrayCommandError):
+        check_bitmap_grid("wgrad", 32, 36, 5, 4, np.ones((8, 9)), 8)

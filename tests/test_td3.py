@@ -1,5 +1,5 @@
 """Golden TD3 on real HalfCheetah-v5: smoke runs per numerics mode, exact resume, GST policy,
-bad input through the omnidrl CLI, and the committed hardware trace."""
+and the committed hardware trace (checkpoint format and interruption: test_td3_checkpoint.py)."""
 
 import json
 
@@ -57,6 +57,8 @@ def test_resume_equals_uninterrupted(tmp_path, method):
     assert json.loads((tmp_path / "b" / "summary.json").read_text())["steps"] == 1650
     assert _train(tmp_path / "b", *extra, "--resume") == 0
     assert (tmp_path / "a" / "metrics.jsonl").read_text() == (tmp_path / "b" / "metrics.jsonl").read_text()
+    # the same state gives the same checkpoint bytes, however the run got there
+    assert (tmp_path / "a" / "checkpoint.npz").read_bytes() == (tmp_path / "b" / "checkpoint.npz").read_bytes()
     sa = json.loads((tmp_path / "a" / "summary.json").read_text())
     sb = json.loads((tmp_path / "b" / "summary.json").read_text())
     for key in ("steps", "avg_cr", "final_cr", "final_return", "evals", "gst_target", "gmp_target"):
@@ -89,25 +91,7 @@ def test_gst_policy_switches_circulant_layers_to_group_sparse():
     assert np.all(w[gst.block_expand(~layers[0].bitmap, 8)[:, :32]] == 0)
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["--env", "HalfCheetah-v9"], "did you mean HalfCheetah-v"),
-    (["--env", "CartPole-v1"], "Box"),
-    (["--steps", "0"], "--steps 0 is not allowed: steps must be a positive integer"),
-    (["--preset", "paper"], "--preset 'paper' is not allowed: choose one of default, paper2018"),
-    (["--lr", "2"], "--lr 2.0 is not allowed: lr must be in (0, 1)"),
-    (["--set", "gst_ds=2"], "--gst-ds 2.0 is not allowed: gst_ds must be a number from 0.0 to 1.0"),
-    (["--set", "speed=2"], "td3: unknown parameter 'speed'"),
-    (["--steps", "-5"], "steps"),
-    (["--method", "gst", "--block", "12"], "--block 12"),
-    (["--method", "prune"], "method must be one of dense, gmp, gst"),
-    (["--numerics", "fp16"], "numerics must be one of"),
-])
-def test_bad_input_one_line_exit_2(tmp_path, capsys, args, needle):
-    rc = cli.main(["train", "--out", str(tmp_path / "r"), "--quiet", *args])
-    err = capsys.readouterr().err.strip().splitlines()
-    err = [e for e in err if "settotalmass" not in e]
-    assert rc == 2
-    assert len(err) == 1 and needle in err[0], err
+# bad options (one line, exit 2, nothing written): tests/test_cli_fuzz.py
 
 
 def test_resume_from_another_config_is_refused(tmp_path, capsys):
@@ -117,22 +101,6 @@ def test_resume_from_another_config_is_refused(tmp_path, capsys):
     err = [e for e in capsys.readouterr().err.splitlines() if "settotalmass" not in e]
     assert len(err) == 1 and "seed=0" in err[0] and "seed=3" in err[0]
     assert _train(tmp_path / "none", "--steps", "1100", "--resume") == 2
-
-
-def test_checkpoint_written_before_configs_had_names_resumes(tmp_path):
-    # Checkpoints store cfg.to_dict(); those written before TD3Config moved onto the config
-    # base carry no "name" key and must still resume (and still refuse a different config).
-    import pickle
-
-    assert _train(tmp_path, "--steps", "1200", "--eval-every", "5000", "--stop-at", "1100") == 0
-    ckpt = tmp_path / "checkpoint.pkl"
-    state = pickle.loads(ckpt.read_bytes())
-    assert state["cfg"].pop("name") == "td3"
-    ckpt.write_bytes(pickle.dumps(state))
-    assert TD3Config.from_dict(state["cfg"]) == TD3Config.preset(hidden=(32, 32), batch=32, start_steps=1000,
-                                                                 eval_every=5000, eval_episodes=1, steps=1200)
-    assert _train(tmp_path, "--steps", "1200", "--eval-every", "5000", "--resume") == 0
-    assert json.loads((tmp_path / "summary.json").read_text())["steps"] == 1200
 
 
 def test_set_reaches_every_config_field(tmp_path):
@@ -235,3 +203,15 @@ def test_train_trace_at_writes_a_loadable_trace(tmp_path):
     assert trace_meta(t)["update"] == 50
     kinds = {(n, k) for n, k, _ in iter_tensors(t, KINDS)}
     assert ("gst/actor/l2", "dv") in kinds and ("gst/critic2/l1", "dW") in kinds
+
+
+def test_trace_command_records_both_methods_and_its_defaults_can_run(tmp_path):
+    out = tmp_path / "traces" / "t.npz"
+    rc = cli.main(["trace", "--steps", "1104", "--start-steps", "1100", "--hidden", "16,16", "--batch", "16",
+                   "--out", str(out), "--quiet"])
+    assert rc == 0
+    t = load_trace(out)
+    assert {name.split("/")[0] for name in layer_names(t)} == {"dense", "gst"}
+    assert trace_meta(t)["trace_numerics"] == "bf16-exact"
+    defaults = cli.build_parser().parse_args(["trace"])  # the committed trace's run: it has updates
+    assert (defaults.steps, defaults.start_steps) == (12_000, 5_000)

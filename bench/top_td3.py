@@ -1,0 +1,278 @@
+"""The OmniDRL top on one complete TD3 update at HalfCheetah scale: cycles, utilization, traffic.
+
+Workloads (``golden/workloads.py``): the HalfCheetah-v5 networks (17-256-256-6 and
+23-256-256-1, batch 256) with the committed trace's weights, dense, GST circulant ``l2`` and GST
+group-sparse ``l2`` at 75 %; one complete update (critics, actor, soft targets).
+
+For each workload and preset:
+
+* **golden** (``golden.machine``): the program compiled by ``golden.compile_td3`` run on the
+  machine model; the agent state after it compared bit for bit with ``TD3Agent.update``; the
+  cycle estimate, the event counts, memory bits per tensor kind (raw bf16 vs EMD), host-step
+  FLOPs and bytes;
+* **rtl** (``--rtl``, ``default`` preset): the same program on the generated top in Verilator
+  (``tb/test_omnidrl.py::test_td3_workload``, host steps in Python on the testbench's memory),
+  every chip segment's memory image compared with the machine model's and the final agent state
+  with ``TD3Agent.update``; the performance counters read from the chip; simulated cycles/s.
+
+Usage: ``python bench/top_td3.py [--rtl] [--presets default paper] [--workloads halfcheetah-dense ...]``.
+Writes ``bench/results/top_td3.json`` and ``.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._common import RESULTS, ROOT, WORK, run_info, write_results  # noqa: E402
+from golden.compile_td3 import compile_update, read_agent, write_agent, write_batch  # noqa: E402
+from golden.isa import Counter, Fmt, Op, out_beats  # noqa: E402
+from golden.machine import run_program  # noqa: E402
+from golden.program import Memory  # noqa: E402
+from golden.workloads import workload  # noqa: E402
+
+WORKLOADS = ("halfcheetah-dense", "halfcheetah-circ", "halfcheetah-sparse")
+
+#: tensor kind of a memory region, from the compiler's region names
+KIND_RULES = [(".dw", "weight gradients"), (".dv", "weight gradients"), (".dy", "output gradients"),
+              ("acc", "fp32 accumulators"), (".xt", "activations"), (".x", "activations")]
+
+
+def tensor_kind(region_name: str) -> str:
+    name = region_name.lower()
+    if name.startswith("w."):
+        return "weights"
+    for key, kind in KIND_RULES:
+        if key in name:
+            return kind
+    return "other"
+
+
+def region_at(layout, addr: int):
+    for r in layout.regions.values():
+        if r.addr <= addr < r.end:
+            return r
+    raise KeyError(addr)
+
+
+def traffic(program, memory: Memory) -> dict:
+    """Memory words moved by the chip per tensor kind: as stored (raw or EMD) and the raw bf16
+    equivalent of the EMD-coded ones. ``memory`` is the image after the update (every region is
+    written once per update, so an EMD block's length word is still there)."""
+    k = program.shape.k
+    per: dict[str, dict[str, int]] = {}
+
+    def add(kind, key, words):
+        d = per.setdefault(kind, {"raw_words": 0, "emd_words": 0, "emd_raw_equiv_words": 0,
+                                  "fp32_words": 0})
+        d[key] += int(words)
+
+    for cmd in program.commands():
+        if cmd.op == Op.LOAD:
+            kind = tensor_kind(region_at(program.layout, cmd.addr).name)
+            if cmd.fmt == Fmt.EMD:
+                add(kind, "emd_words", 1 + memory.word(cmd.addr))
+                add(kind, "emd_raw_equiv_words", cmd.count)
+            else:
+                add(kind, "raw_words", cmd.count)
+        elif cmd.op == Op.TRANSPOSE:
+            kept = sum(bin(memory.word(cmd.addr2 + p) & ((1 << cmd.n) - 1)).count("1") for p in range(cmd.m))
+            add("weights", "raw_words", cmd.m + kept * k)
+        elif cmd.op == Op.GEMM:
+            kind = tensor_kind(region_at(program.layout, cmd.addr).name)
+            if cmd.fmt == Fmt.EMD:
+                values = memory.read_emd(cmd.addr, program.emd_fmt)
+                add(kind, "emd_words", 1 + memory.word(cmd.addr))
+                add(kind, "emd_raw_equiv_words", values.size // k)
+            elif cmd.round:
+                add(kind, "raw_words", out_beats(cmd, k))
+            else:
+                add(kind, "fp32_words", 2 * out_beats(cmd, k))
+    return per
+
+
+def state_equal(a, b) -> bool:
+    """Masters, Adam moments and targets of two agents, bit for bit."""
+    for (na, ta), (nb, tb) in zip(a.nets(), b.nets()):
+        for net_a, net_b in ((na, nb), (ta, tb)):
+            for la, lb in zip(net_a.layers, net_b.layers):
+                for p in la.param_names():
+                    if not np.array_equal(np.asarray(la.param(p)).view(np.uint32),
+                                          np.asarray(lb.param(p)).view(np.uint32)):
+                        return False
+                    for x, y in zip(la.adam.get(p, []), lb.adam.get(p, [])):
+                        if not np.array_equal(x.view(np.uint32), y.view(np.uint32)):
+                            return False
+    return True
+
+
+def golden_run(name: str, preset: str) -> dict:
+    from hdl.omnidrl import OmniDRLConfig
+
+    cfg = OmniDRLConfig.preset(preset)
+    shape = cfg.isa_shape
+    agent, batch, noise = workload(name, k=shape.k)
+    ref = copy.deepcopy(agent)
+    ref.update(batch, noise_draw=noise)
+    program = compile_update(agent, shape, cfg.emd)
+    mem = Memory(shape.k)
+    write_agent(program, mem, agent)
+    write_batch(program, mem, batch, noise)
+    t0 = time.perf_counter()
+    run = run_program(program, mem, keep_images=False)
+    wall = time.perf_counter() - t0
+    out = copy.deepcopy(agent)
+    read_agent(program, mem, out)
+    counts = {c.name: int(run.total(c)) for c in Counter}
+    per = traffic(program, mem)
+    mem_bits = shape.mem_bits
+    emd = sum(d["emd_words"] for d in per.values())
+    emd_raw = sum(d["emd_raw_equiv_words"] for d in per.values())
+    raw16 = sum(d["raw_words"] for d in per.values())
+    pes = shape.k * shape.k
+    host_flops = sum(h.flops for h in run.host)
+    return {
+        "workload": name, "preset": preset, "k": shape.k,
+        "bit_exact_vs_td3_update": state_equal(ref, out),
+        "segments": len(program.segments), "gemms": sum(c.op == Op.GEMM for c in program.commands()),
+        "host_steps": len(program.host_steps),
+        "cycles_estimate": int(run.cycles),
+        "array_utilization_estimate": counts["EX_STEPS"] / max(1, run.cycles),
+        "macs": counts["MACS"], "macs_dense_equiv": counts["MACS_DENSE"],
+        "useful_mac_utilization_estimate": counts["MACS_DENSE"] / max(1, run.cycles * pes),
+        "counters": counts,
+        "traffic_words": per,
+        "bf16_bits_raw_equivalent": (emd_raw + raw16) * mem_bits,
+        "bf16_bits_moved": (emd + raw16) * mem_bits,
+        "emd_bits_over_raw": emd / max(1, emd_raw),
+        "bf16_bits_over_raw_all": (emd + raw16) / max(1, emd_raw + raw16),
+        "fp32_bits": sum(d["fp32_words"] for d in per.values()) * mem_bits,
+        "host_flops": host_flops,
+        "host_bytes_read": sum(h.bytes_read for h in run.host),
+        "host_bytes_written": sum(h.bytes_written for h in run.host),
+        "machine_model_wall_s": round(wall, 1),
+    }
+
+
+def rtl_run(name: str, preset: str, timeout: int) -> dict:
+    """The workload on Verilator through the cocotb testbench; returns its result JSON."""
+    from flows.cli import main as cli_main  # noqa: F401  (import check: the CLI must load)
+    out = WORK / "top_td3" / f"{name}-{preset}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists():
+        out.unlink()
+    env = dict(os.environ, TOP_WORKLOAD=name, TOP_RESULT=str(out), TOP_GAP="0", TOP_STALL="0")
+    cmd = [sys.executable, "-m", "flows.cli", "sim", "omnidrl", "--preset", preset, "--sim", "verilator",
+           "--testcase", "test_td3_workload"]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0 or not out.exists():
+        tail = (proc.stdout + proc.stderr)[-3000:]
+        return {"workload": name, "preset": preset, "ok": False, "wall_s": round(wall, 1), "log_tail": tail}
+    res = json.loads(out.read_text())
+    res.update({"ok": True, "wall_s_with_build": round(wall, 1)})
+    return res
+
+
+def markdown(doc: dict) -> str:
+    lines = ["# OmniDRL top: one complete TD3 update (HalfCheetah-v5 networks, batch 256)", "",
+             doc["setup"], "", "## Machine model (golden)", "",
+             "| workload | preset | bit-exact | cycles (est.) | array util. | MACs issued | MACs dense-eq. | "
+             "EMD / raw bits | bf16 moved / raw (all) | host MFLOP | host MB r/w |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in doc["golden"]:
+        lines.append(f"| {r['workload']} | {r['preset']} | {r['bit_exact_vs_td3_update']} | {r['cycles_estimate']:,} | "
+                     f"{r['array_utilization_estimate']:.3f} | {r['macs']:,} | {r['macs_dense_equiv']:,} | "
+                     f"{r['emd_bits_over_raw']:.3f} | {r['bf16_bits_over_raw_all']:.3f} | {r['host_flops'] / 1e6:.2f} | "
+                     f"{r['host_bytes_read'] / 1e6:.1f} / {r['host_bytes_written'] / 1e6:.1f} |")
+    lines += ["", "### Memory words per tensor kind (default preset)", "",
+              "| workload | kind | raw bf16 words | EMD words | raw-equivalent of the EMD words | EMD / raw | fp32 words |",
+              "|---|---|---|---|---|---|---|"]
+    for r in doc["golden"]:
+        if r["preset"] != "default":
+            continue
+        for kind, d in sorted(r["traffic_words"].items()):
+            ratio = d["emd_words"] / d["emd_raw_equiv_words"] if d["emd_raw_equiv_words"] else float("nan")
+            lines.append(f"| {r['workload']} | {kind} | {d['raw_words']:,} | {d['emd_words']:,} | "
+                         f"{d['emd_raw_equiv_words']:,} | {ratio:.3f} | {d['fp32_words']:,} |")
+    if doc.get("rtl"):
+        lines += ["", "## RTL (Verilator, default preset)", "",
+                  "| workload | ok | bit-exact images | bit-exact state | cycles | array util. (EX_STEPS / cycles) | "
+                  "sim cycles/s | wall s |", "|---|---|---|---|---|---|---|---|"]
+        for r in doc["rtl"]:
+            if not r.get("ok"):
+                lines.append(f"| {r['workload']} | no | | | | | | {r.get('wall_s')} |")
+                continue
+            lines.append(f"| {r['workload']} | yes | {r['images_equal']} | {r['state_equal']} | {r['cycles']:,} | "
+                         f"{r['array_utilization']:.3f} | {r['sim_cycles_per_s']:,.0f} | {r['wall_s']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--presets", nargs="+", default=["default", "paper"])
+    ap.add_argument("--workloads", nargs="+", default=list(WORKLOADS))
+    ap.add_argument("--rtl", action="store_true", help="also run the default preset on Verilator")
+    ap.add_argument("--rtl-timeout", type=int, default=3600)
+    args = ap.parse_args(argv)
+    doc = {"benchmark": "top_td3", **run_info(("numpy", "amaranth", "cocotb")),
+           "setup": ("HalfCheetah-v5 networks 17-256-256-6 / 23-256-256-1, batch 256, one complete TD3 update "
+                     "(critics, actor, soft targets) from the committed trace's weights (golden/workloads.py); "
+                     "GST: l2 circulant (trace v) or l2 group-sparse at 75 % of blocks (block norm of the "
+                     "trace's dense weights); bf16 operands EMD-coded (golden.emd default format) except the "
+                     "raw sparse kept blocks and bitmaps the transposer reads; fp32 accumulators raw."),
+           "golden": [], "rtl": []}
+    for preset in args.presets:
+        for name in args.workloads:
+            print(f"[top_td3] machine model: {name} on {preset} ...", flush=True)
+            r = golden_run(name, preset)
+            print(f"[top_td3]   bit-exact {r['bit_exact_vs_td3_update']}, {r['cycles_estimate']:,} cycles, "
+                  f"util {r['array_utilization_estimate']:.3f}, EMD/raw {r['emd_bits_over_raw']:.3f} "
+                  f"({r['machine_model_wall_s']} s)", flush=True)
+            doc["golden"].append(r)
+    if args.rtl:
+        for name in args.workloads:
+            print(f"[top_td3] Verilator: {name} on default ...", flush=True)
+            r = rtl_run(name, "default", args.rtl_timeout)
+            print(f"[top_td3]   {'ok' if r.get('ok') else 'FAILED'} ({r.get('wall_s_with_build', r.get('wall_s'))} s)",
+                  flush=True)
+            doc["rtl"].append(r)
+    g = {(r["workload"], r["preset"]): r for r in doc["golden"]}
+    rtl = {r["workload"]: r for r in doc["rtl"] if r.get("ok")}
+    summary = {}
+    if ("halfcheetah-dense", "default") in g:
+        d = g[("halfcheetah-dense", "default")]
+        summary["cycles_per_update_dense_estimate"] = d["cycles_estimate"]
+        summary["array_utilization_dense_estimate"] = d["array_utilization_estimate"]
+        summary["emd_bits_over_raw"] = d["emd_bits_over_raw"]
+    for key, wl in (("dense", "halfcheetah-dense"), ("gst_circ", "halfcheetah-circ"), ("gst_sparse", "halfcheetah-sparse")):
+        if wl in rtl:
+            summary[f"bit_exact_{key}"] = bool(rtl[wl]["images_equal"] and rtl[wl]["state_equal"])
+    if "halfcheetah-dense" in rtl:
+        summary["cycles_per_update_dense"] = rtl["halfcheetah-dense"]["cycles"]
+        summary["array_utilization_dense"] = rtl["halfcheetah-dense"]["array_utilization"]
+    for wl in ("halfcheetah-circ", "halfcheetah-sparse"):
+        if wl in rtl:
+            summary[f"cycles_per_update_{wl.split('-')[1]}"] = rtl[wl]["cycles"]
+    if "cycles_per_update_sparse" in summary or "cycles_per_update_circ" in summary:
+        summary["cycles_per_update_gst"] = min(v for k, v in summary.items() if k in ("cycles_per_update_sparse",
+                                                                                     "cycles_per_update_circ"))
+    doc.update(summary)
+    path = write_results("top_td3", doc, markdown(doc))
+    print(f"[top_td3] wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
