@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from amaranth import Module, Mux, Signal
+from amaranth import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -37,6 +37,12 @@ from .pe_array import PEArray, PEArrayConfig
 from .transposer import TransposerConfig
 
 __all__ = ["OmniDRLConfig", "OmniDRL"]
+
+
+def _widen(value, width: int):
+    """``value`` (an int or a Value, unsigned) zero-extended to ``width`` bits."""
+    v = Const(value, width) if isinstance(value, int) else Value.cast(value).as_unsigned()
+    return Cat(v, Const(0, width - len(v))) if len(v) < width else v[:width]
 
 
 def _array_preset(name: str) -> dict:
@@ -203,6 +209,5 @@ class OmniDRL(wiring.Component):
             Counter.TRANSPOSER_TILES: load.events.tile,
         }
         assert set(inc) == set(Counter)
-        for c, value in inc.items():
-            m.d.comb += counters.inc[c].eq(value)
-        assert COUNTER_BITS >= 48
+        # one assignment of the whole array (no per-slice ``always @*`` that Icarus would leave X)
+        m.d.comb += counters.inc.eq(Cat(*[_widen(inc[c], COUNTER_BITS) for c in Counter]))

@@ -127,9 +127,13 @@ class LoadUnit(wiring.Component):
             m.d.comb += ld.payload.bank.eq(j.bank)
         rd_take = rd.valid & rd.ready
         ld_take = ld.valid & ld.ready
-        ev = self.events
-        m.d.comb += [ev.busy.eq(state != State.IDLE), ev.stall.eq(ev.busy & ~rd_take & ~ld_take),
-                     ev.emd.eq(~j.transpose & (j.fmt == Fmt.EMD))]
+        # The events are driven in one assignment (fields from plain signals): a struct port
+        # driven field by field becomes per-slice ``always @*`` blocks in the Verilog that
+        # Icarus never runs at time zero (no trigger read), and an X there poisons a counter.
+        self._group, self._tile = Signal(), Signal()
+        busy = state != State.IDLE
+        m.d.comb += self.events.eq(Cat(busy, busy & ~rd_take & ~ld_take, ~j.transpose & (j.fmt == Fmt.EMD),
+                                       self._group, self._tile))
 
         # --- the decoder (EMD loads) and the transposer (TRANSPOSE)
         dec = m.submodules.decoder = EmdDecoder(EmdDecoderConfig(lanes=k, word_bits=shape.mem_bits, fmt=cfg.emd))
@@ -263,7 +267,7 @@ class LoadUnit(wiring.Component):
             with m.If(dec.o.valid & dec.o.ready):
                 m.d.sync += beats.eq(Mux(fits, beats + 1, j.count + 1))
                 per_group = cfg.emd.group // k
-                m.d.comb += self.events.group.eq((beats & (per_group - 1)) == 0 if per_group > 1 else 1)
+                m.d.comb += self._group.eq((beats & (per_group - 1)) == 0 if per_group > 1 else 1)
 
     def _transpose(self, m: Module, j, bm, rowbase, total, regs, tr, state):
         """TR_RUN: the walker's read requests, the transposer's input and its output to A."""
@@ -294,7 +298,7 @@ class LoadUnit(wiring.Component):
             m.d.comb += [tr.i.valid.eq(1), tr.i.payload.first.eq(1), tr.i.payload.data.eq(ones)]
             with m.If(tr.i.ready):
                 m.d.sync += hdr_sent.eq(1)
-                m.d.comb += self.events.tile.eq(1)
+                m.d.comb += self._tile.eq(1)
         with m.Elif(hdr_sent):
             m.d.comb += [tr.i.valid.eq(rd.valid), rd.ready.eq(tr.i.ready), tr.i.payload.data.eq(rd.payload.data),
                          tr.i.payload.last.eq(word_c == k - 1)]

@@ -114,9 +114,9 @@ class StoreUnit(wiring.Component):
         i, wr = self.i, self.wr
         lanes32 = [i.payload.data[32 * c:32 * c + 32] for c in range(k)]
         held32 = [beat[32 * c:32 * c + 32] for c in range(k)]
-        ev = self.events
-        m.d.comb += [ev.busy.eq(state != State.IDLE), ev.stall.eq(wr.valid & ~wr.ready),
-                     ev.emd.eq(j.fmt == Fmt.EMD)]
+        # One assignment for the whole struct (see the load unit: no per-slice ``always @*``).
+        group = Signal()
+        m.d.comb += self.events.eq(Cat(state != State.IDLE, wr.valid & ~wr.ready, j.fmt == Fmt.EMD, group))
 
         with m.If(state == State.IDLE):
             m.d.comb += jobs.o.ready.eq(1)
@@ -148,7 +148,7 @@ class StoreUnit(wiring.Component):
             with m.If(i.valid & i.ready):
                 m.d.sync += [got_last.eq(i.payload.last), in_beats.eq(in_beats + 1)]
                 per_group = cfg.emd.group // k
-                m.d.comb += ev.group.eq((in_beats & (per_group - 1)) == 0 if per_group > 1 else 1)
+                m.d.comb += group.eq((in_beats & (per_group - 1)) == 0 if per_group > 1 else 1)
             fits = n + 1 < j.extent
             m.d.comb += [wr.valid.eq(enc.o.valid & fits), enc.o.ready.eq(Mux(fits, wr.ready, 1)),
                          wr.payload.addr.eq(j.addr + 1 + n), wr.payload.data.eq(enc.o.payload.data)]

@@ -582,7 +582,7 @@ class GoldenMemoryPort:
 class Td3Case:
     """One compiled TD3 update on the tiny agent, and what the RTL must reproduce."""
 
-    kind: str
+    name: str                  # the golden.workloads name
     program: object            # golden.program.Program
     memory: object             # golden.program.Memory: the initial image (agent, batch, noise)
     images: list               # golden.machine.run_program's image after every chip segment
@@ -590,23 +590,35 @@ class Td3Case:
     segments: list             # Segment per chip segment, with the host steps after it
     agent: object              # the agent the program was compiled for (before the update)
     reference: object          # TD3Agent.update applied to a copy: the expected state
+    counters_at: int           # past the program's layout: where a last COUNTERS segment writes
+
+    def run_segments(self) -> list:
+        """The program's segments and one more that reads the counters out (COUNTERS, FENCE)."""
+        return self.segments + [Segment([Command(op=Op.COUNTERS, addr=self.counters_at)])]
+
+    def counters(self, memory) -> dict:
+        """The counters the last segment wrote."""
+        from golden.program import lanes_to_words
+        words = lanes_to_words(memory.read(self.counters_at, len(Counter)))
+        return {c.name: int(w) for c, w in zip(Counter, words)}
 
 
-def td3_case(cfg, kind: str, seed: int = 1) -> Td3Case:
-    """A complete update (``it = 1``: critics, actor and targets) of ``compile_td3.example_agent``
-    in ``kind`` = dense, circ (GST circulant l2) or sparse (GST group-sparse l2), compiled for
-    the top ``cfg``; the machine model's images and ``TD3Agent.update``'s state to compare with."""
+def td3_case(cfg, name: str) -> Td3Case:
+    """Workload ``name`` of ``golden.workloads`` (e.g. ``small-dense``, ``small-circ``,
+    ``small-sparse``: a complete update, critics, actor and targets) compiled for the top
+    ``cfg``, with the machine model's image after every chip segment and the agent state
+    ``TD3Agent.update`` gives, to compare with."""
     import copy
 
-    from golden.compile_td3 import compile_update, example_agent, example_batch, write_agent, write_batch
+    from golden.compile_td3 import compile_update, write_agent, write_batch
     from golden.machine import run_program
     from golden.program import ChipSegment, Memory as GoldenMemory
+    from golden.workloads import workload
 
-    agent = example_agent(kind, k=cfg.pe_array.block_size)
-    agent.it = 1  # the update with the policy branch: every product of TD3
-    batch, noise = example_batch(np.random.default_rng(seed), agent)
+    k = cfg.pe_array.block_size
+    agent, batch, noise = workload(name, k=k)
     program = compile_update(agent, cfg.isa_shape, cfg.emd)
-    memory = GoldenMemory(cfg.pe_array.block_size)
+    memory = GoldenMemory(k)
     write_agent(program, memory, agent)
     write_batch(program, memory, batch, noise)
     run = run_program(program, memory.copy())
@@ -620,7 +632,8 @@ def td3_case(cfg, kind: str, seed: int = 1) -> Td3Case:
             (segments[-1].host_step if segments else prelude).append(step.fn)
     for seg in segments:
         seg.host_step = _run_all(seg.host_step)
-    return Td3Case(kind, program, memory, run.images, prelude, segments, agent, reference)
+    return Td3Case(name, program, memory, run.images, prelude, segments, agent, reference,
+                   counters_at=program.layout.words + 16)
 
 
 def _run_all(fns):
@@ -647,6 +660,14 @@ def td3_state_diff(a, b) -> list[str]:
     return out
 
 
+def td3_segment_check(case: Td3Case, memory, seen: dict):
+    """``on_segment`` for a TD3 run: record how segment i's image differs from the model's."""
+    def check(i: int) -> None:
+        if i < len(case.images):
+            seen[i] = memory.diff(case.images[i])
+    return check
+
+
 def td3_mismatches(case: Td3Case, memory, statuses: list[dict], seen: dict) -> list[str]:
     """What a run of ``case`` got wrong: status beats, segment images (``seen``: index -> the
     differing addresses the run recorded), and the agent read back from the final image."""
@@ -655,7 +676,7 @@ def td3_mismatches(case: Td3Case, memory, statuses: list[dict], seen: dict) -> l
     from golden.compile_td3 import read_agent
 
     errors = []
-    if any(s["errors"] for s in statuses) or len(statuses) != len(case.segments):
+    if any(s["errors"] for s in statuses) or len(statuses) != len(case.run_segments()):
         errors.append(f"status beats {statuses}")
     for i, diff in sorted(seen.items()):
         if diff:
@@ -678,6 +699,6 @@ def run_td3_amsim(cfg, case: Td3Case, *, seed: int = 0, gap: float = 0.2, stall:
     for fn in case.prelude:
         fn(memory)
     seen = {}
-    host, cycles = run_amsim(cfg, port, case.segments, seed=seed, gap=gap, stall=stall, max_cycles=400_000,
-                             on_segment=lambda i: seen.setdefault(i, memory.diff(case.images[i])))
+    host, cycles = run_amsim(cfg, port, case.run_segments(), seed=seed, gap=gap, stall=stall, max_cycles=400_000,
+                             on_segment=td3_segment_check(case, memory, seen))
     return td3_mismatches(case, memory, host.statuses, seen), cycles
