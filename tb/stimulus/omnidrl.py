@@ -591,6 +591,7 @@ class Td3Case:
     agent: object              # the agent the program was compiled for (before the update)
     reference: object          # TD3Agent.update applied to a copy: the expected state
     counters_at: int           # past the program's layout: where a last COUNTERS segment writes
+    model_counters: dict       # golden.machine's totals of the counters it predicts exactly
 
     def run_segments(self) -> list:
         """The program's segments and one more that reads the counters out (COUNTERS, FENCE)."""
@@ -611,7 +612,7 @@ def td3_case(cfg, name: str) -> Td3Case:
     import copy
 
     from golden.compile_td3 import compile_update, write_agent, write_batch
-    from golden.machine import run_program
+    from golden.machine import TIMING_COUNTERS, Machine, run_program
     from golden.program import ChipSegment, Memory as GoldenMemory
     from golden.workloads import workload
 
@@ -621,7 +622,9 @@ def td3_case(cfg, name: str) -> Td3Case:
     memory = GoldenMemory(k)
     write_agent(program, memory, agent)
     write_batch(program, memory, batch, noise)
-    run = run_program(program, memory.copy())
+    model_memory = memory.copy()
+    model = Machine(program.shape, program.emd_fmt, model_memory)
+    run = run_program(program, model_memory, model)
     reference = copy.deepcopy(agent)
     reference.update(batch, noise_draw=noise)
     prelude, segments = [], []
@@ -632,8 +635,9 @@ def td3_case(cfg, name: str) -> Td3Case:
             (segments[-1].host_step if segments else prelude).append(step.fn)
     for seg in segments:
         seg.host_step = _run_all(seg.host_step)
+    exact = {c.name: run.total(c) for c in Counter if c not in TIMING_COUNTERS and c not in model.unpredicted}
     return Td3Case(name, program, memory, run.images, prelude, segments, agent, reference,
-                   counters_at=program.layout.words + 16)
+                   counters_at=program.layout.words + 16, model_counters=exact)
 
 
 def _run_all(fns):
@@ -684,6 +688,9 @@ def td3_mismatches(case: Td3Case, memory, statuses: list[dict], seen: dict) -> l
                           f"machine model, first at {[hex(a) for a in diff[:4]]}")
     if len(seen) != len(case.segments):
         errors.append(f"{len(seen)} of {len(case.segments)} segment images compared")
+    chip_counters = case.counters(memory)
+    errors += [f"counter {name}: chip {chip_counters[name]}, machine model {value}"
+               for name, value in case.model_counters.items() if chip_counters[name] != value]
     chip = copy.deepcopy(case.agent)
     read_agent(case.program, memory, chip)
     state = td3_state_diff(chip, case.reference)
