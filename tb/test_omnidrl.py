@@ -29,7 +29,7 @@ from hdl.omnidrl import OmniDRLConfig
 from hdl.omnidrl_issue import command_layout, status_layout
 from hdl.omnidrl_load import rd_data_layout, rd_req_layout
 from hdl.omnidrl_store import wr_layout
-from tb.stimulus.omnidrl import CASES, GoldenMemoryPort, TopHost, case_mismatches, td3_case, td3_mismatches, \
+from tb.stimulus.omnidrl import CASES, GoldenMemoryPort, LazyWords, TopHost, case_mismatches, td3_case, td3_mismatches, \
     td3_segment_check
 from tb.stream import PayloadCodec, StreamSink, StreamSource, reset, start_clock
 
@@ -41,13 +41,22 @@ GAP = float(os.environ.get("TOP_GAP", "0.25"))
 STALL = float(os.environ.get("TOP_STALL", "0.25"))
 
 
+class LazySource(LazyWords, StreamSource):
+    """rd_data: each word read from the memory image just before it is offered."""
+
+    def _drive(self) -> None:
+        if not self._holding:
+            self._resolve_head()
+        super()._drive()
+
+
 async def run_program(dut, memory, segments, *, seed: int, max_cycles: int = 50_000_000, on_segment=None) -> TopHost:
     """Run ``segments`` on the top with ``memory`` until every FENCE has answered and the top
     is idle; returns the host (memory image, status beats, per-segment images)."""
     await reset(dut)
     rng = random.Random(seed)
     cmd = StreamSource(dut, "cmd", PayloadCodec(command_layout(SHAPE)), gap_prob=GAP, rng=random.Random(rng.random()))
-    data = StreamSource(dut, "rd_data", PayloadCodec(rd_data_layout(SHAPE)), gap_prob=GAP,
+    data = LazySource(dut, "rd_data", PayloadCodec(rd_data_layout(SHAPE)), gap_prob=GAP,
                         rng=random.Random(rng.random()))
     host = TopHost(SHAPE, memory, segments, cmd.send, data.send, on_segment)
     sinks = [StreamSink(dut, name, PayloadCodec(layout), stall_prob=STALL, rng=random.Random(rng.random()),

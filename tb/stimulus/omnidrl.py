@@ -1,9 +1,9 @@
 """Stimulus for the OmniDRL top: a memory model, a host that runs programs, and test programs.
 
 The same :class:`TopHost` serves the top in Amaranth's simulator (:func:`run_amsim`) and in the
-cocotb testbench (``tb/test_omnidrl.py``): it answers ``rd_req`` with ``rd_data`` words (read
-when the request is taken: the top only issues a read once every write it depends on has
-transferred), applies every ``wr`` beat, and sends the program one segment at a time: a
+cocotb testbench (``tb/test_omnidrl.py``): it answers ``rd_req`` with ``rd_data`` words (each
+read just before it is offered, :class:`LazyWords`, so a write that lands early is seen),
+applies every ``wr`` beat, and sends the program one segment at a time: a
 segment's commands end with a FENCE, and its status beat lets the host run the host step that
 follows (Python on the same memory image) and send the next segment.
 
@@ -105,9 +105,12 @@ class TopHost:
         return len(self.statuses) == len(self.segments)
 
     def on_rd_req(self, req: dict) -> None:
-        words = self.memory.read(int(req["addr"]), int(req["len"]))
-        for i, w in enumerate(words):
-            self.send_data({"data": w, "last": int(i == len(words) - 1)})
+        """Queue the request's words as callables: the harness's source reads each word when it
+        is about to offer it (:class:`LazyWords`), so a write that lands before the word goes
+        out is seen, as in a real memory."""
+        addr, n = int(req["addr"]), int(req["len"])
+        for i in range(n):
+            self.send_data(lambda a=addr + i, last=int(i == n - 1): {"data": self.memory.read(a, 1)[0], "last": last})
 
     def on_wr(self, beat: dict) -> None:
         self.memory.write(int(beat["addr"]), int(beat["data"]))
@@ -120,6 +123,18 @@ class TopHost:
         if step is not None:
             step(self.memory)
         self._send_segment()
+
+
+class LazyWords:
+    """Mixin for a stream source: a queued callable becomes its beat (packed) only when it
+    reaches the head of the queue, just before it is offered."""
+
+    def send(self, beat) -> None:
+        self.queue.append(beat if callable(beat) else self.codec.pack(beat))
+
+    def _resolve_head(self) -> None:
+        if self.queue and callable(self.queue[0]):
+            self.queue[0] = self.codec.pack(self.queue[0]())
 
 
 # ----------------------------------------------------------------------------- memory formats
@@ -270,10 +285,16 @@ def run_amsim(cfg, memory, segments, *, seed: int = 0, gap: float = 0.0, stall: 
     from hdl.omnidrl import OmniDRL
     from tb.amsim import StreamBench, StreamSink, StreamSource
 
+    class LazySource(LazyWords, StreamSource):
+        def _drive(self, ctx, cycle):
+            if not self._holding:
+                self._resolve_head()
+            super()._drive(ctx, cycle)
+
     dut = OmniDRL(cfg)
     bench = StreamBench(dut, seed=seed, max_cycles=max_cycles)
     cmd = StreamSource(bench, "cmd", gap_prob=gap)
-    data = StreamSource(bench, "rd_data", gap_prob=gap)
+    data = LazySource(bench, "rd_data", gap_prob=gap)
     host = TopHost(cfg.isa_shape, memory, segments, cmd.send, data.send, on_segment)
     StreamSink(bench, "rd_req", stall_prob=stall, callback=host.on_rd_req)
     StreamSink(bench, "wr", stall_prob=stall, callback=host.on_wr)
@@ -397,12 +418,15 @@ def case_dependencies(cfg, seed: int = 3) -> Case:
     pb.load_words(LoadSel.A, 1, 0, [w for s, _, w in second.loads if s == LoadSel.A])
     pb.emit(op=Op.LOAD, sel=LoadSel.B, bank=1, buf=0, count=2 * k, addr=store.addr, extent=2 * k)  # RAW
     pb.gemm(second, 1)
-    third = make_job("dense", pe, rand_bf16(rng, (k, k)), rand_bf16(rng, (k, k)))
-    a_load = pb.load_words(LoadSel.A, 0, 0, [w for s, _, w in third.loads if s == LoadSel.A])
+    # WAR: the last LOAD before a GEMM on the other bank reads a region that GEMM overwrites;
+    # the memory reads each word as it offers it, so a store landing early would be seen.
+    third = make_job("dense", pe, rand_bf16(rng, (k, 4 * k)), rand_bf16(rng, (4 * k, k)))
     over = make_job("dense", pe, rand_bf16(rng, (k, k)), rand_bf16(rng, (k, k)), round_bf16=True)
     pb.load_job(over, 1)
-    pb.gemm(over, 1, dst=a_load.addr, extent=a_load.extent)  # WAR on the A words just loaded
     pb.load_words(LoadSel.B, 0, 0, [w for s, _, w in third.loads if s == LoadSel.B])
+    a_load = pb.load_words(LoadSel.A, 0, 0, [w for s, _, w in third.loads if s == LoadSel.A])
+    # WAR on the last A words being loaded (read last, so an early store would land first)
+    pb.gemm(over, 1, dst=a_load.addr + a_load.extent - k, extent=k)
     pb.gemm(third, 0)
     return Case(pb, [Segment(pb.commands)], _no_errors(), [first, second, over, third])
 
