@@ -528,10 +528,54 @@ CASES = {"every_mode": case_every_mode, "transpose": case_transpose, "dependenci
          "errors": case_errors}
 
 
+def machine_run(case: Case):
+    """``case`` on ``golden.machine``: (final image as {addr: word}, undefined addresses, status
+    beats, the counters it predicts exactly as {Counter: value} when the case ends with COUNTERS)."""
+    from golden.machine import TIMING_COUNTERS, Machine
+    from golden.program import ChipSegment, Memory as GoldenMemory, lanes_to_words, words_to_lanes
+
+    pb = case.pb
+    memory = GoldenMemory(pb.k)
+    for addr, word in pb.memory.words.items():
+        memory.write(addr, words_to_lanes([word], pb.k))
+    machine = Machine(pb.shape, pb.cfg.emd, memory)
+    statuses = []
+    for i, seg in enumerate(case.segments):
+        cmds = list(seg.commands)
+        if not cmds or cmds[-1] != Command(op=Op.FENCE):
+            cmds.append(Command(op=Op.FENCE))
+        report = machine.run_segment(ChipSegment(f"segment {i}", cmds))
+        statuses += [{"errors": st.errors, "err_code": int(st.err_code), "detail": st.detail, "index": st.index}
+                     for st in report.statuses]
+    image = {}
+    for page, lanes in memory._pages.items():
+        for off, word in enumerate(lanes_to_words(lanes)):
+            if word:
+                image[page * lanes.shape[0] + off] = word
+    exact = {}
+    if case.counters_at is not None:
+        exact = {c: image.get(case.counters_at + c, 0) for c in Counter
+                 if c not in TIMING_COUNTERS and c not in machine.unpredicted}
+    return image, set(memory.undefined), statuses, exact
+
+
 def case_mismatches(case: Case, memory: Memory, statuses: list[dict]) -> list[str]:
-    """Everything a run of ``case`` got wrong: status beats, memory words, counters."""
+    """Everything a run of ``case`` got wrong: status beats, memory words, counters, against the
+    program's own expectations (golden block functions) and against ``golden.machine``."""
 
     errors = []
+    model_image, undefined, model_statuses, model_counters = machine_run(case)
+    if statuses != model_statuses:
+        errors.append(f"status beats {statuses}, golden.machine {model_statuses}")
+    got = {a: w for a, w in memory.image().items()}
+    skip = undefined | ({case.counters_at + c for c in Counter} if case.counters_at is not None else set())
+    diff = [a for a in sorted(set(model_image) | set(got))
+            if a not in skip and model_image.get(a, 0) != got.get(a, 0)]
+    if diff:
+        errors.append(f"{len(diff)} memory words differ from golden.machine's; first at {[hex(a) for a in diff[:6]]}")
+    chip_counters = {c: memory.words.get(case.counters_at + c, 0) for c in Counter} if case.counters_at is not None else {}
+    errors += [f"counter {c.name}: {chip_counters[c]}, golden.machine {v}" for c, v in model_counters.items()
+               if chip_counters[c] != v]
     if statuses != case.statuses:
         errors.append(f"status beats {statuses}, expected {case.statuses}")
     got = memory.image()
