@@ -548,7 +548,7 @@ def machine_run(case: Case):
         statuses += [{"errors": st.errors, "err_code": int(st.err_code), "detail": st.detail, "index": st.index}
                      for st in report.statuses]
     image = {}
-    for page, lanes in memory._pages.items():
+    for page, lanes in memory._pages.items():  # the golden image has no word iterator
         for off, word in enumerate(lanes_to_words(lanes)):
             if word:
                 image[page * lanes.shape[0] + off] = word
