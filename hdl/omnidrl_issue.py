@@ -14,7 +14,8 @@ command is skipped at once. A good command waits at the head while one of the fi
 5. FENCE / COUNTERS: every unit idle and every store written.
 
 A GEMM is handed to the PE array, which then either rejects it (its CHECK state, or PRE for a
-sparse GEMM's block count) or starts its tiles (``events.running``): a rejection is flagged ``TopError.ARRAY`` with the array's code as ``detail``; an accepted GEMM
+sparse GEMM's block count) or starts its tiles (``events.running``): a rejection is flagged
+``TopError.ARRAY`` with the array's code as ``detail``; an accepted GEMM
 enters the store table and the store unit's job queue. The issue also keeps the error record
 that the status beat reports (``docs/top.md``, "Ports").
 """

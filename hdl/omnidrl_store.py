@@ -142,7 +142,8 @@ class StoreUnit(wiring.Component):
             with m.If(~held & array_finished):
                 m.d.sync += state.eq(State.FINISH)
         with m.Elif(state == State.EMD):
-            m.d.comb += [enc.i.valid.eq(i.valid & ~got_last & ~array_finished), i.ready.eq(enc.i.ready & ~got_last & ~array_finished),
+            open_job = ~got_last & ~array_finished  # beats may still come for this job
+            m.d.comb += [enc.i.valid.eq(i.valid & open_job), i.ready.eq(enc.i.ready & open_job),
                          enc.i.payload.last.eq(i.payload.last)]
             m.d.comb += [enc.i.payload.data[c].eq(lanes32[c][16:32]) for c in range(k)]
             with m.If(i.valid & i.ready):

@@ -29,8 +29,8 @@ from hdl.omnidrl import OmniDRLConfig
 from hdl.omnidrl_issue import command_layout, status_layout
 from hdl.omnidrl_load import rd_data_layout, rd_req_layout
 from hdl.omnidrl_store import wr_layout
-from tb.stimulus.omnidrl import CASES, GoldenMemoryPort, LazyWords, TopHost, case_mismatches, td3_case, td3_mismatches, \
-    td3_segment_check
+from tb.stimulus.omnidrl import (CASES, GoldenMemoryPort, LazyWords, TopHost, case_mismatches, td3_case,
+                                 td3_mismatches, td3_segment_check)
 from tb.stream import PayloadCodec, StreamSink, StreamSource, reset, start_clock
 
 CFG = OmniDRLConfig.from_dict(json.loads(os.environ["OMNIDRL_CONFIG"])) if "OMNIDRL_CONFIG" in os.environ \

@@ -573,7 +573,8 @@ def case_mismatches(case: Case, memory: Memory, statuses: list[dict]) -> list[st
             if a not in skip and model_image.get(a, 0) != got.get(a, 0)]
     if diff:
         errors.append(f"{len(diff)} memory words differ from golden.machine's; first at {[hex(a) for a in diff[:6]]}")
-    chip_counters = {c: memory.words.get(case.counters_at + c, 0) for c in Counter} if case.counters_at is not None else {}
+    chip_counters = {} if case.counters_at is None else {
+        c: memory.words.get(case.counters_at + c, 0) for c in Counter}
     errors += [f"counter {c.name}: {chip_counters[c]}, golden.machine {v}" for c, v in model_counters.items()
                if chip_counters[c] != v]
     if statuses != case.statuses:
