@@ -11,7 +11,7 @@ leave the Verilog byte for byte the same (else it is no implementation knob).
 import pytest
 
 from flows.generate import convert
-from golden.config import ConfigError
+from golden.config import ConfigError, deep_merge
 from hdl.registry import BLOCKS, get_block
 
 CASES = [(name, preset) for name, spec in sorted(BLOCKS.items()) for preset in spec.config_type().preset_names()]
@@ -60,7 +60,8 @@ def other_valid(cfg, row: dict, rows: list[dict]):
     ``base`` is ``cfg`` when the field can move on its own; when cross-field rules tie it to
     others (the PE array's ``rows == block_size`` while block modes are on), ``base`` is
     ``cfg`` with one or two other fields moved first (the hash must see the field in any
-    context).
+    context). A field that no valid config changes alone (the top's ``rows == cols ==
+    block_size``, whatever the modes) moves together with the fields that equal it.
     """
     others = [r for r in rows if r["name"] != row["name"]]
     contexts = [cfg]
@@ -71,6 +72,17 @@ def other_valid(cfg, row: dict, rows: list[dict]):
         if depth < 2:
             moved = (next(_moves(base, other), None) for base in contexts for other in others)
             contexts = [m for m in moved if m is not None]
+    # Fields a rule keeps equal (the top's rows == cols == block_size = k) move together.
+    tied = [r["name"] for r in others if type(_get(cfg, r["name"])) is type(_get(cfg, row["name"]))
+            and _get(cfg, r["name"]) == _get(cfg, row["name"])]
+    for candidate in _candidates(_get(cfg, row["name"]), row):
+        changes: dict = {}
+        for name in [row["name"], *tied]:
+            changes = deep_merge(changes, _nested(name, candidate))
+        try:
+            return cfg, cfg.replace(**changes)
+        except ConfigError:
+            continue
     raise AssertionError(f"{cfg.BLOCK}.{row['name']}={_get(cfg, row['name'])!r}: no other valid value found, "
                          f"even with two other fields moved; give the test one ({row['allowed']})")
 
