@@ -17,6 +17,7 @@ an AXI adapter serves them with any latency and back-pressure.
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 from amaranth import Cat, Const, Module, Mux, Value
 from amaranth.lib import stream, wiring
@@ -64,6 +65,9 @@ class OmniDRLConfig(BlockConfig):
         "default": {"pe_array": _array_preset("default")},
         "paper": {"pe_array": _array_preset("paper")},
     }
+
+    #: Fields ``validate`` keeps equal, which no valid config changes one at a time.
+    TIED_FIELDS: ClassVar[tuple] = (("pe_array.rows", "pe_array.cols", "pe_array.block_size"),)
 
     pe_array: PEArrayConfig = param(PEArrayConfig(banks=2), doc="the GST core (PE array, operand banks)")
     emd: EmdFormat = param(EmdFormat(), doc="EMD stream format of EMD loads and stores")

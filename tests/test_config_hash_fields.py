@@ -60,10 +60,20 @@ def other_valid(cfg, row: dict, rows: list[dict]):
     ``base`` is ``cfg`` when the field can move on its own; when cross-field rules tie it to
     others (the PE array's ``rows == block_size`` while block modes are on), ``base`` is
     ``cfg`` with one or two other fields moved first (the hash must see the field in any
-    context). A field that no valid config changes alone (the top's ``rows == cols ==
-    block_size``, whatever the modes) moves together with the fields that equal it.
+    context). Fields that no valid config changes alone (a config's ``TIED_FIELDS``, e.g. the
+    top's ``rows == cols == block_size``) move together.
     """
     others = [r for r in rows if r["name"] != row["name"]]
+    for group in getattr(cfg, "TIED_FIELDS", ()):  # fields a rule keeps equal move together
+        if row["name"] in group:
+            for candidate in _candidates(_get(cfg, row["name"]), row):
+                changes: dict = {}
+                for name in group:
+                    changes = deep_merge(changes, _nested(name, candidate))
+                try:
+                    return cfg, cfg.replace(**changes)
+                except ConfigError:
+                    continue
     contexts = [cfg]
     for depth in range(3):
         for base in contexts:
@@ -72,17 +82,6 @@ def other_valid(cfg, row: dict, rows: list[dict]):
         if depth < 2:
             moved = (next(_moves(base, other), None) for base in contexts for other in others)
             contexts = [m for m in moved if m is not None]
-    # Fields a rule keeps equal (the top's rows == cols == block_size = k) move together.
-    tied = [r["name"] for r in others if type(_get(cfg, r["name"])) is type(_get(cfg, row["name"]))
-            and _get(cfg, r["name"]) == _get(cfg, row["name"])]
-    for candidate in _candidates(_get(cfg, row["name"]), row):
-        changes: dict = {}
-        for name in [row["name"], *tied]:
-            changes = deep_merge(changes, _nested(name, candidate))
-        try:
-            return cfg, cfg.replace(**changes)
-        except ConfigError:
-            continue
     raise AssertionError(f"{cfg.BLOCK}.{row['name']}={_get(cfg, row['name'])!r}: no other valid value found, "
                          f"even with two other fields moved; give the test one ({row['allowed']})")
 
