@@ -24,21 +24,18 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import RESULTS, ROOT, WORK, run_info, write_results  # noqa: E402
+from bench._common import WORK, run_info, write_results  # noqa: E402
 from golden.compile_td3 import compile_update, read_agent, write_agent, write_batch  # noqa: E402
 from golden.isa import Counter, Fmt, Op, out_beats  # noqa: E402
 from golden.machine import run_program  # noqa: E402
 from golden.program import Memory  # noqa: E402
+from golden.run_top import state_equal  # noqa: E402
 from golden.workloads import workload  # noqa: E402
 
 WORKLOADS = ("halfcheetah-dense", "halfcheetah-circ", "halfcheetah-sparse")
@@ -101,21 +98,6 @@ def traffic(program, memory: Memory) -> dict:
     return per
 
 
-def state_equal(a, b) -> bool:
-    """Masters, Adam moments and targets of two agents, bit for bit."""
-    for (na, ta), (nb, tb) in zip(a.nets(), b.nets()):
-        for net_a, net_b in ((na, nb), (ta, tb)):
-            for la, lb in zip(net_a.layers, net_b.layers):
-                for p in la.param_names():
-                    if not np.array_equal(np.asarray(la.param(p)).view(np.uint32),
-                                          np.asarray(lb.param(p)).view(np.uint32)):
-                        return False
-                    for x, y in zip(la.adam.get(p, []), lb.adam.get(p, [])):
-                        if not np.array_equal(x.view(np.uint32), y.view(np.uint32)):
-                            return False
-    return True
-
-
 def golden_run(name: str, preset: str) -> dict:
     from hdl.omnidrl import OmniDRLConfig
 
@@ -164,24 +146,30 @@ def golden_run(name: str, preset: str) -> dict:
     }
 
 
-def rtl_run(name: str, preset: str, timeout: int) -> dict:
-    """The workload on Verilator through the cocotb testbench; returns its result JSON."""
-    from flows.cli import main as cli_main  # noqa: F401  (import check: the CLI must load)
+def rtl_run(name: str, preset: str) -> dict:
+    """The workload on Verilator through the cocotb testbench (``test_td3_workload``)."""
+    from hdl.omnidrl import OmniDRLConfig
+    from tb.runner import SimulationFailed, run_cocotb
+
     out = WORK / "top_td3" / f"{name}-{preset}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists():
         out.unlink()
-    env = dict(os.environ, TOP_WORKLOAD=name, TOP_RESULT=str(out), TOP_GAP="0", TOP_STALL="0")
-    cmd = [sys.executable, "-m", "flows.cli", "sim", "omnidrl", "--preset", preset, "--sim", "verilator",
-           "--testcase", "test_td3_workload"]
+    env = {"TOP_WORKLOAD": name, "TOP_RESULT": str(out), "TOP_GAP": "0", "TOP_STALL": "0"}
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    failure = None
+    try:
+        run_cocotb(OmniDRLConfig.preset(preset), "verilator", testcase="test_td3_workload", extra_env=env,
+                   tag=f"td3-{name}")
+    except SimulationFailed as exc:
+        failure = str(exc).splitlines()[0]
     wall = time.perf_counter() - t0
-    if proc.returncode != 0 or not out.exists():
-        tail = (proc.stdout + proc.stderr)[-3000:]
-        return {"workload": name, "preset": preset, "ok": False, "wall_s": round(wall, 1), "log_tail": tail}
+    if not out.exists():
+        return {"workload": name, "preset": preset, "ok": False, "wall_s_with_build": round(wall, 1),
+                "failure": failure}
     res = json.loads(out.read_text())
-    res.update({"ok": True, "wall_s_with_build": round(wall, 1)})
+    res.update({"ok": failure is None, "failure": failure, "wall_s_with_build": round(wall, 1)})
+    res.pop("preset_config", None)
     return res
 
 
@@ -224,7 +212,6 @@ def main(argv=None) -> int:
     ap.add_argument("--presets", nargs="+", default=["default", "paper"])
     ap.add_argument("--workloads", nargs="+", default=list(WORKLOADS))
     ap.add_argument("--rtl", action="store_true", help="also run the default preset on Verilator")
-    ap.add_argument("--rtl-timeout", type=int, default=3600)
     args = ap.parse_args(argv)
     doc = {"benchmark": "top_td3", **run_info(("numpy", "amaranth", "cocotb")),
            "setup": ("HalfCheetah-v5 networks 17-256-256-6 / 23-256-256-1, batch 256, one complete TD3 update "
@@ -244,7 +231,7 @@ def main(argv=None) -> int:
     if args.rtl:
         for name in args.workloads:
             print(f"[top_td3] Verilator: {name} on default ...", flush=True)
-            r = rtl_run(name, "default", args.rtl_timeout)
+            r = rtl_run(name, "default")
             print(f"[top_td3]   {'ok' if r.get('ok') else 'FAILED'} ({r.get('wall_s_with_build', r.get('wall_s'))} s)",
                   flush=True)
             doc["rtl"].append(r)

@@ -1,4 +1,4 @@
-"""The ``omnidrl`` command line: verilog, sim, synth, lint, report, demo, and train/trace.
+"""The ``omnidrl`` command line: verilog, sim, synth, lint, report, demo, run, and train/trace.
 
 ``train`` and ``trace`` are argument parsing only: the runs themselves are the golden model's
 experiment driver, :mod:`golden.run_td3`.
@@ -251,6 +251,78 @@ def cmd_demo(args) -> int:
     return 0 if ok else EXIT_FAIL
 
 
+# -- the whole processor on one TD3 update -------------------------------------------------
+def _run_summary(name: str, preset: str, sim: str, r: dict) -> str:
+    c = r["counters"]
+    k = r["k"]
+    rows = [("workload", name), ("preset / simulator", f"{preset} / {sim}"),
+            ("chip segments / commands", f"{r['segments']} / {r['commands']}"),
+            ("bit-exact: segment images", str(r["images_equal"])),
+            ("bit-exact: agent after the update", str(r["state_equal"])),
+            ("cycles" + (" (estimate)" if sim == "machine" else ""), f"{r['cycles']:,}"),
+            ("array utilization (compute steps / cycles)", f"{r['array_utilization']:.3f}"),
+            ("MACs issued / dense-equivalent", f"{c['MACS']:,} / {c['MACS_DENSE']:,}"),
+            ("memory read: raw / EMD (bits)", f"{c['MEM_READ_RAW'] * 16 * k:,} / {c['MEM_READ_EMD'] * 16 * k:,}"),
+            ("memory write: raw / EMD (bits)", f"{c['MEM_WRITE_RAW'] * 16 * k:,} / {c['MEM_WRITE_EMD'] * 16 * k:,}"),
+            ("buffer reads A / B", f"{c['A_READS']:,} / {c['B_READS']:,}"),
+            ("buffer writes A / B / bitmap", f"{c['A_WRITES']:,} / {c['B_WRITES']:,} / {c['BITMAP_WRITES']:,}"),
+            ("EMD groups decoded / encoded", f"{c['EMD_GROUPS_DECODED']:,} / {c['EMD_GROUPS_ENCODED']:,}"),
+            ("transposer tiles", f"{c['TRANSPOSER_TILES']:,}"),
+            ("host steps: FLOPs", f"{r['host_flops']:,}" if "host_flops" in r else "(see --sim machine)"),
+            ("wall time", f"{r['wall_s']:.1f} s" + (f" ({r['sim_cycles_per_s']:,.0f} cycles/s)"
+                                                     if r.get("sim_cycles_per_s") else ""))]
+    width = max(len(a) for a, _ in rows)
+    return "\n".join(["| what | value |", "|---|---|"] + [f"| {a:{width}s} | {b} |" for a, b in rows])
+
+
+def cmd_run(args) -> int:
+    """Compile one TD3 update of a named workload and run it on the top (or its machine model)."""
+    import json
+    import tempfile
+
+    from golden.workloads import WORKLOADS
+
+    if args.workload not in WORKLOADS:
+        raise UserError(f"--workload {args.workload!r} is not allowed: choose one of {', '.join(WORKLOADS)}")
+    from hdl.omnidrl import OmniDRLConfig
+
+    cfg = OmniDRLConfig.preset(args.preset, **OmniDRLConfig.parse_overrides(args.set))
+    out = check_output_file("--json", args.json, ".json") if args.json is not None else None
+    print(f"[run] {args.workload} on omnidrl {args.preset} ({cfg.config_hash()}), {args.sim}", flush=True)
+    if args.sim == "machine":
+        from golden.run_top import run_machine
+
+        result = run_machine(cfg, args.workload, progress=lambda m: print(f"[run] {m}", flush=True))
+    else:
+        from tb.runner import SimulationFailed, run_cocotb
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "result.json"
+            env = {"TOP_WORKLOAD": args.workload, "TOP_RESULT": str(path), "TOP_GAP": "0", "TOP_STALL": "0"}
+            print(f"[run] building and simulating on {args.sim} (a cold Verilator build of the default top "
+                  "takes minutes)", flush=True)
+            try:
+                run_cocotb(cfg, args.sim, testcase="test_td3_workload", extra_env=env, seed=args.seed)
+            except SimulationFailed as exc:
+                if not path.exists():
+                    print(f"omnidrl run: {str(exc).splitlines()[0]}", file=sys.stderr)
+                    return EXIT_FAIL
+            if not path.exists():
+                print("omnidrl run: the testbench wrote no result", file=sys.stderr)
+                return EXIT_FAIL
+            result = json.loads(path.read_text())
+    result.setdefault("k", cfg.pe_array.block_size)
+    print(_run_summary(args.workload, args.preset, args.sim, result))
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=1))
+        print(f"written: {_relative(out)}")
+    ok = result["images_equal"] and result["state_equal"] and not result.get("errors")
+    if not ok:
+        print(f"omnidrl run: MISMATCH: {'; '.join(result.get('errors', [])[:3])}", file=sys.stderr)
+    return 0 if ok else EXIT_FAIL
+
+
 # -- golden TD3 runs (train, trace) -------------------------------------------------------
 def _int_list(text: str) -> tuple:
     try:
@@ -417,6 +489,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("block", nargs="?", default="pe", metavar="BLOCK", help="block to demonstrate (default pe)")
     _add_block_args(p, with_block=False)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("run", help="one complete TD3 update of a workload on the omnidrl top: cycles, "
+                       "utilization, traffic, bit-exactness")
+    p.add_argument("--workload", default="small-dense", help="golden.workloads name (default small-dense)")
+    p.add_argument("--preset", default="tiny", help="omnidrl preset (tiny, default, paper; default tiny)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="omnidrl config override")
+    p.add_argument("--sim", default="verilator", choices=["machine", "icarus", "verilator"],
+                   help="machine = the golden machine model only (default verilator)")
+    p.add_argument("--seed", type=int, help="cocotb random seed")
+    p.add_argument("--json", help="also write the figures to this .json file")
+    p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("train", help="train a TD3 agent in the golden model (dense, gmp or gst)")
     _add_train_arguments(p)
