@@ -110,13 +110,14 @@ async def test_td3_workload(dut):
         counters = case.counters(memory)
         cycles = counters["CYCLES"]
         results.append({
-            "workload": name, "preset_config": CFG.to_dict(), "segments": len(case.segments),
+            "workload": name, "k": SHAPE.k, "preset_config": CFG.to_dict(), "segments": len(case.segments),
             "commands": sum(len(s.commands) for s in case.segments),
             "images_equal": not any(seen.values()) and len(seen) == len(case.segments),
             "state_equal": not any("TD3Agent.update" in e for e in errors),
             "errors": errors, "cycles": cycles,
             "array_utilization": counters["EX_STEPS"] / cycles if cycles else 0.0,
             "counters": counters, "wall_s": wall, "sim_cycles_per_s": cycles / wall if wall else 0.0,
+            "host_flops": sum(step.flops for step in case.program.host_steps),
         })
         dut._log.info(f"{name}: {results[-1]['commands']} commands in {len(case.segments)} segments, "
                       f"{cycles} cycles, {wall:.1f} s: {'ok' if not errors else errors[:3]}")
