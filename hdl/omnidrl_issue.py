@@ -88,7 +88,7 @@ def store_job_layout(shape: IsaShape) -> data.StructLayout:
 
 
 def overlaps(a, a_len, b, b_len):
-    """``[a, a + a_len)`` and ``[b, b + b_len)`` share a word (one extra bit: no wrap-around)."""
+    """``[a, a + a_len)`` and ``[b, b + b_len)`` share a word (the sums widen: no wrap-around)."""
     return (a_len != 0) & (b_len != 0) & (a < b + b_len) & (b < a + a_len)
 
 
@@ -289,7 +289,6 @@ class Issue(wiring.Component):
 
         # Source ranges of the command at the head (LOAD: [addr, +extent); TRANSPOSE also
         # [addr2, +m)) against the pending stores (rule 3).
-        ab = shape.mem_addr_bits + 1
         raw_hazard = Cat(*[st_valid[i] & (overlaps(c.addr, c.extent, st_addr[i], st_ext[i])
                                           | ((op == Op.TRANSPOSE) & overlaps(c.addr2, c.m, st_addr[i], st_ext[i])))
                            for i in range(depth)]).any()
