@@ -207,9 +207,16 @@ class Config:
         """Cross-field rules: raise :class:`ConfigError` (through :meth:`check`). Override."""
 
     def check(self, ok: bool, name: str, allowed: str) -> None:
-        """Raise a one-line :class:`ConfigError` for parameter ``name`` unless ``ok``."""
+        """Raise a one-line :class:`ConfigError` for parameter ``name`` unless ``ok``.
+
+        A dotted ``name`` (``emd.group``) names a field of a nested config; its value is looked
+        up along the path.
+        """
         if not ok:
-            self.reject(name, getattr(self, name, None), allowed)
+            value = self
+            for part in name.split("."):
+                value = getattr(value, part, None)
+            self.reject(name, value, allowed)
 
     @classmethod
     def reject(cls, name: str, value, allowed: str) -> typing.NoReturn:

@@ -163,6 +163,20 @@ case("--methods 'dense,prune' is not allowed: give one or more of dense, gmp, gs
 case("omnidrl trace: error: unrecognized arguments: --resume", "trace", *TRACE, "--resume")
 
 
+# -- run (the whole top on one TD3 update) ----------------------------------------------------------------
+case("--workload 'nope' is not allowed: choose one of small-dense", "run", "--workload", "nope")
+case("unknown preset 'nope'; choose one of default, paper, tiny", "run", "--preset", "nope")
+case("pe_array.rows=3 is not allowed; pe_array.rows must be equal to block_size=4", "run", "--set", "pe_array.rows=3")
+case("emd.group=2 is not allowed; emd.group must be at least pe_array.block_size=4", "run", "--set", "emd.group=2")
+case("cmd_depth=0 is not allowed; cmd_depth must be an integer from 1 to 64", "run", "--set", "cmd_depth=0")
+case("argument --sim: invalid choice: 'bad'", "run", "--sim", "bad")
+case("--json '/proc/x/r.json' is not allowed: cannot create /proc/x", "run", "--json", "/proc/x/r.json")
+case("the file name must end in .json", "run", "--json", "{tmp}/r.txt")
+case("--json '' is not allowed: give a file path ending in .json", "run", "--json", "")
+case("file.txt is an existing file, not a folder", "run", "--json", "{file}/r.json")
+case("omnidrl run: error: unrecognized arguments: --bogus", "run", "--bogus")
+
+
 # -- fixtures -------------------------------------------------------------------------------------------------
 REPORT_FIXTURES = {
     "truncated": b'{"block": "pe", "config": {"block": "pe"}, "records": [{"target": "gen',
@@ -246,7 +260,7 @@ def sandbox(tmp_path, monkeypatch):
 def test_fuzz_set_is_large_and_covers_every_subcommand():
     assert len(CASES) >= 100
     used = {argv[0] for argv, _ in CASES if argv}
-    assert used == {"verilog", "sim", "synth", "lint", "params", "report", "demo", "train", "trace", "--bogus",
+    assert used == {"verilog", "sim", "synth", "lint", "params", "report", "demo", "train", "trace", "run", "--bogus",
                     "nosuch"}
 
 

@@ -198,3 +198,13 @@ def test_a_nested_error_names_the_dotted_path_in_the_parent():
 
     with pytest.raises(ConfigError, match=r"^emd_enc: fmt\.group=12 is not allowed; fmt\.group must be a power of two"):
         EmdEncoderConfig.preset("default", **EmdEncoderConfig.parse_overrides(["fmt.group=12"]))
+
+
+def test_a_cross_field_rule_on_a_nested_field_shows_its_value():
+    # OmniDRLConfig checks emd.group against the array's block size: the message must carry
+    # the nested value (it once showed None), so a dotted name is looked up along its path
+    from hdl.omnidrl import OmniDRLConfig
+
+    with pytest.raises(ConfigError, match=r"emd\.group=2 is not allowed; emd\.group must be at least "
+                                          r"pe_array\.block_size=4"):
+        OmniDRLConfig.preset("tiny", **OmniDRLConfig.parse_overrides(["emd.group=2"]))
