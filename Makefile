@@ -44,6 +44,7 @@ report: $(STAMP)
 
 demo: $(STAMP)
 	$(OMNIDRL) demo --preset $(PRESET)
+	$(OMNIDRL) run --workload small-sparse --preset tiny --sim verilator
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup --durations=15

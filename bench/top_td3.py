@@ -146,13 +146,22 @@ def golden_run(name: str, preset: str) -> dict:
     }
 
 
-def rtl_run(name: str, preset: str) -> dict:
-    """The workload on Verilator through the cocotb testbench (``test_td3_workload``)."""
+def rtl_run(name: str, preset: str, reuse: bool = False) -> dict:
+    """The workload on Verilator through the cocotb testbench (``test_td3_workload``).
+
+    With ``reuse``, a result the testbench already wrote to ``build/bench/top_td3/`` is taken
+    as it is (the runs take tens of minutes each; the result names its Verilog).
+    """
     from hdl.omnidrl import OmniDRLConfig
     from tb.runner import SimulationFailed, run_cocotb
 
     out = WORK / "top_td3" / f"{name}-{preset}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
+    if reuse and out.exists():
+        res = json.loads(out.read_text())
+        res.update({"ok": not res.get("errors"), "reused": str(out.relative_to(WORK.parent.parent))})
+        res.pop("preset_config", None)
+        return res
     if out.exists():
         out.unlink()
     env = {"TOP_WORKLOAD": name, "TOP_RESULT": str(out), "TOP_GAP": "0", "TOP_STALL": "0"}
@@ -212,6 +221,8 @@ def main(argv=None) -> int:
     ap.add_argument("--presets", nargs="+", default=["default", "paper"])
     ap.add_argument("--workloads", nargs="+", default=list(WORKLOADS))
     ap.add_argument("--rtl", action="store_true", help="also run the default preset on Verilator")
+    ap.add_argument("--reuse-rtl", action="store_true",
+                    help="take RTL results already in build/bench/top_td3/ instead of running them again")
     args = ap.parse_args(argv)
     doc = {"benchmark": "top_td3", **run_info(("numpy", "amaranth", "cocotb")),
            "setup": ("HalfCheetah-v5 networks 17-256-256-6 / 23-256-256-1, batch 256, one complete TD3 update "
@@ -231,7 +242,7 @@ def main(argv=None) -> int:
     if args.rtl:
         for name in args.workloads:
             print(f"[top_td3] Verilator: {name} on default ...", flush=True)
-            r = rtl_run(name, "default")
+            r = rtl_run(name, "default", reuse=args.reuse_rtl)
             print(f"[top_td3]   {'ok' if r.get('ok') else 'FAILED'} ({r.get('wall_s_with_build', r.get('wall_s'))} s)",
                   flush=True)
             doc["rtl"].append(r)
