@@ -94,6 +94,11 @@ SAFE_LINE = "safe = min_exponent(a) + min_exponent(b) - 14 >= -126"
 SLOW_PATH = "makes the flush-free fast path rarer, never more common: the general path gives the same bits"
 ANNOTATION = "an annotation: never evaluated (from __future__ import annotations)"
 KEYWORD_ONLY = "the bare * marks keyword-only parameters; as / every call (all by keyword) binds the same"
+INF_NAN_LINE = "if a.size and a.max() >= 0x7F800000:  # Inf or NaN"
+INF_FAST = ("lets an array whose largest magnitude is exactly Inf take the fast path, where u + 0x7FFF leaves "
+            "+-Inf's zero fraction below bit 16: Inf rounds to itself there too")
+SUBNORMAL_LINE = "if a.size and a.min() < 0x007FFFFF:"
+SMALLEST_NORMAL_GENERAL = "sends the smallest normal (a - 1 = 0x007FFFFF) to the general path too: same bits"
 MUL_LINE = "m.d.comb += sig.eq(Cat(fa, Const(1, 1)) * Cat(fb, Const(1, 1)))"
 T1_LINE = "m.d.comb += t1.eq(Mux(carry, Cat(total[1] | total[0], total[2:28]), total[0:27]))"
 R16_LINE = ("m.d.comb += r16.eq(Mux(nan, 0x7FC0, Mux(rounded[7:15] == 0, Cat(Const(0, 15), rounded[15]), "
@@ -102,6 +107,23 @@ ONE_ABOVE = "Const(1, 2) is the hidden 1 with a 0 bit above it: the same number,
 LOW_NAN = ("also calls Inf a pattern whose only fraction bit is bit 0: a NaN, which the first branch (any NaN) "
            "decides before a_inf / b_inf is read")
 EQUIVALENT: dict[tuple[str, str, str], str] = {
+    # golden/bf16.py: round_bf16's dispatch (the fast path is an optimisation: the general path gives the same bits)
+    ("golden/bf16.py", "core/ReplaceBinaryOperator_BitAnd_BitOr", "a = u & np.uint32(0x7FFFFFFF)"):
+        "u | 0x7FFFFFFF is at least 0x7FFFFFFF: every array takes the general path, which gives the same bits",
+    ("golden/bf16.py", "core/NumberReplacer", INF_NAN_LINE): INF_FAST,
+    ("golden/bf16.py", "core/ReplaceComparisonOperator_GtE_Gt", INF_NAN_LINE): INF_FAST,
+    ("golden/bf16.py", "core/NumberReplacer",
+     "a -= 1  # zero wraps to the top; a nonzero subnormal lands below 0x007FFFFF"):
+        "a -= 2 lets only +-0x00000001 take the fast path, where u + 0x7FFF rounds it to +-0, the flush's result; "
+        "the smallest normal goes general instead: same bits",
+    ("golden/bf16.py", "core/NumberReplacer", SUBNORMAL_LINE): SMALLEST_NORMAL_GENERAL,
+    ("golden/bf16.py", "core/ReplaceComparisonOperator_Lt_LtE", SUBNORMAL_LINE): SMALLEST_NORMAL_GENERAL,
+    ("golden/bf16.py", "core/ReplaceBinaryOperator_BitAnd_BitOr", "r = np.where((r & 0x7F80) == 0, r & 0x8000, r)"):
+        "never flushes: r has exponent 0 only for a flushed +-0 input, where r & 0x8000 is r itself",
+    ("golden/bf16.py", "core/NumberReplacer#342",
+     "extra = [0x00800000, 0x00800001, 0x80800000, 0x7F7FFFFF, 0xFF7FFFFF, 0x33800000, 0x3F800001,"):
+        "test data: 0x00800000 is also the widened bf16 0x0080 of the grid, so the grid's values are the same "
+        "set (0x00800001 twice)",
     # golden/td3.py (TD3Agent.update, Adam.step)
     ("golden/td3.py", "core/ReplaceFalseWithTrue", "p -= upd.astype(F32, copy=False)"):
         "astype to float32 with copy=True gives an equal array; p -= only reads it and nothing keeps it",
