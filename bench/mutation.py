@@ -42,7 +42,7 @@ from bench._common import ROOT, run_info, utc_now, write_results  # noqa: E402
 
 WORK = ROOT / "build" / "mutation"
 TREE = WORK / "tree"
-COPIED = ("golden", "hdl", "tb", "flows", "tests", "pyproject.toml")
+COPIED = ("golden", "hdl", "tb", "flows", "tests", "docs", "pyproject.toml")  # docs: tests read the tables they check
 PYTEST = "python -m pytest -x -q -n 0 -p no:cacheprovider"
 
 # file -> (the fast tests that cover it, the functions mutated (None: the whole file)).
@@ -59,7 +59,7 @@ SCOPE: dict[str, tuple[list[str], list[str] | None]] = {
                             "tests/test_pe_array_banks.py::test_sequence_cycle_exact_against_model"], None),
     "golden/bf16.py": (["tests/test_bf16.py", "tests/test_gst_layers.py", "tests/test_bf16_mutants.py"], None),
     "hdl/lib/fp.py": (["tests/test_fp_units_edges.py", "tests/test_fp_mutants.py", "tests/test_pe_amaranth.py"], None),
-    "golden/emd.py": (["tests/test_emd_golden.py", "tests/test_emd_sparse_tie.py"], None),
+    "golden/emd.py": (["tests/test_emd_golden.py", "tests/test_emd_sparse_tie.py", "tests/test_emd_mutants.py"], None),
     # test_td3.py takes 20 s: its bit-level checks of a training step (2.8 s) only
     "golden/td3.py": (["tests/test_td3.py::test_same_seed_same_numbers",
                        "tests/test_td3.py::test_committed_trace_schema_and_bits",
@@ -99,6 +99,7 @@ INF_FAST = ("lets an array whose largest magnitude is exactly Inf take the fast 
             "+-Inf's zero fraction below bit 16: Inf rounds to itself there too")
 SUBNORMAL_LINE = "if a.size and a.min() < 0x007FFFFF:"
 SMALLEST_NORMAL_GENERAL = "sends the smallest normal (a - 1 = 0x007FFFFF) to the general path too: same bits"
+EMD_AXIS = "the array is 2-D (a stack of 1-D arrays, or groups x values): axis 1 is axis -1"
 MUL_LINE = "m.d.comb += sig.eq(Cat(fa, Const(1, 1)) * Cat(fb, Const(1, 1)))"
 T1_LINE = "m.d.comb += t1.eq(Mux(carry, Cat(total[1] | total[0], total[2:28]), total[0:27]))"
 R16_LINE = ("m.d.comb += r16.eq(Mux(nan, 0x7FC0, Mux(rounded[7:15] == 0, Cat(Const(0, 15), rounded[15]), "
@@ -124,6 +125,88 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      "extra = [0x00800000, 0x00800001, 0x80800000, 0x7F7FFFFF, 0xFF7FFFFF, 0x33800000, 0x3F800001,"):
         "test data: 0x00800000 is also the widened bf16 0x0080 of the grid, so the grid's values are the same "
         "set (0x00800001 twice)",
+    # golden/emd.py
+    ("golden/emd.py", "core/NumberReplacer",
+     'v = np.asarray(values, dtype=np.uint16).reshape(-1)'):
+        NUMPY_RESHAPE,
+    ("golden/emd.py", "core/ReplaceUnaryOperator_USub_UAdd",
+     'saving = np.stack([zp * z, zn * z, (zp + zn) * (z - 1)], axis=-1)'):
+        EMD_AXIS,
+    ("golden/emd.py", "core/ReplaceUnaryOperator_USub_UAdd",
+     'zmode = np.argmax(saving, axis=-1).astype(np.int64)  # argmax takes the first of equal maxima'):
+        EMD_AXIS,
+    ("golden/emd.py", "core/ReplaceUnaryOperator_USub_UAdd",
+     'sparse = fmt.sparse & (groups.shape[1] + 2 < saving.max(axis=-1))'):
+        EMD_AXIS,
+    ("golden/emd.py", "core/ReplaceComparisonOperator_Gt_GtE",
+     'short = (e != 0) & ~in_win & (x >= 0) & (x <= fmt.short_max) & (fmt.escape_bits > 0)'):
+        "with E = 0, short_max = 2**0 - 2 = -1: x >= 0 and x <= -1 never hold together",
+    ("golden/emd.py", "core/ReplaceUnaryOperator_USub_UAdd",
+     'hv = np.stack([sparse.astype(np.int64), mu, zmode], axis=-1)'):
+        EMD_AXIS,
+    ("golden/emd.py", "core/ReplaceUnaryOperator_USub_UAdd",
+     'hw = np.stack([np.ones(n, np.int64), np.full(n, 8, np.int64), 2 * sparse.astype(np.int64)], axis=-1)'):
+        EMD_AXIS,
+    ("golden/emd.py", "core/NumberReplacer#172",
+     'return (np.concatenate([hv, vals.reshape(n, -1)], axis=1),'):
+        NUMPY_RESHAPE,
+    ("golden/emd.py", "core/NumberReplacer#176",
+     'np.concatenate([hw, widths.reshape(n, -1)], axis=1))'):
+        NUMPY_RESHAPE,
+    ("golden/emd.py", "core/NumberReplacer",
+     'parts_v.append(fv.reshape(-1))'):
+        NUMPY_RESHAPE,
+    ("golden/emd.py", "core/NumberReplacer",
+     'parts_w.append(fw.reshape(-1))'):
+        NUMPY_RESHAPE,
+    ("golden/emd.py", "core/NumberReplacer#190",
+     'parts_v.append(np.array([0, 0, 0, tail.size], dtype=np.int64))'):
+        "the terminator's third field has width 0: its value is never written (encode_bits drops it)",
+    ("golden/emd.py", "core/NumberReplacer#200",
+     'tv, tw = _group_fields(tail.reshape(1, -1), fmt)'):
+        NUMPY_RESHAPE,
+    ("golden/emd.py", "core/NumberReplacer",
+     'parts_v.append(tv.reshape(-1))'):
+        NUMPY_RESHAPE,
+    ("golden/emd.py", "core/NumberReplacer",
+     'parts_w.append(tw.reshape(-1))'):
+        NUMPY_RESHAPE,
+    ("golden/emd.py", "core/ReplaceComparisonOperator_Gt_GtE",
+     'keep = widths > 0'):
+        "widths are never negative, and a kept zero-width field repeats zero times: no bit changes",
+    ("golden/emd.py", "core/ReplaceBinaryOperator_FloorDiv_Mul",
+     'nbytes = -(-word_bits // 8)'):
+        "8 * word_bits bytes: more high zero bytes, cut off by row[:word_bits]",
+    ("golden/emd.py", "core/NumberReplacer",
+     'return out.reshape(-1)'):
+        NUMPY_RESHAPE,
+    ("golden/emd.py", "core/NumberReplacer#224",
+     'return int(np.dot(chunk.astype(np.int64), 1 << np.arange(width, dtype=np.int64))) if width else 0'):
+        "take(0) happens only for the escape field of an E = 0 format, whose value is not read (E = 0: raw)",
+    ("golden/emd.py", "core/NumberReplacer#236",
+     'zmode = r.take(2, f"group {index} zero mode") if sparse else 0'):
+        "a dense group's zmode is read only under `if sparse`; 1 passes the `> ZMODE_SIGNED` check as 0 does",
+    ("golden/emd.py", "core/NumberReplacer#288",
+     'for part in (full, tail.reshape(1, -1)):'):
+        NUMPY_RESHAPE,
+    ("golden/emd.py", "core/NumberReplacer",
+     'e = exponents(values).reshape(-1)'):
+        NUMPY_RESHAPE,
+    ("golden/emd.py", "core/NumberReplacer",
+     'counts = np.bincount(e, minlength=256)'):
+        "exponents are 0..255: bin 256 counts nothing, is last in the stable top-3 order and drops out of the entropy",
+    ("golden/emd.py", "core/NumberReplacer",
+     'e = exponents(values).reshape(-1)'):
+        NUMPY_RESHAPE,
+    ("golden/emd.py", "core/NumberReplacer#0",
+     'return max(0, (n - 1).bit_length())'):
+        "n is a group size >= 2, so (n - 1).bit_length() is at least 1 anyway",
+    ("golden/emd.py", "core/NumberReplacer#8",
+     'group: int = param(32, lo=2, hi=256, pow2=True, doc="values per group G")'):
+        "hi=257: group is a power of two, so 256 is still the largest allowed",
+    ("golden/emd.py", "core/NumberReplacer#20",
+     'hi: int = param(2, lo=0, hi=30, doc="largest delta of the code window (at most 2**delta_bits - 2)")'):
+        "hi=31 fails validate() (hi <= 2**delta_bits - 2 <= 30) as the range did",
     # golden/td3.py (TD3Agent.update, Adam.step)
     ("golden/td3.py", "core/ReplaceFalseWithTrue", "p -= upd.astype(F32, copy=False)"):
         "astype to float32 with copy=True gives an equal array; p -= only reads it and nothing keeps it",
@@ -590,6 +673,7 @@ def doc_tables(files: dict) -> dict[str, str]:
         for item in entry["equivalents"]:
             where, reason = item.split(" -- ", 1)
             line, operator = re.fullmatch(r"\S+:(\d+) (\w+)#\d+: .*", where).groups()
+            reason = reason.replace("|", r"\|")  # a | in the reason would end the table cell
             equivalents.append(f"| `{path}` | {line} | {operator} | {reason} |")
     return {"results": "\n".join(results), "survivors": "\n".join(survivors or ["(none)"]),
             "equivalents": "\n".join(equivalents)}
