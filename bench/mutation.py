@@ -42,7 +42,7 @@ from bench._common import ROOT, run_info, utc_now, write_results  # noqa: E402
 
 WORK = ROOT / "build" / "mutation"
 TREE = WORK / "tree"
-COPIED = ("golden", "hdl", "tb", "flows", "tests", "pyproject.toml")
+COPIED = ("golden", "hdl", "tb", "flows", "tests", "docs", "pyproject.toml")  # docs: tests read the tables they check
 PYTEST = "python -m pytest -x -q -n 0 -p no:cacheprovider"
 
 # file -> (the fast tests that cover it, the functions mutated (None: the whole file)).
@@ -59,7 +59,7 @@ SCOPE: dict[str, tuple[list[str], list[str] | None]] = {
                             "tests/test_pe_array_banks.py::test_sequence_cycle_exact_against_model"], None),
     "golden/bf16.py": (["tests/test_bf16.py", "tests/test_gst_layers.py", "tests/test_bf16_mutants.py"], None),
     "hdl/lib/fp.py": (["tests/test_fp_units_edges.py", "tests/test_fp_mutants.py", "tests/test_pe_amaranth.py"], None),
-    "golden/emd.py": (["tests/test_emd_golden.py", "tests/test_emd_sparse_tie.py"], None),
+    "golden/emd.py": (["tests/test_emd_golden.py", "tests/test_emd_sparse_tie.py", "tests/test_emd_mutants.py"], None),
     # test_td3.py takes 20 s: its bit-level checks of a training step (2.8 s) only
     "golden/td3.py": (["tests/test_td3.py::test_same_seed_same_numbers",
                        "tests/test_td3.py::test_committed_trace_schema_and_bits",
@@ -67,7 +67,8 @@ SCOPE: dict[str, tuple[list[str], list[str] | None]] = {
                        "tests/test_td3.py::test_stage_traces_schema_and_bits", "tests/test_gst_layers.py",
                        # the PyTorch reference vectors (not the self-planting test: it edits td3.py by text)
                        "tests/test_td3_reference.py::test_golden_update_matches_pytorch_reference",
-                       "tests/test_td3_reference.py::test_circulant_layer_matches_autograd_through_expanded_weight"],
+                       "tests/test_td3_reference.py::test_circulant_layer_matches_autograd_through_expanded_weight",
+                       "tests/test_td3_mutants.py"],
                       ["TD3Agent.update", "Adam.step"]),
 }
 
@@ -93,7 +94,189 @@ SAFE_LINE = "safe = min_exponent(a) + min_exponent(b) - 14 >= -126"
 SLOW_PATH = "makes the flush-free fast path rarer, never more common: the general path gives the same bits"
 ANNOTATION = "an annotation: never evaluated (from __future__ import annotations)"
 KEYWORD_ONLY = "the bare * marks keyword-only parameters; as / every call (all by keyword) binds the same"
+INF_NAN_LINE = "if a.size and a.max() >= 0x7F800000:  # Inf or NaN"
+INF_FAST = ("lets an array whose largest magnitude is exactly Inf take the fast path, where u + 0x7FFF leaves "
+            "+-Inf's zero fraction below bit 16: Inf rounds to itself there too")
+SUBNORMAL_LINE = "if a.size and a.min() < 0x007FFFFF:"
+SMALLEST_NORMAL_GENERAL = "sends the smallest normal (a - 1 = 0x007FFFFF) to the general path too: same bits"
+EMD_AXIS = "the array is 2-D (a stack of 1-D arrays, or groups x values): axis 1 is axis -1"
+MUL_LINE = "m.d.comb += sig.eq(Cat(fa, Const(1, 1)) * Cat(fb, Const(1, 1)))"
+T1_LINE = "m.d.comb += t1.eq(Mux(carry, Cat(total[1] | total[0], total[2:28]), total[0:27]))"
+R16_LINE = ("m.d.comb += r16.eq(Mux(nan, 0x7FC0, Mux(rounded[7:15] == 0, Cat(Const(0, 15), rounded[15]), "
+            "rounded[:16])))")
+ONE_ABOVE = "Const(1, 2) is the hidden 1 with a 0 bit above it: the same number, one bit wider"
+LOW_NAN = ("also calls Inf a pattern whose only fraction bit is bit 0: a NaN, which the first branch (any NaN) "
+           "decides before a_inf / b_inf is read")
 EQUIVALENT: dict[tuple[str, str, str], str] = {
+    # golden/bf16.py: round_bf16's dispatch (the fast path is an optimisation: the general path gives the same bits)
+    ("golden/bf16.py", "core/ReplaceBinaryOperator_BitAnd_BitOr", "a = u & np.uint32(0x7FFFFFFF)"):
+        "u | 0x7FFFFFFF is at least 0x7FFFFFFF: every array takes the general path, which gives the same bits",
+    ("golden/bf16.py", "core/NumberReplacer", INF_NAN_LINE): INF_FAST,
+    ("golden/bf16.py", "core/ReplaceComparisonOperator_GtE_Gt", INF_NAN_LINE): INF_FAST,
+    ("golden/bf16.py", "core/NumberReplacer",
+     "a -= 1  # zero wraps to the top; a nonzero subnormal lands below 0x007FFFFF"):
+        "a -= 2 lets only +-0x00000001 take the fast path, where u + 0x7FFF rounds it to +-0, the flush's result; "
+        "the smallest normal goes general instead: same bits",
+    ("golden/bf16.py", "core/NumberReplacer", SUBNORMAL_LINE): SMALLEST_NORMAL_GENERAL,
+    ("golden/bf16.py", "core/ReplaceComparisonOperator_Lt_LtE", SUBNORMAL_LINE): SMALLEST_NORMAL_GENERAL,
+    ("golden/bf16.py", "core/ReplaceBinaryOperator_BitAnd_BitOr", "r = np.where((r & 0x7F80) == 0, r & 0x8000, r)"):
+        "never flushes: r has exponent 0 only for a flushed +-0 input, where r & 0x8000 is r itself",
+    ("golden/bf16.py", "core/NumberReplacer#342",
+     "extra = [0x00800000, 0x00800001, 0x80800000, 0x7F7FFFFF, 0xFF7FFFFF, 0x33800000, 0x3F800001,"):
+        "test data: 0x00800000 is also the widened bf16 0x0080 of the grid, so the grid's values are the same "
+        "set (0x00800001 twice)",
+    # golden/emd.py
+    ("golden/emd.py", "core/NumberReplacer",
+     'v = np.asarray(values, dtype=np.uint16).reshape(-1)'):
+        NUMPY_RESHAPE,
+    ("golden/emd.py", "core/ReplaceUnaryOperator_USub_UAdd",
+     'saving = np.stack([zp * z, zn * z, (zp + zn) * (z - 1)], axis=-1)'):
+        EMD_AXIS,
+    ("golden/emd.py", "core/ReplaceUnaryOperator_USub_UAdd",
+     'zmode = np.argmax(saving, axis=-1).astype(np.int64)  # argmax takes the first of equal maxima'):
+        EMD_AXIS,
+    ("golden/emd.py", "core/ReplaceUnaryOperator_USub_UAdd",
+     'sparse = fmt.sparse & (groups.shape[1] + 2 < saving.max(axis=-1))'):
+        EMD_AXIS,
+    ("golden/emd.py", "core/ReplaceComparisonOperator_Gt_GtE",
+     'short = (e != 0) & ~in_win & (x >= 0) & (x <= fmt.short_max) & (fmt.escape_bits > 0)'):
+        "with E = 0, short_max = 2**0 - 2 = -1: x >= 0 and x <= -1 never hold together",
+    ("golden/emd.py", "core/ReplaceUnaryOperator_USub_UAdd",
+     'hv = np.stack([sparse.astype(np.int64), mu, zmode], axis=-1)'):
+        EMD_AXIS,
+    ("golden/emd.py", "core/ReplaceUnaryOperator_USub_UAdd",
+     'hw = np.stack([np.ones(n, np.int64), np.full(n, 8, np.int64), 2 * sparse.astype(np.int64)], axis=-1)'):
+        EMD_AXIS,
+    ("golden/emd.py", "core/NumberReplacer#172",
+     'return (np.concatenate([hv, vals.reshape(n, -1)], axis=1),'):
+        NUMPY_RESHAPE,
+    ("golden/emd.py", "core/NumberReplacer#176",
+     'np.concatenate([hw, widths.reshape(n, -1)], axis=1))'):
+        NUMPY_RESHAPE,
+    ("golden/emd.py", "core/NumberReplacer",
+     'parts_v.append(fv.reshape(-1))'):
+        NUMPY_RESHAPE,
+    ("golden/emd.py", "core/NumberReplacer",
+     'parts_w.append(fw.reshape(-1))'):
+        NUMPY_RESHAPE,
+    ("golden/emd.py", "core/NumberReplacer#190",
+     'parts_v.append(np.array([0, 0, 0, tail.size], dtype=np.int64))'):
+        "the terminator's third field has width 0: its value is never written (encode_bits drops it)",
+    ("golden/emd.py", "core/NumberReplacer#200",
+     'tv, tw = _group_fields(tail.reshape(1, -1), fmt)'):
+        NUMPY_RESHAPE,
+    ("golden/emd.py", "core/NumberReplacer",
+     'parts_v.append(tv.reshape(-1))'):
+        NUMPY_RESHAPE,
+    ("golden/emd.py", "core/NumberReplacer",
+     'parts_w.append(tw.reshape(-1))'):
+        NUMPY_RESHAPE,
+    ("golden/emd.py", "core/ReplaceComparisonOperator_Gt_GtE",
+     'keep = widths > 0'):
+        "widths are never negative, and a kept zero-width field repeats zero times: no bit changes",
+    ("golden/emd.py", "core/ReplaceBinaryOperator_FloorDiv_Mul",
+     'nbytes = -(-word_bits // 8)'):
+        "8 * word_bits bytes: more high zero bytes, cut off by row[:word_bits]",
+    ("golden/emd.py", "core/NumberReplacer",
+     'return out.reshape(-1)'):
+        NUMPY_RESHAPE,
+    ("golden/emd.py", "core/NumberReplacer#224",
+     'return int(np.dot(chunk.astype(np.int64), 1 << np.arange(width, dtype=np.int64))) if width else 0'):
+        "take(0) happens only for the escape field of an E = 0 format, whose value is not read (E = 0: raw)",
+    ("golden/emd.py", "core/NumberReplacer#236",
+     'zmode = r.take(2, f"group {index} zero mode") if sparse else 0'):
+        "a dense group's zmode is read only under `if sparse`; 1 passes the `> ZMODE_SIGNED` check as 0 does",
+    ("golden/emd.py", "core/NumberReplacer#288",
+     'for part in (full, tail.reshape(1, -1)):'):
+        NUMPY_RESHAPE,
+    ("golden/emd.py", "core/NumberReplacer",
+     'e = exponents(values).reshape(-1)'):
+        NUMPY_RESHAPE,
+    ("golden/emd.py", "core/NumberReplacer",
+     'counts = np.bincount(e, minlength=256)'):
+        "exponents are 0..255: bin 256 counts nothing, is last in the stable top-3 order and drops out of the entropy",
+    ("golden/emd.py", "core/NumberReplacer",
+     'e = exponents(values).reshape(-1)'):
+        NUMPY_RESHAPE,
+    ("golden/emd.py", "core/NumberReplacer#0",
+     'return max(0, (n - 1).bit_length())'):
+        "n is a group size >= 2, so (n - 1).bit_length() is at least 1 anyway",
+    ("golden/emd.py", "core/NumberReplacer#8",
+     'group: int = param(32, lo=2, hi=256, pow2=True, doc="values per group G")'):
+        "hi=257: group is a power of two, so 256 is still the largest allowed",
+    ("golden/emd.py", "core/NumberReplacer#20",
+     'hi: int = param(2, lo=0, hi=30, doc="largest delta of the code window (at most 2**delta_bits - 2)")'):
+        "hi=31 fails validate() (hi <= 2**delta_bits - 2 <= 30) as the range did",
+    # golden/td3.py (TD3Agent.update, Adam.step)
+    ("golden/td3.py", "core/ReplaceFalseWithTrue", "p -= upd.astype(F32, copy=False)"):
+        "astype to float32 with copy=True gives an equal array; p -= only reads it and nothing keeps it",
+    ("golden/td3.py", "core/ReplaceBinaryOperator_BitOr_BitAnd",
+     "def update(self, batch, trace: dict | None = None, noise_draw: np.ndarray | None = None) -> dict:"):
+        ANNOTATION,
+    ("golden/td3.py", "core/ReplaceFalseWithTrue",
+     "dsa, _ = self.critic1.backward(dq, cq, num, need_w=False, need_dx_in=True)"):
+        "critic 1's weight gradients from the actor loss land in _ and are dropped; Layer.backward and "
+        "Numerics keep no state, so computing them changes no result (only time)",
+    # golden/pe_array.py
+    ("golden/pe_array.py", "core/NumberReplacer#80", "prev_row = tiles[0][0] if tiles else 0"):
+        "the else value is taken only without tiles, and then the loop that reads prev_row never runs",
+    # hdl/lib/fp.py: widths and slice ends that cannot change a value (see docs/mutation.md)
+    ("hdl/lib/fp.py", "core/NumberReplacer", "sig = Signal(16)"):
+        "two 8-bit significands multiply to less than 2**16: the 17th bit is always 0 and only sig[0:16] is read",
+    ("hdl/lib/fp.py", "core/NumberReplacer#46", MUL_LINE): ONE_ABOVE,
+    ("hdl/lib/fp.py", "core/NumberReplacer#50", MUL_LINE): ONE_ABOVE,
+    ("hdl/lib/fp.py", "core/NumberReplacer", "exp = Signal(signed(11))"):
+        "the exponent sums (multiplier: -127..384; adder: -27..256) already fit signed(11): a 12th bit holds the "
+        "same value",
+    ("hdl/lib/fp.py", "core/NumberReplacer#114", "a_inf = (ea == 0xFF) & (a[0:23] == 0)"): LOW_NAN,
+    ("hdl/lib/fp.py", "core/NumberReplacer#122", "b_inf = (eb == 0xFF) & (b[0:23] == 0)"): LOW_NAN,
+    ("hdl/lib/fp.py", "core/ReplaceComparisonOperator_Lt_LtE", "swap = a[0:31] < b[0:31]"):
+        "differs only for equal magnitudes: equal operands add alike in either order, opposite signs cancel to "
+        "total = 0 (+0) whichever is big; NaN, Inf and zero operands take branches that read a and b",
+    ("hdl/lib/fp.py", "core/NumberReplacer", "big, small = Signal(32), Signal(32)"):
+        "driven from the 32-bit a or b: bit 32 is 0, and only bits 0..31 are read",
+    ("hdl/lib/fp.py", "core/NumberReplacer#162", "e_big, e_small = big[23:31], small[23:31]"):
+        "e_small gains the sign as bit 8 (+256); diff is 8 bits, so e_big - e_small is the same modulo 256",
+    ("hdl/lib/fp.py", "core/NumberReplacer#174",
+     "m_big = Cat(Const(0, 3), big[0:23], Const(1, 1))  # 27 bits: 1.fraction then G, R, S"): ONE_ABOVE,
+    ("hdl/lib/fp.py", "core/NumberReplacer#186", "m_small = Cat(Const(0, 3), small[0:23], Const(1, 1))"): ONE_ABOVE,
+    ("hdl/lib/fp.py", "core/NumberReplacer", "diff = Signal(8)"):
+        "|big| >= |small| gives e_big >= e_small: the difference is 0..255, the 9th bit always 0",
+    ("hdl/lib/fp.py", "core/NumberReplacer", "shift = Signal(5)"): "the Mux caps shift at 31: bit 5 is always 0",
+    ("hdl/lib/fp.py", "core/ReplaceComparisonOperator_Gt_GtE", "m.d.comb += shift.eq(Mux(diff > 31, 31, diff))"):
+        "at diff == 31 both give shift = 31",
+    ("hdl/lib/fp.py", "core/NumberReplacer", "aligned = Signal(27)"):
+        "m_small >> shift has 27 bits: bit 27 is 0, so the sum and the sticky test see the same number",
+    ("hdl/lib/fp.py", "core/NumberReplacer#200", "lost = (aligned << shift)[0:27] != m_small"):
+        "(aligned << shift) is m_small with its low shift bits cleared: bit 27 is 0, as m_small's",
+    ("hdl/lib/fp.py", "core/NumberReplacer", "total = Signal(28)"):
+        "m_big + aligned_s < 2**28 and m_big >= aligned_s when subtracting: a 29th bit is always 0",
+    ("hdl/lib/fp.py", "core/NumberReplacer#218", T1_LINE):
+        "total is 28 bits: Amaranth clamps a slice end past the width as Python does, total[2:29] is total[2:28]",
+    ("hdl/lib/fp.py", "core/NumberReplacer#222", T1_LINE):
+        "this arm is taken without carry, where total[27] = 0, and t1 is 27 bits: the extra bit is dropped",
+    ("hdl/lib/fp.py", "core/NumberReplacer", "norm = Signal(27)"):
+        "(t1 << lzc)[0:27] has 27 bits: bit 27 is 0 and mant = norm[3:27] reads below it",
+    ("hdl/lib/fp.py", "core/NumberReplacer#228", "m.d.comb += norm.eq((t1 << lzc)[0:27])"):
+        "norm is 27 bits: the assignment drops bit 27",
+    ("hdl/lib/fp.py", "core/NumberReplacer#234", "mant = norm[3:27]"):
+        "norm is 27 bits: Amaranth clamps norm[3:28] to norm[3:27]",
+    ("hdl/lib/fp.py", "core/NumberReplacer", "mant_r = Signal(25)"):
+        "mant < 2**24 plus a rounding 1 is at most 2**24: bit 25 is always 0",
+    ("hdl/lib/fp.py", "core/NumberReplacer", "exp_r = Signal(signed(11))"):
+        "exp + over lies in -27..257, within signed(11): a 12th bit holds the same value",
+    ("hdl/lib/fp.py", "core/NumberReplacer#250", "frac = Mux(over, mant_r[1:24], mant_r[0:23])"):
+        "read only when over, i.e. mant_r = 2**24 exactly: mant_r[1:24] and mant_r[2:24] are both 0",
+    ("hdl/lib/fp.py", "core/NumberReplacer", 'u = Signal(32, name=f"{name}_ftz")'):
+        "driven from the 32-bit x: bit 32 is 0, and u + 0x7FFF + u[16] is the same number",
+    ("hdl/lib/fp.py", "core/NumberReplacer#312", "m.d.comb += u.eq(Mux(exp == 0, Cat(Const(0, 31), x[31]), x))"):
+        "a flushed input becomes sign | 1: adding 0x7FFF (u[16] = 0) stays below bit 16, rounded is the same",
+    ("hdl/lib/fp.py", "core/NumberReplacer", 'rounded = Signal(17, name=f"{name}_r")'):
+        "(u + 0x8000) >> 16 is below 2**17: bit 17 is always 0, and r16 reads bits 0..15",
+    ("hdl/lib/fp.py", "core/NumberReplacer#332", R16_LINE):
+        "also needs the sign bit 0: a rounded exponent 0 comes only from a flushed input (rounding never lowers "
+        "the exponent), and then rounded = sign << 15, which both arms output",
+    ("hdl/lib/fp.py", "core/NumberReplacer#342", R16_LINE): "r16 is 16 bits: the assignment drops bit 16",
     ("golden/config.py", "core/ReplaceBinaryOperator_BitOr_BitAnd",
      "def __init__(self, message: str, *, name: str | None = None, value=None, allowed: str | None = None):"):
         "an annotation: never evaluated (from __future__ import annotations)",
@@ -208,7 +391,7 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("golden/bf16.py", "core/ReplaceUnaryOperator_USub_UAdd", SAFE_LINE): SLOW_PATH,
     ("golden/bf16.py", "core/NumberReplacer#488", SAFE_LINE): SLOW_PATH,
     ("golden/pe_array.py", "core/ReplaceBinaryOperator_Mul_Div",
-     'def run(mode: str, a, b, *, bitmap=None, k: int = 0, transpose: bool = False) -> np.ndarray:'): KEYWORD_ONLY,
+     'def run(mode: str, a, b, *, k: int, bitmap=None, transpose: bool = False) -> np.ndarray:'): KEYWORD_ONLY,
     ("golden/pe_array.py", "core/ReplaceBinaryOperator_Mul_Div",
      'def make_job(mode: str, shape: ArrayShape, a, b, *, bitmap=None, transpose: bool = False,'): KEYWORD_ONLY,
     ("golden/pe_array.py", "core/ReplaceBinaryOperator_BitOr_BitAnd",
@@ -471,6 +654,40 @@ def markdown(files: dict) -> str:
     return "\n".join(rows)
 
 
+DOC = ROOT / "docs" / "mutation.md"
+
+
+def doc_tables(files: dict) -> dict[str, str]:
+    """The generated tables of docs/mutation.md, by marker: per-file results, survivors, equivalents."""
+    results = ["| file | mutants | killed | survived | equivalent | score | run time | status |",
+               "|---|---:|---:|---:|---:|---:|---:|---|"]
+    survivors, equivalents = [], ["| file | line | mutation | why it cannot change a result |", "|---|---:|---|---|"]
+    for path, entry in files.items():
+        if entry == "not run":
+            results.append(f"| `{path}` | not run | | | | | | |")
+            continue
+        score = "-" if entry["score"] is None else f"{100 * entry['score']:.1f} %"
+        results.append(f"| `{path}` | {entry['mutants']} | {entry['killed']} | {entry['survived']} | "
+                       f"{entry['equivalent']} | {score} | {entry['runtime_s']:.0f} s | {entry['status']} |")
+        survivors += [f"* `{s}`" for s in entry["survivors"]]
+        for item in entry["equivalents"]:
+            where, reason = item.split(" -- ", 1)
+            line, operator = re.fullmatch(r"\S+:(\d+) (\w+)#\d+: .*", where).groups()
+            reason = reason.replace("|", r"\|")  # a | in the reason would end the table cell
+            equivalents.append(f"| `{path}` | {line} | {operator} | {reason} |")
+    return {"results": "\n".join(results), "survivors": "\n".join(survivors or ["(none)"]),
+            "equivalents": "\n".join(equivalents)}
+
+
+def update_doc(files: dict) -> None:
+    """Rewrite the generated tables of docs/mutation.md (between ``<!-- name -->`` and ``<!-- /name -->``)."""
+    text = DOC.read_text()
+    for name, table in doc_tables(files).items():
+        text = re.sub(rf"(<!-- {name} -->\n).*?(\n<!-- /{name} -->)", lambda m: m[1] + table + m[2], text,
+                      count=1, flags=re.S)
+    DOC.write_text(text)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--files", nargs="+", default=list(SCOPE), choices=list(SCOPE), metavar="FILE",
@@ -500,6 +717,7 @@ def main(argv=None) -> int:
                       markdown(files))
     write_results("mutation", {**run_info(packages=("numpy", "cosmic-ray", "pytest")), "files": files},
                   markdown(files))
+    update_doc(files)
     return 0
 
 

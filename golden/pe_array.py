@@ -222,11 +222,12 @@ def circ_dv_reference(dy, xt, k: int) -> np.ndarray:
     return out
 
 
-def run(mode: str, a, b, *, bitmap=None, k: int = 0, transpose: bool = False) -> np.ndarray:
+def run(mode: str, a, b, *, k: int, bitmap=None, transpose: bool = False) -> np.ndarray:
     """The fp32 result matrix of one command (the math, independent of the array shape).
 
     ``a`` is A (dense, sparse, wgrad: M x K with sparse's pruned blocks ignored), v (circ) or dY
-    (dv); ``b`` is B (K x N).
+    (dv); ``b`` is B (K x N); ``k`` the block size (read by sparse, wgrad and dv; no default:
+    0 is no block size).
     """
     if mode == "dense":
         return gemm(a, b)

@@ -74,3 +74,27 @@ def test_ftz_flushes_below_the_smallest_normal_only():
     x = np.array([tiny, -tiny, tiny / 2, -tiny / 4, 1.0], np.float32)
     got = ftz(x.copy())
     assert got.view(np.uint32).tolist() == [0x00800000, 0x80800000, 0x00000000, 0x80000000, 0x3F800000]
+
+
+def test_round_bf16_sends_every_special_value_to_the_general_path():
+    """The fast path is only for arrays without Inf/NaN and without zeros or subnormals (lines 368-372):
+    a NaN whose only fraction bit is the last would round to Inf there, a negative NaN would keep its
+    sign; an empty array must not reach ``a.max()``."""
+    cases = [([0x3F800000, 0x7F800001], [0x3F800000, 0x7FC00000]),   # only positives: kills `u & 0x80000000`
+             ([0x3F800000, 0xFFC00000], [0x3F800000, 0x7FC00000])]   # no zero: kills `if not (... NaN)`
+    for bits, want in cases:
+        got = round_bf16(np.array(bits, np.uint32).view(np.float32)).view(np.uint32)
+        assert got.tolist() == want
+    assert round_bf16(np.zeros(0, np.float32)).size == 0  # kills `a.size or ...` (both lines)
+
+
+def test_gemm_exact_fast_path_only_when_no_sum_can_be_subnormal():
+    """Operands whose grain is exactly 2**-127: two normal products (2**-113) cancel to 2**-127, which
+    must flush to +0. The flush-free fast path would keep the subnormal 0x00400000 (kills the `safe`
+    mutants of line 462: `>= -127`, `+ 14`, `min_exponent(a) - min_exponent(b)`)."""
+    a16 = np.array([[0x2381, 0xA382]], np.uint16)   # (1 + 2**-7) 2**-56, -(1 + 2**-6) 2**-56
+    b16 = np.array([[0x2301], [0x2300]], np.uint16)  # (1 + 2**-7) 2**-57, 2**-57
+    a, b = bits_f32(a16.astype(np.uint32) << 16), bits_f32(b16.astype(np.uint32) << 16)
+    assert min_exponent(a) + min_exponent(b) - 14 == -127
+    assert gemm(a16, b16).tolist() == [[0x00000000]]
+    assert gemm_exact(a, b).view(np.uint32).tolist() == [[0x00000000]]

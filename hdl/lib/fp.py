@@ -11,13 +11,16 @@ from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from golden import bf16 as golden
+
 from .reduce import leading_zeros
 
 __all__ = ["Bf16Multiplier", "Fp32Adder", "round_bf16", "FP32_QNAN", "FP32_INF", "FP32_NEG_ZERO"]
 
-FP32_QNAN = 0x7FC00000
-FP32_INF = 0x7F800000
-FP32_NEG_ZERO = 0x80000000  # the additive identity every accumulator starts from
+# The golden model's patterns, as plain ints for Amaranth: one definition of each.
+FP32_QNAN = int(golden.FP32_QNAN)
+FP32_INF = int(golden.FP32_POS_INF)
+FP32_NEG_ZERO = int(golden.FP32_NEG_ZERO)  # the additive identity every accumulator starts from
 
 
 class Bf16Multiplier(wiring.Component):
