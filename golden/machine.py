@@ -408,7 +408,7 @@ class Machine:
         elif mode == Mode.CIRC:
             grid = (d["KB"], d["MB"]) if cmd.transpose else (d["MB"], d["KB"])
             v = bank.a[:a_used].reshape(grid[0], grid[1], k)
-            result = run("circ", v, unpack_b_dense(bank.b, nt, kdim), transpose=bool(cmd.transpose))
+            result = run("circ", v, unpack_b_dense(bank.b, nt, kdim), k=k, transpose=bool(cmd.transpose))
         elif mode == Mode.DV:
             # column j of tile tj rings block q = tj*C + j: B words q*K + b, also past the edge
             # (other words of the buffer), so every lane is predicted
