@@ -27,7 +27,8 @@ import re
 from amaranth.hdl import Fragment, Value
 from amaranth.lib import wiring
 
-__all__ = ["is_blackbox", "find_blackboxes", "verilog_modules", "check_in_verilog", "yosys_name"]
+__all__ = ["is_blackbox", "find_blackboxes", "verilog_modules", "check_in_verilog", "stub_blackboxes",
+           "yosys_name"]
 
 
 def is_blackbox(elaboratable) -> bool:
@@ -87,6 +88,36 @@ def check_in_verilog(names: tuple[str, ...], text: str, where: str = "the Verilo
         if name not in modules:
             raise ValueError(f"black box {name!r} is not a module of {where}; modules are "
                                f"{', '.join(sorted(modules))}")
+
+
+_MODULE_BLOCK = re.compile(r"^(?P<attrs>(?:[ \t]*\(\*[^\n]*\*\)[ \t]*\n)*)(?P<head>[ \t]*module[ \t]+(?P<name>\\\S+|[A-Za-z_][\w$]*)"
+                           r"[^;]*;\n)(?P<body>.*?)^[ \t]*endmodule\b", re.M | re.S)
+_PORT_DECLARATION = re.compile(r"^[ \t]*(?:input|output|inout)\b[^;]*;[ \t]*$", re.M)
+
+
+def stub_blackboxes(text: str, names: tuple[str, ...]) -> str:
+    r"""``text`` with the module of each of ``names`` cut down to a ``(* blackbox *)`` stub.
+
+    A stub keeps the module header and its port declarations and drops everything else, so
+    synthesis never reads what it would throw away: a 16384-word memory is written with one
+    ``initial`` assignment per word, and Yosys's reader spent minutes on those before the
+    ``blackbox`` pass discarded them. Raises ``ValueError`` naming a name that is no module.
+
+    Example
+    -------
+    >>> stub_blackboxes("module m(a);\n  input a;\n  wire a;\n  reg r;\nendmodule\n", ("m",))
+    '(* blackbox *)\nmodule m(a);\n  input a;\nendmodule\n'
+    """
+    check_in_verilog(names, text)
+    wanted = set(names)
+
+    def stub(match: re.Match) -> str:
+        if match["name"].lstrip("\\") not in wanted:
+            return match[0]
+        ports = "".join(line + "\n" for line in _PORT_DECLARATION.findall(match["body"]))
+        return f"{match['attrs']}(* blackbox *)\n{match['head']}{ports}endmodule"
+
+    return _MODULE_BLOCK.sub(stub, text)
 
 
 def yosys_name(name: str) -> str:

@@ -5,7 +5,8 @@ experiment driver, :mod:`golden.run_td3`.
 
 User mistakes (unknown block or preset, bad ``--set`` value, missing tool) print one line
 naming the thing, the value and what is allowed, and exit with status 2. Failing tests or
-failed synthesis exit with status 1.
+failed synthesis exit with status 1; a synthesis stopped by its ``--timeout`` exits with 124
+(as coreutils' ``timeout`` does).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ __all__ = ["main"]
 
 EXIT_USER = 2
 EXIT_FAIL = 1
+EXIT_TIMEOUT = 124
 
 
 class UserError(Exception):
@@ -82,11 +84,14 @@ def cmd_sim(args) -> int:
 
 def cmd_synth(args) -> int:
     from .report import render_block_markdown
-    from .synth import SynthError, load_report, synthesize
+    from .synth import SynthError, SynthTimeout, load_report, synthesize
 
     cfg = _config(args)
     try:
-        path = synthesize(cfg, args.target)
+        path = synthesize(cfg, args.target, timeout=args.timeout)
+    except SynthTimeout as exc:
+        print(f"omnidrl synth: {exc}", file=sys.stderr)
+        return EXIT_TIMEOUT
     except SynthError as exc:
         print(f"omnidrl synth: {exc}", file=sys.stderr)
         return EXIT_FAIL
@@ -272,6 +277,16 @@ def cmd_params(args) -> int:
 
 
 # -- parser -------------------------------------------------------------------------------
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds > 0")
+    return value
+
+
 def _add_block_args(p, with_block=True):
     if with_block:
         p.add_argument("block", metavar="BLOCK", help="one of: " + ", ".join(block_names()))
@@ -303,6 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("synth", help="Yosys synthesis: cells, transistors, GE area, worst path; iCE40; Xilinx")
     _add_block_args(p)
     p.add_argument("--target", default="generic", choices=["generic", "ice40", "xilinx"])
+    p.add_argument("--timeout", type=_seconds, metavar="SECONDS",
+                   help="stop the tools after this many seconds (one line, exit status 124; no report)")
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("lint", help="verilator --lint-only -Wall with the checked-in waiver list")
