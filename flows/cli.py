@@ -113,7 +113,8 @@ def cmd_lint(args) -> int:
         print("\n".join(problems))
         print(f"lint: {len(problems)} unwaived Verilator warnings in {cfg.artefact_name}")
         return EXIT_FAIL
-    print(f"lint: {cfg.artefact_name} clean (verilator --lint-only -Wall, waivers in flows/lint_waivers.vlt)")
+    print(f"lint: {cfg.artefact_name} clean (verilator --lint-only -Wall, waivers in flows/lint_waivers.vlt "
+          f"and, for unused signals, {cfg.artefact_name}.unused.vlt)")
     return 0
 
 
