@@ -28,7 +28,7 @@ from amaranth.hdl import Fragment, Value
 from amaranth.lib import wiring
 
 __all__ = ["is_blackbox", "find_blackboxes", "verilog_modules", "check_in_verilog", "stub_blackboxes",
-           "yosys_name"]
+           "merge_identical_modules", "yosys_name"]
 
 
 def is_blackbox(elaboratable) -> bool:
@@ -118,6 +118,65 @@ def stub_blackboxes(text: str, names: tuple[str, ...]) -> str:
         return f"{match['attrs']}(* blackbox *)\n{match['head']}{ports}endmodule"
 
     return _MODULE_BLOCK.sub(stub, text)
+
+
+# The wake-up register of the Yosys backend is numbered per module (flows/generate.py).
+_TRIGGER = re.compile(r"dump_module\$\d+ ")
+_INSTANCE = re.compile(r"^(?P<indent>[ \t]+)\\(?P<module>\S+)(?P<rest>[ \t]+\S+[ \t]*\()$", re.M)
+
+
+def merge_identical_modules(text: str) -> tuple[str, dict[str, str]]:
+    r"""``text`` with every module that is identical to an earlier one but for its name removed,
+    and its instances pointed at the earlier one; returns the text and ``{removed: kept}``.
+
+    Amaranth writes one module per instance (``pe_array.grid.add0_0``, ``add0_1``, ...), so an
+    array of 256 identical PEs is 256 modules; a synthesis that keeps the hierarchy then maps
+    each distinct module once. Repeats until no pair is left (two modules become identical once
+    the submodules they instantiate are merged). Only escaped module names (Amaranth's
+    submodules, ``\a.b``) are merged; the top keeps its own. The number of the backend's
+    wake-up register (``dump_module$N``) does not count as a difference.
+
+    Example
+    -------
+    >>> sub = "module \\t.{} (a);\n  input a;\nendmodule\n"
+    >>> v = "module top(a);\n  input a;\n  \\t.x  x (\n  );\n  \\t.y  y (\n  );\nendmodule\n"
+    >>> merged, names = merge_identical_modules(v + sub.format("x") + sub.format("y"))
+    >>> names
+    {'t.y': 't.x'}
+    >>> print(merged.replace("\\", "/"), end="")
+    module top(a);
+      input a;
+      /t.x  x (
+      );
+      /t.x  y (
+      );
+    endmodule
+    module /t.x (a);
+      input a;
+    endmodule
+    <BLANKLINE>
+    """
+    merged: dict[str, str] = {}
+    while True:
+        kept: dict[str, str] = {}   # module text with its name blanked -> name kept
+        renames: dict[str, str] = {}
+        for match in _MODULE_BLOCK.finditer(text):
+            name = match["name"]
+            if not name.startswith("\\") or "blackbox" in match["attrs"]:
+                continue  # the top, and black-box stubs (synthesis reports them by name)
+            key = _TRIGGER.sub("", match[0][len(match["attrs"]):].replace(name + " ", "\\ ", 1))
+            if key in kept:
+                renames[name[1:]] = kept[key]
+            else:
+                kept[key] = name[1:]
+        if not renames:
+            return text, merged
+        text = _MODULE_BLOCK.sub(lambda m: "" if m["name"][1:] in renames and m["name"].startswith("\\")
+                                 else m[0], text)
+        text = _INSTANCE.sub(lambda m: f"{m['indent']}\\{renames.get(m['module'], m['module'])}{m['rest']}", text)
+        for old, new in renames.items():
+            merged[old] = new
+        merged = {old: renames.get(new, new) for old, new in merged.items()}
 
 
 def yosys_name(name: str) -> str:

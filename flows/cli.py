@@ -88,7 +88,7 @@ def cmd_synth(args) -> int:
 
     cfg = _config(args)
     try:
-        path = synthesize(cfg, args.target, timeout=args.timeout)
+        path = synthesize(cfg, args.target, timeout=args.timeout, hierarchy=args.hierarchy)
     except SynthTimeout as exc:
         print(f"omnidrl synth: {exc}", file=sys.stderr)
         return EXIT_TIMEOUT
@@ -321,6 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", default="generic", choices=["generic", "ice40", "xilinx"])
     p.add_argument("--timeout", type=_seconds, metavar="SECONDS",
                    help="stop the tools after this many seconds (one line, exit status 124; no report)")
+    p.add_argument("--hierarchy", default="auto", choices=["auto", "flatten", "keep"],
+                   help="generic target: flatten the design, or keep its hierarchy and synthesize each distinct "
+                        "module once (auto: keep for Verilog over 150,000 lines; see docs/flows.md)")
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("lint", help="verilator --lint-only -Wall with the checked-in waiver list")

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from hdl.config import BlockConfig
 
-from .blackbox import check_in_verilog, find_blackboxes, stub_blackboxes, yosys_name
+from .blackbox import check_in_verilog, find_blackboxes, merge_identical_modules, stub_blackboxes, verilog_modules, yosys_name
 from .generate import BUILD, artefact_dir, generate_verilog
 from .liberty import write_liberty
 
@@ -37,6 +37,11 @@ __all__ = ["TARGETS", "SynthError", "SynthTimeout", "synthesize", "synth_generic
            "load_report"]
 
 TARGETS = ("generic", "ice40", "xilinx")
+HIERARCHIES = ("auto", "flatten", "keep")
+# `auto` keeps the hierarchy of Verilog longer than this (after the black boxes became stubs):
+# the pe_array `paper` preset (229k lines, 256 PEs) flat spent over 10 minutes in one `share`
+# pass alone; everything measured flat before (the largest, pe_array `default`, 96k lines) stays flat.
+KEEP_HIERARCHY_LINES = 150_000
 STA_PERIOD_NS = 10.0
 ICE40_DEVICE = ("--up5k", "--package", "sg48")
 
@@ -229,47 +234,70 @@ def _delete_blackboxes(blackboxes: tuple[str, ...]) -> str:
     return "".join(f"delete t:{yosys_name(name)}\n" for name in blackboxes)
 
 
-def _synth_input(verilog: Path, work: Path, blackboxes: tuple[str, ...]) -> Path:
-    """The Verilog synthesis reads: ``verilog`` itself, or a copy in ``work`` whose black boxes
-    are stubs (:func:`flows.blackbox.stub_blackboxes`), so their bodies are never parsed."""
-    if not blackboxes:
-        return verilog
-    stubbed = work / f"{verilog.stem}.blackboxed.v"
+def _synth_input(verilog: Path, work: Path, blackboxes: tuple[str, ...], hierarchy: str = "flatten") -> tuple[Path, str]:
+    """The Verilog synthesis reads and the hierarchy choice made for it.
+
+    Black boxes become stubs (:func:`flows.blackbox.stub_blackboxes`), so their bodies are never
+    parsed. ``hierarchy`` is ``flatten``, ``keep`` or ``auto`` (:data:`HIERARCHIES`); with
+    ``keep`` identical modules are merged first (:func:`flows.blackbox.merge_identical_modules`),
+    so each distinct module is synthesized once.
+    """
+    if hierarchy not in HIERARCHIES:
+        raise ValueError(f"--hierarchy {hierarchy!r} is not supported; choose one of {', '.join(HIERARCHIES)}")
+    text = verilog.read_text()
     try:
-        stubbed.write_text(stub_blackboxes(verilog.read_text(), blackboxes))
+        text = stub_blackboxes(text, blackboxes) if blackboxes else text
     except ValueError as exc:
         raise SynthError(f"{exc} ({verilog})") from None
-    return stubbed
+    if hierarchy == "auto":
+        hierarchy = "keep" if text.count("\n") > KEEP_HIERARCHY_LINES else "flatten"
+    if hierarchy == "keep":
+        text, merged = merge_identical_modules(text)
+        _log(f"hierarchy kept: {len(merged)} modules identical to another one merged, "
+             f"{len(verilog_modules(text))} distinct modules to synthesize")
+    if blackboxes or hierarchy == "keep":
+        path = work / f"{verilog.stem}.{'blackboxed' if hierarchy == 'flatten' else 'hierarchy'}.v"
+        path.write_text(text)
+        return path, hierarchy
+    return verilog, hierarchy
 
 
 def synth_generic(verilog: Path, top: str, work: Path, blackboxes: tuple[str, ...] = (),
-                  deadline: float | None = None) -> list[dict]:
+                  deadline: float | None = None, hierarchy: str = "auto") -> list[dict]:
     """Generic gates, CMOS transistors, GE area (and OpenSTA's worst path) of module ``top``.
 
     ``blackboxes`` are Verilog module names kept out of the gate count (see
     :func:`flows.blackbox.find_blackboxes`); they are read as stubs. ``deadline`` is a
-    ``time.monotonic()`` value after which the run stops with :class:`SynthTimeout`. Returns
-    records without block or hashes (``target, metric, unit, value, tool, tool_version``).
+    ``time.monotonic()`` value after which the run stops with :class:`SynthTimeout`.
+    ``hierarchy``: ``flatten`` synthesizes the whole design as one module (``synth -flatten``,
+    every figure of docs/results.md unless it says otherwise); ``keep`` synthesizes each
+    distinct module once and sums the hierarchy (``stat -top``), no optimization across module
+    boundaries; ``auto`` keeps it for Verilog longer than :data:`KEEP_HIERARCHY_LINES` lines.
+    Returns records without block or hashes (``target, metric, unit, value, tool,
+    tool_version``), ``hierarchy_kept`` (1 or 0) among them.
     """
     work.mkdir(parents=True, exist_ok=True)
     lib = write_liberty(BUILD / "lib" / "omnidrl_ge.lib")
-    script = f"""read_verilog -sv {_synth_input(verilog, work, blackboxes)}
+    source, hierarchy = _synth_input(verilog, work, blackboxes, hierarchy)
+    flat = hierarchy == "flatten"
+    stat_top = "" if flat else f" -top {top}"  # the hierarchy's totals, instances counted
+    script = f"""read_verilog -sv {source}
 hierarchy -check -top {top}
-synth -flatten -top {top}
+synth {"-flatten " if flat else ""}-top {top}
 delete t:$scopeinfo
-tee -q -o stat_generic.json stat -json
+tee -q -o stat_generic.json stat -json{stat_top}
 design -save synthesized
 {_delete_blackboxes(blackboxes)}dfflegalize -cell $_DFF_P_ 01
 abc -g cmos2
 opt_clean
-tee -q -o stat_cmos.json stat -tech cmos -json
-tee -o stat_cmos.txt stat -tech cmos
+tee -q -o stat_cmos.json stat -tech cmos -json{stat_top}
+tee -o stat_cmos.txt stat -tech cmos{stat_top}
 design -load synthesized
 dfflibmap -liberty {lib}
 abc -liberty {lib}
 opt_clean
-tee -q -o stat_ge.json stat -liberty {lib} -json
-tee -o stat_ge.txt stat -liberty {lib}
+tee -q -o stat_ge.json stat -liberty {lib} -json{stat_top}
+tee -o stat_ge.txt stat -liberty {lib}{stat_top}
 write_verilog -noattr -noexpr netlist.v
 """
     _log(f"yosys (pyosys): generic synthesis, CMOS transistor count and GE mapping of {verilog.name}")
@@ -290,6 +318,7 @@ write_verilog -noattr -noexpr netlist.v
               ("area", "GE", round(float(ge["area"]), 2)),
               ("flip_flops", "cells", flops),
               ("mapped_cells", "cells", ge["num_cells"]),
+              ("hierarchy_kept", "bool", int(not flat)),
               ("synth_time", "s", round(elapsed, 2))]
     values += [(f"cells.{cell.strip(chr(36)).strip('_')}", "cells", n)
                for cell, n in sorted(generic["num_cells_by_type"].items())]
@@ -378,7 +407,7 @@ write_json harness.json
 
 
 def _xilinx(verilog: Path, top: str, work: Path, blackboxes: tuple[str, ...], deadline: float | None = None) -> list[dict]:
-    script = f"""read_verilog -sv {_synth_input(verilog, work, blackboxes)}
+    script = f"""read_verilog -sv {_synth_input(verilog, work, blackboxes)[0]}
 synth_xilinx -flatten -family xc7 -top {top}
 delete t:$scopeinfo
 tee -q -o stat_xilinx.json stat -json
@@ -409,14 +438,15 @@ def block_blackboxes(cfg: BlockConfig, verilog: Path) -> tuple[str, ...]:
     return names
 
 
-def synthesize(cfg: BlockConfig, target: str = "generic", timeout: float | None = None) -> Path:
+def synthesize(cfg: BlockConfig, target: str = "generic", timeout: float | None = None,
+               hierarchy: str = "auto") -> Path:
     """Synthesize ``cfg`` for ``target`` and return the JSON report path (Markdown beside it).
 
     Work folder and report are named by :meth:`~golden.config.Config.full_hash`: implementation
     knobs do not change the Verilog but do change what synthesis black-boxes, so they must not
     share results with the configuration they differ from. ``timeout`` (seconds, for the whole
     run) stops the tool that is running with :class:`SynthTimeout`; the report is then left as
-    it was.
+    it was. ``hierarchy`` is that of :func:`synth_generic` (the generic target only).
     """
     if target not in TARGETS:
         raise ValueError(f"--target {target!r} is not supported; choose one of {', '.join(TARGETS)}")
@@ -429,7 +459,7 @@ def synthesize(cfg: BlockConfig, target: str = "generic", timeout: float | None 
     _log(f"{cfg.BLOCK} ({cfg.full_hash()}), target {target}: Verilog and black boxes ready in "
          f"{time.monotonic() - t0:.1f} s")
     if target == "generic":
-        measures = synth_generic(verilog, cfg.BLOCK, work, blackboxes, deadline)
+        measures = synth_generic(verilog, cfg.BLOCK, work, blackboxes, deadline, hierarchy)
     elif target == "ice40":
         measures = _ice40(cfg, work, deadline)
     else:
