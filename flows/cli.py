@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -82,11 +83,16 @@ def cmd_sim(args) -> int:
     return EXIT_FAIL if failed else 0
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def cmd_synth(args) -> int:
     from .report import render_block_markdown
     from .synth import SynthError, SynthTimeout, load_report, synthesize
 
     cfg = _config(args)
+    signal.signal(signal.SIGTERM, _interrupt)  # stop Yosys (its own session) on the way out
     try:
         path = synthesize(cfg, args.target, timeout=args.timeout, hierarchy=args.hierarchy)
     except SynthTimeout as exc:
