@@ -94,7 +94,7 @@ def cmd_synth(args) -> int:
     cfg = _config(args)
     signal.signal(signal.SIGTERM, _interrupt)  # stop Yosys (its own session) on the way out
     try:
-        path = synthesize(cfg, args.target, timeout=args.timeout, hierarchy=args.hierarchy)
+        path = synthesize(cfg, args.target, timeout=args.timeout, hierarchy=args.hierarchy, abc=args.abc)
     except SynthTimeout as exc:
         print(f"omnidrl synth: {exc}", file=sys.stderr)
         return EXIT_TIMEOUT
@@ -330,6 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hierarchy", default="auto", choices=["auto", "flatten", "keep"],
                    help="generic target: flatten the design, or keep its hierarchy and synthesize each distinct "
                         "module once (auto: keep for Verilog over 150,000 lines; see docs/flows.md)")
+    p.add_argument("--abc", default="auto", choices=["auto", "default", "fast"],
+                   help="generic target: ABC's default mapping scripts or its fast ones (auto: fast when one "
+                        "module is over 50,000 lines; see docs/flows.md)")
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("lint", help="verilator --lint-only -Wall with the checked-in waiver list")

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from hdl.config import BlockConfig
 
-from .blackbox import check_in_verilog, find_blackboxes, merge_identical_modules, stub_blackboxes, verilog_modules, yosys_name
+from .blackbox import _MODULE_BLOCK, check_in_verilog, find_blackboxes, merge_identical_modules, stub_blackboxes, verilog_modules, yosys_name
 from .generate import BUILD, artefact_dir, generate_verilog
 from .liberty import write_liberty
 
@@ -42,6 +42,13 @@ HIERARCHIES = ("auto", "flatten", "keep")
 # the pe_array `paper` preset (229k lines, 256 PEs) flat spent over 10 minutes in one `share`
 # pass alone; everything measured flat before (the largest, pe_array `default`, 96k lines) stays flat.
 KEEP_HIERARCHY_LINES = 150_000
+ABC_SCRIPTS = ("auto", "default", "fast")
+# `auto` maps with a fast ABC script (no SAT sweeping, no choice computation) when one module of the
+# Verilog is longer than this: the transposer's `paper` preset (one module of 65,515 lines, 16
+# lanes of 256-input gathers) spent over 18 minutes in `abc -g cmos2` with the default script.
+# The largest module measured with the default script is the transposer's `default` (45,051).
+ABC_FAST_MODULE_LINES = 50_000
+ABC_FAST_SCRIPT = "+strash;dretime;map"  # the script of Yosys's former `abc -fast`
 STA_PERIOD_NS = 10.0
 ICE40_DEVICE = ("--up5k", "--package", "sg48")
 
@@ -234,6 +241,11 @@ def _delete_blackboxes(blackboxes: tuple[str, ...]) -> str:
     return "".join(f"delete t:{yosys_name(name)}\n" for name in blackboxes)
 
 
+def largest_module_lines(path: Path) -> int:
+    """Lines of the longest module of the Verilog file ``path``."""
+    return max((m[0].count("\n") for m in _MODULE_BLOCK.finditer(Path(path).read_text())), default=0)
+
+
 def _synth_input(verilog: Path, work: Path, blackboxes: tuple[str, ...], hierarchy: str = "flatten") -> tuple[Path, str]:
     """The Verilog synthesis reads and the hierarchy choice made for it.
 
@@ -263,7 +275,7 @@ def _synth_input(verilog: Path, work: Path, blackboxes: tuple[str, ...], hierarc
 
 
 def synth_generic(verilog: Path, top: str, work: Path, blackboxes: tuple[str, ...] = (),
-                  deadline: float | None = None, hierarchy: str = "auto") -> list[dict]:
+                  deadline: float | None = None, hierarchy: str = "auto", abc: str = "auto") -> list[dict]:
     """Generic gates, CMOS transistors, GE area (and OpenSTA's worst path) of module ``top``.
 
     ``blackboxes`` are Verilog module names kept out of the gate count (see
@@ -273,13 +285,23 @@ def synth_generic(verilog: Path, top: str, work: Path, blackboxes: tuple[str, ..
     every figure of docs/results.md unless it says otherwise); ``keep`` synthesizes each
     distinct module once and sums the hierarchy (``stat -top``), no optimization across module
     boundaries; ``auto`` keeps it for Verilog longer than :data:`KEEP_HIERARCHY_LINES` lines.
-    Returns records without block or hashes (``target, metric, unit, value, tool,
-    tool_version``), ``hierarchy_kept`` (1 or 0) among them.
+    ``abc``: ``default`` maps with ABC's default scripts, ``fast`` with :data:`ABC_FAST_SCRIPT` (for
+    the CMOS count and the GE mapping), ``auto`` picks ``fast`` when a module is longer than
+    :data:`ABC_FAST_MODULE_LINES` lines. Returns records without block or hashes (``target,
+    metric, unit, value, tool, tool_version``), ``hierarchy_kept`` and ``abc_fast`` (1 or 0)
+    among them.
     """
+    if abc not in ABC_SCRIPTS:
+        raise ValueError(f"--abc {abc!r} is not supported; choose one of {', '.join(ABC_SCRIPTS)}")
     work.mkdir(parents=True, exist_ok=True)
     lib = write_liberty(BUILD / "lib" / "omnidrl_ge.lib")
     source, hierarchy = _synth_input(verilog, work, blackboxes, hierarchy)
     flat = hierarchy == "flatten"
+    if abc == "auto":
+        abc = "fast" if largest_module_lines(source) > ABC_FAST_MODULE_LINES else "default"
+    fast = f" -script {ABC_FAST_SCRIPT}" if abc == "fast" else ""
+    if fast:
+        _log(f"ABC maps with the fast script ({ABC_FAST_SCRIPT[1:]})")
     stat_top = "" if flat else f" -top {top}"  # the hierarchy's totals, instances counted
     script = f"""read_verilog -sv {source}
 hierarchy -check -top {top}
@@ -288,13 +310,13 @@ delete t:$scopeinfo
 tee -q -o stat_generic.json stat -json{stat_top}
 design -save synthesized
 {_delete_blackboxes(blackboxes)}dfflegalize -cell $_DFF_P_ 01
-abc -g cmos2
+abc{fast} -g cmos2
 opt_clean
 tee -q -o stat_cmos.json stat -tech cmos -json{stat_top}
 tee -o stat_cmos.txt stat -tech cmos{stat_top}
 design -load synthesized
 dfflibmap -liberty {lib}
-abc -liberty {lib}
+abc{fast} -liberty {lib}
 opt_clean
 tee -q -o stat_ge.json stat -liberty {lib} -json{stat_top}
 tee -o stat_ge.txt stat -liberty {lib}{stat_top}
@@ -319,6 +341,7 @@ write_verilog -noattr -noexpr netlist.v
               ("flip_flops", "cells", flops),
               ("mapped_cells", "cells", ge["num_cells"]),
               ("hierarchy_kept", "bool", int(not flat)),
+              ("abc_fast", "bool", int(bool(fast))),
               ("synth_time", "s", round(elapsed, 2))]
     values += [(f"cells.{cell.strip(chr(36)).strip('_')}", "cells", n)
                for cell, n in sorted(generic["num_cells_by_type"].items())]
@@ -439,14 +462,14 @@ def block_blackboxes(cfg: BlockConfig, verilog: Path) -> tuple[str, ...]:
 
 
 def synthesize(cfg: BlockConfig, target: str = "generic", timeout: float | None = None,
-               hierarchy: str = "auto") -> Path:
+               hierarchy: str = "auto", abc: str = "auto") -> Path:
     """Synthesize ``cfg`` for ``target`` and return the JSON report path (Markdown beside it).
 
     Work folder and report are named by :meth:`~golden.config.Config.full_hash`: implementation
     knobs do not change the Verilog but do change what synthesis black-boxes, so they must not
     share results with the configuration they differ from. ``timeout`` (seconds, for the whole
     run) stops the tool that is running with :class:`SynthTimeout`; the report is then left as
-    it was. ``hierarchy`` is that of :func:`synth_generic` (the generic target only).
+    it was. ``hierarchy`` and ``abc`` are those of :func:`synth_generic` (the generic target only).
     """
     if target not in TARGETS:
         raise ValueError(f"--target {target!r} is not supported; choose one of {', '.join(TARGETS)}")
@@ -459,7 +482,7 @@ def synthesize(cfg: BlockConfig, target: str = "generic", timeout: float | None 
     _log(f"{cfg.BLOCK} ({cfg.full_hash()}), target {target}: Verilog and black boxes ready in "
          f"{time.monotonic() - t0:.1f} s")
     if target == "generic":
-        measures = synth_generic(verilog, cfg.BLOCK, work, blackboxes, deadline, hierarchy)
+        measures = synth_generic(verilog, cfg.BLOCK, work, blackboxes, deadline, hierarchy, abc)
     elif target == "ice40":
         measures = _ice40(cfg, work, deadline)
     else:

@@ -154,3 +154,12 @@ def test_timeout_stops_yosys_with_one_line():
     bad = omnidrl("synth", "pe", "--timeout", "-3")
     assert bad.returncode == 2 and bad.stderr.strip() == \
         "omnidrl synth: error: argument --timeout: '-3' is not a number of seconds > 0"
+
+
+def test_fast_abc_scripts_are_used_and_reported(tmp_path):
+    path = tmp_path / "macs.v"
+    path.write_text(convert(_Macs(2), "top"))
+    records = {r["metric"]: r["value"] for r in synth_generic(path, "top", tmp_path / "w", abc="fast")}
+    assert records["abc_fast"] == 1 and records["hierarchy_kept"] == 0 and records["area"] > 0
+    script = (tmp_path / "w" / "generic.ys").read_text()
+    assert "abc -script +strash;dretime;map -g cmos2" in script and "abc -script +strash;dretime;map -liberty" in script
