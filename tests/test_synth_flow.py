@@ -17,25 +17,28 @@ from hdl.lib.sram import Sram
 from hdl.pe import PE, PEConfig
 
 
-class _Pes(wiring.Component):
-    """``count`` default PEs side by side (their submodules' ports are numbered per instance)."""
+class _Side(wiring.Component):
+    """Components side by side under one top, their ports straight through."""
 
-    def __init__(self, count: int):
-        self.count = count
-        super().__init__({f"pe{k}": Out(PE(PEConfig()).signature) for k in range(count)})
+    def __init__(self, parts: dict):
+        self.parts = parts
+        super().__init__({name: Out(part.signature) for name, part in parts.items()})
 
     def elaborate(self, platform):
         m = Module()
-        for k in range(self.count):
-            m.submodules[f"pe{k}"] = pe = PE(PEConfig())
-            wiring.connect(m, wiring.flipped(getattr(self, f"pe{k}")), pe)
+        for name, part in self.parts.items():
+            m.submodules[name] = part
+            wiring.connect(m, wiring.flipped(getattr(self, name)), part)
         return m
 
 
-def omnidrl(*args):
-    env = dict(os.environ, AMARANTH_USE_YOSYS="builtin")
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=ROOT, capture_output=True, text=True,
-                          env=env, timeout=600)
+def _pes(count: int) -> _Side:
+    """Default PEs (their submodules' ports are numbered per instance)."""
+    return _Side({f"pe{k}": PE(PEConfig()) for k in range(count)})
+
+
+def _macs(count: int) -> _Side:
+    return _Side({f"mac{k}": _Mac() for k in range(count)})
 
 
 class _Mac(wiring.Component):
@@ -64,21 +67,6 @@ class _Mul(wiring.Component):
         return m
 
 
-class _Macs(wiring.Component):
-    """``count`` MACs side by side, inputs and outputs straight through."""
-
-    def __init__(self, count: int):
-        self.count = count
-        super().__init__({f"mac{k}": Out(_Mac().signature) for k in range(count)})
-
-    def elaborate(self, platform):
-        m = Module()
-        for k in range(self.count):
-            m.submodules[f"mac{k}"] = mac = _Mac()
-            wiring.connect(m, wiring.flipped(getattr(self, f"mac{k}")), mac)
-        return m
-
-
 class _Memory(wiring.Component):
     addr: In(12)
     data: Out(8)
@@ -101,14 +89,14 @@ def test_a_black_box_is_read_as_a_stub():
 
 
 def test_identical_modules_are_merged_and_their_instances_renamed():
-    text = convert(_Macs(3), "top")
+    text = convert(_macs(3), "top")
     merged, names = merge_identical_modules(text)
     assert verilog_modules(merged) == {"top", "top.mac0", "top.mac0.mul"}
     assert names == {f"top.mac{k}{sub}": f"top.mac0{sub}" for k in (1, 2) for sub in ("", ".mul")}
     assert [f"mac{k}" for k in range(3)] == [ln.split()[1] for ln in merged.splitlines()
                                              if ln.startswith("  \\top.mac0  ")]  # every instance kept
     # Modules that differ in any way (here the ports the backend numbered) stay apart.
-    _, names = merge_identical_modules(convert(_Pes(2), "top"))
+    _, names = merge_identical_modules(convert(_pes(2), "top"))
     assert names == {"top.pe1.add": "top.pe0.add", "top.pe1.out": "top.pe0.out"}
 
 
@@ -118,7 +106,7 @@ def test_kept_hierarchy_counts_every_instance(tmp_path):
     records = {}
     for count in (1, 3):
         path = tmp_path / f"macs{count}.v"
-        path.write_text(convert(_Macs(count), "top"))
+        path.write_text(convert(_macs(count), "top"))
         records[count] = {r["metric"]: r["value"] for r in synth_generic(path, "top", tmp_path / f"w{count}",
                                                                           hierarchy="keep")}
     assert records[3]["hierarchy_kept"] == 1
@@ -158,7 +146,7 @@ def test_timeout_stops_yosys_with_one_line():
 
 def test_fast_abc_scripts_are_used_and_reported(tmp_path):
     path = tmp_path / "macs.v"
-    path.write_text(convert(_Macs(2), "top"))
+    path.write_text(convert(_macs(2), "top"))
     records = {r["metric"]: r["value"] for r in synth_generic(path, "top", tmp_path / "w", abc="fast")}
     assert records["abc_fast"] == 1 and records["hierarchy_kept"] == 0 and records["area"] > 0
     script = (tmp_path / "w" / "generic.ys").read_text()
