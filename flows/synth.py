@@ -45,7 +45,7 @@ KEEP_HIERARCHY_LINES = 150_000
 ABC_SCRIPTS = ("auto", "default", "fast")
 # `auto` maps with a fast ABC script (no SAT sweeping, no choice computation) when one module of the
 # Verilog is longer than this: the transposer's `paper` preset (one module of 65,515 lines, 16
-# lanes of 256-input gathers) spent over 18 minutes in `abc -g cmos2` with the default script.
+# lanes of 256-input gathers) spent over 14 minutes in `abc -g cmos2` with the default script.
 # The largest module measured with the default script is the transposer's `default` (45,051).
 ABC_FAST_MODULE_LINES = 50_000
 ABC_FAST_SCRIPT = "+strash;dretime;map"  # the script of Yosys's former `abc -fast`
