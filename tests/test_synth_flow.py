@@ -17,6 +17,12 @@ from hdl.lib.sram import Sram
 from hdl.pe import PE, PEConfig
 
 
+def omnidrl(*args):
+    env = dict(os.environ, AMARANTH_USE_YOSYS="builtin")
+    return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          env=env, timeout=600)
+
+
 class _Side(wiring.Component):
     """Components side by side under one top, their ports straight through."""
 
