@@ -10,6 +10,7 @@ reports an unused port, and the ``wire`` line that redeclares it, whose on/off s
 takes.
 """
 
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -74,7 +75,7 @@ def waiver_files(verilog: Path, top: str) -> list[Path]:
         return [WAIVERS]
     own = verilog.with_name(f"{verilog.stem}.unused.vlt")
     if not own.exists() or own.read_text() != text:
-        tmp = own.with_name(f".{own.name}.tmp")
+        tmp = own.with_name(f".{own.name}.{os.getpid()}.tmp")  # pytest workers may write it at once
         tmp.write_text(text)
         tmp.replace(own)
     return [WAIVERS, own]
