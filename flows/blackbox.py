@@ -27,7 +27,8 @@ import re
 from amaranth.hdl import Fragment, Value
 from amaranth.lib import wiring
 
-__all__ = ["is_blackbox", "find_blackboxes", "verilog_modules", "check_in_verilog", "yosys_name"]
+__all__ = ["is_blackbox", "find_blackboxes", "verilog_modules", "check_in_verilog", "stub_blackboxes",
+           "merge_identical_modules", "yosys_name"]
 
 
 def is_blackbox(elaboratable) -> bool:
@@ -87,6 +88,95 @@ def check_in_verilog(names: tuple[str, ...], text: str, where: str = "the Verilo
         if name not in modules:
             raise ValueError(f"black box {name!r} is not a module of {where}; modules are "
                                f"{', '.join(sorted(modules))}")
+
+
+_MODULE_BLOCK = re.compile(r"^(?P<attrs>(?:[ \t]*\(\*[^\n]*\*\)[ \t]*\n)*)(?P<head>[ \t]*module[ \t]+(?P<name>\\\S+|[A-Za-z_][\w$]*)"
+                           r"[^;]*;\n)(?P<body>.*?)^[ \t]*endmodule\b", re.M | re.S)
+_PORT_DECLARATION = re.compile(r"^[ \t]*(?:input|output|inout)\b[^;]*;[ \t]*$", re.M)
+
+
+def stub_blackboxes(text: str, names: tuple[str, ...]) -> str:
+    r"""``text`` with the module of each of ``names`` cut down to a ``(* blackbox *)`` stub.
+
+    A stub keeps the module header and its port declarations and drops everything else, so
+    synthesis never reads what it would throw away: a 16384-word memory is written with one
+    ``initial`` assignment per word, and Yosys's reader spent minutes on those before the
+    ``blackbox`` pass discarded them. Raises ``ValueError`` naming a name that is no module.
+
+    Example
+    -------
+    >>> stub_blackboxes("module m(a);\n  input a;\n  wire a;\n  reg r;\nendmodule\n", ("m",))
+    '(* blackbox *)\nmodule m(a);\n  input a;\nendmodule\n'
+    """
+    check_in_verilog(names, text)
+    wanted = set(names)
+
+    def stub(match: re.Match) -> str:
+        if match["name"].lstrip("\\") not in wanted:
+            return match[0]
+        ports = "".join(line + "\n" for line in _PORT_DECLARATION.findall(match["body"]))
+        return f"{match['attrs']}(* blackbox *)\n{match['head']}{ports}endmodule"
+
+    return _MODULE_BLOCK.sub(stub, text)
+
+
+# The wake-up register of the Yosys backend is numbered per module (flows/generate.py).
+_TRIGGER = re.compile(r"dump_module\$\d+ ")
+_INSTANCE = re.compile(r"^(?P<indent>[ \t]+)\\(?P<module>\S+)(?P<rest>[ \t]+\S+[ \t]*\()$", re.M)
+
+
+def merge_identical_modules(text: str) -> tuple[str, dict[str, str]]:
+    r"""``text`` with every module that is identical to an earlier one but for its name removed,
+    and its instances pointed at the earlier one; returns the text and ``{removed: kept}``.
+
+    Amaranth writes one module per instance (``pe_array.grid.add0_0``, ``add0_1``, ...), so an
+    array of 256 identical PEs is 256 modules; a synthesis that keeps the hierarchy then maps
+    each distinct module once. Repeats until no pair is left (two modules become identical once
+    the submodules they instantiate are merged). Only escaped module names (Amaranth's
+    submodules, ``\a.b``) are merged; the top keeps its own. The number of the backend's
+    wake-up register (``dump_module$N``) does not count as a difference.
+
+    Example
+    -------
+    >>> sub = "module \\t.{} (a);\n  input a;\nendmodule\n"
+    >>> v = "module top(a);\n  input a;\n  \\t.x  x (\n  );\n  \\t.y  y (\n  );\nendmodule\n"
+    >>> merged, names = merge_identical_modules(v + sub.format("x") + sub.format("y"))
+    >>> names
+    {'t.y': 't.x'}
+    >>> print(merged.replace("\\", "/"), end="")
+    module top(a);
+      input a;
+      /t.x  x (
+      );
+      /t.x  y (
+      );
+    endmodule
+    module /t.x (a);
+      input a;
+    endmodule
+    <BLANKLINE>
+    """
+    merged: dict[str, str] = {}
+    while True:
+        kept: dict[str, str] = {}   # module text with its name blanked -> name kept
+        renames: dict[str, str] = {}
+        for match in _MODULE_BLOCK.finditer(text):
+            name = match["name"]
+            if not name.startswith("\\") or "blackbox" in match["attrs"]:
+                continue  # the top, and black-box stubs (synthesis reports them by name)
+            key = _TRIGGER.sub("", match[0][len(match["attrs"]):].replace(name + " ", "\\ ", 1))
+            if key in kept:
+                renames[name[1:]] = kept[key]
+            else:
+                kept[key] = name[1:]
+        if not renames:
+            return text, merged
+        text = _MODULE_BLOCK.sub(lambda m: "" if m["name"][1:] in renames and m["name"].startswith("\\")
+                                 else m[0], text)
+        text = _INSTANCE.sub(lambda m: f"{m['indent']}\\{renames.get(m['module'], m['module'])}{m['rest']}", text)
+        for old, new in renames.items():
+            merged[old] = new
+        merged = {old: renames.get(new, new) for old, new in merged.items()}
 
 
 def yosys_name(name: str) -> str:

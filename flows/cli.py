@@ -7,7 +7,8 @@ User mistakes (unknown block or preset, bad ``--set`` value, an output path that
 written, a damaged input file, missing tool) print one line naming the thing, the value and what
 is allowed, and exit with status 2, having written nothing: every argument and every output
 path is checked before any work starts. Argument-parser errors name the subcommand
-(``omnidrl verilog: error: ...``). Failing tests or failed synthesis exit with status 1.
+(``omnidrl verilog: error: ...``). Failing tests or failed synthesis exit with status 1; a synthesis stopped by its
+``--timeout`` exits with 124 (as coreutils' ``timeout`` does).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import sys
 import time
 from pathlib import Path
@@ -26,6 +28,7 @@ __all__ = ["main"]
 
 EXIT_USER = 2
 EXIT_FAIL = 1
+EXIT_TIMEOUT = 124
 
 
 class UserError(Exception):
@@ -158,13 +161,21 @@ def cmd_sim(args) -> int:
     return EXIT_FAIL if failed else 0
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def cmd_synth(args) -> int:
     from .report import render_block_markdown
-    from .synth import SynthError, load_report, synthesize
+    from .synth import SynthError, SynthTimeout, load_report, synthesize
 
     cfg = _config(args)
+    signal.signal(signal.SIGTERM, _interrupt)  # stop Yosys (its own session) on the way out
     try:
-        path = synthesize(cfg, args.target)
+        path = synthesize(cfg, args.target, timeout=args.timeout, hierarchy=args.hierarchy, abc=args.abc)
+    except SynthTimeout as exc:
+        print(f"omnidrl synth: {exc}", file=sys.stderr)
+        return EXIT_TIMEOUT
     except SynthError as exc:
         print(f"omnidrl synth: {exc}", file=sys.stderr)
         return EXIT_FAIL
@@ -186,7 +197,8 @@ def cmd_lint(args) -> int:
         print("\n".join(problems))
         print(f"lint: {len(problems)} unwaived Verilator warnings in {cfg.artefact_name}")
         return EXIT_FAIL
-    print(f"lint: {cfg.artefact_name} clean (verilator --lint-only -Wall, waivers in flows/lint_waivers.vlt)")
+    print(f"lint: {cfg.artefact_name} clean (verilator --lint-only -Wall, waivers in flows/lint_waivers.vlt "
+          f"and, for unused signals, {cfg.artefact_name}.unused.vlt)")
     return 0
 
 
@@ -440,6 +452,16 @@ def cmd_params(args) -> int:
 
 
 # -- parser -------------------------------------------------------------------------------
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds > 0")
+    return value
+
+
 def _add_block_args(p, with_block=True):
     if with_block:
         p.add_argument("block", metavar="BLOCK", help="one of: " + ", ".join(block_names()))
@@ -471,6 +493,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("synth", help="Yosys synthesis: cells, transistors, GE area, worst path; iCE40; Xilinx")
     _add_block_args(p)
     p.add_argument("--target", default="generic", choices=["generic", "ice40", "xilinx"])
+    p.add_argument("--timeout", type=_seconds, metavar="SECONDS",
+                   help="stop the tools after this many seconds (one line, exit status 124; no report)")
+    p.add_argument("--hierarchy", default="auto", choices=["auto", "flatten", "keep"],
+                   help="generic target: flatten the design, or keep its hierarchy and synthesize each distinct "
+                        "module once (auto: keep for Verilog over 150,000 lines; see docs/flows.md)")
+    p.add_argument("--abc", default="auto", choices=["auto", "default", "fast"],
+                   help="generic target: ABC's default mapping scripts or its fast ones (auto: fast when one "
+                        "module is over 50,000 lines; see docs/flows.md)")
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("lint", help="verilator --lint-only -Wall with the checked-in waiver list")

@@ -223,7 +223,10 @@ class Transposer(wiring.Component):
             # Cell p holds packed value src[p]: it arrives in beat src // lanes, lane src % lanes.
             hit = Signal(name=f"scatter_{p // tile}_{p % tile}")
             m.d.comb += hit.eq(is_val & in_bm[p] & ((src[p] >> log_p) == in_cnt))
-            value = mux_tree(lane_values, src[p][:log_p])
+            # A signal, not an expression: Amaranth's simulator and its Verilog backend copy an
+            # expression into every use (here one per bank); see docs/transposer.md, "Simulation speed".
+            value = Signal(16, name=f"in_{p // tile}_{p % tile}")
+            m.d.comb += value.eq(mux_tree(lane_values, src[p][:log_p]))
             for b in range(B):
                 with m.If(hit & (wr == b)):
                     m.d.sync += bank_val[b][p].eq(value)
@@ -277,7 +280,8 @@ class Transposer(wiring.Component):
             o_need.eq(mux_tree(bank_need, rd)),
             self.o.valid.eq(mux_tree(bank_full, rd)),
         ]
-        o_bm_t = Cat(o_bm[r * tile + c] for c in range(tile) for r in range(tile))
+        o_bm_t = Signal(N)  # a signal for the same reason: its bits feed every rank
+        m.d.comb += o_bm_t.eq(Cat(o_bm[r * tile + c] for c in range(tile) for r in range(tile)))
         # dst of cell (r, c) = row-major rank of (c, r) in the transposed bitmap.
         dst_t = _row_major_ranks(m, o_bm_t, tile, "dst")
         lane_terms = [[] for _ in range(lanes)]
@@ -287,7 +291,8 @@ class Transposer(wiring.Component):
                 dst = dst_t[q]
                 here = Signal(name=f"gather_{r}_{c}")
                 m.d.comb += here.eq(o_bm[p] & ((dst >> log_p) == out_cnt))
-                value = mux_tree([bank_val[b][p] for b in range(B)], rd)
+                value = Signal(16, name=f"out_{r}_{c}")  # one bank multiplexer per cell, not one per lane
+                m.d.comb += value.eq(mux_tree([bank_val[b][p] for b in range(B)], rd))
                 for lane in range(lanes):
                     sel = here & (dst[:log_p] == lane) if log_p else here
                     lane_terms[lane].append(Mux(sel, value, 0))

@@ -6,7 +6,7 @@ and raises :class:`SimulationFailed` unless at least one test ran and none faile
 reaches the testbench as JSON in ``$OMNIDRL_CONFIG``; more settings go in ``extra_env``.
 ``run_cocotb_component(component, name, sim, test_module=...)`` does the same for any Amaranth
 component (a test fixture that is no registered block), and ``run_cocotb_verilog`` for a
-Verilog file. Verilator builds read ``flows/lint_waivers.vlt``, the waivers of ``omnidrl lint``.
+Verilog file. Verilator builds read the waivers of ``omnidrl lint`` (``flows.lint.waiver_files``).
 
 Waves are off unless ``WAVES=1`` is set (or ``waves=True`` is passed): they then get their own
 build directory, because Icarus does not notice changed build flags.
@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from flows.generate import BUILD, ROOT, generate_component_verilog, generate_verilog
-from flows.lint import WAIVERS
+from flows.lint import waiver_files
 from hdl.config import BlockConfig
 from hdl.registry import get_block
 
@@ -139,7 +139,7 @@ def run_cocotb_verilog(verilog: Path, top: str, sim: str, *, test_module: str, t
                        tag: str | None = None) -> Path:
     """Build ``verilog`` (top module ``top``) once per simulator in ``build/sim/<sim>/<file stem>``
     and run the cocotb module ``test_module`` on it; the other options are those of
-    :func:`run_cocotb`. Verilator reads ``flows/lint_waivers.vlt`` first, like ``omnidrl lint``."""
+    :func:`run_cocotb`. Verilator reads the lint waivers first, like ``omnidrl lint`` (:func:`flows.lint.waiver_files`)."""
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import VerilatorControlFile, get_runner
 
@@ -156,7 +156,8 @@ def run_cocotb_verilog(verilog: Path, top: str, sim: str, *, test_module: str, t
     # unpatched install working too.
     if sim == "verilator":
         os.environ.setdefault("MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include")
-    sources = [VerilatorControlFile(WAIVERS), verilog] if sim == "verilator" else [verilog]
+    sources = ([*map(VerilatorControlFile, waiver_files(verilog, top)), verilog] if sim == "verilator"
+               else [verilog])
 
     runner = get_runner(sim)
     build_log = build_dir / "build.log"
