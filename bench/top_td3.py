@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import WORK, run_info, write_results  # noqa: E402
+from bench._common import RESULTS, WORK, run_info, write_results  # noqa: E402
 from golden.compile_td3 import compile_update, read_agent, write_agent, write_batch  # noqa: E402
 from golden.isa import Counter, Fmt, Op, out_beats  # noqa: E402
 from golden.machine import run_program  # noqa: E402
@@ -204,7 +204,7 @@ def markdown(doc: dict) -> str:
             lines.append(f"| {r['workload']} | {kind} | {d['raw_words']:,} | {d['emd_words']:,} | "
                          f"{d['emd_raw_equiv_words']:,} | {ratio:.3f} | {d['fp32_words']:,} |")
     if doc.get("rtl"):
-        lines += ["", "## RTL (Verilator, default preset)", "",
+        lines += ["", "## RTL (Verilator, default preset)", "", doc.get("rtl_note", ""), "",
                   "| workload | ok | bit-exact images | bit-exact state | cycles | array util. (EX_STEPS / cycles) | "
                   "sim cycles/s | wall s |", "|---|---|---|---|---|---|---|---|"]
         for r in doc["rtl"]:
@@ -221,6 +221,9 @@ def main(argv=None) -> int:
     ap.add_argument("--presets", nargs="+", default=["default", "paper"])
     ap.add_argument("--workloads", nargs="+", default=list(WORKLOADS))
     ap.add_argument("--rtl", action="store_true", help="also run the default preset on Verilator")
+    ap.add_argument("--rtl-note", default="", help="where the RTL results come from (stored with them)")
+    ap.add_argument("--keep-golden", action="store_true",
+                    help="take the machine-model records of the committed bench/results/top_td3.json")
     ap.add_argument("--reuse-rtl", action="store_true",
                     help="take RTL results already in build/bench/top_td3/ instead of running them again")
     args = ap.parse_args(argv)
@@ -231,7 +234,9 @@ def main(argv=None) -> int:
                      "trace's dense weights); bf16 operands EMD-coded (golden.emd default format) except the "
                      "raw sparse kept blocks and bitmaps the transposer reads; fp32 accumulators raw."),
            "golden": [], "rtl": []}
-    for preset in args.presets:
+    kept = json.loads((RESULTS / "top_td3.json").read_text())["golden"] if args.keep_golden else []
+    doc["golden"] = [r for r in kept if r["preset"] in args.presets and r["workload"] in args.workloads]
+    for preset in ([] if args.keep_golden else args.presets):
         for name in args.workloads:
             print(f"[top_td3] machine model: {name} on {preset} ...", flush=True)
             r = golden_run(name, preset)
@@ -246,6 +251,8 @@ def main(argv=None) -> int:
             print(f"[top_td3]   {'ok' if r.get('ok') else 'FAILED'} ({r.get('wall_s_with_build', r.get('wall_s'))} s)",
                   flush=True)
             doc["rtl"].append(r)
+    if args.rtl_note:
+        doc["rtl_note"] = args.rtl_note
     g = {(r["workload"], r["preset"]): r for r in doc["golden"]}
     rtl = {r["workload"]: r for r in doc["rtl"] if r.get("ok")}
     summary = {}
