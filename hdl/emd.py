@@ -24,7 +24,8 @@ appends it to a bit accumulator and sends ``word_bits`` at a time. A stream ends
   beat is accepted, and a word is valid one cycle after the packer holds ``word_bits`` bits: at
   the earliest 3 cycles after the group's last beat (measured with the defaults on trained
   weights: 4, as the first beat's 51 bits do not fill a 64-bit word).
-* One extra cycle per stream for the terminator.
+* One extra cycle per stream for the terminator, and one for the CRC field when
+  ``fmt.crc_bits`` asks for it (computed over the beats as they are emitted).
 
 Decoder (:class:`EmdDecoder`): a bit buffer refilled one word per cycle; each cycle it parses
 the group header (on a group's first beat) and ``lanes`` records in a chain, and writes one
@@ -34,7 +35,8 @@ bits (plus the look-ahead of ``max_chunk`` bits) to the output beat.
 
 Errors: a truncated stream (``last`` word absorbed before the terminator), a code that decodes
 outside the exponent range, a reserved header, a partial group that is not a whole number of
-beats, data after the terminator or non-zero padding raise ``error`` and put the cause on
+beats, a CRC field (``fmt.crc_bits``) that differs from the decoded values' CRC, data after
+the terminator (or the CRC) or non-zero padding raise ``error`` and put the cause on
 ``err_code`` (:class:`golden.codes.EmdDecoderError`: the first fault in stream order, the one
 ``golden.emd.decode`` reports); both stay until the next stream starts. The decoder then drops
 input words up to ``last`` and returns to idle.
@@ -473,7 +475,8 @@ class EmdDecoder(wiring.Component):
     o : Out(stream.Signature(lanes_layout(lanes)))
         The decoded values; ``last`` on the stream's final beat.
     error : Out(1)
-        Set by a truncated or corrupt stream; cleared when the next stream's first word is taken.
+        Set by a truncated or corrupt stream (with ``fmt.crc_bits``, also by a CRC mismatch,
+        judged after the values are out); cleared when the next stream's first word is taken.
     err_code : Out(EmdDecoderError)
         Why (the first fault in stream order, the cause ``golden.emd.decode`` reports); held
         with ``error``, ``NONE`` while ``error`` is low.
