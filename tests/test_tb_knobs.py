@@ -60,3 +60,23 @@ def test_every_variable_the_testbenches_read_is_documented():
     documented = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", table))
     missing = sorted(used - documented - {"TB_STATS"} | ({"TB_STATS"} - documented))
     assert not missing, f"docs/testing.md, Settings from the environment: add {missing}"
+
+
+def test_the_soak_covers_every_block_with_documented_knobs():
+    """bench/soak.py soaks every registered block and sets only variables of the table."""
+    import importlib.util  # noqa: PLC0415
+
+    from hdl.registry import BLOCKS  # noqa: PLC0415
+
+    spec = importlib.util.spec_from_file_location("soak", ROOT / "bench" / "soak.py")
+    soak = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(soak)
+    jobs = soak._jobs(0.3, 0.3, 10, 0.01)
+    assert {cfg.BLOCK for _, cfg, _, _, stream in jobs if stream} == set(BLOCKS)
+    assert {cfg.BLOCK for _, cfg, _, _, stream in jobs if not stream} == {"emd_dec", "transposer"}
+    doc = (ROOT / "docs" / "testing.md").read_text()
+    table = doc[doc.index("## Settings from the environment"):]
+    for name, _, test, env_of, _ in jobs:
+        for key in env_of(0):
+            assert f"`{key}`" in table, f"soak {name} sets {key}, which docs/testing.md does not list"
+        assert f"async def {test}(" in "".join(p.read_text() for p in (ROOT / "tb").glob("test_*.py")), test
