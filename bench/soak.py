@@ -66,15 +66,17 @@ def _jobs(gap: float, stall: float, malformed: int, scale: float):
         ("pe_array", PEArrayConfig.preset("tiny"), "random_every_mode_bit_and_cycle_exact",
          lambda k: {"PEA_ROUNDS": n(330), "PEA_SCALE": "2", "PEA_EXACT": "0", "PEA_SEED": str(1000 + k),
                     "PEA_GAP": g, "PEA_STALL": s}, True),
-        # Dot products of one or two groups, so that a million results take ~10 M cycles.
+        # Dot products of one group (12 cycles each at full rate), so that a million results take
+        # the fewest cycles.
         ("ecim", EcimConfig.preset("default"), "random_dots_with_stalls",
-         lambda k: {"ECIM_DOTS": n(100_000), "ECIM_MAX_GROUPS": "2", "ECIM_SEED": str(1000 + k), "ECIM_GAP": g,
+         lambda k: {"ECIM_DOTS": n(100_000), "ECIM_MAX_GROUPS": "1", "ECIM_SEED": str(1000 + k), "ECIM_GAP": g,
                     "ECIM_STALL": s}, True),
     ]
 
 
-def run_block(name, cfg, test, env_of, stream: bool, target: int, max_chunks: int) -> dict:
-    """Chunks of ``test`` until ``target`` output beats (a stream block) or one chunk (a set)."""
+def run_block(name, cfg, test, env_of, stream: bool, target: int, max_chunks: int, progress=None) -> dict:
+    """Chunks of ``test`` until ``target`` output beats (a stream block) or one chunk (a set).
+    ``progress(result so far)`` is called after every chunk."""
     from tb.runner import SimulationFailed, run_cocotb  # noqa: PLC0415
 
     totals = {"beats": 0, "cycles": 0, "sim_seconds": 0.0}
@@ -105,13 +107,19 @@ def run_block(name, cfg, test, env_of, stream: bool, target: int, max_chunks: in
         chunks.append({"env": env_of(k), "records": records, "wall_s": round(time.perf_counter() - c0, 1)})
         print(f"soak: {name} chunk {k}: {totals['beats']:,} beats, {totals['cycles']:,} cycles so far, "
               f"{errors} error(s), {chunks[-1]['wall_s']} s", flush=True)
+        if progress is not None:
+            progress(_result(cfg, test, totals, extra, errors, failures, chunks, t0))
         if not records:  # the test reported nothing: it failed before the end; do not loop on it
             break
         k += 1
+    return _result(cfg, test, totals, extra, errors, failures, chunks, t0)
+
+
+def _result(cfg, test, totals, extra, errors, failures, chunks, t0) -> dict:
     return {"block": cfg.BLOCK, "config": cfg.to_dict(), "test": test, **totals, **extra,
             "cycles_per_s": totals["cycles"] / totals["sim_seconds"] if totals["sim_seconds"] else 0.0,
             "errors": errors, "failures": failures, "chunks": len(chunks),
-            "wall_s": round(time.perf_counter() - t0, 1), "chunk_detail": chunks}
+            "wall_s": round(time.perf_counter() - t0, 1), "chunk_detail": list(chunks)}
 
 
 def _markdown(res: dict) -> str:
@@ -125,7 +133,8 @@ def _markdown(res: dict) -> str:
              "|---|---|---|---:|---:|---:|---:|---:|"]
     for name, r in res["blocks"].items():
         preset = r["preset"]
-        lines.append(f"| {name} | {preset} | `{r['test']}` | {r['beats']:,} | {r['cycles']:,} | "
+        unfinished = " (stopped before the target)" if r.get("unfinished") else ""
+        lines.append(f"| {name} | {preset} | `{r['test']}` | {r['beats']:,}{unfinished} | {r['cycles']:,} | "
                      f"{r['cycles_per_s']:,.0f} | {r['chunks']} | {r['errors']} |")
     sets = [(n, r) for n, r in res["sets"].items()]
     if sets:
@@ -163,6 +172,8 @@ def main(argv=None) -> int:
     ap.add_argument("--max-chunks", type=int, default=100, help="stop a block after this many chunks")
     ap.add_argument("--out", default="soak", help="result name under bench/results (default soak)")
     ap.add_argument("--render", action="store_true", help="only rewrite the .md from the existing .json")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the other blocks of the existing results file (run only --blocks, replace theirs)")
     args = ap.parse_args(argv)
     if args.render:
         from bench._common import RESULTS  # noqa: PLC0415
@@ -182,11 +193,21 @@ def main(argv=None) -> int:
         ap.error(f"--blocks {','.join(unknown)} is not allowed; choose from {', '.join(names)}")
     res = {"benchmark": "soak", **run_info(("numpy", "amaranth", "cocotb")), "simulator": "verilator",
            "target_beats": args.beats, "gap": args.gap, "stall": args.stall, "blocks": {}, "sets": {}}
+    from bench._common import RESULTS  # noqa: PLC0415
+    if args.keep and (RESULTS / f"{args.out}.json").exists():
+        old = json.loads((RESULTS / f"{args.out}.json").read_text())
+        res["blocks"], res["sets"] = old.get("blocks", {}), old.get("sets", {})
+        res["runs"] = old.get("runs", []) + [{"date": old.get("date"), "seconds": old.get("seconds")}]
     t0 = time.perf_counter()
     for name, cfg, test, env_of, stream in jobs:
         if name not in wanted:
             continue
-        r = run_block(name, cfg, test, env_of, stream, args.beats, args.max_chunks)
+        def progress(partial, name=name, cfg=cfg, stream=stream):
+            partial["preset"], partial["unfinished"] = _preset_of(cfg), True
+            (res["blocks"] if stream else res["sets"])[name] = partial
+            write_results(args.out, res, _markdown(res))
+
+        r = run_block(name, cfg, test, env_of, stream, args.beats, args.max_chunks, progress)
         r["preset"] = _preset_of(cfg)
         (res["blocks"] if stream else res["sets"])[name] = r
         print(f"soak: {name}: {r['beats']:,} beats, {r['cycles']:,} cycles, {r['cycles_per_s']:,.0f} cycles/s, "
