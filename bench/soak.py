@@ -128,7 +128,8 @@ def _markdown(res: dict) -> str:
              f"shared with other work. Stream blocks: random input gaps {res['gap']} and output stalls {res['stall']}, "
              f"chunks with a new seed until at least {res['target_beats']:,} checked output beats; every beat "
              "compared bit for bit with the golden model by the block's own testbench. Cycles/s counts the "
-             "streaming phase only (stimulus and golden model excluded).", "",
+             "streaming phase only (stimulus and golden model excluded)."
+             + "".join(f" Blocks kept from the run of {r['date']}." for r in res.get("runs", []) if r.get("date")), "",
              "| block | preset | test | output beats | cycles | cycles/s | chunks | errors |",
              "|---|---|---|---:|---:|---:|---:|---:|"]
     for name, r in res["blocks"].items():
