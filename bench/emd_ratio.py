@@ -1,6 +1,6 @@
 """EMD compression benchmark: bits per value and per exponent against top-3 and the entropy bound.
 
-Usage: ``python bench/emd_ratio.py [--quick] [--no-synth]``
+Usage: ``python bench/emd_ratio.py [--quick] [--no-synth] [--integrity-only]``
 
 Tensors: every tensor of the committed TD3 trace (``golden.traces``) when it is present;
 otherwise a synthetic TD3-shaped set (actor 17-256-256-6 and critic 23-256-256-1 at three
@@ -11,7 +11,14 @@ the defaults (the lowest element-weighted exponent bits). Area comes from the ``
 reports of the encoder and decoder presets (synthesized when missing; ``--no-synth`` only reads
 the reports that exist).
 
-Prints one summary line per figure and writes bench/results/emd.json (plus emd.md, emd.png).
+Integrity (``--integrity-only`` runs just this): streams cut from the same tensors, coded with
+the defaults without a CRC and with each ``crc_bits``, get one, two or three random bit flips
+(the damage classes of ``tb.stimulus.emd.damaged_streams``); each damaged stream is decoded and
+counted as rejected (by cause) or silently wrong. The CRC's bit cost is measured on the whole
+tensors, one stream each.
+
+Prints one summary line per figure and writes bench/results/emd.json (plus emd.md, emd.png) and
+bench/results/emd_integrity.json (plus .md).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._common import ROOT, RESULTS, run_info, synth_records, td3_layer_sizes, write_results  # noqa: E402
 from golden import emd  # noqa: E402
 from golden.bf16 import f32_to_bf16  # noqa: E402
+from golden.codes import EmdDecoderError  # noqa: E402
 
 
 def synthetic_tensors(seed: int = 0):
@@ -107,13 +115,108 @@ def area_figures(synthesize: bool = True):
     return out
 
 
+def integrity(source: str, tensors, trials: int = 625, stream_values: int = 512, word_bits: int = 64,
+              seed: int = 17) -> dict:
+    """Detection of random bit flips without and with the CRC field, and the field's cost.
+
+    For each format (the defaults with ``crc_bits`` 0, 16 and 32) and each damage class (1, 2 or
+    3 bit flips at random positions of the stream's words, padding included), ``trials`` streams
+    of ``stream_values`` values cut at random from random tensors are damaged and decoded.
+    Every format sees the same values and the same flip positions (drawn over the longest
+    stream, then wrapped onto each), so the rows compare like with like.
+    """
+    rng = np.random.default_rng(seed)
+    formats = {bits: emd.DEFAULT.replace(crc_bits=bits) for bits in (0, 16, 32)}
+    big = [v for _, _, v in tensors if v.size >= stream_values]
+    classes = {}
+    trial_bits = []
+    for flips in (1, 2, 3):
+        counts = {bits: {"trials": trials, "silent": 0, "exact": 0, "rejected": 0, "causes": {}} for bits in formats}
+        for _ in range(trials):
+            v = big[int(rng.integers(len(big)))]
+            start = int(rng.integers(0, v.size - stream_values + 1))
+            values = v[start:start + stream_values]
+            trial_bits.append(emd.encoded_bits(values, formats[0]))
+            draws = rng.random(flips)
+            for bits, fmt in formats.items():
+                words = emd.encode(values, fmt, word_bits)
+                n = len(words) * word_bits
+                positions = sorted({int(d * n) for d in draws})
+                for p in positions:
+                    words[p // word_bits] ^= 1 << (p % word_bits)
+                c = counts[bits]
+                try:
+                    ok = np.array_equal(emd.decode(words, fmt, word_bits), values)
+                    c["exact" if ok else "silent"] += 1
+                except emd.EmdFormatError as exc:
+                    c["rejected"] += 1
+                    c["causes"][exc.code.name] = c["causes"].get(exc.code.name, 0) + 1
+        for c in counts.values():
+            c["silent_rate"] = c["silent"] / trials
+            c["detected_rate"] = c["rejected"] / trials
+        classes[f"{flips}-bit"] = counts
+    total = {bits: {k: sum(classes[cl][bits][k] for cl in classes) for k in ("trials", "silent", "exact", "rejected")}
+             for bits in formats}
+    for t in total.values():
+        t["silent_rate"], t["detected_rate"] = t["silent"] / t["trials"], t["rejected"] / t["trials"]
+    # Cost: every tensor one stream.
+    n_values = sum(v.size for _, _, v in tensors)
+    plain_bits = sum(emd.encoded_bits(v, emd.DEFAULT) for _, _, v in tensors)
+    cost = {}
+    for bits in (16, 32):
+        extra = bits * len(tensors)
+        cost[bits] = {"bits_per_stream": bits, "streams": len(tensors), "extra_bits": extra,
+                      "extra_bits_per_value": extra / n_values, "relative": extra / plain_bits,
+                      "relative_at_stream_values": bits / float(np.mean(trial_bits))}
+    return {"benchmark": "emd_integrity", **run_info(("numpy",)), "tensor_source": source,
+            "format": emd.DEFAULT.label(), "word_bits": word_bits, "stream_values": stream_values, "seed": seed,
+            "classes": classes, "total": total, "cost": cost, "values": n_values,
+            "plain_bits_per_value": plain_bits / n_values, "codes": [c.name for c in EmdDecoderError]}
+
+
+def _integrity_markdown(res: dict) -> str:
+    lines = ["## EMD integrity (optional CRC field)", "",
+             f"`bench/emd_ratio.py --integrity-only`, {res['date']}. Streams of {res['stream_values']} values cut at "
+             f"random from the tensors ({res['tensor_source']}), format `{res['format']}` without and with "
+             f"`crc_bits`, {res['word_bits']}-bit words; 1, 2 or 3 bit flips at random positions of the words "
+             "(padding included), the same values and positions for every format; decoded with "
+             "`golden.emd.decode` (the hardware decoder's verdicts match it: tests/test_emd_amaranth.py).", "",
+             "| flips | crc_bits | trials | silently wrong | rejected | decoded exactly | causes |",
+             "|---|---:|---:|---:|---:|---:|---|"]
+    for cl, counts in res["classes"].items():
+        for bits, c in counts.items():
+            causes = ", ".join(f"{k} {v}" for k, v in sorted(c["causes"].items(), key=lambda kv: -kv[1]))
+            lines.append(f"| {cl} | {bits} | {c['trials']} | {c['silent']} ({100 * c['silent_rate']:.1f}%) | "
+                         f"{c['rejected']} ({100 * c['detected_rate']:.1f}%) | {c['exact']} | {causes} |")
+    for bits, t in res["total"].items():
+        lines.append(f"| all | {bits} | {t['trials']} | {t['silent']} ({100 * t['silent_rate']:.1f}%) | "
+                     f"{t['rejected']} ({100 * t['detected_rate']:.1f}%) | {t['exact']} | |")
+    lines += ["", f"Cost: one field per stream. Over the {next(iter(res['cost'].values()))['streams']} "
+              f"tensors coded one stream each ({res['values']:,} values, {res['plain_bits_per_value']:.3f} bits/value "
+              "without CRC):", "", "| crc_bits | extra bits per stream | extra bits per value | relative | relative on a "
+              f"{res['stream_values']}-value stream |", "|---:|---:|---:|---:|---:|"]
+    for bits, c in res["cost"].items():
+        lines.append(f"| {bits} | {c['bits_per_stream']} | {c['extra_bits_per_value']:.6f} | {100 * c['relative']:.4f}% | "
+                     f"{100 * c['relative_at_stream_values']:.2f}% |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller sweep")
     ap.add_argument("--no-synth", action="store_true", help="run no synthesis: area only from the reports that exist")
+    ap.add_argument("--integrity-only", action="store_true", help="only the bit-flip detection and CRC cost figures")
     args = ap.parse_args(argv)
     t0 = time.time()
     source, tensors = load_tensors()
+    res = integrity(source, tensors)
+    res["seconds"] = round(time.time() - t0, 1)
+    write_results("emd_integrity", res, _integrity_markdown(res))
+    for bits, t in res["total"].items():
+        print(f"emd_ratio: crc_bits={bits}: {t['silent']} of {t['trials']} flipped streams silently wrong "
+              f"({100 * t['silent_rate']:.1f}%), {t['rejected']} rejected")
+    if args.integrity_only:
+        return 0
     n_total = sum(v.size for _, _, v in tensors)
 
     # Sweep: element-weighted exponent bits of every format over all tensors.

@@ -74,3 +74,4 @@ class EmdDecoderError(enum.IntEnum):
     RAGGED = 4         # the final partial group is not a whole number of beats of ``lanes`` values
     TRAILING_DATA = 5  # a whole word after the terminator
     PADDING = 6        # non-zero padding after the terminator
+    CRC = 7            # the stream's CRC field (``EmdFormat.crc_bits`` > 0) differs from the decoded values' CRC

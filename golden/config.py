@@ -61,7 +61,7 @@ def is_power_of_two(x) -> bool:
 
 
 def param(default=dataclasses.MISSING, *, lo=None, hi=None, pow2: bool = False, choices=None,
-          impl: bool = False, doc: str = "", default_factory=dataclasses.MISSING):
+          impl: bool = False, omit_default: bool = False, doc: str = "", default_factory=dataclasses.MISSING):
     """A config field with its allowed values declared once.
 
     Parameters
@@ -77,11 +77,15 @@ def param(default=dataclasses.MISSING, *, lo=None, hi=None, pow2: bool = False, 
         The value must be one of these.
     impl : bool
         An implementation knob: excluded from :meth:`Config.config_hash`.
+    omit_default : bool
+        A feature added after configurations were published: left out of :meth:`Config.to_json`
+        (and so of both hashes) while it has its default, so every existing configuration keeps
+        its hash, its build folder and its recorded results.
     doc : str
         One line for generated parameter tables.
     """
     meta = {"lo": lo, "hi": hi, "pow2": pow2, "choices": tuple(choices) if choices is not None else None,
-            "impl": impl, "doc": doc}
+            "impl": impl, "omit_default": omit_default, "doc": doc}
     if isinstance(default, Config):
         value = default
         return dataclasses.field(default_factory=lambda: value, metadata=meta)
@@ -311,26 +315,33 @@ class Config:
         return out
 
     # -- serialization ---------------------------------------------------------------------
-    def _fields_dict(self, *, features_only: bool = False) -> dict[str, Any]:
+    def _fields_dict(self, *, features_only: bool = False, canonical: bool = False) -> dict[str, Any]:
         out = {}
         for f in dataclasses.fields(self):
             if features_only and f.metadata.get("impl"):
                 continue
             value = getattr(self, f.name)
+            if canonical and f.metadata.get("omit_default") and value == f.default:
+                continue
             if isinstance(value, Config):
-                value = value.to_dict(features_only=features_only)
+                value = value._as_dict(features_only=features_only, canonical=canonical)
             elif isinstance(value, tuple):
                 value = list(value)
             out[f.name] = value
         return out
 
+    def _as_dict(self, *, features_only: bool, canonical: bool) -> dict[str, Any]:
+        return {self.NAME_KEY: self.NAME, **self._fields_dict(features_only=features_only, canonical=canonical)}
+
     def to_dict(self, *, features_only: bool = False) -> dict[str, Any]:
         """Plain dict (nested configs as dicts), with the config's name under ``NAME_KEY``."""
-        return {self.NAME_KEY: self.NAME, **self._fields_dict(features_only=features_only)}
+        return self._as_dict(features_only=features_only, canonical=False)
 
     def to_json(self, *, features_only: bool = False) -> str:
-        """Canonical JSON (sorted keys, no spaces): the bytes that are hashed."""
-        return json.dumps(self.to_dict(features_only=features_only), sort_keys=True, separators=(",", ":"))
+        """Canonical JSON (sorted keys, no spaces): the bytes that are hashed. Fields declared
+        ``omit_default`` are left out while they have their default."""
+        return json.dumps(self._as_dict(features_only=features_only, canonical=True), sort_keys=True,
+                          separators=(",", ":"))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]):

@@ -14,6 +14,8 @@ normative description and this module implements it field for field. In short:
   flag codes: ``+0`` only, ``-0`` only (the flag alone), or both (the flag and a sign bit).
 * The stream ends with a terminator (a header with mode 0 and ``mu`` 0, which no group uses)
   followed by the size of a final partial group, so any number of values can be coded.
+* Optionally (``crc_bits`` 16 or 32; off by default) a CRC of the decoded values closes the
+  stream, so that damage which still decodes to valid values is caught.
 
 Also here: the top-3 exponent code of the 2019 KAIST DRL accelerator (the baseline) and the
 Shannon entropy of an exponent stream. NumPy only; no Amaranth or cocotb imports.
@@ -33,6 +35,7 @@ __all__ = [
     "EmdFormat", "EmdFormatError", "SIMPLE", "DEFAULT",
     "exponents", "group_stats", "encode_fields", "encode_bits", "encode", "decode_bits", "decode",
     "bits_to_words", "words_to_bits", "encoded_bits", "cost", "top3_bits", "entropy_bits",
+    "CRC_SPECS", "CrcSpec", "crc",
 ]
 
 
@@ -73,6 +76,11 @@ class EmdFormat(Config):
         Width ``E`` of the short escape (0..4). 0 means every escape carries a raw exponent.
     sparse : bool
         Allow sparse-mode groups (a one-bit zero flag per value, the zero sign in the header).
+    crc_bits : int
+        Width of the integrity field after the terminator and the partial group: 0 (none, the
+        default), 16 (CRC-16/IBM-SDLC) or 32 (CRC-32/ISO-HDLC), computed over the stream's
+        values (:func:`crc`). Left out of the config's JSON and hashes while 0, so the configs
+        from before it keep theirs.
     """
 
     NAME = "emd"
@@ -82,6 +90,8 @@ class EmdFormat(Config):
     hi: int = param(2, lo=0, hi=30, doc="largest delta of the code window (at most 2**delta_bits - 2)")
     escape_bits: int = param(2, lo=0, hi=4, doc="width E of the short escape below the window (0: raw only)")
     sparse: bool = param(True, doc="allow sparse-mode groups (one-bit zero flag per value)")
+    crc_bits: int = param(0, choices=(0, 16, 32), omit_default=True,
+                          doc="CRC of the values after the terminator: 0 none, 16 or 32 bits")
 
     def validate(self) -> None:
         self.check(self.hi <= self.window - 1, "hi", f"an integer from 0 to {self.window - 1} (2**delta_bits - 2)")
@@ -122,7 +132,8 @@ class EmdFormat(Config):
         return int(self.sparse) + self.delta_bits + self.escape_bits + 8 + 8
 
     def label(self) -> str:
-        return f"G{self.group}-D{self.delta_bits}-hi{self.hi}-E{self.escape_bits}-{'S' if self.sparse else 'd'}"
+        crc = f"-C{self.crc_bits}" if self.crc_bits else ""
+        return f"G{self.group}-D{self.delta_bits}-hi{self.hi}-E{self.escape_bits}-{'S' if self.sparse else 'd'}{crc}"
 
 
 #: The straightforward scheme of the design guide: raw escapes, no sparse groups, centred window.
@@ -130,6 +141,64 @@ SIMPLE = EmdFormat(group=32, delta_bits=3, hi=3, escape_bits=0, sparse=False)
 #: The defaults, picked from the measured sweep over G, D, hi and E on the committed TD3 trace
 #: (bench/emd_ratio.py, docs/results.md): G=32, D=2, window 0..+2, short escapes -1..-3.
 DEFAULT = EmdFormat()
+
+
+@dataclasses.dataclass(frozen=True)
+class CrcSpec:
+    """A reflected CRC (bits enter least significant first, as everything in the stream does).
+
+    ``poly`` is the reflected polynomial: the register shifts right, and a one shifted out of
+    bit 0 (XOR the incoming bit) XORs ``poly`` in. ``check`` is the CRC of the ASCII bytes
+    ``123456789``, the catalogue's check value.
+    """
+
+    name: str
+    width: int
+    poly: int
+    init: int
+    xorout: int
+    check: int
+
+    def step(self, state: int, bit: int) -> int:
+        """The register after one more message bit (before ``xorout``)."""
+        out = (state ^ bit) & 1
+        state >>= 1
+        return state ^ self.poly if out else state
+
+
+#: The CRCs ``EmdFormat.crc_bits`` selects: x^16 + x^12 + x^5 + 1 and the IEEE 802.3 polynomial.
+CRC_SPECS = {
+    16: CrcSpec("CRC-16/IBM-SDLC", 16, 0x8408, 0xFFFF, 0xFFFF, 0x906E),
+    32: CrcSpec("CRC-32/ISO-HDLC", 32, 0xEDB88320, 0xFFFFFFFF, 0xFFFFFFFF, 0xCBF43926),
+}
+_CRC_TABLES: dict[int, list[int]] = {}
+
+
+def _crc_bytes(data: bytes, spec: CrcSpec) -> int:
+    """The CRC of ``data`` (bytes in order, each least significant bit first), table-driven."""
+    table = _CRC_TABLES.get(spec.width)
+    if table is None:
+        table = []
+        for byte in range(256):
+            state = byte
+            for _ in range(8):
+                state = spec.step(state, 0)
+            table.append(state)
+        _CRC_TABLES[spec.width] = table
+    state = spec.init
+    for byte in data:
+        state = (state >> 8) ^ table[(state ^ byte) & 0xFF]
+    return state ^ spec.xorout
+
+
+def crc(values, width: int) -> int:
+    """CRC of a stream's values for ``EmdFormat.crc_bits = width`` (16 or 32).
+
+    The message is every value's 16 bits in stream order, bit 0 first: the values as
+    little-endian bytes. The result is written to the stream least significant bit first.
+    """
+    data = np.asarray(values, dtype=np.uint16).reshape(-1).astype("<u2").tobytes()
+    return _crc_bytes(data, CRC_SPECS[width])
 
 
 def exponents(values) -> np.ndarray:
@@ -244,6 +313,9 @@ def encode_fields(values, fmt: EmdFormat = DEFAULT):
         tv, tw = _group_fields(tail.reshape(1, -1), fmt)
         parts_v.append(tv.reshape(-1))
         parts_w.append(tw.reshape(-1))
+    if fmt.crc_bits:
+        parts_v.append(np.array([crc(values, fmt.crc_bits)], dtype=np.int64))
+        parts_w.append(np.array([fmt.crc_bits], dtype=np.int64))
     return np.concatenate(parts_v), np.concatenate(parts_w)
 
 
@@ -348,8 +420,9 @@ def _decode_group(r: _Reader, n: int, fmt: EmdFormat, index: int) -> list[int]:
 def decode_bits(bits, fmt: EmdFormat = DEFAULT) -> np.ndarray:
     """Decode an EMD bit sequence back to bf16 patterns (``uint16``).
 
-    Bits after the terminator are ignored here (:func:`decode` checks the padding). Raises
-    :class:`EmdFormatError` on a truncated stream or on a code that no encoder produces.
+    Bits after the terminator (or after the CRC field) are ignored here (:func:`decode` checks
+    the padding). Raises :class:`EmdFormatError` on a truncated stream, on a code that no
+    encoder produces or on a CRC that differs from the decoded values'.
     """
     return _decode_bits(bits, fmt)[0]
 
@@ -371,7 +444,14 @@ def _decode_bits(bits, fmt: EmdFormat, lanes: int = 1):
                                      f"(bit {r.pos}) is not a whole number of {lanes}-value beats")
             if tail:
                 out += _decode_group(r, tail, fmt, index)
-            return np.array(out, dtype=np.uint16), r.pos
+            values = np.array(out, dtype=np.uint16)
+            if fmt.crc_bits:
+                where = r.pos
+                stored, computed = r.take(fmt.crc_bits, "CRC"), crc(values, fmt.crc_bits)
+                if stored != computed:
+                    raise EmdFormatError(EmdDecoderError.CRC, f"emd: CRC field at bit {where} is {stored:#x}, but the "
+                                         f"{values.size} decoded values give {computed:#x}; the stream is corrupt")
+            return values, r.pos
         r.pos = start
         out += _decode_group(r, fmt.group, fmt, index)
         index += 1
@@ -380,9 +460,10 @@ def _decode_bits(bits, fmt: EmdFormat, lanes: int = 1):
 def decode(words: Iterable[int], fmt: EmdFormat = DEFAULT, word_bits: int = 64, lanes: int = 1) -> np.ndarray:
     """Decode ``word_bits``-wide words (see :func:`encode`).
 
-    The terminator must lie in the last word and the padding after it must be zero, and a
-    final partial group must be whole beats of ``lanes`` values, as the hardware decoder
-    checks; anything else raises :class:`EmdFormatError` with the hardware's ``err_code``.
+    The terminator (and the CRC field after it, if any) must lie in the last word and the
+    padding after it must be zero, and a final partial group must be whole beats of ``lanes``
+    values, as the hardware decoder checks; anything else raises :class:`EmdFormatError` with
+    the hardware's ``err_code``.
     """
     bits = words_to_bits(words, word_bits)
     values, end = _decode_bits(bits, fmt, lanes)
@@ -399,7 +480,7 @@ def decode(words: Iterable[int], fmt: EmdFormat = DEFAULT, word_bits: int = 64, 
 def cost(values, fmt: EmdFormat = DEFAULT) -> dict[str, float]:
     """Bit counts of one tensor under ``fmt``: total, exponent part and sign/mantissa part.
 
-    ``exponent`` counts headers, terminator, flags, codes and escape payloads: everything but
+    ``exponent`` counts headers, terminator, CRC, flags, codes and escape payloads: everything but
     the 8 sign/mantissa bits that travel unchanged (a sparse-mode zero sends none, or only its
     sign bit, which counts as sign/mantissa).
     """

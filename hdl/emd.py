@@ -24,7 +24,8 @@ appends it to a bit accumulator and sends ``word_bits`` at a time. A stream ends
   beat is accepted, and a word is valid one cycle after the packer holds ``word_bits`` bits: at
   the earliest 3 cycles after the group's last beat (measured with the defaults on trained
   weights: 4, as the first beat's 51 bits do not fill a 64-bit word).
-* One extra cycle per stream for the terminator.
+* One extra cycle per stream for the terminator, and one for the CRC field when
+  ``fmt.crc_bits`` asks for it (computed over the beats as they are emitted).
 
 Decoder (:class:`EmdDecoder`): a bit buffer refilled one word per cycle; each cycle it parses
 the group header (on a group's first beat) and ``lanes`` records in a chain, and writes one
@@ -34,7 +35,8 @@ bits (plus the look-ahead of ``max_chunk`` bits) to the output beat.
 
 Errors: a truncated stream (``last`` word absorbed before the terminator), a code that decodes
 outside the exponent range, a reserved header, a partial group that is not a whole number of
-beats, data after the terminator or non-zero padding raise ``error`` and put the cause on
+beats, a CRC field (``fmt.crc_bits``) that differs from the decoded values' CRC, data after
+the terminator (or the CRC) or non-zero padding raise ``error`` and put the cause on
 ``err_code`` (:class:`golden.codes.EmdDecoderError`: the first fault in stream order, the one
 ``golden.emd.decode`` reports); both stay until the next stream starts. The decoder then drops
 input words up to ``last`` and returns to idle.
@@ -49,13 +51,14 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.codes import EmdDecoderError
-from golden.emd import EmdFormat
+from golden.emd import CRC_SPECS, CrcSpec, EmdFormat
 
 from .config import BlockConfig, param
 from .lib.reduce import first_set
 from .lib.stream import Queue, StreamRegister
 
-__all__ = ["EmdEncoderConfig", "EmdDecoderConfig", "EmdEncoder", "EmdDecoder", "lanes_layout", "words_layout"]
+__all__ = ["EmdEncoderConfig", "EmdDecoderConfig", "EmdEncoder", "EmdDecoder", "lanes_layout", "words_layout",
+           "crc_network"]
 
 @dataclasses.dataclass(frozen=True)
 class EmdEncoderConfig(BlockConfig):
@@ -96,8 +99,9 @@ class EmdEncoderConfig(BlockConfig):
 
     @property
     def max_chunk(self) -> int:
-        """Most bits one beat can produce or consume: header plus ``lanes`` longest records."""
-        return 11 + self.lanes * self.fmt.max_record_bits
+        """Most bits one beat can produce or consume: header plus ``lanes`` longest records (or
+        the CRC field, where that is longer)."""
+        return max(11 + self.lanes * self.fmt.max_record_bits, self.fmt.crc_bits)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +124,32 @@ def words_layout(word_bits: int) -> data.StructLayout:
 def _bits(v, width):
     """``v`` zero-extended or truncated to ``width`` bits."""
     return v.as_unsigned()[:width] if len(v) >= width else Cat(v, Const(0, width - len(v)))
+
+
+def crc_network(spec: CrcSpec, data_bits: int) -> list[int]:
+    """The CRC register after ``data_bits`` more message bits, as a linear map over GF(2).
+
+    Entry ``j`` is a bit mask over ``Cat(state, data)`` (state bits first, then the data bits
+    in message order): next-state bit ``j`` is the XOR of the bits it selects. Worked out by
+    running :meth:`golden.emd.CrcSpec.step` on symbols, so it is the golden CRC by construction
+    (and the tests compare the hardware with :func:`golden.emd.crc` anyway).
+    """
+    K = spec.width
+    state = [1 << i for i in range(K)]
+    for t in range(data_bits):
+        out = state[0] ^ (1 << (K + t))
+        state = state[1:] + [0]
+        state = [bit ^ (out if (spec.poly >> i) & 1 else 0) for i, bit in enumerate(state)]
+    return state
+
+
+def _crc_update(m: Module, spec: CrcSpec, state, data, name: str):
+    """``state`` after the message bits ``data`` (bit 0 first): one XOR tree per register bit."""
+    inputs = Cat(state, data)
+    nxt = Signal(spec.width, name=name)
+    for j, mask in enumerate(crc_network(spec, len(data))):
+        m.d.comb += nxt[j].eq(Cat(inputs[i] for i in range(len(inputs)) if (mask >> i) & 1).xor())
+    return nxt
 
 
 class _Packer(wiring.Component):
@@ -335,16 +365,43 @@ class EmdEncoder(wiring.Component):
         send_term = after_full | (stats.o.valid & head.final & partial & ~term_sent)
         send_beat = ~after_full & stats.o.valid & beats.o.valid & ~send_term
         last_beat = j == head.beats - 1
-        m.d.comb += [
-            chunk.eq(Mux(send_term, term_chunk, beat_chunk)),
-            length.eq(Mux(send_term, term_len, beat_len)),
-            packer.chunk.eq(chunk),
-            packer.length.eq(length),
-            packer.chunk_valid.eq(send_term | send_beat),
-            # The stream ends with the terminator after a full group, or with the partial group.
-            packer.chunk_last.eq(Mux(send_term, after_full, last_beat & head.final & partial)),
-        ]
+        # The values end with the terminator after a full group, or with the partial group.
+        values_end = Mux(send_term, after_full, last_beat & head.final & partial)
+        if not f.crc_bits:
+            m.d.comb += [
+                chunk.eq(Mux(send_term, term_chunk, beat_chunk)),
+                length.eq(Mux(send_term, term_len, beat_len)),
+                packer.chunk.eq(chunk),
+                packer.length.eq(length),
+                packer.chunk_valid.eq(send_term | send_beat),
+                packer.chunk_last.eq(values_end),
+            ]
+        else:
+            # The CRC of the stream's values follows as a chunk of its own, which ends the stream;
+            # it is computed as the beats leave (the ingest side may already hold the next stream).
+            spec = CRC_SPECS[f.crc_bits]
+            crc = Signal(spec.width, init=spec.init)
+            crc_due = Signal()
+            send_term = ~crc_due & send_term
+            send_beat = ~crc_due & send_beat
+            crc_chunk = _bits(crc ^ spec.xorout, cfg.max_chunk)
+            m.d.comb += [
+                chunk.eq(Mux(crc_due, crc_chunk, Mux(send_term, term_chunk, beat_chunk))),
+                length.eq(Mux(crc_due, spec.width, Mux(send_term, term_len, beat_len))),
+                packer.chunk.eq(chunk),
+                packer.length.eq(length),
+                packer.chunk_valid.eq(crc_due | send_term | send_beat),
+                packer.chunk_last.eq(crc_due),
+            ]
         done = packer.chunk_valid & packer.chunk_ready
+        if f.crc_bits:
+            beat_crc = _crc_update(m, spec, crc, beats.o.p.data.as_value(), "beat_crc")
+            with m.If(done & send_beat):
+                m.d.sync += crc.eq(beat_crc)
+            with m.If(done & (send_term | send_beat) & values_end):
+                m.d.sync += crc_due.eq(1)
+            with m.If(done & crc_due):
+                m.d.sync += [crc_due.eq(0), crc.eq(spec.init)]
         with m.If(done & send_term):
             with m.If(after_full):
                 m.d.sync += after_full.eq(0)
@@ -418,7 +475,8 @@ class EmdDecoder(wiring.Component):
     o : Out(stream.Signature(lanes_layout(lanes)))
         The decoded values; ``last`` on the stream's final beat.
     error : Out(1)
-        Set by a truncated or corrupt stream; cleared when the next stream's first word is taken.
+        Set by a truncated or corrupt stream (with ``fmt.crc_bits``, also by a CRC mismatch,
+        judged after the values are out); cleared when the next stream's first word is taken.
     err_code : Out(EmdDecoderError)
         Why (the first fault in stream order, the cause ``golden.emd.decode`` reports); held
         with ``error``, ``NONE`` while ``error`` is low.
@@ -453,6 +511,14 @@ class EmdDecoder(wiring.Component):
         done = Signal()                      # terminator seen: check the tail, then go idle
         draining = Signal()                  # after an error: drop words up to last
         started = Signal()                   # a word of the current stream has been taken
+        C = EmdDecoderError
+        if f.crc_bits:
+            spec = CRC_SPECS[f.crc_bits]
+            crc = Signal(spec.width, init=spec.init)  # of the values decoded so far
+            crc_wait = Signal()              # the values are out: the CRC field is next
+            values_done = crc_wait
+        else:
+            values_done = done
 
         win = buf[:need]
         # Header (parsed at bit 0 when no group is open).
@@ -487,6 +553,8 @@ class EmdDecoder(wiring.Component):
 
         # Which action this cycle.
         busy = started & ~done & ~draining
+        if f.crc_bits:
+            busy = busy & ~crc_wait
         enough = ended | (n >= need)
         short = used > n                                     # only possible once ended
         count = h_count.as_unsigned()
@@ -496,7 +564,6 @@ class EmdDecoder(wiring.Component):
         bad_hdr = ~in_group & h_sparse & (h_zmode == 3)    # reserved zero mode
         # The cause is the first fault in stream order, as golden.emd.decode finds it: bits
         # past n are zeros here, so every field is checked for being in before it is judged.
-        C = EmdDecoderError
         cause = Signal(C)
         # Per lane: a fault (cut before its checked fields, a bad code, or cut after them), and
         # whether it is the bad code; the first faulty lane decides.
@@ -520,6 +587,16 @@ class EmdDecoder(wiring.Component):
         act = busy & enough & out.i.ready                    # a header or beat is parsed this cycle
         error_now = act & fault
         consume = Mux(act & ~error_now, used, 0)
+        if f.crc_bits:
+            # The CRC field: judged once it is in (or the stream has ended without it).
+            crc_check = started & crc_wait & ~draining & (ended | (n >= spec.width))
+            crc_cause = Mux(n < spec.width, C.TRUNCATED, Mux(buf[:spec.width] != (crc ^ spec.xorout), C.CRC, C.NONE))
+            crc_fault = crc_check & (crc_cause != C.NONE)
+            crc_pass = crc_check & (crc_cause == C.NONE)
+            consume = Mux(crc_pass, spec.width, consume)
+            beat_crc = _crc_update(m, spec, crc, Cat(vals), "beat_crc")
+            with m.If(out.i.valid & out.i.ready):
+                m.d.sync += crc.eq(beat_crc)
 
         # Input words: refill while there is room; after the terminator or an error, words up
         # to last are taken too (they are checked or dropped).
@@ -545,7 +622,7 @@ class EmdDecoder(wiring.Component):
         with m.If(act & ~error_now):
             with m.If(is_term):
                 with m.If(count == 0):
-                    m.d.sync += done.eq(1)
+                    m.d.sync += values_done.eq(1)
                 with m.Else():
                     m.d.sync += [beats.eq(count // L), final.eq(1)]
             with m.Else():
@@ -554,13 +631,15 @@ class EmdDecoder(wiring.Component):
                 with m.If(group_ends):
                     m.d.sync += [in_group.eq(0), j.eq(0)]
                     with m.If(stream_ends):
-                        m.d.sync += done.eq(1)
+                        m.d.sync += values_done.eq(1)
                 with m.Else():
                     m.d.sync += [in_group.eq(1), j.eq(j + 1)]
 
         # End of stream: the terminator must sit in the last word and the padding must be zero.
         reset_state = [in_group.eq(0), j.eq(0), final.eq(0), done.eq(0), draining.eq(0), started.eq(0),
                        ended.eq(0), beats.eq(nb)]
+        if f.crc_bits:
+            reset_state += [crc_wait.eq(0), crc.eq(spec.init)]
         # The stream's last word arrives this cycle or already has: no draining needed then.
         ended_now = ended | (take_word & self.i.p.last)
         tail_cause = Mux(n >= W, C.TRAILING_DATA, C.PADDING)
@@ -581,6 +660,15 @@ class EmdDecoder(wiring.Component):
                 m.d.sync += reset_state + [buf.eq(0), n.eq(0)]
             with m.Else():
                 m.d.sync += [draining.eq(1)]
+        if f.crc_bits:
+            with m.If(crc_pass):
+                m.d.sync += [crc_wait.eq(0), done.eq(1)]
+            with m.If(crc_fault):
+                m.d.sync += [self.error.eq(1), self.err_code.eq(crc_cause)]
+                with m.If(ended_now):
+                    m.d.sync += reset_state + [buf.eq(0), n.eq(0)]
+                with m.Else():
+                    m.d.sync += [draining.eq(1), crc_wait.eq(0)]
         with m.If(draining & take_word & self.i.p.last):
             m.d.sync += reset_state
         return m

@@ -1,8 +1,10 @@
 """cocotb tests of the ECIM/MFEC unit (``hdl.ecim.Ecim``) against ``golden.mfec``.
 
-Settings from the environment: ``OMNIDRL_CONFIG`` (the config JSON, set by the runner),
-``ECIM_DOTS`` (random dot products per test, default 150), ``ECIM_SEED`` and
-``ECIM_TD3_LOADS``. The stimulus and the expected payloads come from ``tb/stimulus/ecim.py``
+Settings from the environment (``docs/testing.md``): ``OMNIDRL_CONFIG`` (the config JSON, set
+by the runner), ``ECIM_DOTS`` (random dot products per test, default 150), ``ECIM_SEED``,
+``ECIM_TD3_LOADS``, and for the random test ``ECIM_MAX_GROUPS`` (groups per dot product: 1 to
+this, default min(max_groups, 6)) and ``ECIM_GAP`` / ``ECIM_STALL`` (input gap and output stall
+probabilities, default 0.3 each). The stimulus and the expected payloads come from ``tb/stimulus/ecim.py``
 (shared with the Amaranth-simulator tests in ``tests/test_ecim_amaranth.py``); payloads are
 packed through the unit's own layouts.
 """
@@ -12,12 +14,14 @@ from __future__ import annotations
 import json
 import os
 import random
+import time
 
 import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, RisingEdge
 
 from hdl.ecim import EcimConfig, group_layout, output_layout, write_layout
+from tb import knobs
 from tb.stimulus.ecim import (bf16_normal, edge_dots, expected, expected_skipped, group_beats, make_dots,
                               make_weights, normal_dots, td3_dots, write_beats)
 from tb.stream import PayloadCodec, Scoreboard, StreamSink, StreamSource, reset, start_clock
@@ -47,9 +51,10 @@ def _stop(driver) -> None:
     # A later phase of the same test starts fresh drivers on the same port.
     driver.stop()
 
-async def _run(dut, weights, dots, *, gap_prob, stall_prob, seed, load=True):
+async def _run(dut, weights, dots, *, gap_prob, stall_prob, seed, load=True, timing: dict | None = None):
     """Load ``weights``, stream ``dots`` with gaps and back-pressure, check every result.
-    Returns the cycles from the first group to the last result."""
+    Returns the cycles from the first group to the last result; ``timing["seconds"]``, if given,
+    gets the wall time of that streaming phase (stimulus and expected results excluded)."""
     if load:
         for port in (dut.w__valid, dut.i__valid, dut.o__ready):
             port.value = 0  # undriven valids would make the DUT's state X under Icarus
@@ -65,12 +70,15 @@ async def _run(dut, weights, dots, *, gap_prob, stall_prob, seed, load=True):
     for beat in group_beats(CFG, dots):
         src.send(group_layout(CFG).const(beat).as_bits())
     n_groups = sum(len(r) for r, _ in dots)
+    t0 = time.perf_counter()
     cycles = 0
     limit = 4 * n_groups * (CFG.group_cycles + 2) * (1 + int(10 * max(gap_prob, stall_prob))) + 500
     while len(sink.received) < len(dots):
         await RisingEdge(dut.clk)
         cycles += 1
         assert cycles < limit, f"ECIM stopped making progress: {len(sink.received)} of {len(dots)} results"
+    if timing is not None:
+        timing["seconds"] = time.perf_counter() - t0
     board.check_done(sink)
     await FallingEdge(dut.clk)
     _stop(src)
@@ -83,10 +91,14 @@ async def _run(dut, weights, dots, *, gap_prob, stall_prob, seed, load=True):
 async def random_dots_with_stalls(dut):
     """Random and edge-case dot products (zeros, all-zero groups, Inf/NaN, extreme
     exponents, maximal shifts) with random input gaps and output back-pressure."""
-    seed = int(os.environ.get("ECIM_SEED", "2026"))
+    seed = knobs.count("ECIM_SEED", 2026, lo=0)
     weights = make_weights(CFG, seed)
-    dots = edge_dots(CFG) + make_dots(CFG, int(os.environ.get("ECIM_DOTS", "150")), seed)
-    cycles = await _run(dut, weights, dots, gap_prob=0.3, stall_prob=0.3, seed=seed)
+    max_groups = knobs.count("ECIM_MAX_GROUPS", min(CFG.max_groups, 6))
+    dots = edge_dots(CFG) + make_dots(CFG, knobs.count("ECIM_DOTS", 150), seed, max_len=min(max_groups, CFG.max_groups))
+    timing: dict = {}
+    cycles = await _run(dut, weights, dots, gap_prob=knobs.probability("ECIM_GAP", 0.3),
+                        stall_prob=knobs.probability("ECIM_STALL", 0.3), seed=seed, timing=timing)
+    knobs.record("ecim", "random_dots_with_stalls", beats=len(dots), cycles=cycles, seconds=timing["seconds"])
     skipped = int(dut.skipped.value)
     assert skipped == expected_skipped(CFG, weights, dots), "skipped-multiply counter"
     assert int(dut.groups.value) == sum(len(r) for r, _ in dots), "group counter"
@@ -97,8 +109,8 @@ async def td3_dot_products(dut):
     """Real TD3 dot products (forward, backward, weight gradient) from the committed trace;
     ``ECIM_TD3_LOADS`` memory loads of different layers (default 1). Without the trace the
     test fails (``td3_dots`` raises)."""
-    seed = int(os.environ.get("ECIM_SEED", "2026")) + 1
-    count = int(os.environ.get("ECIM_DOTS", "150"))
+    seed = knobs.count("ECIM_SEED", 2026, lo=0) + 1
+    count = knobs.count("ECIM_DOTS", 150)
     total = 0
     for load in range(int(os.environ.get("ECIM_TD3_LOADS", "1"))):
         weights, dots, source = td3_dots(CFG, seed + load, count)

@@ -1,11 +1,14 @@
 """cocotb tests of the EMD encoder (``emd_enc``) and decoder (``emd_dec``) against ``golden.emd``.
 
 One module serves both blocks: the block named in ``$OMNIDRL_CONFIG`` picks the tests that run
-(the others return at once). Settings from the environment:
+(the others return at once). Settings from the environment (``docs/testing.md``):
 
 * ``EMD_VALUES``: random values per stream set (default 2048);
 * ``EMD_TRACE``: ``1`` to stream every tensor of the committed TD3 trace as well (slow on Icarus);
-* ``EMD_SEED``: random seed (default 2026).
+* ``EMD_SEED``: random seed (default 2026);
+* ``EMD_GAP`` / ``EMD_STALL``: input gap and output stall probabilities of the stream test
+  (default 0.3 each);
+* ``EMD_DAMAGED``: damaged streams of the decoder's fuzz test (default 60).
 
 Every stream test runs with random input gaps and random output back-pressure and checks, word
 for word (encoder) or beat for beat (decoder), that nothing is lost, duplicated or reordered.
@@ -16,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import time
 
 import cocotb
 import numpy as np
@@ -25,7 +29,8 @@ from golden import emd
 from golden.bf16 import f32_to_bf16
 from golden.codes import EmdDecoderError
 from hdl.emd import EmdDecoderConfig, EmdEncoderConfig, lanes_layout, words_layout
-from tb.stimulus.emd import adversarial_groups, bad_streams, random_runs
+from tb import knobs
+from tb.stimulus.emd import adversarial_groups, bad_streams, damaged_streams, random_runs
 from tb.stream import PayloadCodec, Scoreboard, StreamSink, StreamSource, reset, start_clock
 
 _RAW = json.loads(os.environ.get("OMNIDRL_CONFIG", '{"block": "emd_enc"}'))
@@ -34,7 +39,7 @@ CFG = (EmdDecoderConfig if BLOCK == "emd_dec" else EmdEncoderConfig).from_dict(_
 FMT = CFG.fmt
 LANES_LAYOUT, WORDS_LAYOUT = lanes_layout(CFG.lanes), words_layout(CFG.word_bits)
 LANES, WORDS = PayloadCodec(LANES_LAYOUT.size), PayloadCodec(WORDS_LAYOUT.size)
-SEED = int(os.environ.get("EMD_SEED", "2026"))
+SEED = knobs.count("EMD_SEED", 2026, lo=0)
 
 
 def trace_tensors() -> list[tuple[str, np.ndarray]]:
@@ -51,7 +56,7 @@ def trace_tensors() -> list[tuple[str, np.ndarray]]:
 
 
 def stream_sets(rng: np.random.Generator) -> list[tuple[str, np.ndarray]]:
-    n = int(os.environ.get("EMD_VALUES", "2048"))
+    n = knobs.count("EMD_VALUES", 2048)
     sets = [("random", random_runs(rng, n - n % CFG.fmt.group, CFG.fmt.group))]
     # Partial final groups: lengths that are whole beats but not whole groups.
     for beats in (1, CFG.beats_per_group - 1, CFG.beats_per_group + 1):
@@ -104,8 +109,9 @@ class StallCounter:
                 self.refused += 1
 
 
-async def run_streams(dut, streams, *, gap: float, stall: float, seed: int):
-    """Send every stream through the DUT and check every output; returns the StallCounter."""
+async def run_streams(dut, streams, *, gap: float, stall: float, seed: int, test: str = ""):
+    """Send every stream through the DUT and check every output; returns the StallCounter.
+    With ``test`` named, the output beats, cycles and seconds go to :func:`tb.knobs.record`."""
     start_clock(dut)
     await reset(dut)
     board = Scoreboard(BLOCK, compare)
@@ -124,13 +130,17 @@ async def run_streams(dut, streams, *, gap: float, stall: float, seed: int):
         source.send_all(ins)
         expected += len(outs)
     budget = 40 * (expected + sum(len(v) for _, v in streams) // CFG.lanes) + 2000
+    start, t0 = sink.loop.cycle, time.perf_counter()
     await sink.wait_for(expected, timeout_cycles=budget)
+    cycles, seconds = sink.loop.cycle - start, time.perf_counter() - t0
     for _ in range(20):
         await RisingEdge(dut.clk)
     board.check_done(sink)
     if BLOCK == "emd_dec":
         assert int(dut.error.value) == 0, "decoder flagged an error on a valid stream"
-    dut._log.info("%s: %d streams, %d output beats checked", BLOCK, len(streams), expected)
+    dut._log.info("%s: %d streams, %d output beats checked in %d cycles", BLOCK, len(streams), expected, cycles)
+    if test:
+        knobs.record(BLOCK, test, beats=expected, cycles=cycles, seconds=seconds, streams=len(streams))
     return counter
 
 
@@ -138,7 +148,8 @@ async def run_streams(dut, streams, *, gap: float, stall: float, seed: int):
 async def streams_with_gaps_and_backpressure(dut):
     """Random, partial-group, adversarial (and traced) streams; random gaps and stalls."""
     rng = np.random.default_rng(SEED)
-    await run_streams(dut, stream_sets(rng), gap=0.3, stall=0.3, seed=SEED)
+    await run_streams(dut, stream_sets(rng), gap=knobs.probability("EMD_GAP", 0.3),
+                      stall=knobs.probability("EMD_STALL", 0.3), seed=SEED, test="streams_with_gaps_and_backpressure")
 
 
 @cocotb.test()
@@ -221,3 +232,46 @@ async def decoder_flags_bad_streams_and_recovers(dut):
         assert int(dut.err_code.value) == EmdDecoderError.NONE, f"after {name}: err_code not cleared"
         await FallingEdge(dut.clk)
     assert not sink.protocol_errors, sink.protocol_errors
+
+
+@cocotb.test()
+async def decoder_fuzz_damaged_streams(dut):
+    """``EMD_DAMAGED`` streams, one in five of each kind (intact, a few bit flips, cut short, an
+    extra word, random words), back to back with gaps and stalls: ``error``/``err_code`` must
+    match the golden decoder's verdict and cause, an accepted stream must decode exactly, and
+    the decoder must take every word (it recovers after each bad stream)."""
+    if BLOCK != "emd_dec":
+        return
+    rng = np.random.default_rng(SEED + 3)
+    start_clock(dut)
+    await reset(dut)
+    sink = StreamSink(dut, "o", LANES, stall_prob=0.2, rng=random.Random(SEED + 4))
+    source = StreamSource(dut, "i", WORDS, gap_prob=0.2, rng=random.Random(SEED + 5))
+    counts = {"flagged": 0, "decoded": 0}
+    start, t0 = sink.loop.cycle, time.perf_counter()
+    n = knobs.count("EMD_DAMAGED", 60)
+    for k, words in enumerate(damaged_streams(rng, FMT, CFG.word_bits, CFG.lanes, n)):
+        try:
+            expect, code = emd.decode(words, FMT, CFG.word_bits, lanes=CFG.lanes), EmdDecoderError.NONE
+        except emd.EmdFormatError as exc:
+            expect, code = None, exc.code
+        sink.received.clear()
+        source.send_all(framed(words))
+        await source.wait_idle(timeout_cycles=200 * len(words) + 1000)
+        for _ in range(3 * CFG.beats_per_group + 20):
+            await RisingEdge(dut.clk)
+        await ReadOnly()
+        got = (int(dut.error.value), EmdDecoderError(int(dut.err_code.value)))
+        assert got == (int(code != EmdDecoderError.NONE), code), \
+            f"stream {k}: error={got[0]} err_code={got[1].name}, golden says {code.name}"
+        if expect is not None:
+            beats = [LANES_LAYOUT.from_bits(b) for b in sink.received]
+            values = np.array([int(x) for b in beats for x in b.data], dtype=np.uint16)
+            assert np.array_equal(values, expect), f"stream {k}: accepted but decoded wrongly"
+            assert beats and beats[-1].last == 1, f"stream {k}: no last on the final beat"
+        counts["decoded" if expect is not None else "flagged"] += 1
+        await FallingEdge(dut.clk)
+    assert not sink.protocol_errors, sink.protocol_errors
+    dut._log.info("%d damaged streams: %d flagged, %d decoded exactly", n, counts["flagged"], counts["decoded"])
+    knobs.record(BLOCK, "decoder_fuzz_damaged_streams", streams=n, cycles=sink.loop.cycle - start,
+                 seconds=time.perf_counter() - t0, **counts)

@@ -1,8 +1,10 @@
 """cocotb tests of the bf16 MAC PE (``hdl.pe.PE``) against ``golden.bf16.dot``.
 
-Settings come from the environment: ``OMNIDRL_CONFIG`` (the PE config JSON, set by the runner)
-and ``PE_PAIRS`` (operand pairs of the edge-class and random dots, default 12000; the
-adder's edge grid and the near-minimum sums come on top).
+Settings come from the environment (``docs/testing.md``): ``OMNIDRL_CONFIG`` (the PE config
+JSON, set by the runner), ``PE_PAIRS`` (operand pairs of the edge-class and random dots, default
+12000; the adder's edge grid and the near-minimum sums come on top), ``PE_SEED`` (default 2026)
+and ``PE_GAP`` / ``PE_STALL`` (input gap and output stall probabilities of the random test,
+default 0.3 each).
 """
 
 import json
@@ -16,6 +18,7 @@ from cocotb.triggers import FallingEdge, ReadOnly
 
 from golden.bf16 import dot, dots
 from hdl.pe import PEConfig, pe_input_layout
+from tb import knobs
 from tb.stimulus.pe import make_dots
 from tb.stream import PayloadCodec, Scoreboard, StreamSink, StreamSource, reset, start_clock
 
@@ -37,9 +40,9 @@ def fp32_compare(expected: int, got: int):
     return None if expected == got else f"expected 0x{expected:08x}, got 0x{got:08x}"
 
 
-async def run_dots(dut, pairs, gap_prob: float, stall_prob: float, seed: int) -> int:
+async def run_dots(dut, pairs, gap_prob: float, stall_prob: float, seed: int) -> tuple[int, float]:
     """Stream the dot products ``pairs`` through the PE and check every result; returns the
-    cycles taken."""
+    cycles and the seconds taken."""
     start_clock(dut)
     await reset(dut)
     board = Scoreboard("pe.o", fp32_compare)
@@ -50,12 +53,12 @@ async def run_dots(dut, pairs, gap_prob: float, stall_prob: float, seed: int) ->
         source.send_all(beats_of(a, b))
     start, t0 = sink.loop.cycle, time.perf_counter()
     await sink.wait_for(len(pairs), timeout_cycles=20 * sum(len(a) for a, _ in pairs) + 1000)
-    cycles = sink.loop.cycle - start
+    cycles, seconds = sink.loop.cycle - start, time.perf_counter() - t0
     # Simulation speed of the streaming phase alone (stimulus and golden model excluded),
     # read by bench/sim_speed.py.
-    dut._log.info("SIMSPEED cycles=%d seconds=%.6f", cycles, time.perf_counter() - t0)
+    dut._log.info("SIMSPEED cycles=%d seconds=%.6f", cycles, seconds)
     board.check_done(sink)
-    return cycles
+    return cycles, seconds
 
 
 @cocotb.test()
@@ -64,17 +67,20 @@ async def random_and_edge_dots_with_stalls(dut):
     pairs, then the adder's edge grid and rule cases as far as (accumulator, product) pairs
     reach them and sums cancelling at the bottom of the exponent range; random gaps and
     back-pressure."""
-    seed = int(os.environ.get("PE_SEED", "2026"))
-    pairs, count = make_dots(seed, int(os.environ.get("PE_PAIRS", "12000")), grids=True)
-    cycles = await run_dots(dut, pairs, gap_prob=0.3, stall_prob=0.3, seed=seed)
+    seed = knobs.count("PE_SEED", 2026, lo=0)
+    pairs, count = make_dots(seed, knobs.count("PE_PAIRS", 12000), grids=True)
+    cycles, seconds = await run_dots(dut, pairs, gap_prob=knobs.probability("PE_GAP", 0.3),
+                                     stall_prob=knobs.probability("PE_STALL", 0.3), seed=seed)
     dut._log.info("checked %d dot products (%d operand pairs) in %d cycles", len(pairs), count, cycles)
+    knobs.record("pe", "random_and_edge_dots_with_stalls", beats=len(pairs), in_beats=count, cycles=cycles,
+                 seconds=seconds)
 
 
 @cocotb.test()
 async def full_throughput_without_stalls(dut):
     """With no gaps and no back-pressure the PE takes one pair per cycle."""
     pairs, count = make_dots(7, 2000)
-    cycles = await run_dots(dut, pairs, gap_prob=0.0, stall_prob=0.0, seed=7)
+    cycles, _ = await run_dots(dut, pairs, gap_prob=0.0, stall_prob=0.0, seed=7)
     # One cycle per pair, plus the pipeline latency and the driver's first-beat cycle.
     assert cycles <= count + CFG.latency + 4, f"{cycles} cycles for {count} pairs: the PE stalled"
 

@@ -8,8 +8,11 @@ With two operand banks, ``bank_sequence_overlapped_loads`` runs a command sequen
 overlap compute and checks every command's accept and finish cycle against
 ``golden.pe_array.sequence_cycles``.
 
-Environment: ``OMNIDRL_CONFIG`` (set by the runner), ``PEA_ROUNDS`` (random rounds, default 1),
-``PEA_SCALE`` (shape stretch, default 1), ``PEA_SEED``, ``PEA_TRACE_BATCH`` (batch rows of the
+Environment (``docs/testing.md``): ``OMNIDRL_CONFIG`` (set by the runner), ``PEA_ROUNDS``
+(random rounds, default 1), ``PEA_SCALE`` (shape stretch, default 1), ``PEA_SEED``, ``PEA_GAP`` /
+``PEA_STALL`` (load and command gap and output stall probabilities of the random test's first
+pass, default 0.3 and 0.4), ``PEA_EXACT`` (0 leaves out that test's second, cycle-exact pass
+without gaps; default 1), ``PEA_TRACE_BATCH`` (batch rows of the
 trace test, default 4; 256 is the whole recorded batch), ``PEA_TRACE_METHODS`` (default
 ``dense``; ``dense,gst`` adds the GST run with its circulant layers), ``PEA_TRACE_NETS`` (default
 ``actor``; ``actor,critic1,critic2`` for all). ``bench/pe_array.py --trace`` runs everything.
@@ -18,6 +21,7 @@ trace test, default 4; 256 is the whole recorded batch), ``PEA_TRACE_METHODS`` (
 import json
 import os
 import random
+import time
 
 import cocotb
 import numpy as np
@@ -26,6 +30,7 @@ from cocotb.triggers import FallingEdge
 from golden.codes import PEArrayError
 from golden.pe_array import make_job, sequence_cycles
 from hdl.pe_array import PEArrayConfig, cmd_layout, load_layout, out_layout
+from tb import knobs
 from tb.stimulus.pe_array import SequenceHost, bank_sequence, rand_bf16, random_jobs, trace_jobs
 from tb.stream import PayloadCodec, Scoreboard, StreamSink, StreamSource, _ClockLoop, reset, start_clock
 
@@ -118,18 +123,26 @@ async def random_every_mode_bit_and_cycle_exact(dut):
     first with random gaps and back-pressure, then again without, checking cycles exactly."""
     start_clock(dut)
     await reset(dut)
-    seed = int(os.environ.get("PEA_SEED", "7"))
-    rounds = int(os.environ.get("PEA_ROUNDS", "1"))
-    scale = int(os.environ.get("PEA_SCALE", "1"))
+    seed = knobs.count("PEA_SEED", 7, lo=0)
+    rounds = knobs.count("PEA_ROUNDS", 1)
+    scale = knobs.count("PEA_SCALE", 1)
     rng = np.random.default_rng(seed)
     jobs = []
     for r in range(rounds):
         jobs += random_jobs(rng, SHAPE, CFG.max_blocks, edge=r % 2 == 0, scale=scale)
-    h = Harness(dut, gap_prob=0.3, stall_prob=0.4, seed=seed)
+    h = Harness(dut, gap_prob=knobs.probability("PEA_GAP", 0.3), stall_prob=knobs.probability("PEA_STALL", 0.4),
+                seed=seed)
+    start, t0 = h.sink.loop.cycle, time.perf_counter()
     for i, job in enumerate(jobs):
         busy = await h.run(job, f"stalled job {i} ({job.mode})")
         assert busy >= job.report.cycles
     h.done()
+    # The pass with gaps and back-pressure is what a soak counts (bench/soak.py).
+    knobs.record("pe_array", "random_every_mode_bit_and_cycle_exact", beats=h.board.matched, commands=len(jobs),
+                 cycles=h.sink.loop.cycle - start, seconds=time.perf_counter() - t0)
+    if not knobs.count("PEA_EXACT", 1, lo=0):  # a soak may leave the cycle-exact pass out
+        dut._log.info("checked %d commands, %d beats (no cycle-exact pass)", len(jobs), h.board.matched)
+        return
     h.load.gap_prob = h.cmd.gap_prob = h.sink.stall_prob = 0.0
     for i, job in enumerate(jobs):
         await h.run(job, f"job {i} ({job.mode} {job.cmd})", check_cycles=True)
@@ -242,7 +255,7 @@ async def bank_sequence_overlapped_loads(dut):
     cycle ``golden.pe_array.sequence_cycles`` says; then again with gaps and back-pressure."""
     start_clock(dut)
     await reset(dut)
-    rng = np.random.default_rng(int(os.environ.get("PEA_SEED", "7")) + 100)
+    rng = np.random.default_rng(knobs.count("PEA_SEED", 7, lo=0) + 100)
     for stalled in (False, True):
         jobs = bank_sequence(rng, SHAPE, CFG.max_blocks, CFG.banks, edge=stalled)
         host = SequenceHost(jobs, CFG.banks, gap_prob=0.3 if stalled else 0.0,

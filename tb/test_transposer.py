@@ -12,6 +12,11 @@ from the environment:
     Stimulus seed (default 1).
 ``TP_REAL_TILES``
     How many tiles of pruned TD3 weights from the committed trace (default 64).
+``TP_TILES``, ``TP_GAP``, ``TP_STALL``
+    The random-tile test: tiles (default 60), input gap and output stall probabilities
+    (default 0.05 and 0.7: rare gaps, heavy back-pressure).
+``TP_MALFORMED``
+    Malformed tiles of the recovery test, each after a good tile (default 12).
 ``TP_THROUGHPUT_JSON``
     If set, the throughput test writes its cycle counts there (used by bench/transposer.py).
 ``TP_THROUGHPUT_STREAMS``
@@ -24,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import time
 
 import cocotb
 import numpy as np
@@ -33,6 +39,7 @@ from golden.codes import TransposerError
 from golden.transpose import (Beat, beats_to_tiles, pack, stream_cycles, stream_model, tile_to_beats, unpack,
                               value_beats)
 from hdl.transposer import TransposerConfig, tile_beat_layout
+from tb import knobs
 from tb.stimulus.transposer import (malformed_stream, pattern_tiles, pruned_weight_tiles, random_dense_tile,
                                     random_density_tile, random_density_tiles)
 from tb.stream import PayloadCodec, Scoreboard, StreamSink, StreamSource, reset, start_clock
@@ -40,7 +47,7 @@ from tb.stream import PayloadCodec, Scoreboard, StreamSink, StreamSource, reset,
 CFG = TransposerConfig.from_dict(json.loads(os.environ["OMNIDRL_CONFIG"])) if "OMNIDRL_CONFIG" in os.environ \
     else TransposerConfig.preset("tiny")
 CODEC = PayloadCodec(tile_beat_layout(CFG))
-SEED = int(os.environ.get("TP_SEED", "1"))
+SEED = knobs.count("TP_SEED", 1, lo=0)
 
 
 def beats_of(tiles) -> list[Beat]:
@@ -78,7 +85,7 @@ class ErrorMonitor:
 
 
 async def run_stream(dut, beats: list[Beat], *, gap_prob: float, stall_prob: float, seed: int,
-                     lasts: list[int] | None = None):
+                     lasts: list[int] | None = None, timing: dict | None = None):
     """Reset, send ``beats``, check the output against the golden stream model.
 
     Returns the golden result, the decoded output tiles and the cycles taken. The clock must
@@ -101,12 +108,15 @@ async def run_stream(dut, beats: list[Beat], *, gap_prob: float, stall_prob: flo
     source = StreamSource(dut, "i", CODEC, gap_prob=gap_prob, rng=random.Random(seed))
     monitor = ErrorMonitor(dut, source, expected.error_after)
     source.send_all(b.as_dict() for b in beats)
+    t0 = time.perf_counter()
     limit = 50 * len(beats) + 1000
     while len(sink.received) < len(expected.out_beats) or not source.idle:
         await FallingEdge(dut.clk)
         cycle["n"] += 1
         assert cycle["n"] < limit, (f"no progress: {len(sink.received)} of {len(expected.out_beats)} "
                                     f"output beats, {source.sent} of {len(beats)} input beats sent")
+    if timing is not None:   # wall time of the streaming phase (stimulus and golden model excluded)
+        timing["seconds"] = time.perf_counter() - t0
     for _ in range(4 * CFG.tile + 8):   # nothing extra may come out; the error flag holds
         await FallingEdge(dut.clk)
     source.stop()
@@ -149,9 +159,14 @@ async def random_tiles_heavy_backpressure(dut):
     """Random tiles at random densities; rare input gaps and 70% output stalls (all banks fill)."""
     start_clock(dut)
     rng = np.random.default_rng(SEED + 10)
-    tiles = [pack(random_density_tile(rng, CFG.tile, d)) for d in rng.random(60)]
-    _, got, _ = await run_stream(dut, beats_of(tiles), gap_prob=0.05, stall_prob=0.7, seed=SEED + 11)
+    tiles = [pack(random_density_tile(rng, CFG.tile, d)) for d in rng.random(knobs.count("TP_TILES", 60))]
+    timing: dict = {}
+    expected, got, cycles = await run_stream(dut, beats_of(tiles), gap_prob=knobs.probability("TP_GAP", 0.05),
+                                             stall_prob=knobs.probability("TP_STALL", 0.7), seed=SEED + 11,
+                                             timing=timing)
     check_transposes(tiles, got)
+    knobs.record("transposer", "random_tiles_heavy_backpressure", beats=len(expected.out_beats), tiles=len(tiles),
+                 cycles=cycles, seconds=timing["seconds"])
 
 
 @cocotb.test()
@@ -161,16 +176,20 @@ async def malformed_tiles_flagged_and_recovered(dut):
     around it come out transposed."""
     start_clock(dut)
     rng = np.random.default_rng(SEED + 20)
-    beats = malformed_stream(CFG.tile, CFG.lanes, rng)
-    expected, got, _ = await run_stream(dut, beats, gap_prob=0.25, stall_prob=0.25, seed=SEED + 21)
-    assert expected.errors == 12 and len(got) == 13
+    bad = knobs.count("TP_MALFORMED", 12)
+    beats = malformed_stream(CFG.tile, CFG.lanes, rng, n_good=bad)
+    timing: dict = {}
+    expected, got, cycles = await run_stream(dut, beats, gap_prob=0.25, stall_prob=0.25, seed=SEED + 21, timing=timing)
+    assert expected.errors == bad and len(got) == bad + 1
+    knobs.record("transposer", "malformed_tiles_flagged_and_recovered", malformed=bad, good=len(got),
+                 beats=len(expected.out_beats), cycles=cycles, seconds=timing["seconds"])
 
 
 @cocotb.test()
 async def real_pruned_weights(dut):
     """Tiles of the trained TD3 weights of the committed trace, magnitude-pruned to 50-90%."""
     start_clock(dut)
-    tiles = [pack(d) for d in pruned_weight_tiles(CFG.tile, int(os.environ.get("TP_REAL_TILES", "64")), SEED + 30)]
+    tiles = [pack(d) for d in pruned_weight_tiles(CFG.tile, knobs.count("TP_REAL_TILES", 64), SEED + 30)]
     _, got, _ = await run_stream(dut, beats_of(tiles), gap_prob=0.2, stall_prob=0.2, seed=SEED + 32)
     check_transposes(tiles, got)
     dut._log.info(f"{len(tiles)} trained TD3 weight tiles transposed bit-exactly")

@@ -32,6 +32,8 @@ def _candidates(value, row: dict) -> list:
     """Other values of the field's type, nearest first; the config decides which are valid."""
     if isinstance(value, bool):
         return [not value]
+    if isinstance(value, int) and row["allowed"].startswith("one of "):
+        return [int(v) for v in row["allowed"].removeprefix("one of ").split(", ")]
     if isinstance(value, int):
         return [value * 2, value // 2, value + 1, value - 1, value * 4, value + 8, 1, 2, 0]
     if isinstance(value, float):

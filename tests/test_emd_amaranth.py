@@ -59,6 +59,11 @@ CONFIGS = {
     # takes all of it).
     "g2-l1": EmdEncoderConfig.preset("tiny", lanes=1, word_bits=16, fmt={"group": 2}),
     "g256": EmdEncoderConfig.preset("paper", fmt={"group": 256}),
+    # The optional CRC field: 16 bits on tiny, 32 bits on default, and a 32-bit CRC longer than
+    # any beat's chunk (lanes 1, D 3: 30 bits), so the chunk width comes from the CRC.
+    "tiny-crc16": EmdEncoderConfig.preset("tiny", fmt={"crc_bits": 16}),
+    "default-crc32": EmdEncoderConfig.preset("default", fmt={"crc_bits": 32}),
+    "simple-l1-crc32": EmdEncoderConfig.preset("simple", lanes=1, word_bits=16, fmt={"group": 8, "crc_bits": 32}),
 }
 
 
@@ -110,8 +115,9 @@ def test_bad_config_message():
         EmdEncoderConfig.preset("default", lanes=8, fmt={"group": 4})
 
 
-@pytest.mark.parametrize("preset", ["tiny", "default"])
-def test_decoder_fuzz_agrees_with_golden_and_never_hangs(preset):
+@pytest.mark.parametrize("preset,crc_bits", [("tiny", 0), ("default", 0), ("tiny", 16)],
+                         ids=["tiny", "default", "tiny-crc16"])
+def test_decoder_fuzz_agrees_with_golden_and_never_hangs(preset, crc_bits):
     """Damaged streams (bit flips, cuts, extra words, random words): the decoder takes every
     word, flags ``error`` exactly when the golden decoder (told the beat width) rejects the
     stream, with the golden decoder's cause on ``err_code``, and otherwise decodes it exactly.
@@ -119,7 +125,7 @@ def test_decoder_fuzz_agrees_with_golden_and_never_hangs(preset):
     The streams go in back to back without gaps, each followed by ``idle`` cycles without input;
     ``error`` and ``err_code`` (registers) are read in the last of them.
     """
-    cfg = EmdDecoderConfig.preset(preset)
+    cfg = EmdDecoderConfig.preset(preset, fmt={"crc_bits": crc_bits})
     fmt, W, L = cfg.fmt, cfg.word_bits, cfg.lanes
     cases = []
     for words in damaged_streams(np.random.default_rng(11), fmt, W, L, 200):
@@ -159,8 +165,10 @@ def test_decoder_fuzz_agrees_with_golden_and_never_hangs(preset):
     bench.on_cycle(next_case_when_idle)
     bench.run(until=lambda: len(results) == len(cases))
     codes = [code for _, code, _ in cases]
-    assert 40 < sum(code != EmdDecoderError.NONE for code in codes) < 160, "the fuzz cases should mix good and bad streams"
+    # One in five streams is intact; with a CRC every damaged one is flagged.
+    assert 40 < sum(code != EmdDecoderError.NONE for code in codes) <= 160, "the fuzz cases should mix good and bad streams"
     assert len(set(codes)) >= 5, f"the fuzz cases should reach most causes, got {sorted(set(codes))}"
+    assert (EmdDecoderError.CRC in codes) == bool(crc_bits), "bit flips that decode must fail the CRC, and only with one"
     for n, ((words, code, expect), (error, err_code, got)) in enumerate(zip(cases, results)):
         assert (error, EmdDecoderError(err_code)) == (int(code != EmdDecoderError.NONE), code), \
             f"case {n}: error={error} err_code={EmdDecoderError(err_code).name}, golden says {code.name}; words {words}"

@@ -24,3 +24,21 @@ def test_emd_cocotb(sim, cls):
     # would be reused; regenerating costs about a second and keeps the test honest.
     generate_verilog(cfg, force=True)
     run_cocotb(cfg, sim, extra_env=env)
+
+
+# With the optional CRC field: Icarus on tiny with CRC-16, Verilator on default with CRC-32 (the
+# stream test, the bad streams and the damaged-stream fuzz; no trace).
+CRC_SETTINGS = {
+    "icarus": ("tiny", 16, {"EMD_VALUES": "512", "EMD_TRACE": "0", "EMD_DAMAGED": "40"}),
+    "verilator": ("default", 32, {"EMD_VALUES": "4096", "EMD_TRACE": "0", "EMD_DAMAGED": "100"}),
+}
+
+
+@pytest.mark.xdist_group("emd")
+@pytest.mark.parametrize("sim", SIMULATORS)
+@pytest.mark.parametrize("cls", [EmdEncoderConfig, EmdDecoderConfig], ids=["enc", "dec"])
+def test_emd_cocotb_with_crc(sim, cls):
+    preset, crc_bits, env = CRC_SETTINGS[sim]
+    cfg = cls.preset(preset, fmt={"crc_bits": crc_bits})
+    generate_verilog(cfg, force=True)
+    run_cocotb(cfg, sim, extra_env=env, tag="crc")
