@@ -204,11 +204,11 @@ def out_beats(cmd: Command, k: int) -> int:
 def emd_extent_bound(n_values: int, fmt, mem_bits: int) -> int:
     """Memory words an EMD block of ``n_values`` bf16 values can take at most (length word included).
 
-    Every record costs at most ``fmt.max_record_bits`` bits, every group an 11-bit header, and
-    the terminator at most 11 + clog2(G) bits.
+    Every record costs at most ``fmt.max_record_bits`` bits, every group an 11-bit header, the
+    terminator at most 11 + clog2(G) bits, and the optional CRC field ``fmt.crc_bits``.
     """
     groups = -(-n_values // fmt.group)
-    bits = n_values * fmt.max_record_bits + 11 * groups + 11 + fmt.count_bits
+    bits = n_values * fmt.max_record_bits + 11 * groups + 11 + fmt.count_bits + fmt.crc_bits
     return 1 + -(-bits // mem_bits)
 
 

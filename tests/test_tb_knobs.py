@@ -72,7 +72,9 @@ def test_the_soak_covers_every_block_with_documented_knobs():
     soak = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(soak)
     jobs = soak._jobs(0.3, 0.3, 10, 0.01)
-    assert {cfg.BLOCK for _, cfg, _, _, stream in jobs if stream} == set(BLOCKS)
+    # the OmniDRL top runs programs, not one stream: its long runs are whole TD3 updates
+    # (bench/top_td3.py) and its random-gap program tests; every stream block is soaked
+    assert {cfg.BLOCK for _, cfg, _, _, stream in jobs if stream} == set(BLOCKS) - {"omnidrl"}
     assert {cfg.BLOCK for _, cfg, _, _, stream in jobs if not stream} == {"emd_dec", "transposer"}
     doc = (ROOT / "docs" / "testing.md").read_text()
     table = doc[doc.index("## Settings from the environment"):]
