@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from amaranth import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -121,6 +123,8 @@ def test_kept_hierarchy_counts_every_instance(tmp_path):
     assert records[3]["transistors"] == 3 * records[1]["transistors"]
 
 
+# every test that synthesizes the default PE writes build/pe/<hash>/: one worker at a time
+@pytest.mark.xdist_group("synth_pe")
 def test_synth_prints_progress_and_records_its_time():
     result = omnidrl("synth", "pe")
     assert result.returncode == 0, result.stderr
@@ -135,6 +139,8 @@ def test_synth_prints_progress_and_records_its_time():
     assert any("ABC" in s["what"] for s in steps)
 
 
+# every test that synthesizes the default PE writes build/pe/<hash>/: one worker at a time
+@pytest.mark.xdist_group("synth_pe")
 def test_timeout_stops_yosys_with_one_line():
     before = omnidrl("synth", "pe")
     assert before.returncode == 0
