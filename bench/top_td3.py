@@ -213,6 +213,13 @@ def markdown(doc: dict) -> str:
                 continue
             lines.append(f"| {r['workload']} | yes | {r['images_equal']} | {r['state_equal']} | {r['cycles']:,} | "
                          f"{r['array_utilization']:.3f} | {r['sim_cycles_per_s']:,.0f} | {r['wall_s']:.0f} |")
+    if doc.get("area"):
+        lines += ["", "## Area (generic GE library, Yosys 0.70; operand SRAMs black boxes)", "",
+                  "| preset | logic (GE) | flip-flops | min period | SRAM bits | how |", "|---|---:|---:|---:|---:|---|"]
+        for preset, a in doc["area"].items():
+            lines.append(f"| {preset} | {a['logic_ge']:,.0f} | {a['flip_flops']:,} | {a['min_period_ns']:.2f} ns | "
+                         f"{sum(a['sram_bits'].values()):,} ({', '.join(f'{k} {v:,}' for k, v in a['sram_bits'].items())}) "
+                         f"| {a['source']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -234,7 +241,10 @@ def main(argv=None) -> int:
                      "trace's dense weights); bf16 operands EMD-coded (golden.emd default format) except the "
                      "raw sparse kept blocks and bitmaps the transposer reads; fp32 accumulators raw."),
            "golden": [], "rtl": []}
-    kept = json.loads((RESULTS / "top_td3.json").read_text())["golden"] if args.keep_golden else []
+    committed = json.loads((RESULTS / "top_td3.json").read_text()) if (RESULTS / "top_td3.json").exists() else {}
+    if "area" in committed:  # synthesis figures (omnidrl synth omnidrl), recorded beside the runs
+        doc["area"] = committed["area"]
+    kept = committed.get("golden", []) if args.keep_golden else []
     doc["golden"] = [r for r in kept if r["preset"] in args.presets and r["workload"] in args.workloads]
     for preset in ([] if args.keep_golden else args.presets):
         for name in args.workloads:
