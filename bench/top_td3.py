@@ -22,7 +22,6 @@ Writes ``bench/results/top_td3.json`` and ``.md``.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import sys
 import time
@@ -31,12 +30,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import RESULTS, WORK, run_info, write_results  # noqa: E402
-from golden.compile_td3 import compile_update, read_agent, write_agent, write_batch  # noqa: E402
-from golden.isa import Counter, Fmt, Op, out_beats  # noqa: E402
-from golden.machine import run_program  # noqa: E402
-from golden.program import Memory  # noqa: E402
-from golden.run_top import state_equal  # noqa: E402
-from golden.workloads import workload  # noqa: E402
+from golden.isa import Fmt, Op, out_beats  # noqa: E402
+from golden.run_top import run_machine_image  # noqa: E402
 
 WORKLOADS = ("halfcheetah-dense", "halfcheetah-circ", "halfcheetah-sparse")
 
@@ -62,7 +57,7 @@ def region_at(layout, addr: int):
     raise KeyError(addr)
 
 
-def traffic(program, memory: Memory) -> dict:
+def traffic(program, memory) -> dict:
     """Memory words moved by the chip per tensor kind: as stored (raw or EMD) and the raw bf16
     equivalent of the EMD-coded ones. ``memory`` is the image after the update (every region is
     written once per update, so an EMD block's length word is still there)."""
@@ -103,35 +98,23 @@ def golden_run(name: str, preset: str) -> dict:
 
     cfg = OmniDRLConfig.preset(preset)
     shape = cfg.isa_shape
-    agent, batch, noise = workload(name, k=shape.k)
-    ref = copy.deepcopy(agent)
-    ref.update(batch, noise_draw=noise)
-    program = compile_update(agent, shape, cfg.emd)
-    mem = Memory(shape.k)
-    write_agent(program, mem, agent)
-    write_batch(program, mem, batch, noise)
-    t0 = time.perf_counter()
-    run = run_program(program, mem, keep_images=False)
-    wall = time.perf_counter() - t0
-    out = copy.deepcopy(agent)
-    read_agent(program, mem, out)
-    counts = {c.name: int(run.total(c)) for c in Counter}
+    result, program, mem = run_machine_image(cfg, name)
+    counts = result["counters"]
     per = traffic(program, mem)
     mem_bits = shape.mem_bits
     emd = sum(d["emd_words"] for d in per.values())
     emd_raw = sum(d["emd_raw_equiv_words"] for d in per.values())
     raw16 = sum(d["raw_words"] for d in per.values())
-    pes = shape.k * shape.k
-    host_flops = sum(h.flops for h in run.host)
+    cycles = result["cycles"]
     return {
         "workload": name, "preset": preset, "k": shape.k,
-        "bit_exact_vs_td3_update": state_equal(ref, out),
-        "segments": len(program.segments), "gemms": sum(c.op == Op.GEMM for c in program.commands()),
+        "bit_exact_vs_td3_update": result["state_equal"],
+        "segments": result["segments"], "gemms": sum(c.op == Op.GEMM for c in program.commands()),
         "host_steps": len(program.host_steps),
-        "cycles_estimate": int(run.cycles),
-        "array_utilization_estimate": counts["EX_STEPS"] / max(1, run.cycles),
+        "cycles_estimate": cycles,
+        "array_utilization_estimate": counts["EX_STEPS"] / max(1, cycles),
         "macs": counts["MACS"], "macs_dense_equiv": counts["MACS_DENSE"],
-        "useful_mac_utilization_estimate": counts["MACS_DENSE"] / max(1, run.cycles * pes),
+        "useful_mac_utilization_estimate": counts["MACS_DENSE"] / max(1, cycles * shape.k * shape.k),
         "counters": counts,
         "traffic_words": per,
         "bf16_bits_raw_equivalent": (emd_raw + raw16) * mem_bits,
@@ -139,10 +122,10 @@ def golden_run(name: str, preset: str) -> dict:
         "emd_bits_over_raw": emd / max(1, emd_raw),
         "bf16_bits_over_raw_all": (emd + raw16) / max(1, emd_raw + raw16),
         "fp32_bits": sum(d["fp32_words"] for d in per.values()) * mem_bits,
-        "host_flops": host_flops,
-        "host_bytes_read": sum(h.bytes_read for h in run.host),
-        "host_bytes_written": sum(h.bytes_written for h in run.host),
-        "machine_model_wall_s": round(wall, 1),
+        "host_flops": result["host_flops"],
+        "host_bytes_read": result["host_bytes_read"],
+        "host_bytes_written": result["host_bytes_written"],
+        "machine_model_wall_s": round(result["wall_s"], 1),
     }
 
 

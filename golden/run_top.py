@@ -18,7 +18,7 @@ from .machine import run_program
 from .program import Memory
 from .workloads import workload
 
-__all__ = ["state_equal", "run_machine"]
+__all__ = ["state_equal", "run_machine", "run_machine_image"]
 
 
 def state_equal(a, b) -> bool:
@@ -38,7 +38,15 @@ def state_equal(a, b) -> bool:
 
 
 def run_machine(cfg, name: str, progress: Callable[[str], None] = lambda m: None) -> dict:
+    """The result of :func:`run_machine_image` alone."""
+    return run_machine_image(cfg, name, progress)[0]
+
+
+def run_machine_image(cfg, name: str, progress: Callable[[str], None] = lambda m: None):
     """Compile workload ``name`` for the top ``cfg`` and run it on ``golden.machine``.
+
+    Returns ``(result, program, memory)``: the memory image after the update stays available
+    for measurements on it (``bench/top_td3.py`` counts the traffic per tensor kind).
 
     ``cfg`` is anything with ``isa_shape``, ``emd`` and ``pe_array.block_size`` (the top's
     config). Returns segments, commands, ``state_equal`` (the agent after the program against
@@ -62,9 +70,10 @@ def run_machine(cfg, name: str, progress: Callable[[str], None] = lambda m: None
     read_agent(program, memory, after)
     counters = {c.name: int(run.total(c)) for c in Counter}
     cycles = int(run.cycles)
-    return {"workload": name, "k": shape.k, "segments": len(program.segments),
+    result = {"workload": name, "k": shape.k, "segments": len(program.segments),
             "commands": len(program.commands()), "images_equal": True,
             "state_equal": state_equal(reference, after), "errors": [], "cycles": cycles,
             "array_utilization": counters["EX_STEPS"] / cycles if cycles else 0.0, "counters": counters,
             "host_flops": sum(h.flops for h in run.host), "host_bytes_read": sum(h.bytes_read for h in run.host),
             "host_bytes_written": sum(h.bytes_written for h in run.host), "wall_s": wall}
+    return result, program, memory

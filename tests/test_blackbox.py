@@ -7,7 +7,6 @@ import pytest
 from amaranth import Module
 from amaranth.back import verilog
 from amaranth.lib import wiring
-from amaranth.lib.wiring import Out
 
 from flows.blackbox import check_in_verilog, find_blackboxes, verilog_modules, yosys_name
 from flows.synth import report_path, synth_generic
@@ -15,21 +14,7 @@ from hdl.config import BlockConfig, param
 from hdl.ecim import Ecim, EcimConfig
 from hdl.lib.sram import Sram
 from hdl.pe_array import PEArray, PEArrayConfig
-
-
-class _Wrapper(wiring.Component):
-    """Blocks side by side under one top; every port of every part is a top-level port."""
-
-    def __init__(self, parts: dict):
-        self.parts = parts
-        super().__init__({name: Out(part.signature) for name, part in parts.items()})
-
-    def elaborate(self, platform):
-        m = Module()
-        for name, part in self.parts.items():
-            m.submodules[name] = part
-            wiring.connect(m, wiring.flipped(getattr(self, name)), part)
-        return m
+from tb.fixtures import SideBySide
 
 
 class _Nest(wiring.Component):
@@ -48,7 +33,7 @@ class _Nest(wiring.Component):
         off = Sram(2, 4)
         off.synth_blackbox = False  # a mark is per instance
         m.submodules.off = off
-        box = _Wrapper({"mem": Sram(8, 16)})
+        box = SideBySide({"mem": Sram(8, 16)})
         box.synth_blackbox = self.marked_outer
         m.submodules.box = box
         return m
@@ -69,7 +54,7 @@ def test_marks_are_found_at_any_depth_and_the_walk_stops_at_a_black_box(marked_o
 
 
 def test_a_name_missing_from_the_verilog_is_an_error():
-    text = _verilog(_Wrapper({"a": Sram(8, 16)}), "top")
+    text = _verilog(SideBySide({"a": Sram(8, 16)}), "top")
     assert verilog_modules(text) == {"top", "top.a"}
     with pytest.raises(ValueError, match=r"black box 'top.b' is not a module of the Verilog; modules are top, top.a"):
         check_in_verilog(("top.a", "top.b"), text)
@@ -103,7 +88,7 @@ def test_every_sram_of_a_wrapped_design_is_a_black_box(tmp_path):
     ecim_cfg = EcimConfig.preset("tiny")
 
     def design():
-        return _Wrapper({"pe_array": PEArray(pe_cfg), "ecim": Ecim(ecim_cfg), "sram": Sram(16, 1024)})
+        return SideBySide({"pe_array": PEArray(pe_cfg), "ecim": Ecim(ecim_cfg), "sram": Sram(16, 1024)})
 
     names = find_blackboxes(design(), "top")
     assert set(names) == {"top.pe_array.store.a0", "top.pe_array.store.b0", "top.ecim.macro", "top.ecim.mant_mem",

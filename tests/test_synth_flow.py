@@ -17,6 +17,7 @@ from flows.generate import ROOT, convert
 from flows.synth import synth_generic
 from hdl.lib.sram import Sram
 from hdl.pe import PE, PEConfig
+from tb.fixtures import SideBySide
 
 
 def omnidrl(*args):
@@ -25,28 +26,13 @@ def omnidrl(*args):
                           env=env, timeout=600)
 
 
-class _Side(wiring.Component):
-    """Components side by side under one top, their ports straight through."""
-
-    def __init__(self, parts: dict):
-        self.parts = parts
-        super().__init__({name: Out(part.signature) for name, part in parts.items()})
-
-    def elaborate(self, platform):
-        m = Module()
-        for name, part in self.parts.items():
-            m.submodules[name] = part
-            wiring.connect(m, wiring.flipped(getattr(self, name)), part)
-        return m
-
-
-def _pes(count: int) -> _Side:
+def _pes(count: int) -> SideBySide:
     """Default PEs (their submodules' ports are numbered per instance)."""
-    return _Side({f"pe{k}": PE(PEConfig()) for k in range(count)})
+    return SideBySide({f"pe{k}": PE(PEConfig()) for k in range(count)})
 
 
-def _macs(count: int) -> _Side:
-    return _Side({f"mac{k}": _Mac() for k in range(count)})
+def _macs(count: int) -> SideBySide:
+    return SideBySide({f"mac{k}": _Mac() for k in range(count)})
 
 
 class _Mac(wiring.Component):
