@@ -18,23 +18,33 @@ from .machine import run_program
 from .program import Memory
 from .workloads import workload
 
-__all__ = ["state_equal", "run_machine", "run_machine_image"]
+__all__ = ["state_diff", "state_equal", "run_machine", "run_machine_image"]
+
+
+def state_diff(a, b) -> list[str]:
+    """Every parameter, Adam moment and step counter of agent ``a`` that differs from ``b``
+    (bit for bit), by name: ``critic1.l2.W``, ``actor.l1.b.adam_m``, ``it``, ``critic_opt.t``."""
+    out = []
+    for net in ("actor", "critic1", "critic2", "actor_t", "critic1_t", "critic2_t"):
+        for la, lb in zip(getattr(a, net).layers, getattr(b, net).layers):
+            for p in la.param_names():
+                if np.asarray(la.param(p)).tobytes() != np.asarray(lb.param(p)).tobytes():
+                    out.append(f"{net}.{la.name}.{p}")
+                ma, mb = la.adam.get(p, ()), lb.adam.get(p, ())
+                if len(ma) != len(mb):
+                    out.append(f"{net}.{la.name}.{p}.adam")
+                for moment, x, y in zip("ms", ma, mb):
+                    if x.tobytes() != y.tobytes():
+                        out.append(f"{net}.{la.name}.{p}.adam_{moment}")
+    if a.it != b.it:
+        out.append("it")
+    out += [f"{o}.t" for o in ("actor_opt", "critic_opt") if getattr(a, o).t != getattr(b, o).t]
+    return out
 
 
 def state_equal(a, b) -> bool:
-    """True when two agents hold the same masters, Adam moments and targets, bit for bit."""
-    for (na, ta), (nb, tb) in zip(a.nets(), b.nets()):
-        for net_a, net_b in ((na, nb), (ta, tb)):
-            for la, lb in zip(net_a.layers, net_b.layers):
-                for p in la.param_names():
-                    if not np.array_equal(np.asarray(la.param(p)).view(np.uint32),
-                                          np.asarray(lb.param(p)).view(np.uint32)):
-                        return False
-                    ma, mb = la.adam.get(p, []), lb.adam.get(p, [])
-                    if len(ma) != len(mb) or any(not np.array_equal(x.view(np.uint32), y.view(np.uint32))
-                                                 for x, y in zip(ma, mb)):
-                        return False
-    return True
+    """True when two agents hold the same masters, Adam moments, targets and step counters."""
+    return not state_diff(a, b)
 
 
 def run_machine(cfg, name: str, progress: Callable[[str], None] = lambda m: None) -> dict:

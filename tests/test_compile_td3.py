@@ -17,6 +17,7 @@ from golden.isa import Command, IsaShape, Op
 from golden.machine import run_program
 from golden.program import Memory
 from golden.td3 import TD3Agent, TD3Config
+from golden.run_top import state_diff
 
 SHAPE = IsaShape(k=4, buf_bits=14, dim_bits=16, mem_addr_bits=32, max_blocks=8, a_depth=16384, b_depth=1024)
 NETS = ("actor", "critic1", "critic2", "actor_t", "critic1_t", "critic2_t")
@@ -24,27 +25,6 @@ NETS = ("actor", "critic1", "critic2", "actor_t", "critic1_t", "critic2_t")
 
 def make_agent(kind: str, compress=("l2",), sparsity=0.5, seed=0) -> TD3Agent:
     return example_agent(kind, compress, sparsity, seed=seed)
-
-
-def state_diff(a: TD3Agent, b: TD3Agent) -> list:
-    """Every parameter, Adam moment and counter of ``a`` that differs from ``b`` in any bit."""
-    out = []
-    for net in NETS:
-        for la, lb in zip(getattr(a, net).layers, getattr(b, net).layers):
-            for p in la.param_names():
-                if la.param(p).tobytes() != lb.param(p).tobytes():
-                    out.append(f"{net}.{la.name}.{p}")
-                if not net.endswith("_t") and p in lb.adam:
-                    for moment, x, y in zip("ms", la.adam[p], lb.adam[p]):
-                        if x.tobytes() != y.tobytes():
-                            out.append(f"{net}.{la.name}.{p}.{moment}")
-    for name in ("it",):
-        if getattr(a, name) != getattr(b, name):
-            out.append(name)
-    for opt in ("actor_opt", "critic_opt"):
-        if getattr(a, opt).t != getattr(b, opt).t:
-            out.append(f"{opt}.t")
-    return out
 
 
 def run_updates(agent: TD3Agent, updates: int, seed: int = 1, mutate=None):

@@ -23,6 +23,7 @@ from golden.bf16 import f32_round_to_bf16_bits
 from golden.codes import LoadSel, Mode
 from golden.emd import encode as emd_encode
 from golden.isa import Command, Counter, Fmt, IsaShape, Op, encode
+from golden.run_top import state_diff
 
 __all__ = ["Memory", "TopHost", "ProgramBuilder", "fp32_words", "bf16_words", "lanes_of", "run_amsim"]
 
@@ -403,7 +404,6 @@ def case_transpose(cfg, seed: int = 2) -> Case:
 def case_dependencies(cfg, seed: int = 3) -> Case:
     """RAW: a LOAD of a stored result (the second GEMM's B is the first one's bf16 output).
     WAR: a GEMM storing over the source of an earlier LOAD (the later GEMM uses the old words)."""
-    from golden.bf16 import f32_round_to_bf16_bits
     from golden.pe_array import make_job
     from tb.stimulus.pe_array import rand_bf16
 
@@ -716,23 +716,6 @@ def _run_all(fns):
     return run
 
 
-def td3_state_diff(a, b) -> list[str]:
-    """Every parameter, Adam moment and step counter of agent ``a`` that differs from ``b``."""
-    out = []
-    for net, _ in [(n, None) for n in ("actor", "critic1", "critic2", "actor_t", "critic1_t", "critic2_t")]:
-        for la, lb in zip(getattr(a, net).layers, getattr(b, net).layers):
-            for p in la.param_names():
-                if la.param(p).tobytes() != lb.param(p).tobytes():
-                    out.append(f"{net}.{la.name}.{p}")
-                for moment, x, y in zip("ms", la.adam.get(p, ()), lb.adam.get(p, ())):
-                    if x.tobytes() != y.tobytes():
-                        out.append(f"{net}.{la.name}.{p}.adam_{moment}")
-    if a.it != b.it:
-        out.append("it")
-    out += [f"{o}.t" for o in ("actor_opt", "critic_opt") if getattr(a, o).t != getattr(b, o).t]
-    return out
-
-
 def td3_segment_check(case: Td3Case, memory, seen: dict):
     """``on_segment`` for a TD3 run: record how segment i's image differs from the model's."""
     def check(i: int) -> None:
@@ -762,7 +745,7 @@ def td3_mismatches(case: Td3Case, memory, statuses: list[dict], seen: dict) -> l
                for name, value in case.model_counters.items() if chip_counters[name] != value]
     chip = copy.deepcopy(case.agent)
     read_agent(case.program, memory, chip)
-    state = td3_state_diff(chip, case.reference)
+    state = state_diff(chip, case.reference)
     if state:
         errors.append(f"agent after the update differs from TD3Agent.update in {state[:6]}")
     return errors
