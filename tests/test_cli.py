@@ -59,7 +59,6 @@ def test_lint_catches_a_real_problem(tmp_path):
     assert any("BLKSEQ" in p for p in lint(bad, "bad"))
 
 
-@pytest.mark.xdist_group("synth_pe")  # shares build/pe/<hash>/ with tests/test_synth_flow.py
 def test_synth_generic_reports_cells_transistors_and_ge():
     result = omnidrl("synth", "pe")
     assert result.returncode == 0, result.stdout + result.stderr

@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 
-import pytest
 
 from amaranth import Module
 from amaranth.lib import wiring
@@ -20,8 +19,10 @@ from hdl.pe import PE, PEConfig
 from tb.fixtures import SideBySide
 
 
-def omnidrl(*args):
-    env = dict(os.environ, AMARANTH_USE_YOSYS="builtin")
+def omnidrl(*args, build=None):
+    """The CLI in a subprocess; ``build`` gives it a build folder of its own (OMNIDRL_BUILD), so
+    no other test's synthesis of the same configuration can write into its work folder."""
+    env = dict(os.environ, AMARANTH_USE_YOSYS="builtin", **({"OMNIDRL_BUILD": str(build)} if build else {}))
     return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=ROOT, capture_output=True, text=True,
                           env=env, timeout=600)
 
@@ -109,10 +110,8 @@ def test_kept_hierarchy_counts_every_instance(tmp_path):
     assert records[3]["transistors"] == 3 * records[1]["transistors"]
 
 
-# every test that synthesizes the default PE writes build/pe/<hash>/: one worker at a time
-@pytest.mark.xdist_group("synth_pe")
-def test_synth_prints_progress_and_records_its_time():
-    result = omnidrl("synth", "pe")
+def test_synth_prints_progress_and_records_its_time(tmp_path):
+    result = omnidrl("synth", "pe", build=tmp_path / "build")
     assert result.returncode == 0, result.stderr
     assert "[synth] yosys generic 3.24 Executing ABC pass" in result.stderr
     path = ROOT / result.stdout.strip().splitlines()[-1].split()[1]
@@ -125,14 +124,12 @@ def test_synth_prints_progress_and_records_its_time():
     assert any("ABC" in s["what"] for s in steps)
 
 
-# every test that synthesizes the default PE writes build/pe/<hash>/: one worker at a time
-@pytest.mark.xdist_group("synth_pe")
-def test_timeout_stops_yosys_with_one_line():
-    before = omnidrl("synth", "pe")
+def test_timeout_stops_yosys_with_one_line(tmp_path):
+    before = omnidrl("synth", "pe", build=tmp_path / "build")
     assert before.returncode == 0
     path = ROOT / before.stdout.strip().splitlines()[-1].split()[1]
     report = path.read_text()
-    result = omnidrl("synth", "pe", "--timeout", "0.5")
+    result = omnidrl("synth", "pe", "--timeout", "0.5", build=tmp_path / "build")
     assert result.returncode == 124, result.stderr
     lines = [ln for ln in result.stderr.splitlines() if not ln.startswith("[synth]")]
     assert len(lines) == 1 and lines[0].startswith("omnidrl synth: timeout: yosys generic stopped after"), lines
