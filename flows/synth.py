@@ -17,6 +17,8 @@ and raises :class:`SynthTimeout` naming the step.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import re
@@ -475,9 +477,32 @@ def synthesize(cfg: BlockConfig, target: str = "generic", timeout: float | None 
         raise ValueError(f"--target {target!r} is not supported; choose one of {', '.join(TARGETS)}")
     t0 = time.monotonic()
     deadline = None if timeout is None else t0 + timeout
-    verilog = generate_verilog(cfg)
     work = artefact_dir(cfg) / f"synth-{target}-{cfg.full_hash()}"
     work.mkdir(parents=True, exist_ok=True)
+    with _work_lock(work, "another synthesis of this configuration"):
+        return _synthesize_locked(cfg, target, work, t0, deadline, hierarchy, abc)
+
+
+@contextlib.contextmanager
+def _work_lock(work: Path, holder: str):
+    """Hold ``work/.lock`` exclusively: two runs of one configuration (two shells, two sweep
+    workers) would otherwise write the same logs and statistics files at once. ``holder`` names
+    what a waiting run waits for, in its progress line."""
+    with open(work / ".lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _log(f"waiting for {holder} to finish ({work})")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _synthesize_locked(cfg: BlockConfig, target: str, work: Path, t0: float, deadline: float | None,
+                       hierarchy: str, abc: str) -> Path:
+    verilog = generate_verilog(cfg)
     blackboxes = block_blackboxes(cfg, verilog) if target != "ice40" else ()
     _log(f"{cfg.BLOCK} ({cfg.full_hash()}), target {target}: Verilog and black boxes ready in "
          f"{time.monotonic() - t0:.1f} s")
@@ -495,6 +520,13 @@ def synthesize(cfg: BlockConfig, target: str = "generic", timeout: float | None 
 
     path = report_path(cfg)
     path.parent.mkdir(parents=True, exist_ok=True)
+    with _work_lock(path.parent, "another run's report update"):
+        _merge_report(cfg, target, path, names, records, verilog, blackboxes, elapsed, work)
+    return path
+
+
+def _merge_report(cfg, target, path, names, records, verilog, blackboxes, elapsed, work) -> None:
+    """Replace ``target``'s records in the configuration's report (it holds every target's)."""
     report = load_report(path) if path.exists() else {}
     if report.get("full_hash") != names["full_hash"]:  # a report of an older format or another config
         report = {**names, "config": cfg.to_dict(), "records": []}
@@ -508,4 +540,3 @@ def synthesize(cfg: BlockConfig, target: str = "generic", timeout: float | None 
     from .report import render_block_markdown
 
     path.with_suffix(".md").write_text(render_block_markdown(report))
-    return path

@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 
-
 from amaranth import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
