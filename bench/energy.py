@@ -77,7 +77,7 @@ def ablations(cfg, preset, runs, table, area) -> tuple[list[dict], dict]:
             host = update_energy(cfg, run, table, area_ge=area, overrides={
                 "transposer_beats": 0, "transposer_register_bits": 0,
                 "extra_host_bits": 2 * tiles * k * 16 * k})
-            rows.append(_row(f"{label}, host transpose via external memory", preset, workload, host))
+            rows.append(_row(f"{label}, host transpose", preset, workload, host))
     return rows, emd_ratio
 
 
@@ -102,9 +102,10 @@ def plot_ablations(rows, path):
         ax.set_xticklabels([r["ablation"] for r in sel], rotation=60, ha="right", fontsize=8)
         ax.set_title(f"{preset} preset ({OmniDRLConfig.preset(preset).pe_array.rows}^2 PEs)")
         ax.set_ylabel("mJ per TD3 update")
-    axes[-1].legend(fontsize=7, loc="upper right")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles[::-1], labels[::-1], fontsize=8, loc="center right")
     fig.suptitle("Energy per HalfCheetah TD3 update by component (golden.energy, counted events)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 0.88, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
