@@ -391,18 +391,17 @@ def gate_calibration(path) -> dict | None:
 
 
 def mfec_activity(max_dots: int = 300, seed: int = 0) -> dict:
-    """Activity of MFEC (``EcimConfig()`` numerics) on the dot products of the committed TD3 trace.
+    """Activity of MFEC (``MfecParams()``, the numerics of ``hdl.ecim.EcimConfig()``) on the dot
+    products of the committed TD3 trace.
 
     Every layer of ``tests/data/td3_halfcheetah_trace.npz`` in its three passes (forward,
     input gradient, weight gradient), at most ``max_dots`` sampled dot products each
     (``golden.mfec.training_dot_operands``). Returns the sums :func:`mfec_ratios` takes.
     """
-    from hdl.ecim import EcimConfig
-
-    from .mfec import mfec_dot_detail, training_dot_operands
+    from .mfec import MfecParams, mfec_dot_detail, training_dot_operands
     from .traces import iter_tensors, load_trace
 
-    params = EcimConfig().mfec
+    params = MfecParams()
     layers: dict = {}
     for name, kind, t in iter_tensors(load_trace(), kinds=("W", "x", "dy")):
         layers.setdefault(name, {})[kind] = t
