@@ -145,10 +145,11 @@ def format_report(energy: dict, rows, gate: dict | None, gate_note: str) -> str:
     return "\n".join(lines)
 
 
-def gate_note(path: Path = GATE_TOGGLES) -> tuple[dict | None, str]:
-    """``(calibration or None, one line saying which)``."""
+def gate_note(path: Path | None = None) -> tuple[dict | None, str]:
+    """``(calibration or None, one line saying which)``; ``path`` defaults to :data:`GATE_TOGGLES`."""
     from golden.energy import gate_calibration
 
+    path = Path(path) if path is not None else GATE_TOGGLES
     try:
         gate = gate_calibration(path)
     except ValueError as exc:

@@ -279,7 +279,8 @@ def update_energy(cfg, run_result: dict, table=None, *, area_ge: float | None = 
         ``flops_dense_equiv`` (2 per MAC + the host's vector FLOPs), ``seconds``, ``clock_hz``,
         ``flops_per_s``, ``tflops_per_w_executed`` / ``tflops_per_w_dense_equiv`` (on-chip energy),
         the same with ``_system`` (total energy), ``iterations_per_j`` (1 / total_j),
-        ``iterations_per_j_chip``, ``area_ge``, ``mac_energy_j`` and ``peak`` (:func:`peak`).
+        ``iterations_per_j_chip``, ``area_ge``, ``buffers`` (per operand buffer: bits per bank, banks,
+        word width, energy per bit), ``mac_energy_j`` and ``peak`` (:func:`peak`).
     """
     table = table if isinstance(table, EnergyTable) else load_table(table)
     overrides = dict(overrides or {})
@@ -312,6 +313,10 @@ def update_energy(cfg, run_result: dict, table=None, *, area_ge: float | None = 
         "tflops_per_w_dense_equiv_system": dense / total / 1e12 if total else 0.0,
         "iterations_per_j": 1.0 / total if total else 0.0, "iterations_per_j_chip": 1.0 / chip if chip else 0.0,
         "area_ge": {"logic": logic, "sram": sram_ge, "total": logic + sram_ge},
+        "buffers": {name: {"bank_bits": bits, "banks": cfg.pe_array.banks, "width_bits": 16 * lanes,
+                           "pj_per_bit": _sram_pj_per_bit(table, bits)}
+                    for name, bits, lanes in (("a", sram_bits(cfg)["a_bank"], cfg.pe_array.rows),
+                                              ("b", sram_bits(cfg)["b_bank"], cfg.pe_array.cols))},
         "mac_energy_j": (table["bf16_mul"] + table["fp32_add"] + ACC_BITS * table["register_bit"]) * 1e-12,
         "peak": peak(cfg, table, area_ge=logic),
         "table": table.path,

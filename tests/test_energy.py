@@ -229,3 +229,18 @@ def test_cli_tiny_json(capsys):
     assert e["events"]["macs"] > 0 and doc["mfec"]["mac_power_ratio"] < 1
     assert "gate-level calibration" in doc["gate_note"]
     assert {r["figure"].split(" (")[0] for r in doc["side_by_side"]} >= {"peak TFLOPS", "peak TFLOPS/W"}
+
+
+def test_cli_reports_gate_calibration_beside_table(tmp_path, monkeypatch, capsys):
+    """With a toggles file of the agreed schema, the MAC energy from the gates is printed beside the
+    table's, and the model says it uses the table."""
+    import flows.energy
+
+    path = tmp_path / "gate_toggles.json"
+    path.write_text(json.dumps(GATE))
+    monkeypatch.setattr(flows.energy, "GATE_TOGGLES", path)
+    assert main(["energy", "--preset", "tiny"]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("energy per MAC"))
+    assert "(the model uses this)" in line and "gate-level (MAC) 1.500 pJ" in line
+    assert "MFEC MAC power ratio (gates) 0.800" in out
