@@ -30,10 +30,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import RESULTS, run_info, write_results  # noqa: E402
-from flows.energy import (PUBLISHED, RUN_CACHES, gate_note, recorded_synthesis,  # noqa: E402
+from flows.energy import (PUBLISHED, RUN_CACHES, gate_note, mfec_figures, recorded_synthesis,  # noqa: E402
                           side_by_side)
-from golden.energy import (load_table, mfec_activity, mfec_ratios, peak,  # noqa: E402
-                           update_energy)
+from golden.energy import load_table, update_energy  # noqa: E402
 from golden.run_cache import cached_run  # noqa: E402
 from hdl.omnidrl import OmniDRLConfig  # noqa: E402
 
@@ -165,15 +164,10 @@ def main(argv=None) -> int:
         by_preset[preset] = {"cfg": cfg, "synth": synth, "runs": runs, "area": area,
                              "energy": {w: update_energy(cfg, runs[w], table, area_ge=area) for w in WORKLOADS}}
     _progress(f"MFEC activity on the TD3 trace (golden.mfec, {args.max_dots} dot products per layer and pass)")
-    activity = mfec_activity(max_dots=args.max_dots)
-    mfec = mfec_ratios(activity, table)
     hp, hw = HEADLINE
     head = by_preset[hp]["energy"][hw]
     hcfg = by_preset[hp]["cfg"]
-    scaled = load_table(args.table)
-    for name in ("bf16_mul", "fp32_add"):
-        scaled.entries[name] = dict(scaled.entries[name], value=table[name] * mfec["mac_power_ratio"])
-    mfec["peak_tflops_per_w"] = peak(hcfg, scaled, area_ge=by_preset[hp]["area"])["tflops_per_w"]
+    mfec = mfec_figures(hcfg, table, args.max_dots, head["area_ge"]["logic"])
     gate, note = gate_note()
     side = side_by_side(hcfg, head, by_preset[hp]["synth"], mfec, table)
     doc = {
@@ -193,7 +187,7 @@ def main(argv=None) -> int:
         "mfec_memory_power_ratio": mfec["memory_power_ratio"],
         "emd_memory_energy_ratio": emd["paper"]["halfcheetah-dense"],
         "emd_memory_energy_ratio_by_preset": emd,
-        "mfec": {**mfec, "activity": activity},
+        "mfec": mfec,
         "mac_energy_table_j": head["mac_energy_j"],
         "mac_energy_gate_j": gate["pe_mac_j"] if gate else None,
         "mac_energy_used": "table",

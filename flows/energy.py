@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 __all__ = ["RUN_CACHES", "GATE_TOGGLES", "PUBLISHED", "recorded_synthesis", "machine_run", "side_by_side",
-           "format_report", "cmd_energy", "add_parser"]
+           "format_report", "mfec_figures", "cmd_energy", "add_parser"]
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -162,9 +162,24 @@ def gate_note(path: Path | None = None) -> tuple[dict | None, str]:
                   f"{gate['mfec_mac_power_ratio_gate']:.3f}; the model uses the table")
 
 
+def mfec_figures(cfg, table, max_dots: int, area_ge: float) -> dict:
+    """The MFEC ablation (``golden.energy.mfec_ratios`` on ``mfec_activity(max_dots)``), with its
+    ``activity`` and ``peak_tflops_per_w``: the peak of ``cfg`` with the MAC's multiply and add
+    energy scaled by the MFEC ratio (an ECIM lane in place of each bf16 MAC)."""
+    from golden.energy import EnergyTable, mfec_activity, mfec_ratios, peak
+
+    activity = mfec_activity(max_dots=max_dots)
+    mfec = mfec_ratios(activity, table)
+    entries = dict(table.entries)
+    for name in ("bf16_mul", "fp32_add"):
+        entries[name] = dict(entries[name], value=table[name] * mfec["mac_power_ratio"])
+    mfec["peak_tflops_per_w"] = peak(cfg, EnergyTable(table.path, entries), area_ge=area_ge)["tflops_per_w"]
+    return dict(mfec, activity=activity)
+
+
 def cmd_energy(args) -> int:
     """``omnidrl energy``: see the module docstring."""
-    from golden.energy import EnergyTableError, load_table, mfec_activity, mfec_ratios, peak, update_energy
+    from golden.energy import EnergyTableError, load_table, update_energy
     from golden.workloads import WORKLOADS
     from hdl.omnidrl import OmniDRLConfig
 
@@ -176,6 +191,8 @@ def cmd_energy(args) -> int:
     workload = args.workload or ("small-dense" if args.preset == "tiny" else "halfcheetah-dense")
     if workload not in WORKLOADS:
         raise UserError(f"--workload {workload!r} is not allowed: choose one of {', '.join(WORKLOADS)}")
+    if args.mfec_dots < 1:
+        raise UserError(f"--mfec-dots {args.mfec_dots} is not allowed: a positive number of dot products")
     try:
         table = load_table(args.table)
     except EnergyTableError as exc:
@@ -187,11 +204,7 @@ def cmd_energy(args) -> int:
     synth = recorded_synthesis(cfg, args.preset)
     energy = update_energy(cfg, run, table, area_ge=synth.get("logic_ge"))
     print("[energy] MFEC activity on the TD3 trace's dot products (golden.mfec)", flush=True)
-    mfec = mfec_ratios(mfec_activity(max_dots=100), table)
-    scaled = load_table(args.table)
-    for name in ("bf16_mul", "fp32_add"):  # ECIM lane: MAC energy scaled by the MFEC ratio
-        scaled.entries[name] = dict(scaled.entries[name], value=table[name] * mfec["mac_power_ratio"])
-    mfec["peak_tflops_per_w"] = peak(cfg, scaled, area_ge=energy["area_ge"]["logic"])["tflops_per_w"]
+    mfec = mfec_figures(cfg, table, args.mfec_dots, energy["area_ge"]["logic"])
     gate, note = gate_note()
     rows = side_by_side(cfg, energy, synth, mfec, table)
     area_note = synth.get("source", "logic area from the linear model of golden.energy.logic_area_ge (no synthesis figure)")
@@ -215,4 +228,7 @@ def add_parser(sub) -> None:
     p.add_argument("--workload", help="golden.workloads name (default small-dense on tiny, else halfcheetah-dense)")
     p.add_argument("--table", help="energy table (TOML or .json; default golden/energy_table.toml)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON instead of tables")
+    p.add_argument("--mfec-dots", type=int, default=1000, metavar="N",
+                   help="MFEC ablation: dot products per layer and pass of the TD3 trace (default 1000, as "
+                        "bench/energy.py)")
     p.set_defaults(func=cmd_energy)

@@ -171,6 +171,8 @@ def test_unreadable_and_malformed_files(tmp_path, capsys):
     assert "--preset 'huge' is not allowed" in capsys.readouterr().err
     assert main(["energy", "--workload", "ant"]) == 2
     assert "--workload 'ant' is not allowed" in capsys.readouterr().err
+    assert main(["energy", "--preset", "tiny", "--mfec-dots", "0"]) == 2
+    assert "--mfec-dots 0 is not allowed" in capsys.readouterr().err
 
 
 def test_json_table_equals_toml(tmp_path, hand_table):
@@ -221,7 +223,7 @@ def test_events_rtl_equal_machine_recorded():
 
 def test_cli_tiny_json(capsys):
     """omnidrl energy on the tiny top (the committed machine-model run): figures and the gate line."""
-    assert main(["energy", "--preset", "tiny", "--json"]) == 0
+    assert main(["energy", "--preset", "tiny", "--json", "--mfec-dots", "20"]) == 0
     out = capsys.readouterr().out
     doc = json.loads(out[out.index("{"):])
     e = doc["energy"]
@@ -239,7 +241,7 @@ def test_cli_reports_gate_calibration_beside_table(tmp_path, monkeypatch, capsys
     path = tmp_path / "gate_toggles.json"
     path.write_text(json.dumps(GATE))
     monkeypatch.setattr(flows.energy, "GATE_TOGGLES", path)
-    assert main(["energy", "--preset", "tiny"]) == 0
+    assert main(["energy", "--preset", "tiny", "--mfec-dots", "20"]) == 0
     out = capsys.readouterr().out
     line = next(x for x in out.splitlines() if x.startswith("energy per MAC"))
     assert "(the model uses this)" in line and "gate-level (MAC) 1.500 pJ" in line
