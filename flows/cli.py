@@ -1,4 +1,4 @@
-"""The ``omnidrl`` command line: verilog, sim, synth, lint, report, demo, run, and train/trace.
+"""The ``omnidrl`` command line: verilog, sim, synth, lint, report, demo, run, energy, and train/trace.
 
 ``train`` and ``trace`` are argument parsing only: the runs themselves are the golden model's
 experiment driver, :mod:`golden.run_td3`.
@@ -530,6 +530,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="cocotb random seed")
     p.add_argument("--json", help="also write the figures to this .json file")
     p.set_defaults(func=cmd_run)
+
+    from .energy import add_parser as add_energy_parser
+
+    add_energy_parser(sub)
 
     p = sub.add_parser("train", help="train a TD3 agent in the golden model (dense, gmp or gst)")
     _add_train_arguments(p)

@@ -9,7 +9,8 @@ the expected memory image, status beats and counters (``case_mismatches``).
 ``test_td3_workload`` runs complete TD3 updates compiled by ``golden.compile_td3`` (workloads of
 ``golden.workloads``), host steps in Python on the testbench's memory image between the chip
 segments: every segment's image must equal ``golden.machine``'s and the agent read back at the
-end ``TD3Agent.update``'s, bit for bit; a last COUNTERS segment reads the chip's counters.
+end ``TD3Agent.update``'s, bit for bit; a last COUNTERS segment reads the chip's counters, and the
+energy model's events from them equal those from the machine model's (``golden.energy``).
 
 Environment: ``OMNIDRL_CONFIG`` (set by the runner), ``TOP_CASES`` (comma-separated case names
 of ``tb.stimulus.omnidrl.CASES``; default all), ``TOP_SEED``, ``TOP_GAP`` / ``TOP_STALL``
@@ -25,6 +26,7 @@ import time
 import cocotb
 from cocotb.triggers import ClockCycles
 
+from golden.energy import event_mismatches
 from hdl.omnidrl import OmniDRLConfig
 from hdl.omnidrl_issue import command_layout, status_layout
 from hdl.omnidrl_load import rd_data_layout, rd_req_layout
@@ -108,6 +110,7 @@ async def test_td3_workload(dut):
         wall = time.perf_counter() - t0
         errors = td3_mismatches(case, memory, host.statuses, seen)
         counters = case.counters(memory)
+        errors += event_mismatches(CFG, counters, case.model_counters)  # the energy model's events
         cycles = counters["CYCLES"]
         results.append({
             "workload": name, "k": SHAPE.k, "preset_config": CFG.to_dict(), "segments": len(case.segments),

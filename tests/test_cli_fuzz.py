@@ -175,6 +175,12 @@ case("the file name must end in .json", "run", "--json", "{tmp}/r.txt")
 case("--json '' is not allowed: give a file path ending in .json", "run", "--json", "")
 case("file.txt is an existing file, not a folder", "run", "--json", "{file}/r.json")
 case("omnidrl run: error: unrecognized arguments: --bogus", "run", "--bogus")
+case("--preset 'huge' is not allowed: choose one of tiny, default, paper", "energy", "--preset", "huge")
+case("--workload 'nope' is not allowed: choose one of small-dense", "energy", "--workload", "nope")
+case("none.toml: cannot be read", "energy", "--table", "{tmp}/none.toml")
+case("file.txt: is not valid TOML", "energy", "--table", "{file}")
+case("folder.npz: cannot be read", "energy", "--table", "{dir}")
+case("omnidrl energy: error: unrecognized arguments: --bogus", "energy", "--bogus")
 
 
 # -- fixtures -------------------------------------------------------------------------------------------------
@@ -260,7 +266,7 @@ def sandbox(tmp_path, monkeypatch):
 def test_fuzz_set_is_large_and_covers_every_subcommand():
     assert len(CASES) >= 100
     used = {argv[0] for argv, _ in CASES if argv}
-    assert used == {"verilog", "sim", "synth", "lint", "params", "report", "demo", "train", "trace", "run", "--bogus",
+    assert used == {"verilog", "sim", "synth", "lint", "params", "report", "demo", "train", "trace", "run", "energy", "--bogus",
                     "nosuch"}
 
 
