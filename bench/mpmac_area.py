@@ -5,7 +5,7 @@ For each ``(w_bits, a_bits)`` in 1..8 x 1..8 the block is configured for exactly
 preset) with an accumulator sized for dot products of :data:`DOT_LENGTH` elements
 (``golden.mpmac.acc_bits_for``), and synthesized on the generic target (GE area, flip-flops,
 OpenSTA's worst path). The runtime-precision instance (8 x 8 maxima, every pair at run time) is
-synthesized too, for the cost of flexibility. Reports are cached by config hash
+synthesized too, for the cost of flexibility, and so are the block's presets. Reports are cached by config hash
 (``build/reports``), so a rerun only reads them; each synthesis takes a few seconds.
 
 Usage: ``python bench/mpmac_area.py [--no-synth]``. Writes ``golden/data/mpmac_area.json``
@@ -109,6 +109,13 @@ def main() -> int:
         return 1
     runtime = {"config": cfg.to_dict(), "full_hash": cfg.full_hash(), "acc_bits": cfg.acc_bits, **runtime}
     print(f"runtime-precision instance: {runtime['area_ge']:,.1f} GE", flush=True)
+    presets = {}
+    for name in MpMacConfig.preset_names():
+        cfg = MpMacConfig.preset(name)
+        got = measure(cfg, not args.no_synth)
+        if got is not None:
+            presets[name] = {"config": cfg.to_dict(), "full_hash": cfg.full_hash(), **got}
+            print(f"preset {name}: {got['area_ge']:,.1f} GE, {got['critical_path_ns']:.2f} ns", flush=True)
 
     versions = {**info["versions"], **tools}
     table = {"block": "mpmac", "lanes": LANES, "versions": versions, "date": info["date"], "entries": entries}
@@ -117,7 +124,7 @@ def main() -> int:
     load_area_table(AREA_TABLE)  # what the search reads must load
     print(f"written: {AREA_TABLE.relative_to(ROOT)}")
     write_results("mpmac_area", {"benchmark": "mpmac_area", **info, "lanes": LANES, "dot_length": DOT_LENGTH,
-                                 "pairs": details, "runtime_instance": runtime}, render_markdown(table, runtime))
+                                 "pairs": details, "runtime_instance": runtime, "presets": presets}, render_markdown(table, runtime))
     return 0
 
 

@@ -97,3 +97,27 @@ def test_area_table_matches_the_data():
     assert f"{runtime['area_ge']:,.1f} GE" in section and f"{runtime['flip_flops']} flip-flops" in section
     assert f"{bench['dot_length']} elements" in section
     assert all(p["area_ge"] == table[(p["w_bits"], p["a_bits"])]["area_ge"] for p in bench["pairs"])
+
+
+def test_results_section_matches_the_data():
+    text = (ROOT / "docs" / "results.md").read_text()
+    start = text.index("\n## Mixed-precision integer MAC")
+    section = text[start:text.index("\n## ", start + 1)]
+    table = load_area_table()
+    rows = _table(section, "| w x a bits |")
+    assert len(rows) >= 4
+    for pair, area, flops, path, cycles, per_cycle, ge_per in rows:
+        w, a = (int(v) for v in pair.split(" x "))
+        e = table[(w, a)]
+        assert (area, flops, path, int(cycles)) == (f"{e['area_ge']:,.0f}", str(e["flip_flops"]),
+                                                    f"{e['critical_path_ns']:.2f}", e["cycles_per_dot"]), pair
+        assert float(per_cycle) == doc_lanes() / a and ge_per == f"{e['area_ge'] * a / doc_lanes():,.0f}", pair
+    bench = json.loads((ROOT / "bench" / "results" / "mpmac_area.json").read_text())
+    assert f"costs {bench['runtime_instance']['area_ge']:,.0f} GE" in section
+    for name in ("default", "paper"):
+        p = bench["presets"][name]
+        assert f"{p['area_ge']:,.0f} GE at {p['critical_path_ns']:.2f} ns" in section, name
+
+
+def doc_lanes() -> int:
+    return json.loads(AREA_TABLE.read_text())["lanes"]
