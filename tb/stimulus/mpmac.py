@@ -61,12 +61,17 @@ def pair_dots(params: MpMacParams, rng: random.Random, per_pair: int = 1, max_be
     return out
 
 
+#: longest dot product :func:`longest_dots` makes (an accumulator sized for more is tested with this many)
+LONGEST_BEATS = 64
+
+
 def longest_dots(params: MpMacParams) -> list[Beat]:
-    """Dot products of ``max_beats`` beats whose every product is the most negative (and then the
-    most positive) one at the widest precision: the accumulator's width is exactly tested."""
+    """Dot products of ``max_beats`` beats (at most :data:`LONGEST_BEATS`) whose every product is
+    the most negative (and then the most positive) one at the widest precision: where
+    ``max_beats`` is within reach (the ``tiny`` preset: 4) the accumulator's width is exactly tested."""
     w, a = params.max_w_bits, params.max_a_bits
     w_lo, _ = value_range(w, True)
-    n = params.max_beats * params.lanes
+    n = min(params.max_beats, LONGEST_BEATS) * params.lanes
     out = dot_beats([w_lo] * n, [(1 << a) - 1] * n, w, a, False, params.lanes)          # most negative sum
     out += dot_beats([w_lo] * n, [-(1 << (a - 1))] * n, w, a, True, params.lanes)       # most positive
     return out
