@@ -35,6 +35,7 @@ def _jobs(gap: float, stall: float, malformed: int, scale: float):
     shrinks it for a shorter soak."""
     from hdl.ecim import EcimConfig  # noqa: PLC0415
     from hdl.emd import EmdDecoderConfig, EmdEncoderConfig  # noqa: PLC0415
+    from hdl.mpmac import MpMacConfig  # noqa: PLC0415
     from hdl.pe import PEConfig  # noqa: PLC0415
     from hdl.pe_array import PEArrayConfig  # noqa: PLC0415
     from hdl.transposer import TransposerConfig  # noqa: PLC0415
@@ -71,6 +72,9 @@ def _jobs(gap: float, stall: float, malformed: int, scale: float):
         ("ecim", EcimConfig.preset("default"), "random_dots_with_stalls",
          lambda k: {"ECIM_DOTS": n(100_000), "ECIM_MAX_GROUPS": "1", "ECIM_SEED": str(1000 + k), "ECIM_GAP": g,
                     "ECIM_STALL": s}, True),
+        # Every precision pair of the tiny runtime-precision MAC: 128 x (MPMAC_DOTS + 1) results a chunk.
+        ("mpmac", MpMacConfig.preset("tiny"), "every_pair_with_gaps_and_backpressure",
+         lambda k: {"MPMAC_DOTS": n(800), "MPMAC_SEED": str(1000 + k), "MPMAC_GAP": g, "MPMAC_STALL": s}, True),
     ]
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["Mode", "LoadSel", "PEArrayError", "TransposerError", "EmdDecoderError"]
+__all__ = ["Mode", "LoadSel", "PEArrayError", "TransposerError", "EmdDecoderError", "MpMacError"]
 
 
 class Mode(enum.IntEnum):
@@ -75,3 +75,17 @@ class EmdDecoderError(enum.IntEnum):
     TRAILING_DATA = 5  # a whole word after the terminator
     PADDING = 6        # non-zero padding after the terminator
     CRC = 7            # the stream's CRC field (``EmdFormat.crc_bits`` > 0) differs from the decoded values' CRC
+
+
+class MpMacError(enum.IntEnum):
+    """Why the mixed-precision MAC dropped a dot product (``err_code``; ``golden.mpmac.stream_model``).
+
+    Checked on every beat that is not being discarded, in this order; the first that applies
+    decides, and the dot product is dropped up to its ``last`` beat.
+    """
+
+    NONE = 0
+    BITS = 1     # w_bits or a_bits outside 1..max (or, without runtime precision, not the instance's pair)
+    MIXED = 2    # a beat's w_bits, a_bits or a_signed differ from those of its dot product's first beat
+    OPERAND = 3  # a weight or activation field has bits set above its precision
+    LENGTH = 4   # more beats than ``max_beats``, the longest dot product the accumulator holds

@@ -62,6 +62,8 @@ BLOCKS: dict[str, BlockSpec] = {
         BlockSpec("emd_enc", "hdl.emd", "EmdEncoderConfig", "EmdEncoder", "tb.test_emd", "EMD encoder: bf16 lanes in, exponent-mean-delta packed words out"),
         BlockSpec("emd_dec", "hdl.emd", "EmdDecoderConfig", "EmdDecoder", "tb.test_emd", "EMD decoder: exponent-mean-delta packed words in, bf16 lanes out"),
         BlockSpec("pe_array", "hdl.pe_array", "PEArrayConfig", "PEArray", "tb.test_pe_array", "GST core: R x C bf16 PE array running dense, block-circulant and group-sparse training GEMMs"),
+        BlockSpec("mpmac", "hdl.mpmac", "MpMacConfig", "MpMac", "tb.test_mpmac",
+                  "mixed-precision integer MAC: 1..8-bit weights, bit-serial 1..8-bit activations, shift-and-add"),
         BlockSpec("omnidrl", "hdl.omnidrl", "OmniDRLConfig", "OmniDRL", "tb.test_omnidrl",
                   "OmniDRL top: PE array, EMD load/store, sparse transposer, command issue, memory streams"),
     ]

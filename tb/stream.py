@@ -29,7 +29,7 @@ from cocotb.triggers import Event, FallingEdge, First, ReadOnly, RisingEdge, Tim
 
 from tb.streamlib import PayloadCodec, Scoreboard, SourceQueue
 
-__all__ = ["PayloadCodec", "StreamSource", "StreamSink", "Scoreboard", "start_clock", "reset", "run_cycles"]
+__all__ = ["PayloadCodec", "StreamSource", "StreamSink", "Scoreboard", "FlagMonitor", "start_clock", "reset", "run_cycles"]
 
 
 def start_clock(dut, period_ns: int = 10):
@@ -267,3 +267,35 @@ class StreamSink:
                 self._pending = word
         else:
             self._pending = None
+
+
+class FlagMonitor:
+    """Checks a block's sticky ``error`` / ``err_code`` pair every cycle against the golden flags.
+
+    ``flags(sent)`` gives the ``(error, err_code)`` the golden model has after the first ``sent``
+    input beats (``(0, 0)`` before any); it is compared in each cycle's ReadOnly phase with the
+    beats ``source`` has sent by then. ``mismatches`` keeps the first five differences,
+    ``up_cycles`` counts the cycles with ``error`` up and ``cycle`` the clock cycles seen.
+    """
+
+    def __init__(self, dut, source: StreamSource, flags: Callable[[int], tuple[int, int]]):
+        self.cycle = 0
+        self.up_cycles = 0
+        self.mismatches: list[str] = []
+        self._task = cocotb.start_soon(self._run(dut, source, flags))
+
+    def stop(self) -> None:
+        self._task.cancel()
+
+    async def _run(self, dut, source, flags):
+        while True:
+            await RisingEdge(dut.clk)
+            self.cycle += 1
+            await ReadOnly()
+            sent = source.sent
+            want = tuple(int(v) for v in flags(sent)) if sent else (0, 0)
+            got = (int(dut.error.value), int(dut.err_code.value))
+            if got != want and len(self.mismatches) < 5:
+                self.mismatches.append(f"after {sent} input beats: error={got[0]} err_code={got[1]}, "
+                                       f"golden {want[0]}/{want[1]}")
+            self.up_cycles += got[0]

@@ -33,7 +33,7 @@ import time
 
 import cocotb
 import numpy as np
-from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
+from cocotb.triggers import FallingEdge
 
 from golden.codes import TransposerError
 from golden.transpose import (Beat, beats_to_tiles, pack, stream_cycles, stream_model, tile_to_beats, unpack,
@@ -42,7 +42,7 @@ from hdl.transposer import TransposerConfig, tile_beat_layout
 from tb import knobs
 from tb.stimulus.transposer import (malformed_stream, pattern_tiles, pruned_weight_tiles, random_dense_tile,
                                     random_density_tile, random_density_tiles)
-from tb.stream import PayloadCodec, Scoreboard, StreamSink, StreamSource, reset, start_clock
+from tb.stream import FlagMonitor, PayloadCodec, Scoreboard, StreamSink, StreamSource, reset, start_clock
 
 CFG = TransposerConfig.from_dict(json.loads(os.environ["OMNIDRL_CONFIG"])) if "OMNIDRL_CONFIG" in os.environ \
     else TransposerConfig.preset("tiny")
@@ -57,31 +57,6 @@ def beats_of(tiles) -> list[Beat]:
 def compare_beat(exp: Beat, got: dict) -> str | None:
     g = Beat(got["data"], got["first"], got["last"])
     return None if g == exp else f"expected {exp}, got {g}"
-
-
-class ErrorMonitor:
-    """Checks ``error`` and ``err_code`` every cycle against the golden flag after the input
-    beats the source has sent so far (``error_after``), and counts the cycles it is up."""
-
-    def __init__(self, dut, source: StreamSource, error_after: list[bool]):
-        self.up_cycles = 0
-        self.mismatches: list[str] = []
-        self._task = cocotb.start_soon(self._run(dut, source, error_after))
-
-    def stop(self) -> None:
-        self._task.cancel()
-
-    async def _run(self, dut, source, error_after):
-        while True:
-            await RisingEdge(dut.clk)
-            await ReadOnly()
-            want = error_after[source.sent - 1] if source.sent else False
-            error, code = int(dut.error.value), int(dut.err_code.value)
-            code_want = TransposerError.MALFORMED if want else TransposerError.NONE
-            if (error, code) != (int(want), int(code_want)) and len(self.mismatches) < 5:
-                self.mismatches.append(f"after {source.sent} input beats: error={error} err_code={code}, "
-                                       f"golden {int(want)}/{int(code_want)}")
-            self.up_cycles += error
 
 
 async def run_stream(dut, beats: list[Beat], *, gap_prob: float, stall_prob: float, seed: int,
@@ -106,7 +81,9 @@ async def run_stream(dut, beats: list[Beat], *, gap_prob: float, stall_prob: flo
 
     sink = StreamSink(dut, "o", CODEC, stall_prob=stall_prob, rng=random.Random(seed + 1), callback=on_beat)
     source = StreamSource(dut, "i", CODEC, gap_prob=gap_prob, rng=random.Random(seed))
-    monitor = ErrorMonitor(dut, source, expected.error_after)
+    monitor = FlagMonitor(dut, source, lambda sent: (expected.error_after[sent - 1],
+                                                     TransposerError.MALFORMED if expected.error_after[sent - 1]
+                                                     else TransposerError.NONE))
     source.send_all(b.as_dict() for b in beats)
     t0 = time.perf_counter()
     limit = 50 * len(beats) + 1000

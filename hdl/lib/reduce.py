@@ -7,7 +7,7 @@ what keeps the wide bitmaps of the PE array and the transposer off the critical 
 
 from amaranth import Cat, Const, Module, Mux, Signal
 
-__all__ = ["popcount", "leading_zeros", "first_set", "or_tree", "mux_tree"]
+__all__ = ["add_tree", "popcount", "leading_zeros", "first_set", "or_tree", "mux_tree"]
 
 
 def leading_zeros(m: Module, value, name: str = "lzc"):
@@ -38,9 +38,10 @@ def leading_zeros(m: Module, value, name: str = "lzc"):
     return out
 
 
-def popcount(bits):
-    """Number of set bits of ``bits`` (a Value), as a balanced adder tree (an expression)."""
-    terms = [bits[k] for k in range(len(bits))]
+def add_tree(terms):
+    """Sum of a list of values as a balanced adder tree (an expression; widths grow per level,
+    signed terms stay signed)."""
+    terms = list(terms)
     if not terms:
         return Const(0, 1)
     while len(terms) > 1:
@@ -49,6 +50,11 @@ def popcount(bits):
             nxt.append(terms[-1])
         terms = nxt
     return terms[0]
+
+
+def popcount(bits):
+    """Number of set bits of ``bits`` (a Value), as a balanced adder tree (an expression)."""
+    return add_tree(bits[k] for k in range(len(bits)))
 
 
 
