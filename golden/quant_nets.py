@@ -121,6 +121,11 @@ class QuantNet:
     def _calibration(self, i: int) -> np.ndarray:
         raise NotImplementedError
 
+    def clear_cache(self) -> None:
+        """Forget cached evaluations (a timed search starts without another's results)."""
+        self._cache.clear()
+        self.evaluations = 0
+
     def levels(self, i: int, plan: LayerPlan) -> np.ndarray:
         key = (i, plan.a_kind, plan.a_bits)
         if key not in self._levels:

@@ -6,8 +6,9 @@ DDPG agent and writes into its folder:
 * ``checkpoint.npz``: the agent, the episode log and the best plan so far (:mod:`golden.checkpoint`);
   written every ``ckpt_every`` episodes when the agent holds no half-collected batch; a run
   started again with ``resume=True`` continues from it exactly (same plans, same rewards);
-* ``result.json``: the configuration, the best plan (the most accurate plan within the budget;
-  a tie goes to the cheaper), its per-layer table (bits, quantizer, share of the cost), the
+* ``result.json``: the configuration, the best plan (the plan within the budget with the
+  highest reward: for PPO accuracy minus the small cost term of the reward, for DDPG (HAQ)
+  accuracy; a tie goes to the cheaper), its per-layer table (bits, quantizer, share of the cost), the
   episode and wall time at which it was first found, and the whole episode log;
 * ``quantized.npz``: the network at the best plan: per layer the dequantized weights
   ``<layer>/W`` (float32), its float bias ``<layer>/b``, the activation levels ``<layer>/a_levels``,
@@ -82,7 +83,8 @@ def run_search(net: str, cost: str, budget: float, agent: str, episodes: int, se
     if resume and ck.is_file():
         state = checkpoint.decode(ck.read_bytes(), CHECKPOINT_CLASSES, ck)
         if state["config"] != cfg:
-            raise ValueError(f"{ck} belongs to another search ({state['config']}); use another --out")
+            raise checkpoint.CheckpointError(f"{ck} belongs to another search ({state['config']}); "
+                                             "give another --out or leave out --resume")
     if state is None:
         state = {"config": cfg, "agent": make_agent(agent, env.observation_space.shape[0], env.action_space.nvec, seed),
                  "episode": 0, "log": [], "best": None, "elapsed": 0.0}
@@ -105,8 +107,8 @@ def run_search(net: str, cost: str, budget: float, agent: str, episodes: int, se
                "reward": reward, "feasible": info["feasible"], "wall_s": time.monotonic() - t0}
         state["log"].append(rec)
         best = state["best"]
-        if rec["feasible"] and (best is None or rec["accuracy"] > best["accuracy"]
-                                or rec["accuracy"] == best["accuracy"] and rec["cost"] < best["cost"]):
+        if rec["feasible"] and (best is None or rec["reward"] > best["reward"]
+                                or rec["reward"] == best["reward"] and rec["cost"] < best["cost"]):
             state["best"] = dict(rec)
         state["elapsed"] = time.monotonic() - t0
         if not quiet and (n % progress_every == 0 or n == episodes):
