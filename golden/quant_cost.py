@@ -2,12 +2,16 @@
 
 ``--cost reram`` prices a layer with :class:`golden.reram.ReramModel` (area of crossbars, DACs
 and ADCs; budgeted figure ``area_mm2``). ``--cost mac`` prices it with the measured table of this
-generator's mixed-precision MAC block (``golden/data/mpmac_area.json``, written by
-``bench`` runs of ``omnidrl synth mpmac`` on its branch; schema below), budgeted figure
-``energy_j``: the layer's multiply-accumulates times the table's energy per MAC at the layer's
-(weight width, activation bits); ``area_ge`` and ``critical_path_ns`` of that precision pair's
-block are reported beside it. A k-means codebook adds no MAC energy (its table lookup is not
-measured and is left out, see docs/quant.md).
+generator's mixed-precision MAC block (``golden/data/mpmac_area.json``, measured by
+``omnidrl synth`` on the ``mpmac`` block per precision pair; schema below). The block takes
+``lanes`` products per beat and one cycle per activation bit of a beat (``cycles_per_dot``), so a
+layer of K x M weights over P output positions needs ``M * P * ceil(K / lanes)`` beats; its
+budgeted figure is the area-time product ``ge_ns = area_ge * beats * cycles_per_dot *
+critical_path_ns`` at the layer's (weight width, activation bits): the gate equivalents a design
+needs, times the time, to run the layer, which is the MAC area a design needs at a fixed inference
+rate. (The table's ``energy_per_mac_j`` is reported beside it when it is a number; the first
+measured table has it null.) A k-means codebook adds nothing here (its lookup is not measured,
+see docs/quant.md).
 
 MAC table schema (JSON)::
 
@@ -22,6 +26,7 @@ plan's (``relative``), which is what a budget of 0.5 refers to.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from .reram import ReramModel
@@ -33,8 +38,7 @@ _FIELDS = ("w_bits", "a_bits", "area_ge", "flip_flops", "critical_path_ns", "cyc
 COSTS = ("reram", "mac")
 
 
-def load_mac_table(path: str | Path | None = None) -> dict:
-    """``{(w_bits, a_bits): entry}`` of a MAC table; ValueError (one line) if it is incomplete."""
+def _read_mac_table(path) -> tuple[dict, dict]:
     p = Path(path) if path is not None else MAC_TABLE
     if not p.is_file():
         raise FileNotFoundError(f"the MAC area table {p} does not exist (it is measured with `omnidrl synth mpmac`)")
@@ -53,23 +57,40 @@ def load_mac_table(path: str | Path | None = None) -> dict:
     absent = [(w, a) for w in range(1, 9) for a in range(1, 9) if (w, a) not in table]
     if absent:
         raise ValueError(f"{p}: precision pair (w_bits, a_bits) = {absent[0]} is missing; all 64 pairs 1..8 are needed")
-    return table
+    for key, e in table.items():
+        for f in ("area_ge", "cycles_per_dot", "critical_path_ns"):
+            if not isinstance(e[f], (int, float)) or not e[f] > 0:
+                raise ValueError(f"{p}: {f} of precision pair {key} is {e[f]!r}, not a positive number")
+    if not isinstance(data.get("lanes"), int) or data["lanes"] < 1:
+        raise ValueError(f"{p}: lanes is {data.get('lanes')!r}, not a positive integer")
+    return data, table
+
+
+def load_mac_table(path: str | Path | None = None) -> dict:
+    """``{(w_bits, a_bits): entry}`` of a MAC table; ValueError (one line) if it is incomplete."""
+    return _read_mac_table(path)[1]
 
 
 class MacModel:
     """Digital mixed-precision MAC cost from its measured table (module docstring)."""
 
     name = "mac"
-    primary = "energy_j"
+    primary = "ge_ns"
 
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path is not None else MAC_TABLE
-        self.table = load_mac_table(self.path)
+        doc, self.table = _read_mac_table(self.path)
+        self.lanes = doc["lanes"]
 
     def layer_cost(self, layer, plan) -> dict:
         e = self.table[(min(plan.w_width, 8), plan.a_bits)]
-        return {"energy_j": layer.macs * float(e["energy_per_mac_j"]), "area_ge": float(e["area_ge"]),
-                "critical_path_ns": float(e["critical_path_ns"])}
+        beats = layer.fan_out * layer.positions * math.ceil(layer.fan_in / self.lanes)
+        cycles = beats * e["cycles_per_dot"]
+        out = {"ge_ns": float(e["area_ge"]) * cycles * float(e["critical_path_ns"]), "area_ge": float(e["area_ge"]),
+               "cycles": cycles, "critical_path_ns": float(e["critical_path_ns"])}
+        if isinstance(e["energy_per_mac_j"], (int, float)):
+            out["energy_j"] = layer.macs * float(e["energy_per_mac_j"])
+        return out
 
 
 def make_cost(name: str, mac_table: str | Path | None = None):

@@ -125,9 +125,15 @@ def test_reram_cost_hand_computed():
 
 def test_mac_cost_from_table_and_bad_tables(tmp_path):
     m = MacModel(FIXTURE)
-    # the fixture's energy per MAC is 1e-13 * (1 + w * a)
-    assert m.layer_cost(FC, LayerPlan(5, 3))["energy_j"] == pytest.approx(65536 * 1e-13 * 16)
-    assert m.layer_cost(FC, LayerPlan(3, 4, "log-w"))["energy_j"] == pytest.approx(65536 * 1e-13 * 17)
+    # the fixture (lanes 4): area 100 + 40 w + 10 w a GE, a cycles per beat, path 1 + 0.1 w ns;
+    # FC: 256 outputs x ceil(256 / 4) = 16,384 beats
+    c = m.layer_cost(FC, LayerPlan(5, 3))
+    assert c["ge_ns"] == pytest.approx(450 * 16384 * 3 * 1.5) and c["cycles"] == 16384 * 3
+    assert c["energy_j"] == pytest.approx(65536 * 1e-13 * 16)
+    # log weights of 3 code bits are 4-bit fixed-point values in the datapath
+    assert m.layer_cost(FC, LayerPlan(3, 4, "log-w"))["ge_ns"] == pytest.approx(420 * 16384 * 4 * 1.4)
+    odd = LayerInfo("o", "fc", 5, 3, 1, 15, 1)  # ceil(5 / 4) = 2 beats per output
+    assert m.layer_cost(odd, LayerPlan(2, 2))["cycles"] == 3 * 2 * 2
     total, per = plan_cost(m, [FC, FC], [LayerPlan(8, 8), LayerPlan(2, 2)])
     assert total == pytest.approx(sum(per)) and per[0] > per[1]
     assert len(load_mac_table(FIXTURE)) == 64
@@ -136,6 +142,11 @@ def test_mac_cost_from_table_and_bad_tables(tmp_path):
     bad = tmp_path / "t.json"
     bad.write_text(json.dumps(doc))
     with pytest.raises(ValueError, match=r"\(7, 2\) is missing"):
+        load_mac_table(bad)
+    doc = json.loads(open(FIXTURE).read())
+    doc["entries"][5]["area_ge"] = None
+    bad.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="area_ge of precision pair"):
         load_mac_table(bad)
     bad.write_text(json.dumps({"block": "pe", "entries": []}))
     with pytest.raises(ValueError, match="not an mpmac table"):
