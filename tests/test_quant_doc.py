@@ -56,3 +56,21 @@ def test_observation_reward_and_kinds():
     names = {"uniform": "uniform", "log": "log", "equal-distance": "equal-distance", "k-means": "kmeans"}
     assert {r[0].strip("`"): (names[r[1].split(" (")[0]], names[r[2]]) for r in kinds} == QUANT_KINDS
     assert f"{KMEANS_ITERS} iterations" in DOC
+
+
+def test_results_section_quotes_the_benchmark():
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "docs" / "results.md").read_text()
+    section = text[text.index("## Mixed-precision quantization search"):]
+    results = json.loads((root / "bench" / "results" / "quant_search.json").read_text())["results"]
+    rows = [l for l in section.splitlines() if l.startswith("| cnn |") or l.startswith("| td3-actor |")]
+    assert len(rows) == len(results) == 4
+    pct = lambda x: f"{100 * x:+.1f} %".replace("+-", "-")  # noqa: E731
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        r = results[f"{cells[0]}/{cells[1]}"]
+        assert cells[2:5] == [pct(r["ppo_cost_vs_uniform_at_matched_acc"]), pct(r["ddpg_cost_vs_uniform_at_matched_acc"]),
+                              pct(r["ppo_cost_vs_ddpg_same_budget"])]
+        assert cells[5] == f"{r['ppo_accuracy']:.3f} / {r['ppo_cost']:.3f}"
+        assert cells[6] == f"{r['ddpg_accuracy']:.3f} / {r['ddpg_cost']:.3f}"
+        assert cells[7] == f"{r['ppo_episodes_to_best']:.0f} / {r['ddpg_episodes_to_best']:.0f}"
