@@ -74,17 +74,17 @@ def run_search(net: str, cost: str, budget: float, agent: str, episodes: int, se
     """
     cfg = search_config(net, cost, budget, agent, episodes, seed)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    qnet = net_obj if net_obj is not None else make_net(net)
-    model = make_cost(cost, mac_table)
-    env = QuantEnv(qnet, model, budget, enforce="reward" if agent == "ppo" else "wall")
     ck = out / CHECKPOINT
     state = None
-    if resume and ck.is_file():
+    if resume and ck.is_file():  # checked first: a wrong folder costs no network set-up
         state = checkpoint.decode(ck.read_bytes(), CHECKPOINT_CLASSES, ck)
         if state["config"] != cfg:
             raise checkpoint.CheckpointError(f"{ck} belongs to another search ({state['config']}); "
                                              "give another --out or leave out --resume")
+    qnet = net_obj if net_obj is not None else make_net(net)
+    model = make_cost(cost, mac_table)
+    env = QuantEnv(qnet, model, budget, enforce="reward" if agent == "ppo" else "wall")
+    out.mkdir(parents=True, exist_ok=True)
     if state is None:
         state = {"config": cfg, "agent": make_agent(agent, env.observation_space.shape[0], env.action_space.nvec, seed),
                  "episode": 0, "log": [], "best": None, "elapsed": 0.0}

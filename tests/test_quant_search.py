@@ -172,3 +172,13 @@ def test_cli_quantize_writes_table_and_network(tmp_path, capsys):
         plan = json.loads(bytes(z["meta"]).decode())["plan"]
         assert plan == res["best"]["plan"] and len(z["c1/a_levels"]) <= 2 ** plan[0][1]
         assert len(np.unique(z["f6/W"])) <= 2 ** plan[5][0]
+
+
+def test_resume_into_another_search_is_one_line(tmp_path, capfd, cnn):
+    run_search("cnn", "reram", 0.5, "ppo", 8, 0, tmp_path / "r", quiet=True, net_obj=cnn)
+    before = sorted(p.name for p in (tmp_path / "r").iterdir())
+    rc = cli.main(["quantize", "--net", "cnn", "--budget", "0.3", "--episodes", "8", "--out", str(tmp_path / "r"),
+                   "--resume"])
+    err = capfd.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "belongs to another search" in err[0] and "--resume" in err[0]
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == before
