@@ -16,7 +16,9 @@ Each search is a resumable run folder (``build/bench/quant_search/<net>-<cost>-<
 :func:`golden.quant_search.run_search`): killing this script and starting it again continues
 where it was; finished runs are read back. The results are rewritten after every run:
 ``bench/results/quant_search.json`` and ``.md``, ``quant_search_pareto.png``,
-``quant_search_curves.png``. ``--report-only`` rewrites them from the run folders.
+``quant_search_curves.png``. ``--report-only`` rewrites them from the run folders. ``--tag T``
+keeps a separate set (folders ``...-T``, files ``quant_search_T.*``), e.g. the longer search
+``--tag e400 --episodes 400 --nets td3-actor --costs mac``.
 
 The episode count (``--episodes``, default 160) is sized so the whole set, 24 searches, runs in
 about 30-40 minutes niced on one shared core of the 2-core machine; the paper's searches are
@@ -117,6 +119,10 @@ def summarize(uniform, runs) -> dict:
     return out
 
 
+def _folder(net, cost, agent, seed, tag=""):
+    return f"{net}-{cost}-{agent}-s{seed}" + (f"-{tag}" if tag else "")
+
+
 def _load_run(folder: Path):
     p = folder / "result.json"
     if not p.is_file():
@@ -144,7 +150,7 @@ def pareto(points):
     return front
 
 
-def plots(results, runs_by_key):
+def plots(results, runs_by_key, name="quant_search"):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -176,7 +182,7 @@ def plots(results, runs_by_key):
         ax.set_ylim(0.5, 1.05)  # plans below half the float accuracy are off the plot
         ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    fig.savefig(RESULTS / "quant_search_pareto.png", dpi=110)
+    fig.savefig(RESULTS / f"{name}_pareto.png", dpi=110)
     plt.close(fig)
     fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.5), squeeze=False)
     for ax, (n, c) in zip(axes[0], keys):
@@ -190,7 +196,7 @@ def plots(results, runs_by_key):
         ax.set_ylim(0.5, 1.05)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(RESULTS / "quant_search_curves.png", dpi=110)
+    fig.savefig(RESULTS / f"{name}_curves.png", dpi=110)
     plt.close(fig)
 
 
@@ -235,9 +241,9 @@ def markdown(doc) -> str:
 
 def report(args, nets_cache=None):
     results, runs_by_key = {}, {}
-    for n in NETS:
+    for n in args.nets:
         for c in args.costs:
-            runs = [r for r in (_load_run(RUN_DIR / f"{n}-{c}-{a}-s{s}") for a in AGENTS for s in SEEDS) if r]
+            runs = [r for r in (_load_run(RUN_DIR / _folder(n, c, a, s, args.tag)) for a in AGENTS for s in SEEDS) if r]
             if not runs:
                 continue
             net = (nets_cache or {}).get(n) or make_net(n)
@@ -250,8 +256,9 @@ def report(args, nets_cache=None):
            "budget": args.budget, "episodes": args.episodes, "seeds": list(SEEDS), "match_tol": MATCH_TOL,
            "mac_table": str(args.mac_table) if args.mac_table else None, "results": results}
     if results:
-        write_results("quant_search", doc, markdown(doc))
-        plots(results, runs_by_key)
+        name = "quant_search" + (f"_{args.tag}" if args.tag else "")
+        write_results(name, doc, markdown(doc))
+        plots(results, runs_by_key, name)
     return doc
 
 
@@ -262,6 +269,8 @@ def main(argv=None):
     ap.add_argument("--costs", type=lambda s: tuple(s.split(",")), default=COSTS)
     ap.add_argument("--nets", type=lambda s: tuple(s.split(",")), default=NETS)
     ap.add_argument("--mac-table", default=None, help="MAC table JSON (default golden/data/mpmac_area.json)")
+    ap.add_argument("--tag", default="", help="a separate set (run folders and result files named with it), "
+                    "e.g. a longer search of one network")
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args(argv)
     nets = {}
@@ -270,7 +279,7 @@ def main(argv=None):
             for n in args.nets:
                 for s in SEEDS:
                     for a in AGENTS:
-                        folder = RUN_DIR / f"{n}-{c}-{a}-s{s}"
+                        folder = RUN_DIR / _folder(n, c, a, s, args.tag)
                         if (folder / "result.json").is_file():
                             continue
                         net = nets.setdefault(n, make_net(n))
