@@ -1,4 +1,5 @@
-"""The ``omnidrl`` command line: verilog, sim, synth, lint, report, demo, run, energy, and train/trace.
+"""The ``omnidrl`` command line: verilog, sim, synth, lint, report, demo, run, energy, quantize, and
+train/trace.
 
 ``train`` and ``trace`` are argument parsing only: the runs themselves are the golden model's
 experiment driver, :mod:`golden.run_td3`.
@@ -451,6 +452,37 @@ def cmd_params(args) -> int:
     return 0
 
 
+def cmd_quantize(args) -> int:
+    """Mixed-precision search of a network under a hardware budget (golden/quant_search.py)."""
+    from golden.quant_cost import MAC_TABLE, load_mac_table
+    from golden.quant_search import run_search
+
+    if not 0.0 < args.budget <= 1.0:
+        raise UserError(f"--budget {args.budget!r} is not allowed: give a fraction of the all-8-bit cost in (0, 1]")
+    if args.episodes < 1:
+        raise UserError(f"--episodes {args.episodes} is not allowed: give 1 or more")
+    if args.cost == "mac":
+        try:
+            load_mac_table(args.mac_table or MAC_TABLE)
+        except (OSError, ValueError) as exc:
+            raise UserError(f"--mac-table: {exc}") from None
+    out = check_output_dir("--out", args.out or f"build/quantize/{args.net}-{args.cost}-{args.agent}"
+                           f"-b{args.budget:g}-s{args.seed}")
+    res = run_search(args.net, args.cost, args.budget, args.agent, args.episodes, args.seed, out,
+                     resume=args.resume, quiet=args.quiet, mac_table=args.mac_table)
+    best = res["best"]
+    if best is None:
+        print(f"no plan within budget {args.budget:g} was found in {res['episodes_run']} episodes  -> {out}")
+        return 0
+    print(f"best plan: accuracy {best['accuracy']:.4f} of the float network, cost {best['cost']:.4f} of all-8-bit "
+          f"({res['cost_unit']}), found at episode {best['episode']} of {res['episodes_run']}")
+    print(f"{'layer':8s} {'w_bits':>6s} {'a_bits':>6s}  {'quantizer':10s} {'cost share':>10s}")
+    for row in res["table"]:
+        print(f"{row['layer']:8s} {row['w_bits']:6d} {row['a_bits']:6d}  {row['kind']:10s} {row['cost_share']:10.3f}")
+    print(f"-> {_relative(out / 'quantized.npz')}, {_relative(out / 'result.json')}")
+    return 0
+
+
 # -- parser -------------------------------------------------------------------------------
 def _seconds(text: str) -> float:
     try:
@@ -541,6 +573,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("trace", help="record the tensors of one real TD3 update for the hardware tests")
     _add_trace_arguments(p)
     p.set_defaults(func=cmd_trace)
+    p = sub.add_parser("quantize", help="search per-layer bit widths of a network under a hardware budget "
+                       "(PPO or HAQ-style DDPG; docs/quant.md)")
+    p.add_argument("--net", required=True, choices=["td3-actor", "cnn"])
+    p.add_argument("--cost", default="reram", choices=["reram", "mac"], help="hardware cost model (default reram)")
+    p.add_argument("--budget", type=float, default=0.5, help="cost budget as a fraction of all layers at 8 bits")
+    p.add_argument("--agent", default="ppo", choices=["ppo", "ddpg"])
+    p.add_argument("--episodes", type=int, default=200, help="search episodes (default 200)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="run folder (default build/quantize/NET-COST-AGENT-bBUDGET-sSEED)")
+    p.add_argument("--mac-table", help="measured MAC table for --cost mac (default golden/data/mpmac_area.json)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz exactly")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=cmd_quantize)
     return parser
 
 

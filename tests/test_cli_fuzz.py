@@ -183,6 +183,22 @@ case("folder.npz: cannot be read", "energy", "--table", "{dir}")
 case("omnidrl energy: error: unrecognized arguments: --bogus", "energy", "--bogus")
 
 
+# -- quantize (mixed-precision search) ------------------------------------------------------------------
+Q = ["quantize", "--net", "cnn", "--out", "{tmp}/q"]
+case("the following arguments are required: --net", "quantize")
+case("argument --net: invalid choice: 'foo'", "quantize", "--net", "foo")
+case("argument --cost: invalid choice: 'gpu'", *Q, "--cost", "gpu")
+case("argument --agent: invalid choice: 'sac'", *Q, "--agent", "sac")
+case("--budget 0.0 is not allowed: give a fraction of the all-8-bit cost in (0, 1]", *Q, "--budget", "0")
+case("--budget 1.5 is not allowed", *Q, "--budget", "1.5")
+case("--budget nan is not allowed", *Q, "--budget", "nan")
+case("argument --budget: invalid float value: 'half'", *Q, "--budget", "half")
+case("--episodes 0 is not allowed: give 1 or more", *Q, "--episodes", "0")
+case("no MAC area table; run `python bench/mpmac_area.py`", *Q, "--cost", "mac", "--mac-table", "{tmp}/none.json")
+case("not a readable JSON area table", *Q, "--cost", "mac", "--mac-table", "{file}")
+case("is an existing file, not a folder", "quantize", "--net", "cnn", "--out", "{file}")
+case("--out '/proc/nope' is not allowed: cannot create", "quantize", "--net", "cnn", "--out", "/proc/nope")
+
 # -- fixtures -------------------------------------------------------------------------------------------------
 REPORT_FIXTURES = {
     "truncated": b'{"block": "pe", "config": {"block": "pe"}, "records": [{"target": "gen',
@@ -266,8 +282,8 @@ def sandbox(tmp_path, monkeypatch):
 def test_fuzz_set_is_large_and_covers_every_subcommand():
     assert len(CASES) >= 100
     used = {argv[0] for argv, _ in CASES if argv}
-    assert used == {"verilog", "sim", "synth", "lint", "params", "report", "demo", "train", "trace", "run", "energy", "--bogus",
-                    "nosuch"}
+    assert used == {"verilog", "sim", "synth", "lint", "params", "report", "demo", "train", "trace", "run", "energy",
+                    "quantize", "--bogus", "nosuch"}
 
 
 @pytest.mark.parametrize("argv,needle", CASES, ids=[" ".join(a)[:60] or "(none)" for a, _ in CASES])
