@@ -112,8 +112,8 @@ def netlist_cells(text: str) -> list[NetlistCell]:
 
 def cell_models() -> str:
     """Verilog models of the GE library's cells, written from :data:`flows.liberty.CELLS` (the
-    Liberty functions with ``!`` read as ``~``). The flip-flop starts at 0, as Amaranth's
-    registers do (their ``init``); every test resets the design anyway."""
+    Liberty functions with ``!`` read as ``~``). The flip-flop starts at 0, not x: the netlist
+    has lost the registers' ``init`` values, and the replay resets the design before it measures."""
     out = ["// Simulation models of the GE library (flows/liberty.py), written by flows/toggles.py."]
     for kind, (_, function, pins, _) in CELLS.items():
         if function is None:

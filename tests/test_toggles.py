@@ -228,6 +228,10 @@ def test_results_schema_and_arithmetic():
     ratio = doc["blocks"]["ecim"]["energy_per_op_j"] / doc["blocks"]["pe"]["energy_per_op_j"]
     assert doc["mfec_mac_power_ratio_gate"] == pytest.approx(ratio)
     assert doc["blocks"]["pe"]["ops"] == doc["blocks"]["ecim"]["ops"]  # the same products
+    bare = doc["blocks"]["ecim"]["variants"]["td3-trace-macro-blackboxed"]
+    assert bare["ops"] == doc["blocks"]["ecim"]["ops"] and bare["area_ge"] < doc["blocks"]["ecim"]["area_ge"]
+    assert doc["mfec_mac_power_ratio_gate_macro_blackboxed"] == pytest.approx(
+        bare["energy_per_op_j"] / doc["blocks"]["pe"]["energy_per_op_j"])
 
 
 def test_energy_doc_quotes_the_recorded_figures():
@@ -239,4 +243,6 @@ def test_energy_doc_quotes_the_recorded_figures():
     for block, value in quoted.items():
         assert value == pytest.approx(doc["blocks"][block]["energy_per_op_j"] * 1e12, abs=5e-4)
     assert f"{doc['energy_per_ge_toggle_j'] * 1e15:.3f} fJ" in section
-    assert f"{doc['mfec_mac_power_ratio_gate']:.3f}" in section
+    for key in ("mfec_mac_power_ratio_gate", "mfec_mac_power_ratio_gate_with_clock",
+                "mfec_mac_power_ratio_gate_macro_blackboxed"):
+        assert f"{doc[key]:.3f}" in section, key
