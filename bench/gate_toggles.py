@@ -51,7 +51,6 @@ def run(blocks, quick: bool) -> dict:
     cfgs = configs()
     loads, dots_per_load = (1, 8) if quick else (2, 24)
     sets = stim.ecim_td3_sets(cfgs["ecim"], loads, dots_per_load, seed=0)
-    n = cfgs["ecim"].n
     out: dict[str, dict] = {}
     timing = {}
 
@@ -66,8 +65,8 @@ def run(blocks, quick: bool) -> dict:
         return summary
 
     if "pe" in blocks:
-        main = one("pe", stim.pe_td3(sets, n), "mac")
-        main["variants"] = {"td3-trace-zero-skipped": one("pe", stim.pe_td3_zero_skipped(sets, n), "mac"),
+        main = one("pe", stim.pe_td3(sets), "mac")
+        main["variants"] = {"td3-trace-zero-skipped": one("pe", stim.pe_td3_zero_skipped(sets), "mac"),
                             "random": one("pe", stim.pe_random(7, 512 if quick else 4000), "mac")}
         out["pe"] = main
     if "emd_enc" in blocks:

@@ -56,7 +56,7 @@ def ecim_td3_sets(cfg: EcimConfig, loads: int, dots_per_load: int, seed: int = 0
     return [td3_dots(cfg, seed + k, dots_per_load) for k in range(loads)]
 
 
-def _pairs_of(sets, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def _pairs_of(sets) -> list[tuple[np.ndarray, np.ndarray]]:
     pairs = []
     for weights, dots, _ in sets:
         for rows, x in dots:
@@ -65,17 +65,17 @@ def _pairs_of(sets, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
     return pairs
 
 
-def pe_td3(sets, n: int) -> Stimulus:
+def pe_td3(sets) -> Stimulus:
     """The products of the ECIM TD3 sets ``sets``, as PE dot products (zero padding included,
     as ECIM sees it)."""
     names = "; ".join(s[2] for s in sets)
-    return pe_stimulus("td3-trace", _pairs_of(sets, n), f"TD3 trace dot products ({names})")
+    return pe_stimulus("td3-trace", _pairs_of(sets), f"TD3 trace dot products ({names})")
 
 
-def pe_td3_zero_skipped(sets, n: int) -> Stimulus:
+def pe_td3_zero_skipped(sets) -> Stimulus:
     """The same products with every zero product left out (what a zero-skipping array issues)."""
     pairs = []
-    for a, b in _pairs_of(sets, n):
+    for a, b in _pairs_of(sets):
         keep = ~(is_zero(a) | is_zero(b))
         if keep.any():
             pairs.append((a[keep], b[keep]))
