@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -122,7 +121,6 @@ endmodule
 """
 
 
-@pytest.mark.skipif(shutil.which("iverilog") is None, reason="needs Icarus Verilog (make setup installs it)")
 def test_counter_netlist_toggles_and_energy(tmp_path):
     """A 2-bit counter (q0 flips every edge, q1 every second) and three inverters on q1, 16
     rising edges, with the library's cell models on Icarus."""
@@ -184,7 +182,6 @@ print("RESULT " + json.dumps(out))
 """
 
 
-@pytest.mark.skipif(shutil.which("iverilog") is None, reason="needs Icarus Verilog (make setup installs it)")
 def test_pe_netlist_replays_td3_operands_with_golden_results(tmp_path):
     """Synthesis, netlist replay and toggle count of the tiny PE in a build folder of its own;
     the replay fails once one expected result is wrong."""
