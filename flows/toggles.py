@@ -85,6 +85,7 @@ class NetlistCell:
     kind: str
     net: str          # the net's name as the netlist writes it (without the backslash)
     bit: int | None   # the bit of a vector net, None for a scalar
+    fanout: int = 0   # cell data inputs the net drives (clock pins and black boxes not counted)
 
 
 _CELL = re.compile(r"^[ \t]+(?P<kind>[A-Z][A-Z0-9]*)[ \t]+(?P<name>\S+)[ \t]*\((?P<pins>.*?)\);", re.M | re.S)
@@ -94,9 +95,10 @@ _NET = re.compile(r"^\\?(?P<net>\S+?)\s*(?:\[(?P<bit>\d+)\])?$")
 
 def netlist_cells(text: str) -> list[NetlistCell]:
     """Every library cell of the Verilog netlist ``text`` with its output net (``Y``, or ``Q`` of
-    the flip-flop). A cell of a type the library does not have is an error."""
+    the flip-flop) and that net's fan-out. A cell of a type the library does not have is an
+    error."""
     outputs = {kind: "Q" if function is None else "Y" for kind, (_, function, _, _) in CELLS.items()}
-    cells = []
+    cells, loads = [], {}
     for m in _CELL.finditer(text):
         kind = m["kind"]
         if kind not in outputs:
@@ -107,7 +109,12 @@ def netlist_cells(text: str) -> list[NetlistCell]:
         if net is None:
             raise ValueError(f"cannot read the output net {pins[outputs[kind]]!r} of cell {m['name']}")
         cells.append(NetlistCell(m["name"], kind, net["net"], None if net["bit"] is None else int(net["bit"])))
-    return cells
+        for pin, expr in pins.items():
+            load = _NET.match(expr) if pin not in (outputs[kind], "CK") else None
+            if load is not None:
+                key = (load["net"], None if load["bit"] is None else int(load["bit"]))
+                loads[key] = loads.get(key, 0) + 1
+    return [dataclasses.replace(c, fanout=loads.get((c.net, c.bit), 0)) for c in cells]
 
 
 def cell_models() -> str:
@@ -356,6 +363,11 @@ class ToggleResult:
         return dict(sorted(out.items()))
 
     @property
+    def mean_fanout(self) -> float:
+        """Cell data inputs per cell output net (the energy per GE toggle assumes 2)."""
+        return sum(c.fanout for c in self.cells) / len(self.cells)
+
+    @property
     def total_toggles(self) -> int:
         return sum(self.toggles)
 
@@ -378,7 +390,7 @@ class ToggleResult:
         by_type = self.by_cell_type()
         return {"config_hash": self.config_hash, "full_hash": self.full_hash, "area_ge": self.area_ge,
                 "ops": self.ops, "op": op, "stimulus": self.stimulus, "cycles": self.cycles,
-                "cells": len(self.cells), "flip_flops": self.flops,
+                "cells": len(self.cells), "flip_flops": self.flops, "mean_fanout": round(self.mean_fanout, 3),
                 "toggles": self.total_toggles, "toggles_per_op": self.total_toggles / self.ops,
                 "ge_toggles_per_op": self.ge_toggles / self.ops,
                 "energy_per_op_j": self.energy_per_op_j,

@@ -134,6 +134,8 @@ def test_counter_netlist_toggles_and_energy(tmp_path):
     assert [(c.name, c.kind, c.net) for c in cells] == [
         ("u0", "INV", "n0"), ("f0", "DFF", "q0"), ("u1", "XOR2", "x1"), ("f1", "DFF", "q1"),
         ("i0", "INV", "c1"), ("i1", "INV", "c2"), ("i2", "INV", "y")]
+    # data inputs driven: n0 -> f0.D; q0 -> u0, u1; x1 -> f1.D; q1 -> u1, i0; c1 -> i1; c2 -> i2; y: none
+    assert [c.fanout for c in cells] == [1, 2, 1, 2, 1, 1, 0]
     counts = count_toggles(tmp_path / "cnt.vcd", cells, [(0, 160_000)])
     # q0 and its inverse every edge; q1, q0 ^ q1 (which changes on odd edges) and the chain on
     # q1 every second edge.
@@ -145,6 +147,7 @@ def test_counter_netlist_toggles_and_energy(tmp_path):
     assert result.ge_toggles == pytest.approx(ge)
     assert result.energy_per_op_j == pytest.approx(ge * E_GE_TOGGLE_J / 16)
     assert result.flops == 2
+    assert result.mean_fanout == pytest.approx(8 / 7)
     assert result.by_cell_type()["INV"] == pytest.approx(
         {"cells": 4, "toggles": 40, "area_ge_per_cell": 0.6667, "ge_toggles": 40 * 0.532 / 0.798,
          "energy_per_op_j": 40 * 0.532 / 0.798 * E_GE_TOGGLE_J / 16}, rel=1e-4)
