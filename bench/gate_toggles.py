@@ -101,13 +101,14 @@ def markdown(doc: dict) -> str:
              f"({doc['energy_per_ge_toggle_source']})", "",
              f"Clock: {doc['clock_ge_per_flop_edge']} GE toggle per flip-flop per clock edge (two edges a cycle), "
              "reported apart. Leakage is not included. Glitches are not counted (zero-delay simulation).", "",
-             "| block | stimulus | ops | op | area (GE) | cells | flops | cycles | toggles/op | GE toggles/op | "
-             "pJ/op logic | pJ/op with clock |",
-             "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| block | stimulus | ops | op | area (GE) | cells | flops | mean fan-out | cycles | toggles/op | "
+             "GE toggles/op | pJ/op logic | pJ/op with clock |",
+             "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for block, main in doc["blocks"].items():
         for s in (main, *main.get("variants", {}).values()):
             lines.append(f"| {block} | {s['stimulus']} | {s['ops']:,} | {s['op']} | {s['area_ge']:,.0f} | "
-                         f"{s['cells']:,} | {s['flip_flops']:,} | {s['cycles']:,} | {s['toggles_per_op']:.1f} | "
+                         f"{s['cells']:,} | {s['flip_flops']:,} | {s.get('mean_fanout', float('nan')):.2f} | "
+                         f"{s['cycles']:,} | {s['toggles_per_op']:.1f} | "
                          f"{s['ge_toggles_per_op']:.1f} | {s['energy_per_op_j'] * 1e12:.3f} | "
                          f"{s['energy_per_op_with_clock_j'] * 1e12:.3f} |")
     if "emd_enc" in doc["blocks"]:
@@ -149,7 +150,11 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="a few hundred operations per block")
     ap.add_argument("--blocks", default=",".join(BLOCKS),
                     help=f"comma-separated subset of {', '.join(BLOCKS)} (the others keep their last figures)")
+    ap.add_argument("--markdown-only", action="store_true", help="only write gate_toggles.md again from the JSON")
     args = ap.parse_args()
+    if args.markdown_only:
+        write_results("gate_toggles", json.loads(RESULT.read_text()), markdown(json.loads(RESULT.read_text())))
+        return 0
     blocks = [b.strip() for b in args.blocks.split(",") if b.strip()]
     bad = [b for b in blocks if b not in BLOCKS]
     if bad:

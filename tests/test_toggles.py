@@ -243,6 +243,8 @@ def test_energy_doc_quotes_the_recorded_figures():
     for block, value in quoted.items():
         assert value == pytest.approx(doc["blocks"][block]["energy_per_op_j"] * 1e12, abs=5e-4)
     assert f"{doc['energy_per_ge_toggle_j'] * 1e15:.3f} fJ" in section
+    for block in ("pe", "emd_enc", "ecim"):
+        assert f"{doc['blocks'][block]['mean_fanout']:.2f} (`{block}`)" in section, block
     for key in ("mfec_mac_power_ratio_gate", "mfec_mac_power_ratio_gate_with_clock",
                 "mfec_mac_power_ratio_gate_macro_blackboxed"):
         assert f"{doc[key]:.3f}" in section, key
