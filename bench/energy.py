@@ -24,13 +24,14 @@ Writes bench/results/energy.json and .md, energy_ablations.png and energy_vs_arr
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import RESULTS, run_info, write_results  # noqa: E402
-from flows.energy import (PUBLISHED, RUN_CACHES, gate_note, mfec_figures, recorded_synthesis,  # noqa: E402
+from flows.energy import (GATE_TOGGLES, PUBLISHED, RUN_CACHES, gate_note, mfec_figures, recorded_synthesis,  # noqa: E402
                           side_by_side)
 from golden.energy import load_table, update_energy  # noqa: E402
 from golden.run_cache import cached_run  # noqa: E402
@@ -169,6 +170,7 @@ def main(argv=None) -> int:
     hcfg = by_preset[hp]["cfg"]
     mfec = mfec_figures(hcfg, table, args.max_dots, head["area_ge"]["logic"])
     gate, note = gate_note()
+    gate_file = json.loads(GATE_TOGGLES.read_text()) if gate else None
     side = side_by_side(hcfg, head, by_preset[hp]["synth"], mfec, table)
     doc = {
         "benchmark": "energy", **run_info(("numpy", "matplotlib")),
@@ -185,6 +187,10 @@ def main(argv=None) -> int:
         "iterations_per_j_chip": head["iterations_per_j_chip"],
         "mfec_mac_power_ratio": mfec["mac_power_ratio"],
         "mfec_memory_power_ratio": mfec["memory_power_ratio"],
+        # The same MAC-power comparison measured on our own netlists (bench/gate_toggles.py): the
+        # whole ECIM lane, and its mantissa engine alone (exponent macro black-boxed).
+        **({k: gate_file[k] for k in ("mfec_mac_power_ratio_gate", "mfec_mac_power_ratio_gate_macro_blackboxed")}
+           if gate_file else {}),
         "emd_memory_energy_ratio": emd["paper"]["halfcheetah-dense"],
         "emd_memory_energy_ratio_by_preset": emd,
         "mfec": mfec,
