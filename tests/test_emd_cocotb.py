@@ -47,8 +47,8 @@ def test_emd_cocotb_with_crc(sim, cls):
 # The pipelined codecs (``pipeline=1``) on tiny, both simulators (Verilator with more values and
 # damaged streams); the stream tests, the bad streams and the damaged-stream fuzz, no trace.
 # The pipelined decoder's one-hot record chain makes long Verilog (21k lines at 4 lanes; the
-# C++ compile of `default` took 6 minutes on the shared machine, and Verilator spent over 7
-# minutes on the 16-lane `paper` one before compiling), so wider ones are left to the top's
+# C++ compile of `default` took 6 minutes on the shared machine, and Verilator was still
+# translating the 16-lane `paper` one after 6 minutes), so wider ones are left to the top's
 # tests (4 lanes, tiny top).
 PIPELINE_SETTINGS = {
     "icarus": ("tiny", {"EMD_VALUES": "512", "EMD_TRACE": "0", "EMD_DAMAGED": "40"}),
