@@ -33,6 +33,12 @@ output beat. On the last beat of a group it also peeks at the next header, so th
 beat of the stream carries ``last``. Latency: one cycle from the word that completes a beat's
 bits (plus the look-ahead of ``max_chunk`` bits) to the output beat.
 
+Pipelining (``pipeline=1``, each block's own field; docs/emd.md, "Pipelining"): the decoder
+finds a beat's record starts in one cycle (the chain of record lengths in one-hot form,
+:func:`_record_positions`) and decodes and judges the records in the next (+1 cycle of
+latency); the encoder registers a group's sums before its mean divider and each chunk before
+the packer (+2 cycles). Streams, throughput and error causes are those of ``pipeline=0``.
+
 Errors: a truncated stream (``last`` word absorbed before the terminator), a code that decodes
 outside the exponent range, a reserved header, a partial group that is not a whole number of
 beats, a CRC field (``fmt.crc_bits``) that differs from the decoded values' CRC, data after
