@@ -28,7 +28,9 @@ GEMM's loads with the previous GEMM on two banks (``golden.pe_array.sequence_cyc
 that host protocol). Approximate parts: a LOAD / TRANSPOSE costs one cycle per memory word read or
 buffer word written, whichever is more (no memory latency, decoder at full rate); a store writes
 one memory word per cycle and a GEMM whose store is slower than its drain is stretched to the
-store's pace; command issue, FENCE and memory latency cost nothing. The timing counters
+store's pace; command issue, FENCE, memory latency and the EMD codecs' pipeline latency
+(``emd_dec_pipeline``: one cycle per EMD load, ``emd_enc_pipeline``: two per EMD store; their
+throughput is unchanged) cost nothing. The timing counters
 (:data:`TIMING_COUNTERS`) written by COUNTERS are this estimate; every other counter is exact.
 """
 

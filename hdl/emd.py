@@ -33,6 +33,12 @@ output beat. On the last beat of a group it also peeks at the next header, so th
 beat of the stream carries ``last``. Latency: one cycle from the word that completes a beat's
 bits (plus the look-ahead of ``max_chunk`` bits) to the output beat.
 
+Pipelining (``pipeline=1``, each block's own field; docs/emd.md, "Pipelining"): the decoder
+finds a beat's record starts in one cycle (the chain of record lengths in one-hot form,
+:func:`_record_positions`) and decodes and judges the records in the next (+1 cycle of
+latency); the encoder registers a group's sums before its mean divider and each chunk before
+the packer (+2 cycles). Streams, throughput and error causes are those of ``pipeline=0``.
+
 Errors: a truncated stream (``last`` word absorbed before the terminator), a code that decodes
 outside the exponent range, a reserved header, a partial group that is not a whole number of
 beats, a CRC field (``fmt.crc_bits``) that differs from the decoded values' CRC, data after
@@ -54,7 +60,7 @@ from golden.codes import EmdDecoderError
 from golden.emd import CRC_SPECS, CrcSpec, EmdFormat
 
 from .config import BlockConfig, param
-from .lib.reduce import first_set
+from .lib.reduce import first_set, or_tree
 from .lib.stream import Queue, StreamRegister
 
 __all__ = ["EmdEncoderConfig", "EmdDecoderConfig", "EmdEncoder", "EmdDecoder", "lanes_layout", "words_layout",
@@ -81,13 +87,16 @@ class EmdEncoderConfig(BlockConfig):
     PRESETS = {
         "tiny": {"lanes": 2, "word_bits": 32, "fmt": {"group": 8, "delta_bits": 2, "hi": 1, "escape_bits": 2}},
         "default": {},
-        "paper": {"lanes": 16, "word_bits": 256},
+        "paper": {"lanes": 16, "word_bits": 256, "pipeline": 1},
         "simple": {"fmt": {"delta_bits": 3, "hi": 3, "escape_bits": 0, "sparse": False}},
     }
 
     lanes: int = param(4, choices=(1, 2, 4, 8, 16), doc="bf16 values per uncompressed beat L (at most fmt.group)")
     word_bits: int = param(64, lo=16, hi=512, doc="width W of the packed words (a multiple of 8)")
     fmt: EmdFormat = param(EmdFormat(), doc="the stream format (golden.emd.EmdFormat)")
+    pipeline: int = param(0, lo=0, hi=1, omit_default=True,
+                          doc="extra register stages: 1 registers a group's sums before the mean divider "
+                              "and each chunk before the packer (two more cycles of latency)")
 
     def validate(self) -> None:
         self.check(self.word_bits % 8 == 0, "word_bits", "a multiple of 8 from 16 to 512")
@@ -106,9 +115,15 @@ class EmdEncoderConfig(BlockConfig):
 
 @dataclasses.dataclass(frozen=True)
 class EmdDecoderConfig(EmdEncoderConfig):
-    """Parameters of :class:`EmdDecoder`: the same fields as :class:`EmdEncoderConfig`."""
+    """Parameters of :class:`EmdDecoder`: the fields of :class:`EmdEncoderConfig`, with a
+    ``pipeline`` of the decoder's own (the record positions of a beat found in one cycle, its
+    values decoded and checked in the next)."""
 
     PRESETS = EmdEncoderConfig.PRESETS
+
+    pipeline: int = param(0, lo=0, hi=1, omit_default=True,
+                          doc="extra register stages: 1 finds a beat's record positions in one cycle "
+                              "and decodes and checks its values in the next (one more cycle of latency)")
 
 
 def lanes_layout(lanes: int) -> data.StructLayout:
@@ -199,6 +214,28 @@ class _Packer(wiring.Component):
         return m
 
 
+class _ChunkRegister(wiring.Component):
+    """A pipeline register between the encoder's emit stage and the packer: the packer's chunk
+    ports on the input side (``chunk``, ``length``, ``chunk_last``, ``chunk_valid``,
+    ``chunk_ready``), a stream of them on ``o``."""
+
+    def __init__(self, max_chunk: int):
+        self.layout = data.StructLayout({"chunk": max_chunk, "length": range(max_chunk + 1), "last": 1})
+        super().__init__({
+            "chunk": In(max_chunk), "length": In(range(max_chunk + 1)), "chunk_last": In(1),
+            "chunk_valid": In(1), "chunk_ready": Out(1),
+            "o": Out(stream.Signature(self.layout)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.reg = reg = StreamRegister(self.layout)
+        wiring.connect(m, wiring.flipped(self.o), reg.o)
+        m.d.comb += [reg.i.p.chunk.eq(self.chunk), reg.i.p.length.eq(self.length), reg.i.p.last.eq(self.chunk_last),
+                     reg.i.valid.eq(self.chunk_valid), self.chunk_ready.eq(reg.i.ready)]
+        return m
+
+
 def _encode_record(m: Module, cfg: EmdEncoderConfig, value, mu, sparse, zmode, name: str):
     """Record of one value (flag, code, escape, raw exponent, sign|mantissa) and its length."""
     f = cfg.fmt
@@ -270,12 +307,21 @@ class EmdEncoder(wiring.Component):
         cfg, f = self.cfg, self.cfg.fmt
         L, G, nb = cfg.lanes, f.group, cfg.beats_per_group
 
-        # The beat queue holds two groups: one filling while the other is emitted.
-        m.submodules.beats = beats = Queue(lanes_layout(L), 2 * nb)
+        # The beat queue holds two groups: one filling while the other is emitted (with the
+        # pipeline, a group's statistics come a cycle later: one more beat for one-beat groups).
+        m.submodules.beats = beats = Queue(lanes_layout(L), max(2 * nb, 3) if cfg.pipeline else 2 * nb)
         stat_layout = data.StructLayout({"mu": 8, "sparse": 1, "zmode": 2, "beats": range(nb + 1), "final": 1})
         m.submodules.stats = stats = Queue(stat_layout, 2)
         m.submodules.packer = packer = _Packer(cfg.word_bits, cfg.max_chunk)
         wiring.connect(m, wiring.flipped(self.o), packer.o)
+        if cfg.pipeline:
+            # Each chunk is registered on its way to the packer; the emit stage drives the register.
+            m.submodules.chunk_reg = emit_to = _ChunkRegister(cfg.max_chunk)
+            m.d.comb += [packer.chunk.eq(emit_to.o.p.chunk), packer.length.eq(emit_to.o.p.length),
+                         packer.chunk_last.eq(emit_to.o.p.last), packer.chunk_valid.eq(emit_to.o.valid),
+                         emit_to.o.ready.eq(packer.chunk_ready)]
+        else:
+            emit_to = packer
 
         # -- ingest: running sums over the group being collected ----------------------------------
         total = Signal(range(255 * G + 1))
@@ -289,13 +335,30 @@ class EmdEncoder(wiring.Component):
         count_next = count + sum((e != 0).as_unsigned() for e in exps)
         zpos_next = zpos + sum((v == 0x0000).as_unsigned() for v in lanes)
         zneg_next = zneg + sum((v == 0x8000).as_unsigned() for v in lanes)
+        group_end = (k == nb - 1) | self.i.p.last
+        take = self.i.valid & self.i.ready
+        if cfg.pipeline:
+            # A group's sums are registered; its mean, mode and zero mode are worked out the
+            # next cycle, on their way into the stats queue.
+            sums = data.StructLayout({"total": len(total), "count": len(count), "zpos": len(zpos),
+                                      "zneg": len(zneg), "k": len(k), "last": 1})
+            pend = Signal(sums)
+            pend_valid = Signal()
+            with m.If(take & group_end):
+                m.d.sync += [pend.total.eq(total_next), pend.count.eq(count_next), pend.zpos.eq(zpos_next),
+                             pend.zneg.eq(zneg_next), pend.k.eq(k), pend.last.eq(self.i.p.last), pend_valid.eq(1)]
+            with m.Elif(stats.i.ready):
+                m.d.sync += pend_valid.eq(0)
+            g_total, g_count, g_zpos, g_zneg, g_k, g_last = pend.total, pend.count, pend.zpos, pend.zneg, pend.k, pend.last
+        else:
+            g_total, g_count, g_zpos, g_zneg, g_k, g_last = total_next, count_next, zpos_next, zneg_next, k, self.i.p.last
         # Saving of each zero mode (golden.emd.group_stats); ties go to the lower mode.
         zd = f.zero_dense_bits
         save_pos = Signal(range(G * zd + 1))
         save_neg = Signal(range(G * zd + 1))
         save_both = Signal(range(G * zd + 1))
-        m.d.comb += [save_pos.eq(zpos_next * zd), save_neg.eq(zneg_next * zd),
-                     save_both.eq((zpos_next + zneg_next) * (zd - 1))]
+        m.d.comb += [save_pos.eq(g_zpos * zd), save_neg.eq(g_zneg * zd),
+                     save_both.eq((g_zpos + g_zneg) * (zd - 1))]
         zmode = Signal(2)
         best = Signal.like(save_pos)
         with m.If((save_pos >= save_neg) & (save_pos >= save_both)):
@@ -304,29 +367,30 @@ class EmdEncoder(wiring.Component):
             m.d.comb += [zmode.eq(1), best.eq(save_neg)]
         with m.Else():
             m.d.comb += [zmode.eq(2), best.eq(save_both)]
-        group_end = (k == nb - 1) | self.i.p.last
 
         # Round-half-up mean of the non-zero exponents; 1 for a group without any (0 marks the
         # terminator). count_next <= G, so the divider is small.
         mean = Signal(9)
-        m.d.comb += mean.eq((total_next + (count_next >> 1)) // Mux(count_next == 0, 1, count_next))
+        m.d.comb += mean.eq((g_total + (g_count >> 1)) // Mux(g_count == 0, 1, g_count))
         new_stat = Signal(stat_layout)
-        n_vals = (k + 1) * L
+        n_vals = (g_k + 1) * L
         m.d.comb += [
-            new_stat.mu.eq(Mux(count_next == 0, 1, mean)),
+            new_stat.mu.eq(Mux(g_count == 0, 1, mean)),
             new_stat.sparse.eq(Const(int(f.sparse), 1) & (n_vals + 2 < best)),
             new_stat.zmode.eq(zmode),
-            new_stat.beats.eq(k + 1),
-            new_stat.final.eq(self.i.p.last),
+            new_stat.beats.eq(g_k + 1),
+            new_stat.final.eq(g_last),
         ]
+        stat_room, stat_valid = ((~pend_valid | stats.i.ready, pend_valid) if cfg.pipeline else
+                                 (stats.i.ready, self.i.valid & self.i.ready & group_end))
         m.d.comb += [
-            self.i.ready.eq(beats.i.ready & stats.i.ready),
+            self.i.ready.eq(beats.i.ready & stat_room),
             beats.i.payload.eq(self.i.payload),
             beats.i.valid.eq(self.i.valid & self.i.ready),
             stats.i.payload.eq(new_stat),
-            stats.i.valid.eq(self.i.valid & self.i.ready & group_end),
+            stats.i.valid.eq(stat_valid),
         ]
-        with m.If(self.i.valid & self.i.ready):
+        with m.If(take):
             with m.If(group_end):
                 m.d.sync += [total.eq(0), count.eq(0), zpos.eq(0), zneg.eq(0), k.eq(0)]
             with m.Else():
@@ -371,10 +435,10 @@ class EmdEncoder(wiring.Component):
             m.d.comb += [
                 chunk.eq(Mux(send_term, term_chunk, beat_chunk)),
                 length.eq(Mux(send_term, term_len, beat_len)),
-                packer.chunk.eq(chunk),
-                packer.length.eq(length),
-                packer.chunk_valid.eq(send_term | send_beat),
-                packer.chunk_last.eq(values_end),
+                emit_to.chunk.eq(chunk),
+                emit_to.length.eq(length),
+                emit_to.chunk_valid.eq(send_term | send_beat),
+                emit_to.chunk_last.eq(values_end),
             ]
         else:
             # The CRC of the stream's values follows as a chunk of its own, which ends the stream;
@@ -388,12 +452,12 @@ class EmdEncoder(wiring.Component):
             m.d.comb += [
                 chunk.eq(Mux(crc_due, crc_chunk, Mux(send_term, term_chunk, beat_chunk))),
                 length.eq(Mux(crc_due, spec.width, Mux(send_term, term_len, beat_len))),
-                packer.chunk.eq(chunk),
-                packer.length.eq(length),
-                packer.chunk_valid.eq(crc_due | send_term | send_beat),
-                packer.chunk_last.eq(crc_due),
+                emit_to.chunk.eq(chunk),
+                emit_to.length.eq(length),
+                emit_to.chunk_valid.eq(crc_due | send_term | send_beat),
+                emit_to.chunk_last.eq(crc_due),
             ]
-        done = packer.chunk_valid & packer.chunk_ready
+        done = emit_to.chunk_valid & emit_to.chunk_ready
         if f.crc_bits:
             beat_crc = _crc_update(m, spec, crc, beats.o.p.data.as_value(), "beat_crc")
             with m.If(done & send_beat):
@@ -459,6 +523,94 @@ def _decode_record(m: Module, cfg: EmdEncoderConfig, rec, mu, sparse, zmode, nam
     flag_len = sparse if f.sparse else Const(0, 1)
     checked = Mux(~zero & relative, flag_len + D + Mux(is_short, E, 0), length)
     return value, length, bad, checked
+
+
+def _record_lengths(f: EmdFormat, bits, sparse, zmode) -> dict:
+    """``{length: condition}`` of a record whose first ``1 + D + E`` bits are ``bits``.
+
+    The same lengths as :func:`_decode_record` gives, from the fields that decide them only
+    (flag, code, short escape), so a chain of records can be followed without decoding them.
+    """
+    D, E = f.delta_bits, f.escape_bits
+    terms: dict = {}
+
+    def add(length, cond):
+        terms[length] = terms[length] | cond if length in terms else cond
+
+    for s in ((0, 1) if f.sparse else (0,)):
+        body = bits[s:]
+        is_esc = body[:D] == f.esc_code
+        is_short = is_esc & (body[D:D + E] != (1 << E) - 1) if E else Const(0, 1)
+        if s:   # a sparse group: flag 0 is a zero (1 bit, or 2 with the signed zero mode)
+            nonzero = sparse & bits[0]
+            add(1, sparse & ~bits[0] & (zmode != 2))
+            add(2, sparse & ~bits[0] & (zmode == 2))
+        else:
+            nonzero = ~sparse if f.sparse else Const(1, 1)
+        add(D + 8 + s, nonzero & ~is_esc)
+        if E:
+            add(D + E + 8 + s, nonzero & is_short)
+        add(D + E + 16 + s, nonzero & is_esc & ~is_short)
+    return terms
+
+
+def _onehot_to_binary(m: Module, onehot: dict, width: int, name: str):
+    """The position set in ``onehot`` (``{position: bit}``, at most one bit high) in binary."""
+    out = Signal(range(width + 1), name=name)
+    m.d.comb += out.eq(Cat(or_tree(v for q, v in onehot.items() if (q >> b) & 1)
+                           for b in range(len(out))))
+    return out
+
+
+def _record_positions(m: Module, cfg: EmdEncoderConfig, win, offsets: dict, sparse, zmode, term_len: int):
+    """Where each of a beat's ``lanes`` records starts, following the chain in one-hot form.
+
+    ``offsets`` is ``{position: condition}`` of the first record (after the header, if any).
+    Position ``q`` of record ``t + 1`` is the OR of (record ``t`` at ``p``) AND (the record at
+    ``p`` is ``q - p`` bits long); the lengths at every position come from the window's bits
+    in parallel, so a record costs an AND-OR of a few terms on the chain, not a shifter and an
+    adder as in the single-cycle decoder. Returns the starts (binary), the bits used by the
+    beat and whether a terminator follows it (the look-ahead).
+    """
+    f = cfg.fmt
+    span = 1 + f.delta_bits + f.escape_bits
+    winx = Cat(win, Const(0, f.max_record_bits + term_len))
+    lengths = {}
+    at = dict(offsets)
+    starts = []
+    for t in range(cfg.lanes + 1):
+        keys = sorted(at)
+        vec = Signal(len(keys), name=f"at{t}")     # one bit per position record t may start at
+        m.d.comb += vec.eq(Cat(at[q] for q in keys))
+        at = {q: vec[i] for i, q in enumerate(keys)}
+        starts.append(_onehot_to_binary(m, at, len(win), f"start{t}"))
+        if t == cfg.lanes:
+            break
+        terms: dict = {}
+        for q, here in at.items():
+            if q not in lengths:
+                lengths[q] = _record_lengths(f, winx[q:q + span], sparse, zmode)
+            for length, cond in lengths[q].items():
+                terms.setdefault(q + length, []).append(here & cond)
+        at = {q: or_tree(v) for q, v in terms.items()}
+    stop = or_tree(here & (winx[q:q + term_len] == 0) for q, here in at.items())
+    return starts[:-1], starts[-1], stop
+
+
+def _lane_cause(m: Module, records, n, short):
+    """Cause of a beat's first faulty record (``records``: start, checked length, bad code and
+    end of each), given the ``n`` bits buffered; else TRUNCATED when the look-ahead runs past
+    them (``short``), else NONE.
+
+    A record is faulty when it is cut before its checked fields, has a bad code, or is cut
+    after them; the first faulty record decides whether it is the code (BAD_CODE) or the cut.
+    """
+    C = EmdDecoderError
+    lane_fault = Cat((start + checked > n) | bad | (end > n) for start, checked, bad, end in records)
+    lane_bad_code = Cat(~(start + checked > n) & bad for start, checked, bad, end in records)
+    any_lane, first_lane = first_set(m, lane_fault, "lane_fault")
+    return Mux(any_lane, Mux(lane_bad_code.bit_select(first_lane, 1), C.BAD_CODE, C.TRUNCATED),
+               Mux(short, C.TRUNCATED, C.NONE))  # else the look-ahead at the next header
 
 
 class EmdDecoder(wiring.Component):
@@ -529,23 +681,30 @@ class EmdDecoder(wiring.Component):
         g_mu = Mux(in_group, mu, h_mu)
         g_zmode = Mux(in_group, zmode, h_zmode)
 
-        # Chain of records.
-        pos = Mux(in_group, 0, Mux(h_sparse, 11, 9))
-        vals, records = [], []
-        for t in range(L):
-            rec = (win >> pos)[:f.max_record_bits]
-            v, rlen, b, checked = _decode_record(m, cfg, rec, g_mu, g_sparse, g_zmode, f"lane{t}")
-            vals.append(v)
-            nxt = Signal(range(need + 1), name=f"pos{t + 1}")
-            m.d.comb += nxt.eq(pos + rlen)
-            records.append((pos, checked, b, nxt))
-            pos = nxt
-        beat_used = Signal(range(need + 1))
-        m.d.comb += beat_used.eq(pos)
+        if not cfg.pipeline:
+            # Chain of records.
+            pos = Mux(in_group, 0, Mux(h_sparse, 11, 9))
+            vals, records = [], []
+            for t in range(L):
+                rec = (win >> pos)[:f.max_record_bits]
+                v, rlen, b, checked = _decode_record(m, cfg, rec, g_mu, g_sparse, g_zmode, f"lane{t}")
+                vals.append(v)
+                nxt = Signal(range(need + 1), name=f"pos{t + 1}")
+                m.d.comb += nxt.eq(pos + rlen)
+                records.append((pos, checked, b, nxt))
+                pos = nxt
+            beat_used = Signal(range(need + 1))
+            m.d.comb += beat_used.eq(pos)
         group_ends = j == beats - 1          # j is 0 between groups; beats is nb except for the final partial group
-        # Look-ahead at the header after a group (only full groups; the partial group is final).
-        nxt = (win >> beat_used)[:term_len]
-        nxt_stop = (nxt[:9] == 0) & ((nxt[9:] == 0) if f.count_bits else Const(1, 1))
+        if not cfg.pipeline:
+            # Look-ahead at the header after a group (only full groups; the partial group is final).
+            nxt = (win >> beat_used)[:term_len]
+            nxt_stop = (nxt[:9] == 0) & ((nxt[9:] == 0) if f.count_bits else Const(1, 1))
+        else:
+            # Stage 1 only follows the chain of record lengths; stage 2 (below) decodes the
+            # records at the registered starts and judges them.
+            offsets = {0: in_group, 9: ~in_group & ~h_sparse, 11: ~in_group & h_sparse}
+            starts, beat_used, nxt_stop = _record_positions(m, cfg, win, offsets, g_sparse, g_zmode, term_len)
         peek = group_ends & ~final
         stream_ends = (final & group_ends) | (peek & nxt_stop)
         used = Signal(range(need + 1))
@@ -565,13 +724,10 @@ class EmdDecoder(wiring.Component):
         # The cause is the first fault in stream order, as golden.emd.decode finds it: bits
         # past n are zeros here, so every field is checked for being in before it is judged.
         cause = Signal(C)
-        # Per lane: a fault (cut before its checked fields, a bad code, or cut after them), and
-        # whether it is the bad code; the first faulty lane decides.
-        lane_fault = Cat((start + checked > n) | bad | (end > n) for start, checked, bad, end in records)
-        lane_bad_code = Cat(~(start + checked > n) & bad for start, checked, bad, end in records)
-        any_lane, first_lane = first_set(m, lane_fault, "lane_fault")
-        beat_cause = Mux(any_lane, Mux(lane_bad_code.bit_select(first_lane, 1), C.BAD_CODE, C.TRUNCATED),
-                         Mux(short, C.TRUNCATED, C.NONE))  # else the look-ahead at the next header
+        if not cfg.pipeline:
+            beat_cause = _lane_cause(m, records, n, short)
+        else:
+            beat_cause = C.NONE                              # the records are judged in stage 2
         beat_cause = Mux(~in_group & (Mux(h_sparse, 11, 9) > n), C.TRUNCATED,
                          Mux(bad_hdr, C.BAD_HEADER, beat_cause))
         term_cause = Mux(n < 9, C.TRUNCATED, Mux(h_sparse | final, C.BAD_HEADER,
@@ -582,14 +738,50 @@ class EmdDecoder(wiring.Component):
         # Output register: a decoded beat is offered when its bits are in and sound.
         m.submodules.out = out = StreamRegister(lanes_layout(L))
         wiring.connect(m, wiring.flipped(self.o), out.o)
-        m.d.comb += [out.i.valid.eq(busy & enough & ~fault & ~is_term), out.i.p.last.eq(stream_ends)]
-        m.d.comb += [out.i.p.data[t].eq(vals[t]) for t in range(L)]
-        act = busy & enough & out.i.ready                    # a header or beat is parsed this cycle
-        error_now = act & fault
-        consume = Mux(act & ~error_now, used, 0)
+        if not cfg.pipeline:
+            m.d.comb += [out.i.valid.eq(busy & enough & ~fault & ~is_term), out.i.p.last.eq(stream_ends)]
+            m.d.comb += [out.i.p.data[t].eq(vals[t]) for t in range(L)]
+            act = busy & enough & out.i.ready                # a header or beat is parsed this cycle
+            error_now = act & fault
+            consume = Mux(act & ~error_now, used, 0)
+            commit = act & ~error_now
+            s2_valid = Const(0, 1)
+        else:
+            # Stage 2: the beat's window, record starts and bit count, registered.
+            s2_layout = data.StructLayout({"win": need, "starts": data.ArrayLayout(range(need + 1), L),
+                                           "n": range(size + 1), "mu": 8, "sparse": 1, "zmode": 2,
+                                           "last": 1, "short": 1})
+            s2 = Signal(s2_layout)
+            s2_valid = Signal()
+            vals, records = [], []
+            for t in range(L):
+                reach = min(need, 11 + (t + 1) * f.max_record_bits)   # record t lies below this
+                rec = (s2.win[:reach] >> s2.starts[t])[:f.max_record_bits]
+                v, rlen, b, checked = _decode_record(m, cfg, rec, s2.mu, s2.sparse, s2.zmode, f"lane{t}")
+                vals.append(v)
+                end = Signal(range(need + 1), name=f"end{t}")
+                m.d.comb += end.eq(s2.starts[t] + rlen)
+                records.append((s2.starts[t], checked, b, end))
+            s2_cause = Signal(C)
+            m.d.comb += s2_cause.eq(_lane_cause(m, records, s2.n, s2.short))
+            s2_fault = s2_valid & (s2_cause != C.NONE)
+            m.d.comb += [out.i.valid.eq(s2_valid & ~s2_fault), out.i.p.last.eq(s2.last)]
+            m.d.comb += [out.i.p.data[t].eq(vals[t]) for t in range(L)]
+            # Stage 1 parses while stage 2 is empty or hands its beat on; a beat that runs past
+            # the stream's end (only once it has ended) takes what is left and stage 2 flags it.
+            act = busy & enough & (~s2_valid | out.i.ready)
+            error_now = act & fault
+            consume = Mux(act & ~error_now, Mux(short, n, used), 0)
+            commit = act & ~error_now & ~s2_fault         # a fault in stage 2 is earlier in the stream
+            with m.If(commit & ~is_term):
+                m.d.sync += [s2.win.eq(win), s2.n.eq(n), s2.mu.eq(g_mu), s2.sparse.eq(g_sparse),
+                             s2.zmode.eq(g_zmode), s2.last.eq(stream_ends), s2.short.eq(short), s2_valid.eq(1)]
+                m.d.sync += [s2.starts[t].eq(starts[t]) for t in range(L)]
+            with m.Elif(out.i.valid & out.i.ready):
+                m.d.sync += s2_valid.eq(0)
         if f.crc_bits:
             # The CRC field: judged once it is in (or the stream has ended without it).
-            crc_check = started & crc_wait & ~draining & (ended | (n >= spec.width))
+            crc_check = started & crc_wait & ~draining & ~s2_valid & (ended | (n >= spec.width))
             crc_cause = Mux(n < spec.width, C.TRUNCATED, Mux(buf[:spec.width] != (crc ^ spec.xorout), C.CRC, C.NONE))
             crc_fault = crc_check & (crc_cause != C.NONE)
             crc_pass = crc_check & (crc_cause == C.NONE)
@@ -619,7 +811,7 @@ class EmdDecoder(wiring.Component):
                 m.d.sync += [self.error.eq(0), self.err_code.eq(EmdDecoderError.NONE)]
 
         # Group state.
-        with m.If(act & ~error_now):
+        with m.If(commit):
             with m.If(is_term):
                 with m.If(count == 0):
                     m.d.sync += values_done.eq(1)
@@ -671,4 +863,12 @@ class EmdDecoder(wiring.Component):
                     m.d.sync += [draining.eq(1), crc_wait.eq(0)]
         with m.If(draining & take_word & self.i.p.last):
             m.d.sync += reset_state
+        if cfg.pipeline:
+            # Last, so that it wins: stage 2's beat comes before anything stage 1 saw this cycle.
+            with m.If(s2_fault):
+                m.d.sync += [self.error.eq(1), self.err_code.eq(s2_cause), s2_valid.eq(0)]
+                with m.If(ended_now):
+                    m.d.sync += reset_state + [buf.eq(0), n.eq(0)]
+                with m.Else():
+                    m.d.sync += draining.eq(1)
         return m

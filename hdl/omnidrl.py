@@ -75,6 +75,10 @@ class OmniDRLConfig(BlockConfig):
     mem_addr_bits: int = param(32, lo=8, hi=48, doc="memory word address width")
     cmd_depth: int = param(4, lo=1, hi=64, doc="commands queued in front of the decoder")
     store_jobs: int = param(2, lo=1, hi=8, doc="GEMM outputs queued at the store unit")
+    emd_dec_pipeline: int = param(1, lo=0, hi=1, doc="the load unit's EMD decoder: its pipeline "
+                                  "(hdl.emd.EmdDecoderConfig.pipeline)")
+    emd_enc_pipeline: int = param(1, lo=0, hi=1, doc="the store unit's EMD encoder: its pipeline "
+                                  "(hdl.emd.EmdEncoderConfig.pipeline)")
 
     def validate(self) -> None:
         pe, k = self.pe_array, self.pe_array.block_size
@@ -83,7 +87,8 @@ class OmniDRLConfig(BlockConfig):
         self.check(k >= 4, "pe_array.block_size", "at least 4 in the top (fp32 stores split a beat in two words)")
         self.check(k <= self.emd.group, "emd.group", f"at least pe_array.block_size={k} (EMD lanes = k)")
         self.check(k <= 16, "pe_array.block_size", "at most 16 in the top (EMD codecs take 1 to 16 lanes)")
-        for make in (lambda: EmdEncoderConfig(lanes=k, word_bits=16 * k, fmt=self.emd),
+        for make in (lambda: EmdEncoderConfig(lanes=k, word_bits=16 * k, fmt=self.emd,
+                                              pipeline=self.emd_enc_pipeline),
                      lambda: TransposerConfig(tile=k, lanes=k, buffers=self.transposer_buffers)):
             try:
                 make()

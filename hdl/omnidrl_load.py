@@ -136,7 +136,8 @@ class LoadUnit(wiring.Component):
                                        self._group, self._tile))
 
         # --- the decoder (EMD loads) and the transposer (TRANSPOSE)
-        dec = m.submodules.decoder = EmdDecoder(EmdDecoderConfig(lanes=k, word_bits=shape.mem_bits, fmt=cfg.emd))
+        dec_cfg = EmdDecoderConfig(lanes=k, word_bits=shape.mem_bits, fmt=cfg.emd, pipeline=cfg.emd_dec_pipeline)
+        dec = m.submodules.decoder = EmdDecoder(dec_cfg)
         tr = m.submodules.transposer = Transposer(TransposerConfig(tile=k, lanes=k, buffers=cfg.transposer_buffers))
         m.d.comb += [dec.i.payload.data.eq(rd.payload.data), dec.i.payload.last.eq(i == length - 1)]
 

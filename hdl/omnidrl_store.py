@@ -95,7 +95,8 @@ class StoreUnit(wiring.Component):
         m = Module()
         m.submodules.jobs = jobs = Queue(store_job_layout(shape), cfg.store_jobs)
         wiring.connect(m, wiring.flipped(self.job), jobs.i)
-        enc = m.submodules.encoder = EmdEncoder(EmdEncoderConfig(lanes=k, word_bits=shape.mem_bits, fmt=cfg.emd))
+        enc_cfg = EmdEncoderConfig(lanes=k, word_bits=shape.mem_bits, fmt=cfg.emd, pipeline=cfg.emd_enc_pipeline)
+        enc = m.submodules.encoder = EmdEncoder(enc_cfg)
 
         state = Signal(State)
         j = Signal(store_job_layout(shape))
