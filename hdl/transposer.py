@@ -77,8 +77,9 @@ class TransposerConfig(BlockConfig, TileFormat):
         as the header is taken, the output side's column bases in each bank as its tile commits
         (a running sum over tile counts, each a parallel prefix). Every beat then only adds a
         position's offset within its row or column to a registered base, instead of running the
-        whole chain of tile adders: a much shorter critical path, for tile - 1 registers of ceil(log2(tile*tile))
-        bits per bank and one set more, and no extra cycle (docs/transposer.md, "Clock period").
+        whole chain of tile adders: a much shorter critical path, for tile - 1 registers of
+        ceil(log2(tile*tile)) bits per bank and one set more, and no extra cycle
+        (docs/transposer.md, "Clock period").
         Default on; off gives the design before the common clock target (chains of adders).
     """
 
