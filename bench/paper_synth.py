@@ -6,12 +6,14 @@ the transposer). Figures whose hierarchy was kept (``--hierarchy auto`` above 15
 Verilog, docs/flows.md) are marked: they are not optimized across module boundaries; so are
 those mapped with the fast ABC script (``--abc auto`` for a module over 50,000 lines).
 
-When a block's ``paper`` configuration has changed since the recorded figures (another
-``full_hash``), the recorded ones are kept as its ``before`` (the pipelining of the common
-clock target, docs/results.md), and the Markdown adds a before/after table.
+``--preset default`` records another preset the same way (under ``presets`` in the JSON);
+``--blocks`` re-runs some blocks and keeps the others' records. When a block's configuration
+changed since the recorded run (its ``full_hash``, e.g. a pipelining knob turned on), the old
+record is kept as ``before``; a re-run of the same configuration keeps the ``before`` it had.
+Those pairs make the "common clock target" table (docs/results.md): every block against
+:data:`COMMON_PERIOD_NS`.
 
-Usage: ``python bench/paper_synth.py [--no-synth] [--blocks emd_dec,emd_enc]`` (``--blocks``:
-re-read or synthesize these only, keep the others' recorded entries); writes
+Usage: ``python bench/paper_synth.py [--preset P] [--blocks a,b] [--no-synth]``; writes
 ``bench/results/paper_synth.json`` and ``.md``.
 """
 
@@ -23,93 +25,95 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import RESULTS, run_info, synth_records, write_results  # noqa: E402
-from flows.generate import BUILD, resolve_config  # noqa: E402
-from flows.synth import load_report  # noqa: E402
+from flows.generate import resolve_config  # noqa: E402
 from hdl.registry import BLOCKS  # noqa: E402
 
 METRICS = ("area", "flip_flops", "transistors", "cells", "blackbox_instances", "min_period", "fmax_estimate",
            "synth_time", "elapsed", "hierarchy_kept", "abc_fast")
+BEFORE_KEYS = ("config", "full_hash", "area", "flip_flops", "min_period", "hierarchy_kept", "abc_fast")
+# The period every block's paper preset is to meet: the PE's (3.69 ns) and the PE array's, rounded up.
+COMMON_PERIOD_NS = 4.0
+# What the pipelining knobs turned on for the common clock cost in cycles, per block.
+CYCLES_EFFECT = {
+    "transposer": "none (rank_registers: bases registered in the header / commit cycle; cycle model unchanged)",
+    "emd_dec": "+1 cycle of latency per EMD stream (pipeline=1); one beat per cycle as before",
+    "emd_enc": "+2 cycles of latency per EMD stream (pipeline=1); input never refused, as before",
+    "omnidrl": "at most 276 cycles more on the 4,303,756-cycle HalfCheetah update (the codecs' latency; "
+               "an upper bound, not in the machine model's estimate)",
+}
 
 
-def _flat(config: dict, prefix: str = "") -> dict:
-    """A config dict with nested configs as dotted names."""
-    out = {}
-    for key, value in config.items():
-        out.update(_flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
-    return out
+def _row(cfg, records: dict, old: dict | None) -> dict:
+    row = {"config": cfg.to_dict(), "full_hash": cfg.full_hash(),
+           **{m: records[m]["value"] for m in METRICS if m in records}}
+    if old and old.get("full_hash") != row["full_hash"]:
+        row["before"] = {k: old[k] for k in BEFORE_KEYS if k in old}
+    elif old and "before" in old:
+        row["before"] = old["before"]
+    return row
 
 
-def _entry(config: dict, full_hash: str, records: dict) -> dict:
-    return {"config": config, "full_hash": full_hash, **{m: records[m]["value"] for m in METRICS if m in records}}
+def _blocks_table(rows: dict) -> list[str]:
+    md = ["| block | area (GE) | flip-flops | critical path (ns) | black boxes | Yosys (s) | whole run (s) | hierarchy, ABC script |",
+          "|---|---:|---:|---:|---:|---:|---:|---|"]
+    for block, r in rows.items():
+        md.append(f"| {block} | {r['area']:,.0f} | {r['flip_flops']:,} | {r.get('min_period', float('nan')):.2f} | "
+                  f"{r.get('blackbox_instances', 0)} | {r['synth_time']:,.0f} | {r.get('elapsed', float('nan')):,.0f} | "
+                  f"{'kept' if r.get('hierarchy_kept') else 'flattened'}, {'fast' if r.get('abc_fast') else 'default'} |")
+    return md
+
+
+def common_clock_table(doc: dict) -> list[str]:
+    """Before / after rows of every block with a ``before`` record, paper preset first."""
+    md = [f"| block | preset | area before (GE) | area after (GE) | FFs before | FFs after | path before (ns) | "
+          f"path after (ns) | cycles effect |", "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    sections = [("paper", doc.get("blocks", {}))] + sorted(doc.get("presets", {}).items())
+    for preset, rows in sections:
+        for block, r in sorted(rows.items()):
+            b = r.get("before")
+            if not b:
+                continue
+            md.append(f"| {block} | {preset} | {b['area']:,.0f} | {r['area']:,.0f} | {b['flip_flops']:,} | "
+                      f"{r['flip_flops']:,} | {b['min_period']:.2f} | {r['min_period']:.2f} | "
+                      f"{CYCLES_EFFECT.get(block, 'none')} |")
+    return md
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-synth", action="store_true", help="only read the reports there are")
-    parser.add_argument("--blocks", help="comma-separated blocks to (re)read; the others keep their recorded entry")
-    parser.add_argument("--also", action="append", default=[], metavar="BLOCK:PRESET[:BEFORE_HASH]",
-                        help="also record this preset's report (never synthesized here), as `other_presets`; "
-                             "BEFORE_HASH names the report (build/reports/BLOCK-HASH.json) of its `before`")
+    parser.add_argument("--preset", default="paper", help="the preset to record (default: paper)")
+    parser.add_argument("--blocks", default=",".join(sorted(BLOCKS)),
+                        help="comma-separated blocks to run; the others' records are kept (default: all)")
     args = parser.parse_args()
-    old_path = RESULTS / "paper_synth.json"
-    old_doc = json.loads(old_path.read_text()) if old_path.exists() else {}
-    recorded = old_doc.get("blocks", {})
-    others = dict(old_doc.get("other_presets", {}))
-    for spec in args.also:
-        block, preset, *before = spec.split(":")
-        if block not in BLOCKS:
-            parser.error(f"--also: {block} is not a block; choose from {', '.join(sorted(BLOCKS))}")
-        cfg = resolve_config(block, preset)
-        records = synth_records(cfg, "generic", synthesize_missing=False)
-        if not records:
-            parser.error(f"--also: no report for {block} --preset {preset} (run: omnidrl synth {block} --preset {preset})")
-        others[f"{block}/{preset}"] = _entry(cfg.to_dict(), cfg.full_hash(), records)
-        if before:
-            report = load_report(BUILD / "reports" / f"{block}-{before[0]}.json")
-            old = {r["metric"]: r for r in report["records"] if r["target"] == "generic"}
-            others[f"{block}/{preset}"]["before"] = _entry(report["config"], report["full_hash"], old)
-    chosen = sorted(BLOCKS) if not args.blocks else args.blocks.split(",")
-    unknown = [b for b in chosen if b not in BLOCKS]
+    blocks = [b for b in args.blocks.split(",") if b]
+    unknown = [b for b in blocks if b not in BLOCKS]
     if unknown:
-        parser.error(f"--blocks: {', '.join(unknown)} is not a block; choose from {', '.join(sorted(BLOCKS))}")
-    rows = {b: recorded[b] for b in sorted(BLOCKS) if b not in chosen and b in recorded}
-    for block in chosen:
-        cfg = resolve_config(block, "paper")
+        parser.error(f"--blocks: unknown block {unknown[0]!r}; choose from {', '.join(sorted(BLOCKS))}")
+    path = RESULTS / "paper_synth.json"
+    doc = json.loads(path.read_text()) if path.exists() else {}
+    previous = doc.get("blocks", {}) if args.preset == "paper" else doc.get("presets", {}).get(args.preset, {})
+    rows = dict(previous)
+    for block in blocks:
+        cfg = resolve_config(block, args.preset)
         records = synth_records(cfg, "generic", synthesize_missing=not args.no_synth)
         if not records:
-            print(f"{block}: no report (run: omnidrl synth {block} --preset paper)")
-            if block in recorded and recorded[block]["full_hash"] == cfg.full_hash():
-                rows[block] = recorded[block]  # the same configuration: keep what was measured
+            print(f"{block}: no report (run: omnidrl synth {block} --preset {args.preset})")
             continue
-        rows[block] = _entry(cfg.to_dict(), cfg.full_hash(), records)
-        old = recorded.get(block)
-        if old and old["full_hash"] != cfg.full_hash():
-            rows[block]["before"] = {k: v for k, v in old.items() if k != "before"}
-        elif old and "before" in old:
-            rows[block]["before"] = old["before"]
+        rows[block] = _row(cfg, records, previous.get(block))
         print(block, {m: rows[block].get(m) for m in ("area", "min_period", "elapsed")}, flush=True)
-    md = ["| block | area (GE) | flip-flops | critical path (ns) | black boxes | Yosys (s) | whole run (s) | hierarchy, ABC script |",
-          "|---|---:|---:|---:|---:|---:|---:|---|"]
     rows = dict(sorted(rows.items()))
-    for block, r in rows.items():
-        md.append(f"| {block} | {r['area']:,.0f} | {r['flip_flops']:,} | {r.get('min_period', float('nan')):.2f} | "
-                  f"{r.get('blackbox_instances', 0)} | {r['synth_time']:,.0f} | {r.get('elapsed', float('nan')):,.0f} | "
-                  f"{'kept' if r.get('hierarchy_kept') else 'flattened'}, {'fast' if r.get('abc_fast') else 'default'} |")
-    changed = {b: r for b, r in {**rows, **others}.items() if "before" in r}
-    if changed:
-        md += ["", "Before and after (the `before` configuration: its `full_hash` and the fields that changed):", "",
-               "| block | area before | area after | flip-flops before | flip-flops after | path before (ns) | "
-               "path after (ns) | before |", "|---|---:|---:|---:|---:|---:|---:|---|"]
-        for block, r in changed.items():
-            b = r["before"]
-            was, now = _flat(b["config"]), _flat(r["config"])   # a field added since reads "absent"
-            diff = [f"{k} {was.get(k, 'absent')} -> {now.get(k, 'absent')}" for k in sorted(set(was) | set(now))
-                    if was.get(k, 'absent') != now.get(k, 'absent')]
-            md.append(f"| {block} | {b['area']:,.0f} | {r['area']:,.0f} | {b['flip_flops']:,} | {r['flip_flops']:,} | "
-                      f"{b.get('min_period', float('nan')):.2f} | {r.get('min_period', float('nan')):.2f} | "
-                      f"{b['full_hash']}: {', '.join(diff) or 'same fields'} |")
-    write_results("paper_synth", {**run_info(), "benchmark": "paper_synth", "blocks": rows,
-                                  **({"other_presets": others} if others else {})}, "\n".join(md) + "\n")
+    doc = {**doc, **run_info(), "benchmark": "paper_synth", "common_period_ns": COMMON_PERIOD_NS}
+    if args.preset == "paper":
+        doc["blocks"] = rows
+    else:
+        doc["presets"] = {**doc.get("presets", {}), args.preset: rows}
+    md = _blocks_table(doc["blocks"])
+    for preset, preset_rows in sorted(doc.get("presets", {}).items()):
+        md += ["", f"Preset `{preset}`:", "", *_blocks_table(preset_rows)]
+    md += ["", f"Common clock target ({COMMON_PERIOD_NS} ns): before and after the pipelining knobs", "",
+           *common_clock_table(doc)]
+    write_results("paper_synth", doc, "\n".join(md) + "\n")
     print("\n".join(md))
     return 0
 

@@ -415,6 +415,9 @@ def stream_cycles(nnz: Iterable[int], lanes: int, buffers: int) -> StreamCycles:
       nothing more) until the cycle the bank is released.
     * The output sends a committed bank from the cycle after the commit, and not before the
       cycle after the previous tile's last beat: a header, then ``n_k`` value beats.
+
+    The hardware's ``rank_registers`` knob does not enter: the registered rank bases are loaded
+    in the header's and the commit's own cycles, so the schedule is the same with and without.
     """
     header_in, commit, header_out, last_out = [], [], [], []
     t = 0  # the cycle the next header is taken

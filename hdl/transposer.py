@@ -48,7 +48,7 @@ from golden.transpose import TileFormat
 
 from .config import BlockConfig, param
 from .lib.counter import WrapCounter
-from .lib.reduce import mux_tree, or_tree, popcount
+from .lib.reduce import mux_tree, or_tree, popcount, prefix_sums
 
 __all__ = ["TransposerConfig", "Transposer", "tile_beat_layout"]
 
@@ -72,6 +72,15 @@ class TransposerConfig(BlockConfig, TileFormat):
         Tile banks (2 = double buffering, up to 4). Two banks keep up with tiles of similar
         density; a third absorbs neighbouring tiles of very different density (block-pruned
         layers), at the cost of tile*tile*16 flip-flops per bank. Default 3 (see docs/transposer.md).
+    rank_registers : bool
+        Register the row and column bases of the prefix-count ranks: the input side's row bases
+        as the header is taken, the output side's column bases in each bank as its tile commits
+        (a running sum over tile counts, each a parallel prefix). Every beat then only adds a
+        position's offset within its row or column to a registered base, instead of running the
+        whole chain of tile adders: a much shorter critical path, for tile - 1 registers of
+        ceil(log2(tile*tile)) bits per bank and one set more, and no extra cycle
+        (docs/transposer.md, "Clock period").
+        Default on; off gives the design before the common clock target (chains of adders).
     """
 
     PRESETS = {
@@ -82,6 +91,8 @@ class TransposerConfig(BlockConfig, TileFormat):
     }
 
     buffers: int = param(3, lo=2, hi=4, doc="tile banks (2 = double buffering)")
+    rank_registers: bool = param(True, doc="register the row / column bases of the prefix-count ranks "
+                                            "(shorter critical path, no extra cycle)")
 
 
 def tile_beat_layout(cfg: TileFormat) -> data.StructLayout:
@@ -116,6 +127,31 @@ def _row_major_ranks(m: Module, bm, tile: int, prefix: str) -> list[Signal]:
             m.d.comb += nxt.eq(row_before + popcount(row))
             row_before = nxt
     return ranks
+
+
+def _ranks_from_bases(m: Module, bm, bases, tile: int, prefix: str) -> list[Signal]:
+    """``rank[r*tile + c]`` = ``bases[r]`` + set bits of row ``r`` of ``bm`` before column ``c``.
+
+    The same ranks as :func:`_row_major_ranks` when ``bases[r]`` counts the bits of the rows
+    before ``r``; here those come from registers, and the offsets within a row are a parallel
+    prefix (log2(tile) adder levels).
+    """
+    N = tile * tile
+    ranks = []
+    for r in range(tile):
+        upto = prefix_sums(m, [bm[r * tile + c] for c in range(tile - 1)], f"{prefix}_r{r}", tile.bit_length())
+        for c in range(tile):
+            rank = Signal(range(N), name=f"{prefix}_{r}_{c}")
+            m.d.comb += rank.eq(bases[r] + upto[c - 1] if c else bases[r])
+            ranks.append(rank)
+    return ranks
+
+
+def _line_bases(m: Module, lines, width: int, prefix: str) -> list:
+    """Bases of ``lines`` (bit vectors): 0, then the running sums of their bit counts, the last
+    line's left out; and the total of all lines. A parallel prefix over the lines."""
+    upto = prefix_sums(m, [popcount(line) for line in lines], prefix, width)
+    return [0] + upto[:-1], upto[-1]
 
 
 class Transposer(wiring.Component):
@@ -180,7 +216,13 @@ class Transposer(wiring.Component):
 
         hdr_bm = self.i.p.data[:N]
         hdr_need = Signal(range(n_beats + 1))
-        m.d.comb += hdr_need.eq((popcount(hdr_bm) + (lanes - 1)) >> log_p)
+        if cfg.rank_registers:
+            # The header's row bases, registered with in_bm below; their total is its count.
+            hdr_bases, hdr_total = _line_bases(m, [hdr_bm[r * tile:(r + 1) * tile] for r in range(tile)],
+                                               N.bit_length(), "hdr_rows")
+            m.d.comb += hdr_need.eq((hdr_total + (lanes - 1)) >> log_p)
+        else:
+            m.d.comb += hdr_need.eq((popcount(hdr_bm) + (lanes - 1)) >> log_p)
 
         # The input fills bank `wr` and commits the tile there once it is complete. Only value
         # beats (and the commit of an empty tile) need that bank to be free: a header goes into
@@ -218,7 +260,13 @@ class Transposer(wiring.Component):
         ]
 
         lane_values = [self.i.p.data[16 * lane:16 * (lane + 1)] for lane in range(lanes)]
-        src = _row_major_ranks(m, in_bm, tile, "src")
+        if cfg.rank_registers:
+            in_bases = [0] + [Signal(range(N), name=f"src_rowbase{r}") for r in range(1, tile)]
+            with m.If(is_hdr):
+                m.d.sync += [in_bases[r].eq(hdr_bases[r]) for r in range(1, tile)]
+            src = _ranks_from_bases(m, in_bm, in_bases, tile, "src")
+        else:
+            src = _row_major_ranks(m, in_bm, tile, "src")
         for p in range(N):
             # Cell p holds packed value src[p]: it arrives in beat src // lanes, lane src % lanes.
             hit = Signal(name=f"scatter_{p // tile}_{p % tile}")
@@ -252,11 +300,19 @@ class Transposer(wiring.Component):
             with m.Elif(at_need):
                 m.d.sync += in_state.eq(DISCARD)       # too many value beats
 
+        if cfg.rank_registers:
+            # Column bases of the tile being committed (an empty tile's are never read).
+            bank_colbase = [[0] + [Signal(range(N), name=f"bank{b}_colbase{c}") for c in range(1, tile)]
+                            for b in range(B)]
+            commit_colbase, _ = _line_bases(m, [Cat(in_bm[r * tile + c] for r in range(tile)) for c in range(tile)],
+                                            N.bit_length(), "in_cols")
         with m.If(commit):
             for b in range(B):
                 with m.If(wr == b):
                     # an empty tile's bitmap is zero; in_bm is only loaded at its header
                     m.d.sync += [bank_bm[b].eq(Mux(is_hdr, 0, in_bm)), bank_need[b].eq(commit_need)]
+                    if cfg.rank_registers:
+                        m.d.sync += [bank_colbase[b][c].eq(commit_colbase[c]) for c in range(1, tile)]
         for b in range(B):
             # a bank can be released and refilled in the same cycle: the commit wins
             m.d.sync += bank_full[b].eq((commit & (wr == b)) | (bank_full[b] & ~(release & (rd == b))))
@@ -283,7 +339,15 @@ class Transposer(wiring.Component):
         o_bm_t = Signal(N)  # a signal for the same reason: its bits feed every rank
         m.d.comb += o_bm_t.eq(Cat(o_bm[r * tile + c] for c in range(tile) for r in range(tile)))
         # dst of cell (r, c) = row-major rank of (c, r) in the transposed bitmap.
-        dst_t = _row_major_ranks(m, o_bm_t, tile, "dst")
+        if cfg.rank_registers:
+            o_colbase = [0]
+            for c in range(1, tile):
+                base = Signal(range(N), name=f"o_colbase{c}")
+                m.d.comb += base.eq(mux_tree([bank_colbase[b][c] for b in range(B)], rd))
+                o_colbase.append(base)
+            dst_t = _ranks_from_bases(m, o_bm_t, o_colbase, tile, "dst")
+        else:
+            dst_t = _row_major_ranks(m, o_bm_t, tile, "dst")
         lane_terms = [[] for _ in range(lanes)]
         for r in range(tile):
             for c in range(tile):

@@ -141,11 +141,12 @@ def test_config_errors_name_parameter_value_and_range(field, value, needle):
         CFG.replace(**{field: value})
 
 
-@pytest.mark.parametrize("tile,lanes,buffers", [(3, 1, 2), (5, 4, 3), (2, 4, 4), (6, 16, 2)])
-def test_other_shapes(tile, lanes, buffers):
-    """Odd tile sides, one lane, lanes = tile*tile, lanes > tile*tile/2, four banks: patterns
-    and a malformed stream."""
-    cfg = TransposerConfig(tile=tile, lanes=lanes, buffers=buffers)
+@pytest.mark.parametrize("tile,lanes,buffers,rank_registers", [
+    (3, 1, 2, True), (5, 4, 3, True), (2, 4, 4, True), (6, 16, 2, True), (5, 4, 3, False), (2, 4, 4, False)])
+def test_other_shapes(tile, lanes, buffers, rank_registers):
+    """Odd tile sides, one lane, lanes = tile*tile, lanes > tile*tile/2, four banks, rank
+    bases registered or not: patterns and a malformed stream."""
+    cfg = TransposerConfig(tile=tile, lanes=lanes, buffers=buffers, rank_registers=rank_registers)
     rng = np.random.default_rng(tile * 31 + lanes)
     tiles = [pack(d) for group in pattern_tiles(tile, rng).values() for d in group]
     beats = [b for t in tiles for b in tile_to_beats(t, lanes)] + malformed_stream(tile, lanes, rng, n_good=6)

@@ -14,6 +14,7 @@ from flows.generate import ROOT
     (["--set", "tile=40"], "transposer: tile=40 is not allowed; tile must be an integer from 2 to 32"),
     (["--set", "T=16"], "transposer: unknown parameter 'T'"),
     (["--set", "buffers=9"], "buffers=9 is not allowed; buffers must be an integer from 2 to 4"),
+    (["--set", "rank_registers=maybe"], "transposer: rank_registers='maybe' is not a valid bool"),
 ])
 def test_bad_parameters_one_line_exit_2(args, needle):
     r = subprocess.run([sys.executable, "-m", "flows.cli", "verilog", "transposer", *args],

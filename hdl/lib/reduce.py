@@ -7,7 +7,7 @@ what keeps the wide bitmaps of the PE array and the transposer off the critical 
 
 from amaranth import Cat, Const, Module, Mux, Signal
 
-__all__ = ["add_tree", "popcount", "leading_zeros", "first_set", "or_tree", "mux_tree"]
+__all__ = ["add_tree", "popcount", "prefix_sums", "leading_zeros", "first_set", "or_tree", "mux_tree"]
 
 
 def leading_zeros(m: Module, value, name: str = "lzc"):
@@ -56,6 +56,30 @@ def popcount(bits):
     """Number of set bits of ``bits`` (a Value), as a balanced adder tree (an expression)."""
     return add_tree(bits[k] for k in range(len(bits)))
 
+
+def prefix_sums(m: Module, terms, name: str, width: int) -> list[Signal]:
+    """Inclusive running sums ``terms[0] + ... + terms[i]`` as a parallel prefix (Sklansky).
+
+    ``ceil(log2(len(terms)))`` levels of adders instead of a chain of ``len(terms) - 1``: level
+    ``d`` adds the last sum of each lower half-block of ``2**(d+1)`` terms into every sum of the
+    upper half. Every sum is a signal of ``width`` bits (``<name>_<level>_<i>``; the last level's
+    are returned), not an expression, so its readers share it instead of copying it.
+    """
+    sums = []
+    for i, term in enumerate(terms):
+        sig = Signal(width, name=f"{name}_0_{i}")
+        m.d.comb += sig.eq(term)
+        sums.append(sig)
+    n, span, level = len(sums), 1, 0
+    while span < n:
+        level += 1
+        nxt = list(sums)
+        for i in range(n):
+            if (i // span) % 2:
+                nxt[i] = Signal(width, name=f"{name}_{level}_{i}")
+                m.d.comb += nxt[i].eq(sums[i] + sums[(i // (2 * span)) * 2 * span + span - 1])
+        sums, span = nxt, 2 * span
+    return sums
 
 
 def first_set(m: Module, bits, name: str):
