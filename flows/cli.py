@@ -1,4 +1,4 @@
-"""The ``omnidrl`` command line: verilog, sim, synth, lint, report, demo, run, and train/trace.
+"""The ``omnidrl`` command line: verilog, sim, synth, lint, report, demo, run, sweep, and train/trace.
 
 ``train`` and ``trace`` are argument parsing only: the runs themselves are the golden model's
 experiment driver, :mod:`golden.run_td3`.
@@ -530,6 +530,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="cocotb random seed")
     p.add_argument("--json", help="also write the figures to this .json file")
     p.set_defaults(func=cmd_run)
+
+    from .sweep import add_arguments as add_sweep_arguments, command as cmd_sweep
+
+    p = sub.add_parser("sweep", help="design-space sweep on Ray: area, clock, cycles and energy per point, "
+                       "cached, with Pareto plots (docs/sweep.md)")
+    add_sweep_arguments(p)
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("train", help="train a TD3 agent in the golden model (dense, gmp or gst)")
     _add_train_arguments(p)
