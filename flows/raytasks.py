@@ -30,7 +30,7 @@ _PASSED_ENV = ("AMARANTH_USE_YOSYS", "OPENBLAS_NUM_THREADS", "OMNIDRL_BUILD", "M
 
 
 @contextlib.contextmanager
-def ray_session(address: str | None = None, cpus: int | None = None):
+def ray_session(address: str | None = None, cpus: int | None = None, env: dict[str, str] | None = None):
     """Ray for the duration of the ``with`` block.
 
     Parameters
@@ -40,6 +40,8 @@ def ray_session(address: str | None = None, cpus: int | None = None):
         for the cluster started on this machine. None starts Ray embedded in this process.
     cpus : int, optional
         Cores an embedded Ray may use (default: all of this machine's).
+    env : dict, optional
+        More environment variables for the workers (a test's own build folder).
     """
     import logging
 
@@ -49,13 +51,14 @@ def ray_session(address: str | None = None, cpus: int | None = None):
     if ray.is_initialized():  # a caller's session: use it, leave it running
         yield
         return
-    env = {name: os.environ[name] for name in _PASSED_ENV if name in os.environ}
+    env = {**{name: os.environ[name] for name in _PASSED_ENV if name in os.environ}, **(env or {})}
     quiet = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
                  configure_logging=True)
     if address:
         ray.init(address=address, runtime_env={"env_vars": env}, **quiet)
     else:
-        ray.init(num_cpus=cpus or os.cpu_count(), object_store_memory=128 * 2**20, **quiet)
+        ray.init(num_cpus=cpus or os.cpu_count(), object_store_memory=128 * 2**20,
+                 runtime_env={"env_vars": env} if env else None, **quiet)
     try:
         yield
     finally:

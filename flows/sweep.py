@@ -48,26 +48,26 @@ from .generate import BUILD, ROOT
 __all__ = ["SweepError", "SweepSpec", "Point", "Job", "load_spec", "spec_from_args", "expand", "plan",
            "run_job", "run_sweep", "pareto_front", "split_parts", "SCHEMA"]
 
-#: The sweep file's keys: key -> (type, default, meaning). docs/sweep.md shows this table and
-#: tests/test_sweep.py compares the two.
-SCHEMA: dict[str, tuple[str, Any, str]] = {
-    "block": ("string", None, "registered block to sweep (`omnidrl` is the whole top); required"),
-    "preset": ("string", "default", "base preset the points start from"),
-    "mode": ("string", "grid", "`grid`: every combination of the axes; `list`: the i-th value of every axis "
+#: The sweep file's keys: key -> (type, default as written in TOML, meaning). docs/sweep.md shows
+#: this table and tests/test_sweep.py compares the two.
+SCHEMA: dict[str, tuple[str, str, str]] = {
+    "block": ("string", "required", "registered block to sweep (`omnidrl` is the whole top)"),
+    "preset": ("string", '"default"', "base preset the points start from"),
+    "mode": ("string", '"grid"', "`grid`: every combination of the axes; `list`: the i-th value of every axis "
              "together (axes of equal length)"),
-    "workloads": ("list of strings", "[\"halfcheetah-sparse\"] for `omnidrl`, [] otherwise",
+    "workloads": ("list of strings", '["halfcheetah-sparse"] for `omnidrl`, [] otherwise',
                   "`golden.workloads` TD3 updates run on the machine model (top only)"),
-    "set": ("table", "{}", "fixed overrides applied to every point, dotted name = value"),
+    "set": ("table", "{}", "fixed overrides of every point: dotted name = value"),
     "axes": ("table", "{}", "dotted name = list of values; a field tied to others (the top's "
              "`pe_array.rows`, `cols`, `block_size`) sets them all; `\"a,b\" = [[a1, b1], [a2, b2]]` "
              "links fields that move together"),
-    "synth.enabled": ("bool", True, "synthesize every point"),
-    "synth.targets": ("list of strings", "[\"generic\"]", "`generic` (GE area, worst path), `ice40`, `xilinx`"),
-    "synth.hierarchy": ("string", "auto", "`auto`, `flatten` or `keep`, as `omnidrl synth --hierarchy`"),
-    "synth.abc": ("string", "auto", "`auto`, `default` or `fast`, as `omnidrl synth --abc`"),
-    "synth.split": ("bool", True, "synthesize the top's registered sub-blocks one by one (each distinct "
+    "synth.enabled": ("bool", "true", "synthesize every point"),
+    "synth.targets": ("list of strings", '["generic"]', "`generic` (GE area, worst path), `ice40`, `xilinx`"),
+    "synth.hierarchy": ("string", '"auto"', "`auto`, `flatten` or `keep`, as `omnidrl synth --hierarchy`"),
+    "synth.abc": ("string", '"auto"', "`auto`, `default` or `fast`, as `omnidrl synth --abc`"),
+    "synth.split": ("bool", "true", "synthesize the top's registered sub-blocks one by one (each distinct "
                     "config once) plus the glue between them, instead of the whole top"),
-    "energy": ("bool", True, "cost each workload with `golden.energy` when that module exists"),
+    "energy": ("bool", "true", "cost each workload with `golden.energy` when that module exists"),
 }
 
 MODES = ("grid", "list")
@@ -204,14 +204,32 @@ def spec_from_args(block: str | None, preset: str, axes: list[str], fixed: list[
         data["workloads"] = workloads
     if targets is not None:
         data["synth"]["targets"] = targets
-    data["axes"] = dict(_parse_axis(a, "--axis") for a in axes)
+    cls = get_block(block).config_type() if block in BLOCKS else None
+    data["axes"] = {}
+    for text in axes:
+        name, values = _parse_axis(text, "--axis")
+        data["axes"][name] = [_typed(cls, name, v) for v in values]
     data["set"] = {}
     for item in fixed:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
             raise SweepError(f"--set {item!r} is not allowed; write NAME=VALUE")
-        data["set"][name.strip()] = value.strip()
+        data["set"][name.strip()] = _typed(cls, name.strip(), value.strip())
     return _spec(data)
+
+
+def _typed(cls, name: str, text: str):
+    """``text`` parsed as the type of field ``name`` (dotted) of ``cls``, as ``--set`` parses it;
+    left as text without a class (the block is checked later)."""
+    if cls is None:
+        return text
+    try:
+        node = cls.parse_overrides([f"{name}={text}"])
+    except ConfigError as exc:
+        raise SweepError(str(exc)) from None
+    for part in name.split("."):
+        node = node[part]
+    return node
 
 
 # -- the points ----------------------------------------------------------------------------
