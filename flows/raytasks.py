@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
+import threading
 import time
 from typing import Any, Callable, Iterable
 
@@ -46,6 +48,9 @@ def ray_session(address: str | None = None, cpus: int | None = None, env: dict[s
     import logging
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage report, no prompt
+    # Ray adds 15 to its workers' niceness by default; keep the command's own (run it under
+    # `nice`), so a sweep shares the machine with other niced work on equal terms
+    os.environ.setdefault("RAY_worker_niceness", "0")
     import ray
 
     if ray.is_initialized():  # a caller's session: use it, leave it running
@@ -59,10 +64,19 @@ def ray_session(address: str | None = None, cpus: int | None = None, env: dict[s
     else:
         ray.init(num_cpus=cpus or os.cpu_count(), object_store_memory=128 * 2**20,
                  runtime_env={"env_vars": env} if env else None, **quiet)
+    # a kill (SIGTERM) stops like Ctrl-C: the session is shut down, the cache keeps what is done
+    main = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGTERM, _interrupt) if main else None
     try:
         yield
     finally:
         ray.shutdown()
+        if main:
+            signal.signal(signal.SIGTERM, old)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt("stopped by SIGTERM")
 
 
 def _duration(seconds: float) -> str:
