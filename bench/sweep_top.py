@@ -48,14 +48,14 @@ def paper_after(path: Path = RESULTS / "paper_synth.json") -> dict:
     return {"max_period_ns": periods[worst], "block": worst, "paper_synth_date": doc.get("date"), "periods": periods}
 
 
-def validate_split(address, cpus) -> dict:
+def validate_split(address, cpus, run: bool = True) -> dict:
     """Split synthesis (sub-blocks + glue) of the tiny and default tops against the whole-top
     figures recorded in bench/results/top_td3.json."""
     recorded = json.loads((RESULTS / "top_td3.json").read_text())["area"]
     out = {}
     for preset in ("tiny", "default"):
         spec = spec_from_args("omnidrl", preset, [], [], [], "grid", True, ["generic"], "keep", "auto", True, False)
-        doc = run_sweep(spec, ROOT / "build" / "sweep", f"validate_{preset}", address=address, cpus=cpus)
+        doc = run_sweep(spec, ROOT / "build" / "sweep", f"validate_{preset}", address=address, cpus=cpus, run=run)
         point = doc["points"][0]
         whole = recorded[preset]
         out[preset] = {"split_logic_ge": point.get("area_ge"), "whole_logic_ge": whole["logic_ge"],
@@ -71,11 +71,14 @@ def main(argv=None) -> int:
     ap.add_argument("--address", default=None, help="Ray cluster address (default: Ray embedded here)")
     ap.add_argument("--cpus", type=int, default=None, help="cores of the embedded Ray")
     ap.add_argument("--skip-validation", action="store_true", help="leave the split-vs-whole check out")
+    ap.add_argument("--report-only", action="store_true", help="write the results from the cache, run nothing "
+                    "(while a run goes on, or after it was stopped)")
     args = ap.parse_args(argv)
     spec = load_spec(SPEC)
-    doc = run_sweep(spec, RESULTS, "sweep_top", address=args.address, cpus=args.cpus)
-    validation = None if args.skip_validation else validate_split(args.address, args.cpus)
-    done = [p for p in doc["points"] if not p["errors"]]
+    run = not args.report_only
+    doc = run_sweep(spec, RESULTS, "sweep_top", address=args.address, cpus=args.cpus, run=run)
+    validation = None if args.skip_validation else validate_split(args.address, args.cpus, run)
+    done = [p for p in doc["points"] if not p["errors"] and not p.get("pending")]
     summary = {"benchmark": "sweep", **run_info(("numpy", "amaranth", "pyosys", "ray")),
                "spec": str(SPEC.relative_to(ROOT)), "workload": spec.workloads[0],
                "points": len(doc["points"]), "points_complete": len(done),

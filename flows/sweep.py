@@ -566,6 +566,12 @@ def _energy_module():
     return energy if hasattr(energy, "update_energy") else None
 
 
+def _parameters(func) -> set[str]:
+    import inspect
+
+    return set(inspect.signature(func).parameters)
+
+
 def _assemble(spec: SweepSpec, point: Point, use: dict, results: dict[str, Any], energy) -> dict:
     cfg = point.config
     rec: dict[str, Any] = {"index": point.index, "name": point.name, "overrides": dict(point.overrides),
@@ -574,8 +580,10 @@ def _assemble(spec: SweepSpec, point: Point, use: dict, results: dict[str, Any],
 
     def get(key):
         value = results.get(key)
-        if isinstance(value, BaseException) or value is None:
-            rec["errors"].append(f"{jobs_label.get(key, key)}: {str(value).splitlines()[0] if value else 'not run'}")
+        if value is None:  # not run yet (a report of a sweep still running, or stopped)
+            rec.setdefault("pending", []).append(jobs_label.get(key, key))
+        elif isinstance(value, BaseException):
+            rec["errors"].append(f"{jobs_label.get(key, key)}: {(str(value).splitlines() or [repr(value)])[0]}")
             return None
         return value
 
@@ -618,9 +626,14 @@ def _assemble(spec: SweepSpec, point: Point, use: dict, results: dict[str, Any],
             row["update_us"] = round(run["cycles"] * rec["min_period_ns"] / 1000, 2)
         if energy is not None and spec.energy:
             try:
-                e = energy.update_energy(cfg, run)
+                # the synthesized logic area, where the model takes one (its leakage scales with it)
+                area = {"area_ge": rec["area_ge"]} if "area_ge" in rec and "area_ge" in _parameters(
+                    energy.update_energy) else {}
+                e = energy.update_energy(cfg, run, **area)
                 row["energy_j"] = e["total_j"]
                 row["energy"] = {k: v for k, v in e.items() if isinstance(v, (int, float, str))}
+                if isinstance(e.get("by_component"), dict):
+                    row["energy"]["by_component"] = e["by_component"]
             except Exception as exc:  # noqa: BLE001 - a model error is reported on the point
                 rec["errors"].append(f"energy {w}: {exc}")
         rec.setdefault("workloads", {})[w] = row
@@ -670,10 +683,13 @@ def _limits(rec: dict, workload: str | None) -> str:
 # -- the whole sweep -----------------------------------------------------------------------
 def run_sweep(spec: SweepSpec, out: Path, name: str = "sweep", *, cache: Path | None = None,
               address: str | None = None, cpus: int | None = None, crash_once: Path | None = None,
-              quiet: bool = False) -> dict:
+              quiet: bool = False, run: bool = True, write_every_s: float = 120.0) -> dict:
     """Run ``spec``; write ``out/<name>.json`` (+ ``.md``, Pareto plots); return the document.
 
-    ``stats`` in the result counts the jobs run now and those found in the cache.
+    The outputs are also written while the sweep runs (every ``write_every_s`` seconds, as jobs
+    end), with the points still waiting for a job marked ``pending``. ``run=False`` runs
+    nothing: the outputs of what the cache holds. ``stats`` in the result counts the jobs run
+    now and those found in the cache.
     """
     from .raytasks import Progress, ray_session, run_tasks
 
@@ -692,6 +708,29 @@ def run_sweep(spec: SweepSpec, out: Path, name: str = "sweep", *, cache: Path | 
     if progress is not None:
         progress.update(note=f"{len(points)} points, {len(jobs)} jobs, {len(jobs) - len(todo)} cached")
     t0 = time.monotonic()
+    energy = _energy_module() if spec.energy else None
+    results["__labels__"] = {k: j.label for k, j in jobs.items()}
+
+    def report(stats: dict) -> dict:
+        records = [_assemble(spec, p, uses[p.index], results, energy) for p in points]
+        doc = _document(spec, records, skipped, energy, name)
+        doc["stats"] = {"points": len(points), "jobs": len(jobs), **stats, "seconds": round(time.monotonic() - t0, 1)}
+        write_outputs(doc, Path(out), name)
+        return doc
+
+    last = {"written": time.monotonic()}
+
+    def on_result(key, args, result):
+        results[key] = result
+        if time.monotonic() - last["written"] > write_every_s:
+            last["written"] = time.monotonic()
+            report({"ran": sum(k in results for k in (j.key for j in todo)), "cached": len(jobs) - len(todo),
+                    "failed": sum(isinstance(results.get(j.key), BaseException) for j in todo), "running": True})
+        return []
+
+    missing = len(todo)
+    if not run:
+        todo = []
     if todo:
         # in point order, so the first points are complete (and in the outputs) early
         first = {}
@@ -703,19 +742,13 @@ def run_sweep(spec: SweepSpec, out: Path, name: str = "sweep", *, cache: Path | 
         todo.sort(key=lambda j: (first.get(j.key, 0), order[j.kind]))
         with ray_session(address, cpus):
             ran = run_tasks(run_job, [(job.key, (job, str(cache), None if crash_once is None else str(crash_once)))
-                                      for job in todo], progress=progress, describe=lambda key: jobs[key].label)
+                                      for job in todo], progress=progress, describe=lambda key: jobs[key].label,
+                            on_result=on_result)
         results.update(ran)
     if progress is not None:
         progress.close()
-    results["__labels__"] = {k: j.label for k, j in jobs.items()}
-    energy = _energy_module() if spec.energy else None
-    records = [_assemble(spec, p, uses[p.index], results, energy) for p in points]
-    doc = _document(spec, records, skipped, energy, name)
-    doc["stats"] = {"points": len(points), "jobs": len(jobs), "ran": len(todo), "cached": len(jobs) - len(todo),
-                    "failed": sum(isinstance(results.get(j.key), BaseException) for j in todo),
-                    "seconds": round(time.monotonic() - t0, 1)}
-    write_outputs(doc, Path(out), name)
-    return doc
+    return report({"ran": len(todo), "cached": len(jobs) - missing, "pending": missing - len(todo),
+                   "failed": sum(isinstance(results.get(j.key), BaseException) for j in todo)})
 
 
 def _document(spec: SweepSpec, records: list[dict], skipped: list, energy, name: str) -> dict:
@@ -728,7 +761,7 @@ def _document(spec: SweepSpec, records: list[dict], skipped: list, energy, name:
         for i in front:
             records[i].setdefault("pareto", []).append(key)
     main = fronts["area_cycles"] if workload else pareto_front(rows, ("area",))
-    pareto = [{"name": records[i]["name"], "config_hash": records[i]["config_hash"],
+    pareto = [{"index": i, "name": records[i]["name"], "config_hash": records[i]["config_hash"],
                "area_ge": records[i].get("area_ge"),
                "cycles": (records[i].get("workloads") or {}).get(workload, {}).get("cycles") if workload else None,
                "limits": _limits(records[i], workload)} for i in sorted(main, key=lambda i: rows[i]["area"])]
@@ -751,7 +784,11 @@ def _fmt(value, digits=0) -> str:
 
 def render_markdown(doc: dict) -> str:
     workloads = doc["workloads"]
-    head = ["#", "point", "logic GE", "flip-flops", "SRAM bits", "min period (ns)", "period set by"]
+    fields = list(dict.fromkeys(f for r in doc["points"] for f in r["overrides"]))
+    short = {f: f.rsplit(".", 1)[-1] for f in fields}
+    if len(set(short.values())) < len(fields):
+        short = {f: f for f in fields}
+    head = ["#", *(short[f] for f in fields), "logic GE", "flip-flops", "SRAM bits", "min period (ns)", "period set by"]
     for w in workloads:
         head += [f"{w} cycles", "util.", "us / update"]
         if doc["energy_model"]:
@@ -765,18 +802,19 @@ def render_markdown(doc: dict) -> str:
         lines += [f"Energy: {doc['energy_note']}.", ""]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in doc["points"]:
-        row = [str(r["index"]), r["name"], _fmt(r.get("area_ge")), _fmt(r.get("flip_flops")), _fmt(r.get("sram_bits")),
+        row = [str(r["index"]), *(_text(r["overrides"].get(f, "")) for f in fields), _fmt(r.get("area_ge")), _fmt(r.get("flip_flops")), _fmt(r.get("sram_bits")),
                _fmt(r.get("min_period_ns"), 2), r.get("period_limited_by", "-")]
         for w in workloads:
             x = (r.get("workloads") or {}).get(w, {})
             row += [_fmt(x.get("cycles")), _fmt(x.get("array_utilization"), 3), _fmt(x.get("update_us"), 1)]
             if doc["energy_model"]:
                 row += [_fmt(None if x.get("energy_j") is None else x["energy_j"] * 1e6, 2)]
-        row += [", ".join(r.get("pareto", [])) or ("error: " + "; ".join(r["errors"])[:80] if r["errors"] else "")]
+        row += [", ".join(r.get("pareto", [])) or ("error: " + "; ".join(r["errors"])[:80] if r["errors"] else "")
+                or ("pending" if r.get("pending") else "")]
         lines.append("| " + " | ".join(row) + " |")
     if doc["pareto"]:
         lines += ["", "Pareto-optimal (logic area vs cycles" + (f" of {workloads[0]}" if workloads else "") + "):", ""]
-        lines += [f"- `{p['name']}`: {_fmt(p['area_ge'])} GE, {_fmt(p['cycles'])} cycles; {p['limits']}"
+        lines += [f"- #{p['index']} `{p['name']}`: {_fmt(p['area_ge'])} GE, {_fmt(p['cycles'])} cycles; {p['limits']}"
                   for p in doc["pareto"]]
     return "\n".join(lines) + "\n"
 
@@ -869,6 +907,8 @@ def add_arguments(p) -> None:
                    "starting Ray embedded")
     p.add_argument("--cpus", type=int, default=None, help="cores of an embedded Ray (default: all)")
     p.add_argument("--dry-run", action="store_true", help="list the points and the jobs to run, run nothing")
+    p.add_argument("--report-only", action="store_true", help="write the outputs from the cache, run nothing "
+                   "(points missing a job are marked pending)")
     p.add_argument("--crash-once", default=None, help=argparse.SUPPRESS)  # tests: kill each job's first worker
 
 
@@ -909,7 +949,7 @@ def command(args) -> int:
             print(f"job {job.kind:6s} {'cached' if cached(cache_dir, job) is not None else 'to run':6s} {job.label}")
         return 0
     doc = run_sweep(spec, out, args.name, cache=cache, address=args.address, cpus=args.cpus,
-                    crash_once=None if args.crash_once is None else Path(args.crash_once))
+                    crash_once=None if args.crash_once is None else Path(args.crash_once), run=not args.report_only)
     s = doc["stats"]
     print(f"sweep: {s['points']} points, {s['jobs']} jobs ({s['ran']} run, {s['cached']} from the cache, "
           f"{s['failed']} failed) in {s['seconds']:.0f} s; written {out / (args.name + '.json')} (.md, plots)")
