@@ -658,7 +658,8 @@ def _metric_rows(records: list[dict], workload: str | None) -> list[dict]:
     rows = []
     for r in records:
         w = (r.get("workloads") or {}).get(workload, {}) if workload else {}
-        rows.append({"area": r.get("area_ge"), "cycles": w.get("cycles"), "energy": w.get("energy_j")})
+        rows.append({"area": r.get("area_ge"), "cycles": w.get("cycles"), "energy": w.get("energy_j"),
+                     "period": r.get("min_period_ns")})
     return rows
 
 
@@ -754,15 +755,18 @@ def run_sweep(spec: SweepSpec, out: Path, name: str = "sweep", *, cache: Path | 
 def _document(spec: SweepSpec, records: list[dict], skipped: list, energy, name: str) -> dict:
     workload = spec.workloads[0] if spec.workloads else None
     rows = _metric_rows(records, workload)
-    fronts = {"area_cycles": pareto_front(rows, ("area", "cycles"))}
-    if energy is not None:
-        fronts["energy_area"] = pareto_front(rows, ("area", "energy"))
+    if workload:
+        fronts = {"area_cycles": pareto_front(rows, ("area", "cycles"))}
+        if energy is not None:
+            fronts["energy_area"] = pareto_front(rows, ("area", "energy"))
+    else:  # a block alone: area against its clock
+        fronts = {"area_period": pareto_front(rows, ("area", "period"))}
     for key, front in fronts.items():
         for i in front:
             records[i].setdefault("pareto", []).append(key)
-    main = fronts["area_cycles"] if workload else pareto_front(rows, ("area",))
+    main = fronts["area_cycles"] if workload else fronts["area_period"]
     pareto = [{"index": i, "name": records[i]["name"], "config_hash": records[i]["config_hash"],
-               "area_ge": records[i].get("area_ge"),
+               "area_ge": records[i].get("area_ge"), "min_period_ns": records[i].get("min_period_ns"),
                "cycles": (records[i].get("workloads") or {}).get(workload, {}).get("cycles") if workload else None,
                "limits": _limits(records[i], workload)} for i in sorted(main, key=lambda i: rows[i]["area"])]
     return {"sweep": name, "block": spec.block, "preset": spec.preset, "mode": spec.mode,
@@ -770,7 +774,8 @@ def _document(spec: SweepSpec, records: list[dict], skipped: list, energy, name:
             "synth": {"enabled": spec.synth, "targets": list(spec.targets), "hierarchy": spec.hierarchy,
                       "abc": spec.abc, "split": spec.split},
             "energy_model": "golden.energy" if energy is not None else None,
-            "energy_note": None if energy is not None else "golden.energy is not in this checkout: no energy columns",
+            "energy_note": None if energy is not None or not spec.workloads or not spec.energy
+            else "golden.energy is not in this checkout: no energy columns",
             "versions": tool_versions(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "points": records, "skipped": [{"name": n, "reason": r} for n, r in skipped],
             "pareto": pareto}
@@ -813,9 +818,11 @@ def render_markdown(doc: dict) -> str:
                 or ("pending" if r.get("pending") else "")]
         lines.append("| " + " | ".join(row) + " |")
     if doc["pareto"]:
-        lines += ["", "Pareto-optimal (logic area vs cycles" + (f" of {workloads[0]}" if workloads else "") + "):", ""]
-        lines += [f"- #{p['index']} `{p['name']}`: {_fmt(p['area_ge'])} GE, {_fmt(p['cycles'])} cycles; {p['limits']}"
-                  for p in doc["pareto"]]
+        lines += ["", "Pareto-optimal (logic area vs " + (f"cycles of {workloads[0]}" if workloads else "worst path")
+                  + "):", ""]
+        lines += [f"- #{p['index']} `{p['name']}`: {_fmt(p['area_ge'])} GE, "
+                  + (f"{_fmt(p['cycles'])} cycles" if workloads else f"{_fmt(p['min_period_ns'], 2)} ns")
+                  + f"; {p['limits']}" for p in doc["pareto"]]
     return "\n".join(lines) + "\n"
 
 
@@ -826,13 +833,14 @@ def plot_pareto(doc: dict, out: Path, name: str) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    if not doc["workloads"]:
-        return []
-    w = doc["workloads"][0]
-    rows = [(r, (r.get("workloads") or {}).get(w, {})) for r in doc["points"]]
+    w = doc["workloads"][0] if doc["workloads"] else None
+    rows = [(r, (r.get("workloads") or {}).get(w, {}) if w else r) for r in doc["points"]]
     written = []
-    plots = [("area_cycles", "cycles", f"cycles per {w} update", lambda x: x.get("cycles"))]
-    if doc["energy_model"]:
+    if w is None:
+        plots = [("area_period", "period", "worst path (ns)", lambda x: x.get("min_period_ns"))]
+    else:
+        plots = [("area_cycles", "cycles", f"cycles per {w} update", lambda x: x.get("cycles"))]
+    if w is not None and doc["energy_model"]:
         plots.append(("energy_area", "energy", f"energy per {w} update (uJ)",
                       lambda x: None if x.get("energy_j") is None else x["energy_j"] * 1e6))
     for key, _metric, ylabel, get in plots:
@@ -854,8 +862,9 @@ def plot_pareto(doc: dict, out: Path, name: str) -> list[Path]:
                 ax.annotate(str(r["index"]), (a, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
         ax.set_xlabel("logic area (GE)")
         ax.set_ylabel(ylabel)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
+        for values, scale in (([a for a, _, _ in pts], ax.set_xscale), ([y for _, y, _ in pts], ax.set_yscale)):
+            if min(values) > 0 and max(values) / min(values) > 8:  # log only where it spans decades
+                scale("log")
         ax.set_title(f"{doc['sweep']}: {doc['block']} ({len(pts)} points)")
         ax.legend(fontsize=8)
         fig.tight_layout()
