@@ -464,12 +464,11 @@ def _config_of(payload: dict) -> BlockConfig:
     return get_block(payload["block"]).config_type().from_dict(payload["config"])
 
 
-def _memory_bits(component, top: str, skip=lambda origin: False) -> int:
+def _memory_bits(component, top: str) -> int:
     """Bits of the black-boxed memories (width x depth) of ``component``."""
     from .blackbox import find_instances, is_blackbox
 
-    found = find_instances(component, top, lambda o: skip(o) or is_blackbox(o))
-    return sum(getattr(o, "width", 0) * getattr(o, "depth", 0) for _, o in found if not skip(o))
+    return sum(getattr(o, "width", 0) * getattr(o, "depth", 0) for _, o in find_instances(component, top, is_blackbox))
 
 
 _KEPT = ("area", "flip_flops", "cells", "transistors", "min_period", "luts", "dsps", "brams", "carries",
@@ -490,9 +489,25 @@ def _synth_job(payload: dict) -> dict:
     return out
 
 
-def _glue_job(payload: dict) -> dict:
-    """The top's logic outside its registered sub-blocks (their modules read as black boxes)."""
-    from .blackbox import check_in_verilog, find_blackboxes, find_instances
+_AUTO_PORT = re.compile(r"\\port\$(\d+)\$(\d+)")
+
+
+def _canonical_ports(text: str) -> str:
+    """``text`` with the ports Amaranth names by a global counter (``\\port$10311$0``) numbered
+    in order of appearance instead: a change elsewhere in the design (inside a stubbed part)
+    shifts that counter without changing this logic."""
+    names: dict[str, str] = {}
+    return _AUTO_PORT.sub(lambda m: names.setdefault(m[0], f"\\port${len(names)}${m[2]}"), text)
+
+
+def _glue_job(payload: dict, cache: Path) -> dict:
+    """The top's logic outside its registered sub-blocks (their modules read as black boxes).
+
+    The synthesis reads the top's Verilog with those modules cut to stubs and their insides
+    left out, and is cached a second time by that text: points whose glue is the same logic
+    (the transposer's banks change only the transposer) synthesize it once.
+    """
+    from .blackbox import _MODULE_BLOCK, check_in_verilog, find_instances, is_blackbox, stub_blackboxes
     from .generate import artefact_dir, generate_verilog
     from .synth import SynthError, synth_generic
 
@@ -505,27 +520,39 @@ def _glue_job(payload: dict) -> dict:
         return (isinstance(sub_cfg, BlockConfig) and sub_cfg.BLOCK != cfg.BLOCK
                 and type(origin) is get_block(sub_cfg.BLOCK).component_type())
 
-    found = {name.split(".", 1)[1]: o.cfg for name, o in find_instances(spec.build(cfg), cfg.BLOCK, registered)}
-    planned = {inst: (block, text) for inst, (block, text) in payload["parts"].items()}
-    have = {inst: (c.BLOCK, c.to_json()) for inst, c in found.items()}
-    if have != planned:
+    # one walk: the sub-blocks, and the black boxes outside them (the walk stops at either)
+    found = find_instances(spec.build(cfg), cfg.BLOCK, lambda o: registered(o) or is_blackbox(o))
+    subs = {name: o for name, o in found if registered(o)}
+    memories = [o for name, o in found if name not in subs]
+    have = {name.split(".", 1)[1]: (o.cfg.BLOCK, o.cfg.to_json()) for name, o in subs.items()}
+    if have != {inst: tuple(v) for inst, v in payload["parts"].items()}:
         raise SynthError(f"the sub-blocks of {cfg.BLOCK} {cfg.full_hash()} are not the planned ones "
-                         f"(flows.sweep.split_parts): design {sorted(have)}, plan {sorted(planned)}")
+                         f"(flows.sweep.split_parts): design {sorted(have)}, plan {sorted(payload['parts'])}")
     verilog = generate_verilog(cfg)
-    parts = tuple(f"{cfg.BLOCK}.{inst}" for inst in found)
-    blackboxes = find_blackboxes(spec.build(cfg), cfg.BLOCK)
-    boxes = parts + tuple(b for b in blackboxes if not b.startswith(parts))
+    boxes = tuple(name for name, _ in found)
     try:
-        check_in_verilog(boxes, verilog.read_text(), verilog.name)
+        text = stub_blackboxes(verilog.read_text(), boxes)
+        check_in_verilog(boxes, text, verilog.name)
     except ValueError as exc:
         raise SynthError(str(exc)) from None
-    work = artefact_dir(cfg) / f"synth-glue-{cfg.full_hash()}"
-    records = synth_generic(verilog, cfg.BLOCK, work, boxes, None, payload["hierarchy"], payload["abc"])
-    values = {r["metric"]: r["value"] for r in records}
-    out = {m: values[m] for m in _KEPT if m in values}
-    out["sram_bits"] = _memory_bits(spec.build(cfg), cfg.BLOCK, skip=registered)
-    out["seconds"] = round(time.monotonic() - t0, 1)
-    return out
+    inside = tuple(f"{b}." for b in boxes)
+    text = _canonical_ports(_MODULE_BLOCK.sub(lambda m: "" if m["name"].lstrip("\\").startswith(inside) else m[0],
+                                              text))
+    sram_bits = sum(getattr(o, "width", 0) * getattr(o, "depth", 0) for o in memories)
+    same = Job("gluetext", _key("synth", {"verilog": hashlib.sha256(text.encode()).hexdigest(),
+                                          "hierarchy": payload["hierarchy"], "abc": payload["abc"]}), "", {})
+    out = cached(cache, same)
+    if out is None:
+        work = artefact_dir(cfg) / f"synth-glue-{cfg.full_hash()}"
+        work.mkdir(parents=True, exist_ok=True)
+        glue_v = work / f"{verilog.stem}.glue.v"
+        glue_v.write_text(text)
+        records = synth_generic(glue_v, cfg.BLOCK, work, boxes, None, payload["hierarchy"], payload["abc"])
+        values = {r["metric"]: r["value"] for r in records}
+        out = {m: values[m] for m in _KEPT if m in values}
+        out["seconds"] = round(time.monotonic() - t0, 1)
+        _store(cache, same, out)
+    return {**out, "sram_bits": sram_bits, "glue_verilog_sha256": same.key}
 
 
 def _cycles_job(payload: dict) -> dict:
@@ -546,7 +573,10 @@ def run_job(job: Job, cache: str, crash_once: str | None = None) -> dict:
     if done is not None:
         return done
     os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
-    result = {"synth": _synth_job, "glue": _glue_job, "cycles": _cycles_job}[job.kind](job.payload)
+    if job.kind == "glue":
+        result = _glue_job(job.payload, Path(cache))
+    else:
+        result = {"synth": _synth_job, "cycles": _cycles_job}[job.kind](job.payload)
     if crash_once is not None:
         mark = Path(crash_once) / f"{job.key}.crashed"
         if not mark.exists():
