@@ -92,13 +92,19 @@ def main(argv=None) -> int:
     md = ["# Sweep summary (bench/sweep_top.py)", "",
           f"{summary['points_complete']} of {summary['points']} points complete; table and plots in "
           "bench/results/sweep_top.md.", "",
-          f"Worst paper-preset block critical path: before {summary['max_period_ns_paper_before']} ns, "
-          f"after {summary['max_period_ns_paper_after']} ns.", ""]
+          f"Worst paper-preset block critical path: before {summary['max_period_ns_paper_before']} ns "
+          f"({PAPER_BEFORE['block']}), after "
+          + (f"{summary['max_period_ns_paper_after']} ns ({summary['paper_period']['after']['block']})"
+             if summary["max_period_ns_paper_after"] is not None
+             else "not re-measured yet (bench/results/paper_synth.json is the before recording)") + ".", ""]
     if validation:
-        md += ["| preset | split logic GE | whole-top logic GE | ratio | split / whole min period (ns) |",
-               "|---|---:|---:|---:|---|"]
+        md += ["Split synthesis (sub-blocks + glue) against the whole top (bench/results/top_td3.json):", "",
+               "| preset | split logic GE | whole-top logic GE | ratio | flip-flops split / whole | "
+               "min period split / whole (ns) |", "|---|---:|---:|---:|---|---|"]
         for preset, v in validation.items():
-            md.append(f"| {preset} | {v['split_logic_ge']} | {v['whole_logic_ge']} | {v['ratio']} | "
+            n = lambda x: "-" if x is None else f"{x:,.0f}"  # noqa: E731
+            md.append(f"| {preset} | {n(v['split_logic_ge'])} | {n(v['whole_logic_ge'])} | {v['ratio']} | "
+                      f"{n(v['split_flip_flops'])} / {n(v['whole_flip_flops'])} | "
                       f"{v['split_min_period_ns']} / {v['whole_min_period_ns']} |")
     md += ["", "Pareto-optimal:", ""] + [f"- `{p['name']}`: {p['area_ge']} GE, {p['cycles']} cycles; {p['limits']}"
                                         for p in doc["pareto"]]
