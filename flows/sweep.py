@@ -27,6 +27,7 @@ design recomputes what it touches. Points are assembled from their jobs in this 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import hashlib
 import itertools
 import json
@@ -541,17 +542,23 @@ def _glue_job(payload: dict, cache: Path) -> dict:
     sram_bits = sum(getattr(o, "width", 0) * getattr(o, "depth", 0) for o in memories)
     same = Job("gluetext", _key("synth", {"verilog": hashlib.sha256(text.encode()).hexdigest(),
                                           "hierarchy": payload["hierarchy"], "abc": payload["abc"]}), "", {})
-    out = cached(cache, same)
-    if out is None:
-        work = artefact_dir(cfg) / f"synth-glue-{cfg.full_hash()}"
-        work.mkdir(parents=True, exist_ok=True)
-        glue_v = work / f"{verilog.stem}.glue.v"
-        glue_v.write_text(text)
-        records = synth_generic(glue_v, cfg.BLOCK, work, boxes, None, payload["hierarchy"], payload["abc"])
-        values = {r["metric"]: r["value"] for r in records}
-        out = {m: values[m] for m in _KEPT if m in values}
-        out["seconds"] = round(time.monotonic() - t0, 1)
-        _store(cache, same, out)
+    lock = _cache_path(cache, same).with_suffix(".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "w") as held:
+        # a job with the same glue running in another worker: wait for its result (the lock
+        # goes with its process, so a killed worker never leaves it held)
+        fcntl.flock(held, fcntl.LOCK_EX)
+        out = cached(cache, same)
+        if out is None:
+            work = artefact_dir(cfg) / f"synth-glue-{cfg.full_hash()}"
+            work.mkdir(parents=True, exist_ok=True)
+            glue_v = work / f"{verilog.stem}.glue.v"
+            glue_v.write_text(text)
+            records = synth_generic(glue_v, cfg.BLOCK, work, boxes, None, payload["hierarchy"], payload["abc"])
+            values = {r["metric"]: r["value"] for r in records}
+            out = {m: values[m] for m in _KEPT if m in values}
+            out["seconds"] = round(time.monotonic() - t0, 1)
+            _store(cache, same, out)
     return {**out, "sram_bits": sram_bits, "glue_verilog_sha256": same.key}
 
 
