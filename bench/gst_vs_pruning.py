@@ -1,24 +1,21 @@
 """GST vs iterative pruning (GMP) vs dense TD3 on MuJoCo, in bf16 numerics.
 
-One process runs its (env, method, seed) set one run at a time, round-robin in chunks of
-``--chunk`` env steps, so every run advances together and a stop at any moment leaves comparable
-runs. Every chunk resumes from the run's checkpoint (``build/bench/gst_vs_pruning/<run>/``), so
-killing this script and starting it again continues exactly where it was. ``--deadline HH:MM``
-(UTC) stops cleanly before that time.
+Every run advances in chunks of ``--chunk`` env steps, each chunk a Ray task
+(:mod:`flows.raytasks`: Ray embedded on this machine, or a cluster with ``--address``); a run's
+next chunk is submitted when its last one ends, so every run advances together and a stop at
+any moment leaves comparable runs. Every chunk resumes from the run's checkpoint
+(``build/bench/gst_vs_pruning/<run>/``), so a chunk whose worker died is rerun by Ray from
+there, and killing this script and starting it again continues exactly where it was.
+``--deadline HH:MM`` (UTC) submits no chunk that would end after that time.
 
 Writes ``bench/results/gst_vs_pruning.json`` (``{"runs": [{"env", "method", "seed", "steps",
 "avg_cr", "final_return", ...}]}``, final_return = mean of the last 3 evaluations; ``steps`` is
 the number actually reached), ``bench/results/gst_vs_pruning.png`` and
-``bench/results/gst_vs_pruning.md``, after every chunk.
-
-Run in the background, one process per core. Processes share the set: each takes the run
-furthest behind that no other process holds (a ``lock`` file in the run folder), one chunk at a
-time, so the cores stay busy to the end. ``--report-only`` rewrites the results from the run
-folders::
+``bench/results/gst_vs_pruning.md``, after every chunk. ``--report-only`` rewrites the results
+from the run folders::
 
     export OPENBLAS_NUM_THREADS=1 MALLOC_MMAP_THRESHOLD_=67108864 MALLOC_TRIM_THRESHOLD_=268435456
-    .venv/bin/python bench/gst_vs_pruning.py > build/bench/w1.log 2>&1 &
-    .venv/bin/python bench/gst_vs_pruning.py > build/bench/w2.log 2>&1 &
+    nice -n 19 .venv/bin/python bench/gst_vs_pruning.py --cpus 2 > build/bench/gst.log 2>&1 &
 
 On the 2-core machine the full set took about 3 hours of both cores (2026-11-29).
 """
@@ -38,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._common import RESULTS, WORK as BENCH_WORK, run_info, write_results  # noqa: E402
 from golden.run_td3 import CHECKPOINT, run_training  # noqa: E402
 from golden.td3 import TD3Config  # noqa: E402
+from flows.raytasks import Progress, ray_session, run_tasks  # noqa: E402
 
 WORK = BENCH_WORK / "gst_vs_pruning"
 FULL_SET = ([("HalfCheetah-v5", m, s) for s in (0, 1) for m in ("dense", "gmp", "gst")]
@@ -50,50 +48,92 @@ COMPRESSION = {"HalfCheetah-v5": {"block": 16, "compress": ("l2",)},
                "Humanoid-v5": {"block": 16, "compress": ("l1", "l2")}}
 
 
-def run_dir(env, method, seed) -> Path:
-    return WORK / f"{env}-{method}-s{seed}"
+def run_dir(env, method, seed, work: Path = WORK) -> Path:
+    return Path(work) / f"{env}-{method}-s{seed}"
 
 
-def read_summary(env, method, seed):
-    p = run_dir(env, method, seed) / "summary.json"
-    for _ in range(5):  # another process may be rewriting it
-        try:
-            return json.loads(p.read_text()) if p.is_file() else None
-        except (json.JSONDecodeError, OSError):
-            time.sleep(1.0)
-    return json.loads(p.read_text())
+def read_summary(env, method, seed, work: Path = WORK):
+    p = run_dir(env, method, seed, work) / "summary.json"
+    return json.loads(p.read_text()) if p.is_file() else None
 
 
-def claim(env, method, seed) -> bool:
-    """Take a run for one chunk (a lock file with our PID), so several processes share one set."""
-    d = run_dir(env, method, seed)
-    d.mkdir(parents=True, exist_ok=True)
-    lock = d / "lock"
-    if lock.is_file():
-        try:
-            os.kill(int(lock.read_text() or 0), 0)
-            return False  # held by a live process
-        except (ProcessLookupError, ValueError):
-            lock.unlink(missing_ok=True)  # left by a killed process
-        except PermissionError:
+def run_chunk(env, method, seed, steps, numerics, stop_at, work, overrides=None, crash_once=None) -> dict:
+    """One chunk of one run, from its checkpoint to ``stop_at`` env steps (a Ray task).
+
+    ``crash_once`` (tests only): a folder; the first attempt of each chunk trains half-way,
+    puts the checkpoint back to where the chunk started (as if the process had died between two
+    checkpoints, with metrics written past the last one) and ends its worker process.
+    """
+    cfg = TD3Config(env=env, method=method, seed=seed, steps=steps, numerics=numerics, **COMPRESSION[env],
+                    **(overrides or {}))
+    d = run_dir(env, method, seed, work)
+    ckpt = d / CHECKPOINT
+    if crash_once is not None:
+        mark = Path(crash_once) / f"{d.name}-{stop_at}.crashed"
+        if not mark.exists():
+            mark.parent.mkdir(parents=True, exist_ok=True)
+            mark.write_text("")
+            start = (read_summary(env, method, seed, work) or {}).get("steps", 0)
+            saved = ckpt.read_bytes() if ckpt.is_file() else None
+            run_training(cfg, d, resume=ckpt.is_file(), quiet=True, stop_at=(start + stop_at) // 2)
+            if saved is None:
+                ckpt.unlink()
+            else:
+                ckpt.write_bytes(saved)
+            os._exit(1)
+    return run_training(cfg, d, resume=ckpt.is_file(), quiet=True, stop_at=stop_at)
+
+
+def run_grid(runs, target, numerics="bf16", chunk=10_000, deadline=None, work: Path = WORK, address=None, cpus=None,
+             overrides=None, crash_once=None, on_chunk=lambda rows: None, sec_per_chunk=None) -> list[dict]:
+    """Train every ``(env, method, seed)`` of ``runs`` to ``target[env]`` steps, ``chunk`` steps
+    per Ray task; ``on_chunk(rows)`` after every chunk; returns :func:`collect`'s rows."""
+    sec_per_chunk = dict(sec_per_chunk or {})
+    pending = []
+    for env, method, seed in runs:
+        s = read_summary(env, method, seed, work)
+        reached = s["steps"] if s else 0
+        if reached < target[env]:
+            pending.append((reached / target[env], env, method, seed, reached))
+    pending.sort()  # the run furthest behind first
+
+    def task(env, method, seed, reached):
+        stop_at = min(reached + chunk, target[env])
+        return (f"{env} {method} s{seed} -> {stop_at}",
+                (env, method, seed, target[env], numerics, stop_at, str(work), overrides,
+                 None if crash_once is None else str(crash_once)))
+
+    def on_result(label, args, summ):
+        env, method, seed = args[:3]
+        if isinstance(summ, BaseException):
+            print(f"{time.strftime('%H:%M:%S')} {label}: failed: {summ}", flush=True)
+            return []
+        print(f"{time.strftime('%H:%M:%S')} {env} {method} s{seed}: step {summ['steps']}  "
+              f"last eval {summ['evals'][-1]['return'] if summ['evals'] else None}  "
+              f"avg CR {summ['avg_cr']:.3f}", flush=True)
+        on_chunk(collect(runs, target, work))
+        return [task(env, method, seed, summ["steps"])] if summ["steps"] < target[env] else []
+
+    def stop() -> bool:  # no chunk may end after the deadline
+        if deadline is None:
             return False
-    try:
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        return False
-    os.write(fd, str(os.getpid()).encode())
-    os.close(fd)
-    return True
+        est = max(sec_per_chunk.values(), default=0.0) * chunk / 10_000
+        return time.time() + est > deadline.timestamp()
+
+    chunks = sum(-(-(target[e] - r) // chunk) for _, e, m, s, r in pending)
+    with ray_session(address, cpus):
+        run_tasks(run_chunk, [task(e, m, s, r) for _, e, m, s, r in pending], on_result=on_result,
+                  progress=Progress("gst_vs_pruning", chunks) if pending else None, stop=stop,
+                  max_in_flight=cpus or os.cpu_count())
+    if deadline is not None and stop():
+        print("deadline reached: stopping with every run checkpointed", flush=True)
+    return collect(runs, target, work)
 
 
-def release(env, method, seed) -> None:
-    (run_dir(env, method, seed) / "lock").unlink(missing_ok=True)
-
-
-def collect(runs, target_steps) -> list[dict]:
+def collect(runs, target_steps, work: Path = WORK) -> list[dict]:
     out = []
     for env, method, seed in runs:
-        s = read_summary(env, method, seed)
+        s = read_summary(env, method, seed, work)
         if s is None:
             continue
         out.append({"env": env, "method": method, "seed": seed, "steps": s["steps"],
@@ -129,8 +169,8 @@ def write_report(rows, meta) -> None:
     doc["claims"] = claims(rows)
     md = ["# GST vs gradual magnitude pruning vs dense (TD3, bf16 numerics)", "",
           f"Recorded {meta['date']} on {meta['machine']['processor']} ({meta['machine']['cpus']} CPUs), "
-          "in two background processes, one per core (`OPENBLAS_NUM_THREADS=1`), sharing the runs "
-          "10k steps at a time. `steps` is what was actually reached; `target` what was asked. "
+          "one Ray task per 10k-step chunk of a run, one task per core (`OPENBLAS_NUM_THREADS=1`). "
+          "`steps` is what was actually reached; `target` what was asked. "
           "Average CR is over all updates (the 25k random-action steps have none).", "",
           "| env | method | seed | steps | target | average CR | final CR | final return (last 3 evals) | best eval |",
           "|---|---|---|---|---|---|---|---|---|"]
@@ -188,6 +228,8 @@ def main(argv=None) -> int:
     ap.add_argument("--chunk", type=int, default=10_000, help="env steps per turn")
     ap.add_argument("--deadline", default=None, help="UTC HH:MM: stop (checkpointed) before then")
     ap.add_argument("--report-only", action="store_true", help="only rewrite the results from the run folders")
+    ap.add_argument("--address", default=None, help="Ray cluster address (default: Ray embedded on this machine)")
+    ap.add_argument("--cpus", type=int, default=None, help="cores of the embedded Ray (default: all)")
     args = ap.parse_args(argv)
     runs = FULL_SET if args.runs is None else [
         (e, m, int(s)) for e, m, s in (t.split(":") for t in args.runs.split(","))]
@@ -208,44 +250,9 @@ def main(argv=None) -> int:
         # first guesses for the deadline check (s per 10k-step chunk on this machine, 2 processes)
         sec_per_chunk = {("HalfCheetah-v5", m): t for m, t in (("dense", 95), ("gmp", 115), ("gst", 130))}
         sec_per_chunk.update({("Humanoid-v5", m): t for m, t in (("dense", 160), ("gmp", 210), ("gst", 260))})
-        while True:
-            pending = []
-            for env, method, seed in runs:
-                s = read_summary(env, method, seed)
-                reached = s["steps"] if s else 0
-                if reached < target[env]:
-                    pending.append((reached / target[env], reached, env, method, seed))
-            if not pending:
-                break
-            # the run furthest behind (as a fraction of its target) that no other process holds
-            pending.sort(key=lambda t: t[:2])
-            pick = next((t for t in pending if claim(*t[2:])), None)
-            if pick is None:  # every pending run is in another process's hands
-                time.sleep(5)
-                continue
-            _, reached, env, method, seed = pick
-            try:
-                s = read_summary(env, method, seed)  # re-read: it may have moved before we claimed it
-                reached = s["steps"] if s else 0
-                if reached >= target[env]:
-                    continue
-                est = sec_per_chunk.get((env, method), 0.0) * args.chunk / 10_000
-                if deadline and dt.datetime.now(dt.timezone.utc).timestamp() + est > deadline.timestamp():
-                    print("deadline reached: stopping with every run checkpointed", flush=True)
-                    break
-                cfg = TD3Config(env=env, method=method, seed=seed, steps=target[env], numerics=args.numerics,
-                                **COMPRESSION[env])
-                d = run_dir(env, method, seed)
-                t0 = time.monotonic()
-                summ = run_training(cfg, d, resume=(d / CHECKPOINT).is_file(), quiet=True,
-                                    stop_at=reached + args.chunk)
-            finally:
-                release(env, method, seed)
-            sec_per_chunk[(env, method)] = (time.monotonic() - t0) * 10_000 / args.chunk
-            print(f"{time.strftime('%H:%M:%S')} {env} {method} s{seed}: step {summ['steps']}  "
-                  f"last eval {summ['evals'][-1]['return'] if summ['evals'] else None}  "
-                  f"avg CR {summ['avg_cr']:.3f}  ({time.monotonic() - t0:.0f} s/chunk)", flush=True)
-            write_report(collect(runs, target), meta)
+        run_grid(runs, target, args.numerics, args.chunk, deadline, address=args.address, cpus=args.cpus,
+                 on_chunk=lambda rows: write_report(rows, meta),
+                 sec_per_chunk={k: v for k, v in sec_per_chunk.items() if k in {(e, m) for e, m, _ in runs}})
     rows = collect(runs, target)
     write_report(rows, meta)
     for r in rows:

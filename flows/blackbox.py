@@ -27,7 +27,7 @@ import re
 from amaranth.hdl import Fragment, Value
 from amaranth.lib import wiring
 
-__all__ = ["is_blackbox", "find_blackboxes", "verilog_modules", "check_in_verilog", "stub_blackboxes",
+__all__ = ["is_blackbox", "find_instances", "find_blackboxes", "verilog_modules", "check_in_verilog", "stub_blackboxes",
            "merge_identical_modules", "yosys_name"]
 
 
@@ -41,6 +41,26 @@ def _ports(component) -> list:
     # take part in the naming pass (a submodule may not shadow one). Directions are inferred.
     return [("__".join(map(str, path)), Value.cast(value), None)
             for path, _member, value in component.signature.flatten(component)]
+
+
+def find_instances(component: wiring.Component, top: str, predicate) -> list[tuple[str, object]]:
+    """``(Verilog module name, elaboratable)`` of every submodule of ``component`` (elaborated
+    as ``top``) for which ``predicate(elaboratable)`` holds, in hierarchy order; the inside of a
+    match is not searched. The top itself is included when it matches.
+    """
+    design = Fragment.get(component, None).prepare(ports=_ports(component), hierarchy=(top,))
+    found: list[tuple[str, object]] = []
+
+    def walk(fragment) -> None:
+        match = next((origin for origin in fragment.origins or () if predicate(origin)), None)
+        if match is not None:
+            found.append((".".join(design.fragments[fragment].name), match))
+            return
+        for sub, _name, _src_loc in fragment.subfragments:
+            walk(sub)
+
+    walk(design.fragment)
+    return found
 
 
 def find_blackboxes(component: wiring.Component, top: str) -> tuple[str, ...]:
@@ -57,20 +77,9 @@ def find_blackboxes(component: wiring.Component, top: str) -> tuple[str, ...]:
     -------
     tuple of str
         Module names such as ``top.pe_array.store.a0``, in hierarchy order; the top itself if it
-        is marked.
+        is marked. The inside of a black box is not searched.
     """
-    design = Fragment.get(component, None).prepare(ports=_ports(component), hierarchy=(top,))
-    found: list[str] = []
-
-    def walk(fragment) -> None:
-        if any(is_blackbox(origin) for origin in fragment.origins or ()):
-            found.append(".".join(design.fragments[fragment].name))
-            return  # the black box's inside is not synthesized
-        for sub, _name, _src_loc in fragment.subfragments:
-            walk(sub)
-
-    walk(design.fragment)
-    return tuple(found)
+    return tuple(name for name, _ in find_instances(component, top, is_blackbox))
 
 
 _MODULE = re.compile(r"^\s*module\s+(\\\S+|[A-Za-z_][\w$]*)", re.M)

@@ -1,5 +1,5 @@
-"""The ``omnidrl`` command line: verilog, sim, synth, lint, report, demo, run, energy, quantize, and
-train/trace.
+"""The ``omnidrl`` command line: verilog, sim, synth, lint, report, demo, run, energy, sweep, quantize,
+and train/trace.
 
 ``train`` and ``trace`` are argument parsing only: the runs themselves are the golden model's
 experiment driver, :mod:`golden.run_td3`.
@@ -566,6 +566,13 @@ def build_parser() -> argparse.ArgumentParser:
     from .energy import add_parser as add_energy_parser
 
     add_energy_parser(sub)
+
+    from .sweep import add_arguments as add_sweep_arguments, command as cmd_sweep
+
+    p = sub.add_parser("sweep", help="design-space sweep on Ray: area, clock, cycles and energy per point, "
+                       "cached, with Pareto plots (docs/sweep.md)")
+    add_sweep_arguments(p)
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("train", help="train a TD3 agent in the golden model (dense, gmp or gst)")
     _add_train_arguments(p)

@@ -174,6 +174,27 @@ case("--json '/proc/x/r.json' is not allowed: cannot create /proc/x", "run", "--
 case("the file name must end in .json", "run", "--json", "{tmp}/r.txt")
 case("--json '' is not allowed: give a file path ending in .json", "run", "--json", "")
 case("file.txt is an existing file, not a folder", "run", "--json", "{file}/r.json")
+# sweep: every mistake is found before Ray starts or anything is written
+SWEEP = ["--out", "{tmp}/sw"]
+case("unknown parameter 'mul_stage' in pe; parameters are mul_stages", "sweep", "pe", "--axis", "mul_stage=0,1", *SWEEP)
+case("mul_stages=7: no point can use it: pe: mul_stages=7 is not allowed; mul_stages must be an integer from 0 to 2",
+     "sweep", "pe", "--axis", "mul_stages=0,7", *SWEEP)
+case("pe: mul_stages='x' is not a valid int", "sweep", "pe", "--axis", "mul_stages=x", *SWEEP)
+case("emd.group=2: no point can use it", "sweep", "omnidrl", "--preset", "tiny", "--axis", "emd.group=2,8",
+     "--workload", "small-sparse", *SWEEP)
+case("--axis 'emd.group' is not allowed; write NAME=V1,V2", "sweep", "omnidrl", "--axis", "emd.group", *SWEEP)
+case("block='nope' is not allowed; choose one of ecim", "sweep", "nope", "--axis", "x=1", *SWEEP)
+case("workloads='nope' is not allowed; choose one of small-dense", "sweep", "omnidrl", "--workload", "nope", *SWEEP)
+case("workloads=['small-dense'] is not allowed for block 'pe'", "sweep", "pe", "--workload", "small-dense", *SWEEP)
+case("mode='zip' is not allowed; choose one of grid, list", "sweep", "pe", "--mode", "zip", *SWEEP)
+case("synth.targets='asic' is not allowed; choose one of generic, ice40, xilinx", "sweep", "pe", "--target", "asic", *SWEEP)
+case("preset='nope' is not allowed; choose one of default, paper, tiny", "sweep", "pe", "--preset", "nope", *SWEEP)
+case("give a BLOCK (and --axis NAME=V1,V2,...) or --file SWEEP.toml", "sweep", *SWEEP)
+case("none.toml': cannot read it", "sweep", "--file", "{tmp}/none.toml", *SWEEP)
+case("file.txt': not valid TOML", "sweep", "--file", "{file}", *SWEEP)
+case("BLOCK is not allowed with it", "sweep", "pe", "--file", "{file}", *SWEEP)
+case("file.txt is an existing file, not a folder", "sweep", "pe", "--axis", "mul_stages=0,1", "--out", "{file}")
+case("--cpus 0 is not allowed", "sweep", "pe", "--axis", "mul_stages=0,1", "--cpus", "0", *SWEEP)
 case("omnidrl run: error: unrecognized arguments: --bogus", "run", "--bogus")
 case("--preset 'huge' is not allowed: choose one of tiny, default, paper", "energy", "--preset", "huge")
 case("--workload 'nope' is not allowed: choose one of small-dense", "energy", "--workload", "nope")
@@ -283,7 +304,7 @@ def test_fuzz_set_is_large_and_covers_every_subcommand():
     assert len(CASES) >= 100
     used = {argv[0] for argv, _ in CASES if argv}
     assert used == {"verilog", "sim", "synth", "lint", "params", "report", "demo", "train", "trace", "run", "energy",
-                    "quantize", "--bogus", "nosuch"}
+                    "sweep", "quantize", "--bogus", "nosuch"}
 
 
 @pytest.mark.parametrize("argv,needle", CASES, ids=[" ".join(a)[:60] or "(none)" for a, _ in CASES])
