@@ -97,7 +97,7 @@ def collect() -> list[dict]:
         evals = [{"step": e["step"], "return": round(e["return"], 2)} for e in evs]
         rows.append({"probe": name, "what": what, "settings": {k: (list(v) if isinstance(v, tuple) else v)
                                                                 for k, v in {**BASE, **fields}.items()},
-                     "block": cfg.block, "steps": evs[-1]["step"], "target_steps": cfg.steps,
+                     "block": None if cfg.method == "dense" else cfg.block, "steps": evs[-1]["step"], "target_steps": cfg.steps,
                      "finished": evs[-1]["step"] >= cfg.steps, "avg_cr": evs[-1]["avg_cr"],
                      "final_cr": evs[-1]["cr"], **_row(evals, evs[-1]["step"]),
                      "gst_target": evs[-1].get("gst_target"), "gst_committed": evs[-1].get("gst_committed"),
@@ -113,7 +113,7 @@ def collect() -> list[dict]:
             cr = 0.0 if method == "dense" else (1 - 1 / 16) * 196_608 / 214_784  # l2 of actor and critics
             rows.append({"probe": name, "what": what, "settings": {"recorded": "bench/results/gst_vs_pruning.json",
                                                                     "method": method, "steps": run["steps"]},
-                         "block": 16, "steps": upto, "target_steps": run["steps"], "finished": True,
+                         "block": None if method == "dense" else 16, "steps": upto, "target_steps": run["steps"], "finished": True,
                          "avg_cr": round(cr, 5), "final_cr": round(cr, 5), **_row(evals, upto), "evals": evals,
                          "cr_curve": [[e["step"], round(cr, 6)] for e in evals]})
     # return / dense at the row's own step: the dense probe (this code) where it got that far,
@@ -143,7 +143,7 @@ def write_report(rows: list[dict]) -> None:
           "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         vs = "" if r["return_vs_dense"] is None else f"{r['return_vs_dense']:.2f} ({r['dense_source']})"
-        md.append(f"| {r['probe']} | {r['block']} | {r['steps']} | {r['avg_cr']:.3f} | {r['final_cr']:.3f} | "
+        md.append(f"| {r['probe']} | {r['block'] or '-'} | {r['steps']} | {r['avg_cr']:.3f} | {r['final_cr']:.3f} | "
                   f"{r['final_return']} | {r['best_return']} | {vs} | {r['what']} |")
     write_results("gst_probes", doc, "\n".join(md) + "\n")
     try:
