@@ -54,6 +54,10 @@ PROBES = {
     "circprune_k8": ("as circprune_k16 with k=8",
                      {"method": "gst", "block": 8, "gst_rule": "circ-prune", "gst_ds": 0.1,
                       "gst_smax": 0.9}),
+    "circ_k8": ("control: l2 circulant k=8, nothing pruned (gst_smax=0): what circprune_k8 costs beyond k=8",
+                {"method": "gst", "block": 8, "gst_smax": 0.0}),
+    "circ_k16": ("control: l2 circulant k=16, nothing pruned (gst_smax=0)",
+                 {"method": "gst", "block": 16, "gst_smax": 0.0}),
 }
 
 
@@ -124,7 +128,8 @@ def collect() -> list[dict]:
         d = _row(src["evals"], r["steps"]) if src else None
         r["dense_source"] = src["probe"] if src else None
         r["return_vs_dense"] = (round(r["final_return"] / d["final_return"], 4)
-                                if d and d["final_return"] and r["final_return"] is not None else None)
+                                if d and d["final_return"] and d["final_return"] > 0 and r["final_return"] is not None
+                                else None)  # a ratio of negative early returns means nothing
     return rows
 
 
