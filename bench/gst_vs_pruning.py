@@ -51,7 +51,7 @@ COMPRESSION = {"HalfCheetah-v5": {"block": 16, "compress": ("l2",)},
 #: method name (the run folder's and the tables') -> TD3Config fields on top of COMPRESSION[env].
 #: ``gst`` is the rule of the 2026-11-29 runs (one switch to group-sparse past 1 - 1/k);
 #: ``gst-cp`` keeps the layers circulant and prunes circulant blocks with commit / rollback
-#: (docs/td3.md, "GST policy"; chosen on the probes of bench/gst_probes.py).
+#: (docs/td3.md, "Rule circ-prune"; probes in bench/gst_probes.py: not yet shown to keep the return).
 METHODS = {"dense": {"method": "dense"}, "gmp": {"method": "gmp"}, "gst": {"method": "gst"},
            "gst-cp": {"method": "gst", "gst_rule": "circ-prune", "gst_ds": 0.05, "gst_smax": 0.9,
                       "gst_patience": 1, "gst_cooldown": 2}}
