@@ -138,7 +138,7 @@ def claims(rows) -> list[str]:
     return lines
 
 
-def write_report(rows, meta) -> None:
+def write_report(rows, meta, name: str = "gst_vs_pruning") -> None:
     doc = dict(meta)
     doc["runs"] = rows
     doc["claims"] = claims(rows)
@@ -153,9 +153,9 @@ def write_report(rows, meta) -> None:
         md.append(f"| {r['env']} | {r['method']} | {r['seed']} | {r['steps']} | {r['target_steps']} | "
                   f"{r['avg_cr']:.3f} | {r['final_cr']:.3f} | {r['final_return']} | {r['best_return']} |")
     md += [""] + [f"- {c}" for c in doc["claims"]] + [""]
-    write_results("gst_vs_pruning", doc, "\n".join(md))
+    write_results(name, doc, "\n".join(md))
     try:
-        plot(rows, RESULTS / "gst_vs_pruning.png")
+        plot(rows, RESULTS / f"{name}.png")
     except Exception as exc:  # a plot must never lose the JSON
         print(f"plot failed: {exc}", file=sys.stderr)
 
@@ -204,6 +204,9 @@ def main(argv=None) -> int:
     ap.add_argument("--chunk", type=int, default=10_000, help="env steps per turn")
     ap.add_argument("--deadline", default=None, help="UTC HH:MM: stop (checkpointed) before then")
     ap.add_argument("--report-only", action="store_true", help="only rewrite the results from the run folders")
+    ap.add_argument("--results", default="gst_vs_pruning",
+                    help="name of the result files bench/results/NAME.{json,md,png} (a partial set of runs "
+                         "should not overwrite the recorded full set)")
     args = ap.parse_args(argv)
     runs = FULL_SET if args.runs is None else [
         (e, m, int(s)) for e, m, s in (t.split(":") for t in args.runs.split(","))]
@@ -268,9 +271,9 @@ def main(argv=None) -> int:
             print(f"{time.strftime('%H:%M:%S')} {env} {method} s{seed}: step {summ['steps']}  "
                   f"last eval {summ['evals'][-1]['return'] if summ['evals'] else None}  "
                   f"avg CR {summ['avg_cr']:.3f}  ({time.monotonic() - t0:.0f} s/chunk)", flush=True)
-            write_report(collect(runs, target), meta)
+            write_report(collect(runs, target), meta, args.results)
     rows = collect(runs, target)
-    write_report(rows, meta)
+    write_report(rows, meta, args.results)
     for r in rows:
         print(f"{r['env']} {r['method']} seed {r['seed']}: steps {r['steps']}/{r['target_steps']}  "
               f"avg_cr {r['avg_cr']:.4f}  final_return {r['final_return']}")
