@@ -46,6 +46,19 @@ STEPS = {"HalfCheetah-v5": 200_000, "Humanoid-v5": 150_000}
 #: compressed there too. k = 16: circulant CR 0.9375 (docs/td3.md, "What is compressed, and why k = 16").
 COMPRESSION = {"HalfCheetah-v5": {"block": 16, "compress": ("l2",)},
                "Humanoid-v5": {"block": 16, "compress": ("l1", "l2")}}
+#: method name (the run folder's and the tables') -> TD3Config fields on top of COMPRESSION[env].
+#: ``gst`` is the rule of the 2026-11-29 runs (one switch to group-sparse past 1 - 1/k);
+#: ``gst-cp`` keeps the layers circulant and prunes circulant blocks with commit / rollback
+#: (docs/td3.md, "Rule circ-prune"; probes in bench/gst_probes.py: not yet shown to keep the return).
+METHODS = {"dense": {"method": "dense"}, "gmp": {"method": "gmp"}, "gst": {"method": "gst"},
+           "gst-cp": {"method": "gst", "gst_rule": "circ-prune", "gst_ds": 0.05, "gst_smax": 0.9,
+                      "gst_patience": 1, "gst_cooldown": 2}}
+
+
+def run_config(env: str, method: str, seed: int, steps: int, numerics: str, overrides=None) -> TD3Config:
+    """The TD3Config of one run of the set (``overrides``: more TD3Config fields, e.g. tests' short runs)."""
+    return TD3Config(env=env, seed=seed, steps=steps, numerics=numerics,
+                     **{**COMPRESSION[env], **METHODS[method], **(overrides or {})})
 
 
 def run_dir(env, method, seed, work: Path = WORK) -> Path:
@@ -64,8 +77,7 @@ def run_chunk(env, method, seed, steps, numerics, stop_at, work, overrides=None,
     puts the checkpoint back to where the chunk started (as if the process had died between two
     checkpoints, with metrics written past the last one) and ends its worker process.
     """
-    cfg = TD3Config(env=env, method=method, seed=seed, steps=steps, numerics=numerics, **COMPRESSION[env],
-                    **(overrides or {}))
+    cfg = run_config(env, method, seed, steps, numerics, overrides)
     d = run_dir(env, method, seed, work)
     ckpt = d / CHECKPOINT
     if crash_once is not None:
@@ -152,18 +164,21 @@ def claims(rows) -> list[str]:
     keys = sorted({(r["env"], r["seed"]) for r in rows})
     for env, seed in keys:
         by = {r["method"]: r for r in rows if r["env"] == env and r["seed"] == seed}
-        if {"gst", "gmp", "dense"} <= set(by):
-            g, p, d = by["gst"], by["gmp"], by["dense"]
+        if not {"gmp", "dense"} <= set(by):
+            continue
+        p, d = by["gmp"], by["dense"]
+        for name in sorted(m for m in by if m.startswith("gst")):
+            g = by[name]
             dcr = 100 * (g["avg_cr"] - p["avg_cr"])
             ratio = (g["final_return"] / d["final_return"]) if d["final_return"] else float("nan")
             lines.append(f"{env} seed {seed} @ {min(g['steps'], p['steps'], d['steps'])} steps: "
-                         f"avg CR gst {g['avg_cr']:.3f} vs gmp {p['avg_cr']:.3f} ({dcr:+.1f} %p, target >= +25); "
-                         f"final return gst {g['final_return']} / dense {d['final_return']} = {ratio:.2f} "
+                         f"avg CR {name} {g['avg_cr']:.3f} vs gmp {p['avg_cr']:.3f} ({dcr:+.1f} %p, target >= +25); "
+                         f"final return {name} {g['final_return']} / dense {d['final_return']} = {ratio:.2f} "
                          f"(target >= 0.95); gmp {p['final_return']}")
     return lines
 
 
-def write_report(rows, meta) -> None:
+def write_report(rows, meta, name: str = "gst_vs_pruning") -> None:
     doc = dict(meta)
     doc["runs"] = rows
     doc["claims"] = claims(rows)
@@ -178,9 +193,9 @@ def write_report(rows, meta) -> None:
         md.append(f"| {r['env']} | {r['method']} | {r['seed']} | {r['steps']} | {r['target_steps']} | "
                   f"{r['avg_cr']:.3f} | {r['final_cr']:.3f} | {r['final_return']} | {r['best_return']} |")
     md += [""] + [f"- {c}" for c in doc["claims"]] + [""]
-    write_results("gst_vs_pruning", doc, "\n".join(md))
+    write_results(name, doc, "\n".join(md))
     try:
-        plot(rows, RESULTS / "gst_vs_pruning.png")
+        plot(rows, RESULTS / f"{name}.png")
     except Exception as exc:  # a plot must never lose the JSON
         print(f"plot failed: {exc}", file=sys.stderr)
 
@@ -193,7 +208,7 @@ def plot(rows, path: Path) -> None:
 
     envs = sorted({r["env"] for r in rows})
     fig, axes = plt.subplots(2, len(envs), figsize=(6 * len(envs), 6), squeeze=False)
-    colors = {"dense": "k", "gmp": "tab:red", "gst": "tab:blue"}
+    colors = {"dense": "k", "gmp": "tab:red", "gst": "tab:blue", "gst-cp": "tab:green"}
     for j, env in enumerate(envs):
         for r in rows:
             if r["env"] != env:
@@ -221,7 +236,8 @@ def plot(rows, path: Path) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", default=None,
-                    help="comma list ENV:METHOD:SEED (default: the full set, 6 HalfCheetah + 3 Humanoid)")
+                    help="comma list ENV:METHOD:SEED, METHOD one of " + ", ".join(METHODS)
+                    + " (default: the full set, 6 HalfCheetah + 3 Humanoid)")
     ap.add_argument("--steps-halfcheetah", type=int, default=STEPS["HalfCheetah-v5"])
     ap.add_argument("--steps-humanoid", type=int, default=STEPS["Humanoid-v5"])
     ap.add_argument("--numerics", default="bf16")
@@ -230,9 +246,17 @@ def main(argv=None) -> int:
     ap.add_argument("--report-only", action="store_true", help="only rewrite the results from the run folders")
     ap.add_argument("--address", default=None, help="Ray cluster address (default: Ray embedded on this machine)")
     ap.add_argument("--cpus", type=int, default=None, help="cores of the embedded Ray (default: all)")
+    ap.add_argument("--results", default="gst_vs_pruning",
+                    help="name of the result files bench/results/NAME.{json,md,png} (a partial set of runs "
+                         "should not overwrite the recorded full set)")
     args = ap.parse_args(argv)
     runs = FULL_SET if args.runs is None else [
         (e, m, int(s)) for e, m, s in (t.split(":") for t in args.runs.split(","))]
+    for env, method, _ in runs:
+        if method not in METHODS or env not in COMPRESSION:
+            print(f"gst_vs_pruning: error: --runs {env}:{method} is not allowed: METHOD must be one of "
+                  f"{', '.join(METHODS)} and ENV one of {', '.join(COMPRESSION)}", file=sys.stderr)
+            return 2
     target = {"HalfCheetah-v5": args.steps_halfcheetah, "Humanoid-v5": args.steps_humanoid}
     deadline = None
     if args.deadline:
@@ -243,7 +267,10 @@ def main(argv=None) -> int:
             "settings": "TD3 defaults (256-256, lr 3e-4, batch 256, 25k random steps, eval every 5k x 10 "
                         "episodes); compressed layers and block size per env: "
                         + "; ".join(f"{e}: {','.join(c['compress'])} k={c['block']}" for e, c in COMPRESSION.items())
-                        + "; GST: those layers start block-circulant, reward-aware ds=0.05 delta=0.05 s_max=0.95; "
+                        + "; GST (gst): those layers start block-circulant, reward-aware ds=0.05 delta=0.05 s_max=0.95, "
+                        "one switch to group-sparse past 1-1/k; gst-cp: circulant throughout, circulant blocks "
+                        "pruned by |v| with commit (patience 1) / rollback (cool-down 2), ds=0.05 of the blocks "
+                        "per evaluation, at most 0.9; "
                         "GMP: the same layers magnitude-pruned to 0.9, cubic from 20% to 80% of the target steps, "
                         "every 1000 steps"}
     if not args.report_only:
@@ -251,10 +278,10 @@ def main(argv=None) -> int:
         sec_per_chunk = {("HalfCheetah-v5", m): t for m, t in (("dense", 95), ("gmp", 115), ("gst", 130))}
         sec_per_chunk.update({("Humanoid-v5", m): t for m, t in (("dense", 160), ("gmp", 210), ("gst", 260))})
         run_grid(runs, target, args.numerics, args.chunk, deadline, address=args.address, cpus=args.cpus,
-                 on_chunk=lambda rows: write_report(rows, meta),
+                 on_chunk=lambda rows: write_report(rows, meta, args.results),
                  sec_per_chunk={k: v for k, v in sec_per_chunk.items() if k in {(e, m) for e, m, _ in runs}})
     rows = collect(runs, target)
-    write_report(rows, meta)
+    write_report(rows, meta, args.results)
     for r in rows:
         print(f"{r['env']} {r['method']} seed {r['seed']}: steps {r['steps']}/{r['target_steps']}  "
               f"avg_cr {r['avg_cr']:.4f}  final_return {r['final_return']}")

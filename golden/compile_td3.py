@@ -33,9 +33,14 @@ padding by v itself: its products are ``+-0`` and can only turn an exact ``-0`` 
 non-finite v, whose padding products would be NaN). Input-gradient rows and weight-gradient
 columns past ``n_in`` are dropped by the host, as the golden model never computes them.
 
-Limits (refused with a message): numerics other than ``bf16-exact``, GMP masks, circulant
-layers with a partial bitmap, compressed layers whose block is not the top's k, and products
-whose operands do not fit one bank of the operand buffers (no splitting of a GEMM).
+A circulant layer with pruned blocks (GST rule ``circ-prune``) runs on the same CIRC / DV
+commands: the host writes the pruned blocks' v words as the signed zeros ``v * 0`` (so CIRC adds
+their products as +-0, as the golden model does), drops their dv after the DV command and masks
+their Adam update; the bitmap itself never reaches the chip.
+
+Limits (refused with a message): numerics other than ``bf16-exact``, GMP masks, compressed
+layers whose block is not the top's k, and products whose operands do not fit one bank of the
+operand buffers (no splitting of a GEMM).
 """
 
 from __future__ import annotations
@@ -155,8 +160,6 @@ class _Compiler:
                     raise ValueError(f"{where}: GMP masks are not compiled (dense, circ and sparse layers are)")
                 if layer.mode != "dense" and layer.k != self.k:
                     raise ValueError(f"{where}: block size {layer.k} is not the top's k={self.k}")
-                if layer.mode == "circ" and not layer.bitmap.all():
-                    raise ValueError(f"{where}: circulant layers with pruned blocks are not compiled")
                 if layer.mode == "sparse" and (layer.n_out // self.k > self.shape.max_blocks
                                                or layer.n_in_pad // self.k > self.shape.max_blocks):
                     raise ValueError(f"{where}: its bitmap of {layer.n_out // self.k} x {layer.n_in_pad // self.k} "
@@ -268,6 +271,8 @@ class _Compiler:
                     if info.n_in_pad != info.n_in and not np.isfinite(w).all():
                         raise ValueError(f"{info.key}: a non-finite v times the input padding gives NaN "
                                          f"on the chip; the golden model never multiplies the padding")
+                    if not info.bitmap.all():  # pruned blocks: zero words (signed, as v * 0)
+                        w = w * info.bitmap[:, :, None]
                     self.put(mem, lay[f"w.{info.key}.fwd"], a_circ_words(to_bits(round_bf16(w))))
                 else:
                     mask = gst.block_expand(info.bitmap, k)
@@ -660,6 +665,8 @@ def _build(c: _Compiler) -> None:  # noqa: C901 - one function reads as the upda
             if info.mode == "circ":
                 p, q, _ = info.pshape
                 grad = np.ascontiguousarray(res.reshape(p, k, q).transpose(0, 2, 1))  # DV[p*k+d, q] = dv[p,q,d]
+                if not info.bitmap.all():  # pruned circulant blocks get no gradient
+                    grad = grad * info.bitmap[:, :, None]
             elif info.mode == "sparse":
                 dw = res[:, :info.n_in]
                 if info.n_in_pad != info.n_in:
@@ -685,6 +692,8 @@ def _build(c: _Compiler) -> None:  # noqa: C901 - one function reads as the upda
                     mask = None
                     if p != "b" and info.mode == "sparse":
                         mask = gst.block_expand(info.bitmap, c.k)
+                    elif p != "b" and info.mode == "circ" and not info.bitmap.all():
+                        mask = info.bitmap[:, :, None]
                     shp = info.pshape if p != "b" else (info.n_out,)
                     params.append((lay[f"{info.key}.{p}"], lay[f"{info.key}.{p}.m"], lay[f"{info.key}.{p}.s"],
                                    lay[f"{pas}.{info.key}.g{p}"], mask, shp))
@@ -846,16 +855,24 @@ def example_agent(kind: str = "dense", compress=("l2",), sparsity: float = 0.5, 
                   obs_dim: int = 5, act_dim: int = 2, hidden=(16, 16), batch: int = 8, k: int = 4) -> TD3Agent:
     """The small agent of the tests (obs 5, act 2, hidden 16-16, batch 8, k = 4), bf16-exact.
 
-    ``kind``: "dense", "circ" (the ``compress`` layers circulant) or "sparse" (those layers made
-    group-sparse with ``Layer.to_sparse`` at ``sparsity``, bitmap of the expanded v by block
-    norm, the same in targets).
+    ``kind``: "dense", "circ" (the ``compress`` layers circulant), "circ-pruned" (circulant with
+    the fraction ``sparsity`` of blocks pruned by |v|, as the circ-prune rule does) or "sparse"
+    (those layers made group-sparse with ``Layer.to_sparse`` at ``sparsity``, bitmap of the
+    expanded v by block norm, the same in targets).
     """
-    if kind not in ("dense", "circ", "sparse"):
-        raise ValueError(f"kind={kind!r} is not allowed: dense, circ or sparse")
+    if kind not in ("dense", "circ", "circ-pruned", "sparse"):
+        raise ValueError(f"kind={kind!r} is not allowed: dense, circ, circ-pruned or sparse")
     cfg = TD3Config(env="none", method="dense" if kind == "dense" else "gst", numerics="bf16-exact",
                     hidden=tuple(hidden), batch=batch, block=k, compress=tuple(compress), buffer=batch)
     max_action = np.linspace(1.0, 2.0, act_dim).astype(F32)
     agent = TD3Agent(obs_dim, act_dim, max_action, cfg, np.random.default_rng(seed))
+    if kind == "circ-pruned":
+        for name in compress:
+            i = int(name[1:]) - 1
+            for net, tgt in agent.nets():
+                v = net.layers[i].v
+                net.layers[i].bitmap = gst.prune_more(np.ones(v.shape[:2], bool), np.linalg.norm(v, axis=2), sparsity)
+                tgt.layers[i].bitmap = net.layers[i].bitmap
     if kind == "sparse":
         for name in compress:
             i = int(name[1:]) - 1

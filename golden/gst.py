@@ -28,7 +28,8 @@ import numpy as np
 __all__ = [
     "circ_index", "circ_expand", "circ_project", "circ_forward_direct", "circ_input_grad_direct",
     "circ_weight_grad_direct", "circ_weight_grad_direct_exact", "block_expand", "block_norms",
-    "block_bitmap", "magnitude_mask", "cubic_sparsity", "RewardAwareSparsity", "compression_ratio",
+    "block_bitmap", "prune_more", "magnitude_mask", "cubic_sparsity", "RewardAwareSparsity",
+    "CommitRollbackSparsity", "compression_ratio",
 ]
 
 
@@ -189,6 +190,21 @@ def block_bitmap(w: np.ndarray, k: int, sparsity: float) -> np.ndarray:
     return _keep_top(block_norms(w, k), sparsity)
 
 
+def prune_more(bitmap: np.ndarray, scores: np.ndarray, sparsity: float) -> np.ndarray:
+    """Bitmap at block sparsity ``sparsity`` that only prunes blocks ``bitmap`` keeps.
+
+    Keeps the ``round((1-sparsity)*size)`` kept blocks with the largest ``scores`` (ties: lower
+    index); blocks already pruned stay pruned, and when the bitmap already keeps no more than
+    that it is returned unchanged (a copy).
+    """
+    bitmap = np.asarray(bitmap, dtype=bool)
+    if scores.shape != bitmap.shape:
+        raise ValueError(f"prune_more: scores {scores.shape} and bitmap {bitmap.shape} differ in shape")
+    if int(round((1.0 - sparsity) * bitmap.size)) >= int(bitmap.sum()):
+        return bitmap.copy()
+    return _keep_top(np.where(bitmap, scores.astype(np.float64), -np.inf), sparsity) & bitmap
+
+
 def magnitude_mask(w: np.ndarray, sparsity: float) -> np.ndarray:
     """Unstructured magnitude mask: prune the fraction ``sparsity`` of smallest |w| (GMP)."""
     return _keep_top(np.abs(w), sparsity)
@@ -247,6 +263,76 @@ class RewardAwareSparsity:
 
     @classmethod
     def from_state(cls, st: dict) -> "RewardAwareSparsity":
+        return cls(**st)
+
+
+@dataclass
+class CommitRollbackSparsity:
+    """Reward-aware sparsity that commits a level only after the return held at it (our rule).
+
+    Two levels: ``committed`` (the return has held there) and ``s`` (the level applied now; above
+    ``committed`` while a level is on trial). At every evaluation after the warm-up, with
+    ``best = max(best, R)`` and the return holding when ``R >= best - delta * |best|``:
+
+    * on trial (``s > committed``): ``patience`` holding evaluations in a row commit ``s`` and the
+      next trial, ``s + ds`` (up to ``s_max``), starts at once; one evaluation that does not hold
+      rolls back to ``committed`` (the caller restores what the trial pruned) and the next
+      ``cooldown`` evaluations try nothing;
+    * at the committed level: after the cool-down, a holding evaluation starts a trial at
+      ``committed + ds``; one that does not hold changes nothing (the committed level has held
+      before, and a level is never given up on one evaluation).
+
+    ``update`` returns the event: ``trial``, ``commit`` (a level committed and the next on
+    trial), ``commit-last`` (committed at ``s_max``), ``hold`` (on trial, not yet committed),
+    ``rollback``, ``wait`` (cool-down), ``stay`` (at the committed level, return not holding or
+    nothing left to try).
+    """
+
+    ds: float = 0.05
+    delta: float = 0.05
+    s_max: float = 0.95
+    patience: int = 1
+    cooldown: int = 2
+    s: float = 0.0
+    committed: float = 0.0
+    best: float = -math.inf
+    held: int = 0
+    wait: int = 0
+    history: list = field(default_factory=list)
+
+    def _next(self) -> float:
+        return round(min(self.committed + self.ds, self.s_max), 10)
+
+    def update(self, ret: float) -> str:
+        """Feed one evaluation return; return the event (the new level is ``self.s``)."""
+        self.best = max(self.best, float(ret))
+        holds = ret >= self.best - self.delta * abs(self.best)
+        if self.s > self.committed:  # a level on trial
+            if not holds:
+                self.s, self.held, self.wait, event = self.committed, 0, self.cooldown, "rollback"
+            else:
+                self.held += 1
+                if self.held < self.patience:
+                    event = "hold"
+                else:
+                    self.committed, self.held = self.s, 0
+                    self.s = self._next()
+                    event = "commit" if self.s > self.committed else "commit-last"
+        elif self.wait > 0:
+            self.wait -= 1
+            event = "wait"
+        elif holds and self._next() > self.committed:
+            self.s, self.held, event = self._next(), 0, "trial"
+        else:
+            event = "stay"
+        self.history.append((float(ret), bool(holds), event, self.committed, self.s))
+        return event
+
+    def state(self) -> dict:
+        return {k: (list(v) if k == "history" else v) for k, v in self.__dict__.items()}
+
+    @classmethod
+    def from_state(cls, st: dict) -> "CommitRollbackSparsity":
         return cls(**st)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import difflib
 import math
 import copy
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable
 
@@ -31,11 +32,13 @@ from golden.bf16 import (canon_nan, fp32_add_ftz, from_bits, ftz, gemm_exact, mi
 __all__ = [
     "round_bf16", "gemm_exact", "to_bits", "from_bits", "Numerics", "Layer", "MLP", "Adam",
     "ReplayBuffer", "TD3Agent", "TD3Config", "TD3ConfigError", "Trainer", "check_env_id", "make_env", "PRESETS",
-    "NUMERICS", "METHODS",
+    "NUMERICS", "METHODS", "GST_RULES",
 ]
 
 NUMERICS = ("fp32", "bf16", "bf16-exact")
 METHODS = ("dense", "gmp", "gst")
+#: what GST does past the circulant CR 1 - 1/k (docs/td3.md, "GST policy")
+GST_RULES = ("switch", "circ-prune")
 F32 = np.float32
 
 # ============================================================================ numerics modes
@@ -226,7 +229,7 @@ class Layer:
         """Return ``(y, cache)``; y is the fp32 accumulator plus the fp32 bias."""
         xq = num.q(x)
         wq, wq_t = self.qweight(num)
-        keep = self.stored_mask() if num.exact else None
+        keep = self.stored_mask() if num.exact and self.mode == "sparse" else None
         y = num.mm(xq, wq_t, None if keep is None else keep.T) + self.b
         return y.astype(F32, copy=False), (xq, wq)
 
@@ -234,7 +237,7 @@ class Layer:
         """Return ``(dx, grads, dyq)``; grads maps parameter name -> gradient (masked)."""
         xq, wq = cache
         dyq = num.q(dy)
-        dx = num.mm(dyq, wq, self.stored_mask() if num.exact else None) if need_dx else None
+        dx = num.mm(dyq, wq, self.stored_mask() if num.exact and self.mode == "sparse" else None) if need_dx else None
         grads = {}
         if need_w:
             if self.mode == "circ":
@@ -552,6 +555,12 @@ class TD3Config(Config):
     gst_ds: float = param(0.05, lo=0.0, hi=1.0, doc="GST sparsity step")
     gst_delta: float = param(0.05, lo=0.0, hi=1.0, doc="GST return-drop tolerance")
     gst_smax: float = param(0.95, lo=0.0, hi=1.0, doc="GST largest sparsity")
+    gst_rule: str = param("switch", choices=GST_RULES, omit_default=True,
+                          doc="GST past 1 - 1/k: switch to group-sparse, or prune circulant blocks (commit / rollback)")
+    gst_patience: int = param(1, lo=1, hi=100, omit_default=True,
+                              doc="circ-prune: holding evaluations before a trial level is committed")
+    gst_cooldown: int = param(2, lo=0, hi=100, omit_default=True,
+                              doc="circ-prune: evaluations after a rollback before the next trial")
     ckpt_every: int = param(10_000, lo=1, doc="environment steps between checkpoints")
 
     #: fields with an ``omnidrl train`` option of their own; the others are set with --set
@@ -568,6 +577,8 @@ class TD3Config(Config):
                    "one or more positive layer widths")
         self.check(0 < self.lr < 1, "lr", "in (0, 1)")
         self.check(0 <= self.gmp_final < 1, "gmp_final", "in [0, 1)")
+        self.check(self.gst_rule != "circ-prune" or self.gst_smax < 1, "gst_smax",
+                   "below 1.0 with gst_rule=circ-prune (it is the largest fraction of circulant blocks pruned)")
         self.check(0 <= self.gmp_start < self.gmp_end <= 1, "gmp_start", "in [0, gmp_end)")
         self.check(self.batch <= self.buffer, "batch",
                    f"at most the replay capacity, buffer={self.buffer} (raise it with --set buffer=N)")
@@ -669,7 +680,7 @@ RESUMABLE_CHANGES = ("steps", "ckpt_every")
 
 #: the only classes a checkpoint may rebuild (golden.checkpoint refuses any other)
 _CHECKPOINT_CLASSES = {c.__name__: c for c in (Layer, MLP, Adam, ReplayBuffer, TD3Agent, Numerics, TD3Config,
-                                               gst.RewardAwareSparsity)}
+                                               gst.RewardAwareSparsity, gst.CommitRollbackSparsity)}
 #: what a trainer checkpoint holds besides the trainer's attributes
 _CHECKPOINT_KEYS = {"cfg", "env_state", "agent", "replay", "rng", "step"}
 
@@ -693,7 +704,13 @@ class Trainer:
         self.rng = np.random.default_rng(cfg.seed)
         self.agent = TD3Agent(self.obs_dim, self.act_dim, self.max_action, cfg, self.rng)
         self.replay = ReplayBuffer(self.obs_dim, self.act_dim, min(cfg.buffer, cfg.steps))
-        self.policy = gst.RewardAwareSparsity(ds=cfg.gst_ds, delta=cfg.gst_delta, s_max=cfg.gst_smax)
+        if cfg.gst_rule == "circ-prune":
+            self.policy = gst.CommitRollbackSparsity(ds=cfg.gst_ds, delta=cfg.gst_delta, s_max=cfg.gst_smax,
+                                                     patience=cfg.gst_patience, cooldown=cfg.gst_cooldown)
+        else:
+            self.policy = gst.RewardAwareSparsity(ds=cfg.gst_ds, delta=cfg.gst_delta, s_max=cfg.gst_smax)
+        self.gst_events: list = []  # circ-prune: (step, event, committed, level) per evaluation
+        self.gst_committed = None  # circ-prune: the committed level's bitmap per compressed layer
         self.gmp_s = 0.0
         self.step = 0
         self.cr_sum = 0.0
@@ -738,7 +755,8 @@ class Trainer:
         old = st.pop("cfg")
         new = cfg.to_dict()
         new.pop(cfg.NAME_KEY)  # only the fields: older checkpoints carry no name
-        diff = [k for k in new if k not in RESUMABLE_CHANGES and old.get(k) != new[k]]
+        defaults = {f.name: f.default for f in dataclasses.fields(cfg) if f.metadata.get("omit_default")}
+        diff = [k for k in new if k not in RESUMABLE_CHANGES and old.get(k, defaults.get(k)) != new[k]]
         if diff:
             k = diff[0]
             raise TD3ConfigError(f"--resume is not allowed: the checkpoint was written with {k}="
@@ -802,6 +820,9 @@ class Trainer:
         self._cr_cache = self.agent.compression()
 
     def _apply_gst(self, ret: float) -> None:
+        if self.cfg.gst_rule == "circ-prune":
+            self._apply_circ_prune(ret)
+            return
         old = self.policy.s
         s = self.policy.update(ret)
         if s == old:
@@ -817,12 +838,39 @@ class Trainer:
         self.agent.sync_target_masks()
         self._cr_cache = self.agent.compression()
 
+    def _apply_circ_prune(self, ret: float) -> None:
+        """circ-prune: the layers stay circulant; the policy's level is the fraction of circulant
+        blocks pruned (layer CR ``1 - (1 - s) / k``). A trial prunes, among the committed level's
+        kept blocks, those with the smallest ``|v[p, q, :]|``; a rollback restores the committed
+        bitmap, so the pruned blocks return with the master values they were frozen at."""
+        pol = self.policy
+        before = pol.committed
+        event = pol.update(ret)
+        self.gst_events.append((self.step, event, pol.committed, pol.s))
+        layers = list(self.compressible_layers())
+        if self.gst_committed is None or pol.committed != before:
+            # the level just committed is what the layers hold now
+            self.gst_committed = [layer.bitmap.copy() for layer in layers]
+        changed = False
+        for layer, base in zip(layers, self.gst_committed):
+            if pol.s == pol.committed:
+                new = base.copy()
+            else:
+                new = gst.prune_more(base, np.sqrt((layer.v.astype(np.float64) ** 2).sum(axis=2)), pol.s)
+            if not np.array_equal(new, layer.bitmap):
+                layer.bitmap = new
+                changed = True
+        if changed:
+            self.agent.sync_target_masks()
+            self._cr_cache = self.agent.compression()
+
     def metrics_base(self) -> dict:
         c = self._cr_cache
         return {"step": self.step, "updates": self.n_updates, "cr": round(c["cr"], 6),
                 "avg_cr": round(self.cr_sum / self.n_updates, 6) if self.n_updates else None,
                 "stored": c["stored"], "dense": c["dense"], "meta_bits": c["meta_bits"],
                 "gst_target": self.policy.s, "gmp_target": round(self.gmp_s, 6),
+                **({"gst_committed": self.policy.committed} if self.cfg.gst_rule == "circ-prune" else {}),
                 "modes": "".join(l.mode[0] for l in self.compressible_layers())}
 
     # -- the loop ------------------------------------------------------------------------------
@@ -912,4 +960,6 @@ class Trainer:
                 "dense": c["dense"],
                 "final_return": float(np.mean(last)) if last else None,
                 "best_return": max((e["return"] for e in self.evals), default=None),
-                "evals": self.evals, "gst_target": self.policy.s, "gmp_target": self.gmp_s}
+                "evals": self.evals, "gst_target": self.policy.s, "gmp_target": self.gmp_s,
+                **({"gst_rule": "circ-prune", "gst_committed": self.policy.committed,
+                    "gst_events": [list(e) for e in self.gst_events]} if self.cfg.gst_rule == "circ-prune" else {})}

@@ -57,6 +57,7 @@ CASES = {
     "gst_sparse_l2_75": ("sparse", ("l2",), 0.75),
     "gst_circ_l1_l2_padded": ("circ", ("l1", "l2"), 0.5),
     "gst_sparse_l1_l2_padded": ("sparse", ("l1", "l2"), 0.75),
+    "gst_circ_pruned_l1_l2_padded": ("circ-pruned", ("l1", "l2"), 0.5),
 }
 
 
@@ -180,3 +181,18 @@ def test_every_command_stays_in_one_region_and_regions_do_not_overlap():
             for start, end in command_ranges(cmd):
                 assert any(r.addr <= start and end <= r.end for r in regions), cmd
         assert all(s.commands[-1].op == Op.FENCE for s in program.segments)
+
+
+def test_circ_pruned_blocks_keep_their_masters_with_live_adam_moments():
+    """Blocks pruned after training carry Adam moments; the compiled Adam must mask their update
+    as golden/td3.py does (with zero moments an unmasked update would be zero anyway)."""
+    agent = make_agent("circ-pruned", ("l2",), 0.5)
+    rng = np.random.default_rng(5)
+    for net in (agent.actor, agent.critic1, agent.critic2):
+        layer = net.layers[1]
+        layer.adam["v"] = [rng.standard_normal(layer.v.shape).astype(np.float32) * 1e-3,
+                           rng.uniform(1e-8, 1e-6, layer.v.shape).astype(np.float32)]
+    chip, ref, *_ = run_updates(agent, 2)
+    assert state_diff(chip, ref) == []
+    pruned = ~ref.actor.layers[1].bitmap
+    assert np.array_equal(ref.actor.layers[1].v[pruned], agent.actor.layers[1].v[pruned])
