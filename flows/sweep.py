@@ -409,14 +409,7 @@ def split_parts(cfg: BlockConfig) -> dict[str, BlockConfig]:
     from the hardware unnoticed."""
     if cfg.BLOCK != "omnidrl":
         return {}
-    from hdl.emd import EmdDecoderConfig, EmdEncoderConfig
-    from hdl.transposer import TransposerConfig
-
-    k = cfg.pe_array.block_size
-    return {"array": cfg.pe_array,
-            "load.decoder": EmdDecoderConfig(lanes=k, word_bits=16 * k, fmt=cfg.emd),
-            "load.transposer": TransposerConfig(tile=k, lanes=k, buffers=cfg.transposer_buffers),
-            "store.encoder": EmdEncoderConfig(lanes=k, word_bits=16 * k, fmt=cfg.emd)}
+    return cfg.parts()
 
 
 def _cycles_view(cfg) -> dict:

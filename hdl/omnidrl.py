@@ -28,7 +28,7 @@ from golden.emd import EmdFormat
 from golden.isa import COUNTER_BITS, Counter, IsaShape, TopError
 
 from .config import BlockConfig, ConfigError, param
-from .emd import EmdEncoderConfig
+from .emd import EmdDecoderConfig, EmdEncoderConfig
 from .lib.stream import Queue
 from .omnidrl_counters import Counters
 from .omnidrl_issue import Issue, command_layout, status_layout
@@ -87,13 +87,19 @@ class OmniDRLConfig(BlockConfig):
         self.check(k >= 4, "pe_array.block_size", "at least 4 in the top (fp32 stores split a beat in two words)")
         self.check(k <= self.emd.group, "emd.group", f"at least pe_array.block_size={k} (EMD lanes = k)")
         self.check(k <= 16, "pe_array.block_size", "at most 16 in the top (EMD codecs take 1 to 16 lanes)")
-        for make in (lambda: EmdEncoderConfig(lanes=k, word_bits=16 * k, fmt=self.emd,
-                                              pipeline=self.emd_enc_pipeline),
-                     lambda: TransposerConfig(tile=k, lanes=k, buffers=self.transposer_buffers)):
-            try:
-                make()
-            except ConfigError as exc:
-                raise ConfigError(f"{self.BLOCK}: a part does not fit: {exc}") from None
+        try:
+            self.parts()
+        except ConfigError as exc:
+            raise ConfigError(f"{self.BLOCK}: a part does not fit: {exc}") from None
+
+    def parts(self) -> dict:
+        """The configs of the registered blocks inside the top, by instance name (the load and
+        store units build them from here; ``omnidrl sweep`` synthesizes them one by one)."""
+        k = self.pe_array.block_size
+        return {"array": self.pe_array,
+                "load.decoder": EmdDecoderConfig(lanes=k, word_bits=16 * k, fmt=self.emd, pipeline=self.emd_dec_pipeline),
+                "load.transposer": TransposerConfig(tile=k, lanes=k, buffers=self.transposer_buffers),
+                "store.encoder": EmdEncoderConfig(lanes=k, word_bits=16 * k, fmt=self.emd, pipeline=self.emd_enc_pipeline)}
 
     @property
     def isa_shape(self) -> IsaShape:

@@ -31,11 +31,11 @@ from amaranth.lib.wiring import In, Out
 from golden.codes import EmdDecoderError, LoadSel
 from golden.isa import Fmt, TopError
 
-from .emd import EmdDecoder, EmdDecoderConfig
+from .emd import EmdDecoder
 from .lib.reduce import mux_tree, popcount
 from .omnidrl_issue import flag_layout, load_job_layout
 from .pe_array_store import load_layout
-from .transposer import Transposer, TransposerConfig
+from .transposer import Transposer
 
 __all__ = ["rd_req_layout", "rd_data_layout", "load_events_layout", "LoadUnit"]
 
@@ -136,9 +136,9 @@ class LoadUnit(wiring.Component):
                                        self._group, self._tile))
 
         # --- the decoder (EMD loads) and the transposer (TRANSPOSE)
-        dec_cfg = EmdDecoderConfig(lanes=k, word_bits=shape.mem_bits, fmt=cfg.emd, pipeline=cfg.emd_dec_pipeline)
-        dec = m.submodules.decoder = EmdDecoder(dec_cfg)
-        tr = m.submodules.transposer = Transposer(TransposerConfig(tile=k, lanes=k, buffers=cfg.transposer_buffers))
+        parts = cfg.parts()
+        dec = m.submodules.decoder = EmdDecoder(parts["load.decoder"])
+        tr = m.submodules.transposer = Transposer(parts["load.transposer"])
         m.d.comb += [dec.i.payload.data.eq(rd.payload.data), dec.i.payload.last.eq(i == length - 1)]
 
         # --- TRANSPOSE state: W's bitmap (rows >= P zero), row-major prefix counts per row

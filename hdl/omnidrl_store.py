@@ -26,7 +26,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.isa import Fmt, TopError
 
-from .emd import EmdEncoder, EmdEncoderConfig
+from .emd import EmdEncoder
 from .lib.stream import Queue
 from .omnidrl_issue import flag_layout, store_job_layout
 from .pe_array_grid import out_layout
@@ -95,7 +95,7 @@ class StoreUnit(wiring.Component):
         m = Module()
         m.submodules.jobs = jobs = Queue(store_job_layout(shape), cfg.store_jobs)
         wiring.connect(m, wiring.flipped(self.job), jobs.i)
-        enc_cfg = EmdEncoderConfig(lanes=k, word_bits=shape.mem_bits, fmt=cfg.emd, pipeline=cfg.emd_enc_pipeline)
+        enc_cfg = cfg.parts()["store.encoder"]
         enc = m.submodules.encoder = EmdEncoder(enc_cfg)
 
         state = Signal(State)
