@@ -227,6 +227,11 @@ def cubic_sparsity(t: float, s_final: float, t_start: float, t_end: float,
     return float(s_final + (s_init - s_final) * (1.0 - frac) ** 3)
 
 
+def return_holds(ret: float, best: float, delta: float) -> bool:
+    """The reward-aware test of both sparsity rules: the return is within ``delta`` of the best."""
+    return ret >= best - delta * abs(best)
+
+
 @dataclass
 class RewardAwareSparsity:
     """Reward-aware target sparsity (our rule; the GST paper states only the idea).
@@ -248,7 +253,7 @@ class RewardAwareSparsity:
     def update(self, ret: float) -> float:
         """Feed one evaluation return; return the new target sparsity."""
         self.best = max(self.best, float(ret))
-        holds = ret >= self.best - self.delta * abs(self.best)
+        holds = return_holds(ret, self.best, self.delta)
         if holds:
             self.s = min(self.s + self.ds, self.s_max)
         else:
@@ -306,7 +311,7 @@ class CommitRollbackSparsity:
     def update(self, ret: float) -> str:
         """Feed one evaluation return; return the event (the new level is ``self.s``)."""
         self.best = max(self.best, float(ret))
-        holds = ret >= self.best - self.delta * abs(self.best)
+        holds = return_holds(ret, self.best, self.delta)
         if self.s > self.committed:  # a level on trial
             if not holds:
                 self.s, self.held, self.wait, event = self.committed, 0, self.cooldown, "rollback"
