@@ -17,8 +17,6 @@ and raises :class:`SynthTimeout` naming the step.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import re
@@ -34,6 +32,7 @@ from hdl.config import BlockConfig
 from .blackbox import _MODULE_BLOCK, check_in_verilog, find_blackboxes, merge_identical_modules, stub_blackboxes, verilog_modules, yosys_name
 from .generate import BUILD, artefact_dir, generate_verilog
 from .liberty import write_liberty
+from .locks import folder_lock
 
 __all__ = ["TARGETS", "SynthError", "SynthTimeout", "synthesize", "synth_generic", "block_blackboxes", "report_path",
            "load_report"]
@@ -483,21 +482,10 @@ def synthesize(cfg: BlockConfig, target: str = "generic", timeout: float | None 
         return _synthesize_locked(cfg, target, work, t0, deadline, hierarchy, abc)
 
 
-@contextlib.contextmanager
 def _work_lock(work: Path, holder: str):
-    """Hold ``work/.lock`` exclusively: two runs of one configuration (two shells, two sweep
-    workers) would otherwise write the same logs and statistics files at once. ``holder`` names
-    what a waiting run waits for, in its progress line."""
-    with open(work / ".lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            _log(f"waiting for {holder} to finish ({work})")
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    """Hold ``work``'s lock (:func:`flows.locks.folder_lock`): two runs of one configuration
+    would otherwise write the same logs and statistics files at once."""
+    return folder_lock(work, holder, _log)
 
 
 def _synthesize_locked(cfg: BlockConfig, target: str, work: Path, t0: float, deadline: float | None,

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from flows.generate import BUILD, ROOT, generate_component_verilog, generate_verilog
 from flows.lint import waiver_files
+from flows.locks import folder_lock
 from hdl.config import BlockConfig
 from hdl.registry import get_block
 
@@ -159,31 +160,34 @@ def run_cocotb_verilog(verilog: Path, top: str, sim: str, *, test_module: str, t
     sources = ([*map(VerilatorControlFile, waiver_files(verilog, top)), verilog] if sim == "verilator"
                else [verilog])
 
-    runner = get_runner(sim)
-    build_log = build_dir / "build.log"
-    t0 = time.monotonic()
-    _log(f"{sim}: building {verilog.name} in {build_dir.relative_to(ROOT) if build_dir.is_relative_to(ROOT) else build_dir}")
-    try:
-        runner.build(sources=sources, hdl_toplevel=top, build_dir=build_dir,
-                     timescale=("1ns", "1ps"), waves=waves, log_file=build_log,
-                     build_args=["-Wno-fatal"] if sim == "verilator" else [])
-    except (subprocess.CalledProcessError, RuntimeError, SystemExit) as exc:
-        raise SimulationFailed(f"{sim} build of {verilog.name} failed ({exc}); log: {build_log}\n"
-                               + _tail(build_log)) from None
-    _log(f"{sim}: built in {time.monotonic() - t0:.1f} s; running {test_module}"
-         + (f" [{testcase}]" if testcase else ""))
+    # Two processes given one Verilog (two shells, two pytest workers) share this build folder:
+    # they take turns, or one's make links against the archive the other is rewriting.
+    with folder_lock(build_dir, f"another {sim} build or run of {verilog.name}", _log):
+        runner = get_runner(sim)
+        build_log = build_dir / "build.log"
+        t0 = time.monotonic()
+        _log(f"{sim}: building {verilog.name} in {build_dir.relative_to(ROOT) if build_dir.is_relative_to(ROOT) else build_dir}")
+        try:
+            runner.build(sources=sources, hdl_toplevel=top, build_dir=build_dir,
+                         timescale=("1ns", "1ps"), waves=waves, log_file=build_log,
+                         build_args=["-Wno-fatal"] if sim == "verilator" else [])
+        except (subprocess.CalledProcessError, RuntimeError, SystemExit) as exc:
+            raise SimulationFailed(f"{sim} build of {verilog.name} failed ({exc}); log: {build_log}\n"
+                                   + _tail(build_log)) from None
+        _log(f"{sim}: built in {time.monotonic() - t0:.1f} s; running {test_module}"
+             + (f" [{testcase}]" if testcase else ""))
 
-    env = {"PYTHONPATH": os.pathsep.join([str(ROOT)] + [p for p in sys.path if p and os.path.isabs(p)])}
-    env.update(extra_env or {})
-    results = run_dir / "results.xml"
-    run_log = run_dir / "sim.log"
-    t1 = time.monotonic()
-    try:
-        runner.test(test_module=test_module, hdl_toplevel=top, hdl_toplevel_lang="verilog",
-                    build_dir=build_dir, test_dir=run_dir, results_xml=str(results), extra_env=env,
-                    waves=waves, seed=seed, log_file=run_log, test_filter=testcase)
-    except SystemExit:
-        pass  # the results file below says what happened
+        env = {"PYTHONPATH": os.pathsep.join([str(ROOT)] + [p for p in sys.path if p and os.path.isabs(p)])}
+        env.update(extra_env or {})
+        results = run_dir / "results.xml"
+        run_log = run_dir / "sim.log"
+        t1 = time.monotonic()
+        try:
+            runner.test(test_module=test_module, hdl_toplevel=top, hdl_toplevel_lang="verilog",
+                        build_dir=build_dir, test_dir=run_dir, results_xml=str(results), extra_env=env,
+                        waves=waves, seed=seed, log_file=run_log, test_filter=testcase)
+        except SystemExit:
+            pass  # the results file below says what happened
     try:
         n_tests, n_failed = get_results(results)
     except RuntimeError:

@@ -6,13 +6,16 @@ rule these out (docs/flows.md, "FSMs, enums and FIFOs"); the last two tests show
 real on the raw Amaranth output, so the passing tests above them show the flow's fix works.
 """
 
+import multiprocessing
 import random
+import time
 
 import pytest
 from amaranth.back import verilog as amaranth_verilog
 
-from flows.generate import generate_component_verilog
+from flows.generate import BUILD, generate_component_verilog
 from flows.lint import WAIVERS, lint
+from flows.locks import folder_lock
 from tb.amsim import Scoreboard, StreamBench, StreamSink, StreamSource
 from tb.runner import SIMULATORS, SimulationFailed, run_cocotb_component, run_cocotb_verilog
 from tb.test_flow_idioms import FlowIdioms, Phase
@@ -75,3 +78,25 @@ def test_icarus_leaves_decoded_outputs_x_without_the_wakeup(tmp_path):
     with pytest.raises(SimulationFailed, match="1 of 1 cocotb tests failed"):
         run_cocotb_verilog(path, NAME, "icarus", test_module=TB, testcase="decoded_outputs_defined_after_reset",
                            tag=f"{NAME}-unwoken")
+
+
+def _hold_build_folder(folder, started, released):
+    with folder_lock(folder, "the test's holder"):
+        started.set()
+        time.sleep(1.0)
+        released.set()
+
+
+def test_two_runs_of_one_verilog_take_turns(capsys):
+    """A second run of the same Verilog waits for the first to leave the build folder (two pytest
+    workers once raced there: one Verilator make linked against the archive the other rewrote)."""
+    verilog = generate_component_verilog(FlowIdioms(), NAME)
+    ctx = multiprocessing.get_context("fork")
+    started, released = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_build_folder, args=(BUILD / "sim" / "icarus" / verilog.stem, started, released))
+    holder.start()
+    assert started.wait(10)
+    run_cocotb_verilog(verilog, NAME, "icarus", test_module=TB, tag=f"{NAME}-turns")
+    assert released.is_set(), "the run went ahead while another held the build folder"
+    holder.join(10)
+    assert f"waiting for another icarus build or run of {verilog.name} to finish" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""Two synthesis runs of one configuration take turns on its work folder (flows.synth._work_lock)."""
+"""Two synthesis runs of one configuration take turns on its work folder (flows.locks.folder_lock, used by flows.synth and tb.runner)."""
 
 import multiprocessing
 import time
