@@ -26,6 +26,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -53,6 +54,10 @@ COMPRESSION = {"HalfCheetah-v5": {"block": 16, "compress": ("l2",)},
 METHODS = {"dense": {"method": "dense"}, "gmp": {"method": "gmp"}, "gst": {"method": "gst"},
            "gst-cp": {"method": "gst", "gst_rule": "circ-prune", "gst_ds": 0.05, "gst_smax": 0.9,
                       "gst_patience": 1, "gst_cooldown": 2}}
+#: a chunk that ends on a multiple of this many env steps keeps a copy of its checkpoint in
+#: ``<run>/snapshots/checkpoint-<steps>.npz``: the early / middle / late points that
+#: ``bench/td3_stage_traces.py --snapshot`` records traces from
+SNAPSHOT_EVERY = 50_000
 
 
 def run_config(env: str, method: str, seed: int, steps: int, numerics: str, overrides=None) -> TD3Config:
@@ -70,7 +75,8 @@ def read_summary(env, method, seed, work: Path = WORK):
     return json.loads(p.read_text()) if p.is_file() else None
 
 
-def run_chunk(env, method, seed, steps, numerics, stop_at, work, overrides=None, crash_once=None) -> dict:
+def run_chunk(env, method, seed, steps, numerics, stop_at, work, overrides=None, crash_once=None,
+              snapshot_every=SNAPSHOT_EVERY) -> dict:
     """One chunk of one run, from its checkpoint to ``stop_at`` env steps (a Ray task).
 
     ``crash_once`` (tests only): a folder; the first attempt of each chunk trains half-way,
@@ -93,13 +99,23 @@ def run_chunk(env, method, seed, steps, numerics, stop_at, work, overrides=None,
             else:
                 ckpt.write_bytes(saved)
             os._exit(1)
-    return run_training(cfg, d, resume=ckpt.is_file(), quiet=True, stop_at=stop_at)
+    summary = run_training(cfg, d, resume=ckpt.is_file(), quiet=True, stop_at=stop_at)
+    if summary["steps"] % snapshot_every == 0:
+        snap = d / "snapshots" / f"checkpoint-{summary['steps']}.npz"
+        snap.parent.mkdir(exist_ok=True)
+        shutil.copyfile(ckpt, snap)
+    return summary
 
 
 def run_grid(runs, target, numerics="bf16", chunk=10_000, deadline=None, work: Path = WORK, address=None, cpus=None,
-             overrides=None, crash_once=None, on_chunk=lambda rows: None, sec_per_chunk=None) -> list[dict]:
+             overrides=None, crash_once=None, on_chunk=lambda rows: None, sec_per_chunk=None,
+             snapshot_every=SNAPSHOT_EVERY, together=None) -> list[dict]:
     """Train every ``(env, method, seed)`` of ``runs`` to ``target[env]`` steps, ``chunk`` steps
-    per Ray task; ``on_chunk(rows)`` after every chunk; returns :func:`collect`'s rows."""
+    per Ray task; ``on_chunk(rows)`` after every chunk; returns :func:`collect`'s rows.
+
+    ``together``: how many runs advance at once. None (all of them, the run furthest behind
+    first) leaves comparable runs at any stop; a number takes the runs in the order given and
+    starts the next one when one finishes, so the first ones are done early."""
     sec_per_chunk = dict(sec_per_chunk or {})
     pending = []
     for env, method, seed in runs:
@@ -107,24 +123,29 @@ def run_grid(runs, target, numerics="bf16", chunk=10_000, deadline=None, work: P
         reached = s["steps"] if s else 0
         if reached < target[env]:
             pending.append((reached / target[env], env, method, seed, reached))
-    pending.sort()  # the run furthest behind first
+    if together is None:
+        pending.sort()  # the run furthest behind first
+        together = len(pending)
+    later = pending[together:]
 
     def task(env, method, seed, reached):
         stop_at = min(reached + chunk, target[env])
         return (f"{env} {method} s{seed} -> {stop_at}",
                 (env, method, seed, target[env], numerics, stop_at, str(work), overrides,
-                 None if crash_once is None else str(crash_once)))
+                 None if crash_once is None else str(crash_once), snapshot_every))
 
     def on_result(label, args, summ):
         env, method, seed = args[:3]
         if isinstance(summ, BaseException):
             print(f"{time.strftime('%H:%M:%S')} {label}: failed: {summ}", flush=True)
-            return []
+            return [task(*later.pop(0)[1:])] if later else []
         print(f"{time.strftime('%H:%M:%S')} {env} {method} s{seed}: step {summ['steps']}  "
               f"last eval {summ['evals'][-1]['return'] if summ['evals'] else None}  "
               f"avg CR {summ['avg_cr']:.3f}", flush=True)
         on_chunk(collect(runs, target, work))
-        return [task(env, method, seed, summ["steps"])] if summ["steps"] < target[env] else []
+        if summ["steps"] < target[env]:
+            return [task(env, method, seed, summ["steps"])]
+        return [task(*later.pop(0)[1:])] if later else []  # this run is done: start the next one
 
     def stop() -> bool:  # no chunk may end after the deadline
         if deadline is None:
@@ -134,7 +155,7 @@ def run_grid(runs, target, numerics="bf16", chunk=10_000, deadline=None, work: P
 
     chunks = sum(-(-(target[e] - r) // chunk) for _, e, m, s, r in pending)
     with ray_session(address, cpus):
-        run_tasks(run_chunk, [task(e, m, s, r) for _, e, m, s, r in pending], on_result=on_result,
+        run_tasks(run_chunk, [task(e, m, s, r) for _, e, m, s, r in pending[:together]], on_result=on_result,
                   progress=Progress("gst_vs_pruning", chunks) if pending else None, stop=stop,
                   max_in_flight=cpus or os.cpu_count())
     if deadline is not None and stop():
@@ -246,6 +267,9 @@ def main(argv=None) -> int:
     ap.add_argument("--report-only", action="store_true", help="only rewrite the results from the run folders")
     ap.add_argument("--address", default=None, help="Ray cluster address (default: Ray embedded on this machine)")
     ap.add_argument("--cpus", type=int, default=None, help="cores of the embedded Ray (default: all)")
+    ap.add_argument("--together", type=int, default=None,
+                    help="runs that advance at once, taken in the order of --runs (default: all, so that a "
+                         "stop leaves comparable runs)")
     ap.add_argument("--results", default="gst_vs_pruning",
                     help="name of the result files bench/results/NAME.{json,md,png} (a partial set of runs "
                          "should not overwrite the recorded full set)")
@@ -257,6 +281,9 @@ def main(argv=None) -> int:
             print(f"gst_vs_pruning: error: --runs {env}:{method} is not allowed: METHOD must be one of "
                   f"{', '.join(METHODS)} and ENV one of {', '.join(COMPRESSION)}", file=sys.stderr)
             return 2
+    if args.together is not None and args.together < 1:
+        print(f"gst_vs_pruning: error: --together {args.together} is not allowed: give at least 1 run", file=sys.stderr)
+        return 2
     target = {"HalfCheetah-v5": args.steps_halfcheetah, "Humanoid-v5": args.steps_humanoid}
     deadline = None
     if args.deadline:
@@ -278,6 +305,7 @@ def main(argv=None) -> int:
         sec_per_chunk = {("HalfCheetah-v5", m): t for m, t in (("dense", 95), ("gmp", 115), ("gst", 130))}
         sec_per_chunk.update({("Humanoid-v5", m): t for m, t in (("dense", 160), ("gmp", 210), ("gst", 260))})
         run_grid(runs, target, args.numerics, args.chunk, deadline, address=args.address, cpus=args.cpus,
+                 together=args.together,
                  on_chunk=lambda rows: write_report(rows, meta, args.results),
                  sec_per_chunk={k: v for k, v in sec_per_chunk.items() if k in {(e, m) for e, m, _ in runs}})
     rows = collect(runs, target)

@@ -140,7 +140,7 @@ def test_td3_grid_resumes_a_killed_chunk_to_the_metrics_of_an_uninterrupted_run(
     whole = grid.run_grid(runs, target, chunk=400, work=tmp_path / "whole", cpus=2, overrides=tiny)
     crashes = tmp_path / "crashes"
     killed = grid.run_grid(runs, target, chunk=200, work=tmp_path / "killed", cpus=2, overrides=tiny,
-                           crash_once=crashes)
+                           crash_once=crashes, snapshot_every=200)
     assert len(list(crashes.glob("*.crashed"))) == 2  # both chunks lost their first worker
     assert killed[0]["steps"] == whole[0]["steps"] == 400
     drop = ("updates_per_s_this_session",)
@@ -149,3 +149,20 @@ def test_td3_grid_resumes_a_killed_chunk_to_the_metrics_of_an_uninterrupted_run(
     strip = lambda text: [{k: v for k, v in json.loads(x).items() if k not in ("wall_s", "time")}  # noqa: E731
                           for x in text.splitlines()]
     assert strip(metrics[0]) == strip(metrics[1]) and len(strip(metrics[0])) > 3
+    # every chunk end on a snapshot step keeps its checkpoint (the stage traces start from them)
+    run = tmp_path / "killed" / "HalfCheetah-v5-gst-s0"
+    assert sorted(p.name for p in (run / "snapshots").iterdir()) == ["checkpoint-200.npz", "checkpoint-400.npz"]
+    assert (run / "snapshots" / "checkpoint-400.npz").read_bytes() == (run / "checkpoint.npz").read_bytes()
+    assert not (tmp_path / "whole" / "HalfCheetah-v5-gst-s0" / "snapshots").exists()  # 400 is no multiple of 50k
+
+
+def test_td3_grid_together_finishes_runs_in_the_given_order(ray_local, tmp_path, capsys):
+    from bench import gst_vs_pruning as grid
+
+    tiny = dict(hidden=(16, 16), batch=16, start_steps=100, eval_every=100, eval_episodes=1, ckpt_every=100)
+    runs = [("HalfCheetah-v5", "gmp", 0), ("HalfCheetah-v5", "dense", 0)]
+    rows = grid.run_grid(runs, {"HalfCheetah-v5": 300}, chunk=100, work=tmp_path, cpus=2, overrides=tiny, together=1)
+    assert [(r["method"], r["steps"]) for r in rows] == [("gmp", 300), ("dense", 300)]
+    done = re.findall(r"HalfCheetah-v5 (\w+) s0: step (\d+)", capsys.readouterr().out)
+    assert done == [("gmp", "100"), ("gmp", "200"), ("gmp", "300"), ("dense", "100"), ("dense", "200"),
+                    ("dense", "300")]
