@@ -128,6 +128,23 @@ def test_same_seed_same_numbers():
             assert np.array_equal(la.W, lb.W) and np.array_equal(la.b, lb.b)
 
 
+def test_training_runs_blas_on_one_thread_whatever_the_caller_set():
+    """bf16 and fp32 multiply through BLAS, whose bits depend on its thread count: a run must be
+    the same bits under any OPENBLAS_NUM_THREADS (and when resumed under another)."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads():
+        return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+    cfg = TD3Config(hidden=(16, 16), batch=16, start_steps=300, steps=310, eval_every=10_000, numerics="bf16")
+    seen = []
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        Trainer(cfg).run(on_step=lambda t: seen.append(blas_threads()))
+        assert blas_threads() == before  # the caller's setting comes back
+    assert before and len(seen) == 310 and all(s == {1} for s in seen)
+
+
 # ----------------------------------------------------------------------------- the committed trace
 
 def test_committed_trace_schema_and_bits():
