@@ -179,8 +179,15 @@ def collect(runs, target_steps, work: Path = WORK) -> list[dict]:
     return out
 
 
+def _final_at(row, step) -> float | None:
+    """A run's final return as of ``step``: the mean of its last 3 evaluations up to it."""
+    ev = [e["return"] for e in row.get("evals", []) if e["step"] <= step][-3:]
+    return sum(ev) / len(ev) if ev else None
+
+
 def claims(rows) -> list[str]:
-    """One line per env/seed: GST vs GMP average CR and GST vs dense final return."""
+    """One line per env/seed: GST vs GMP average CR and GST vs dense final return, the returns
+    taken at the step all three runs have reached (runs in progress stand at different steps)."""
     lines = []
     keys = sorted({(r["env"], r["seed"]) for r in rows})
     for env, seed in keys:
@@ -190,19 +197,57 @@ def claims(rows) -> list[str]:
         p, d = by["gmp"], by["dense"]
         for name in sorted(m for m in by if m.startswith("gst")):
             g = by[name]
+            step = min(g["steps"], p["steps"], d["steps"])
+            fg, fd, fp = (_final_at(r, step) for r in (g, d, p))
             dcr = 100 * (g["avg_cr"] - p["avg_cr"])
-            ratio = (g["final_return"] / d["final_return"]) if d["final_return"] else float("nan")
-            lines.append(f"{env} seed {seed} @ {min(g['steps'], p['steps'], d['steps'])} steps: "
-                         f"avg CR {name} {g['avg_cr']:.3f} vs gmp {p['avg_cr']:.3f} ({dcr:+.1f} %p, target >= +25); "
-                         f"final return {name} {g['final_return']} / dense {d['final_return']} = {ratio:.2f} "
-                         f"(target >= 0.95); gmp {p['final_return']}")
+            ratio = fg / fd if fg is not None and fd else float("nan")
+            show = lambda x: "-" if x is None else f"{x:.1f}"  # noqa: E731
+            lines.append(f"{env} seed {seed} @ {step} steps (returns: last 3 evaluations up to it): "
+                         f"avg CR {name} {g['avg_cr']:.3f} vs gmp {p['avg_cr']:.3f} ({dcr:+.1f} %p, target >= +25; "
+                         f"each run's own average to its own step); final return {name} {show(fg)} / dense "
+                         f"{show(fd)} = {ratio:.2f} (target >= 0.95); gmp {show(fp)}")
     return lines
+
+
+#: the issue's targets: mean CR gap GST - GMP (points), GST's mean final return over dense's,
+#: and the least any one seed's GST final return may be of its own dense seed's
+TARGETS = {"cr_gap_points": 25.0, "return_ratio": 0.95, "seed_return_ratio": 0.85}
+
+
+def verdict(rows) -> list[dict]:
+    """Per env and GST method, over the seeds whose dense, GMP and GST runs all reached their
+    target steps: mean average CR gap GST - GMP (points), mean final return of GST over that of
+    dense, the lowest per-seed GST / dense ratio, and whether each target is met."""
+    out = []
+    for env in sorted({r["env"] for r in rows}):
+        done = [r for r in rows if r["env"] == env and r["finished"]]
+        for name in sorted({r["method"] for r in done if r["method"].startswith("gst")}):
+            seeds = sorted(s for s in {r["seed"] for r in done}
+                           if {"dense", "gmp", name} <= {r["method"] for r in done if r["seed"] == s})
+            if not seeds:
+                continue
+            by = {(r["method"], r["seed"]): r for r in done}
+            mean = lambda m, key: sum(by[m, s][key] for s in seeds) / len(seeds)  # noqa: E731
+            gap = 100 * (mean(name, "avg_cr") - mean("gmp", "avg_cr"))
+            ratio = mean(name, "final_return") / mean("dense", "final_return")
+            per_seed = {s: by[name, s]["final_return"] / by["dense", s]["final_return"] for s in seeds}
+            out.append({"env": env, "method": name, "seeds": seeds, "steps": by["dense", seeds[0]]["target_steps"],
+                        "avg_cr": {m: round(mean(m, "avg_cr"), 4) for m in ("dense", "gmp", name)},
+                        "final_return": {m: round(mean(m, "final_return"), 1) for m in ("dense", "gmp", name)},
+                        "cr_gap_points": round(gap, 2), "return_ratio": round(ratio, 3),
+                        "seed_return_ratio": {s: round(v, 3) for s, v in per_seed.items()},
+                        "met": {"cr_gap_points": gap >= TARGETS["cr_gap_points"],
+                                "return_ratio": ratio >= TARGETS["return_ratio"],
+                                "seed_return_ratio": min(per_seed.values()) >= TARGETS["seed_return_ratio"]}})
+    return out
 
 
 def write_report(rows, meta, name: str = "gst_vs_pruning") -> None:
     doc = dict(meta)
     doc["runs"] = rows
     doc["claims"] = claims(rows)
+    doc["targets"] = TARGETS
+    doc["verdict"] = verdict(rows)
     md = ["# GST vs gradual magnitude pruning vs dense (TD3, bf16 numerics)", "",
           f"Recorded {meta['date']} on {meta['machine']['processor']} ({meta['machine']['cpus']} CPUs), "
           "one Ray task per 10k-step chunk of a run, one task per core (`OPENBLAS_NUM_THREADS=1`). "
@@ -214,6 +259,21 @@ def write_report(rows, meta, name: str = "gst_vs_pruning") -> None:
         md.append(f"| {r['env']} | {r['method']} | {r['seed']} | {r['steps']} | {r['target_steps']} | "
                   f"{r['avg_cr']:.3f} | {r['final_cr']:.3f} | {r['final_return']} | {r['best_return']} |")
     md += [""] + [f"- {c}" for c in doc["claims"]] + [""]
+    md += ["## Against the targets (finished seeds only)", "",
+           f"Targets: mean CR gap >= +{TARGETS['cr_gap_points']:.0f} points, GST mean final return >= "
+           f"{TARGETS['return_ratio']:.0%} of dense's, no seed below {TARGETS['seed_return_ratio']:.0%} of its own "
+           "dense seed.", ""]
+    if doc["verdict"]:
+        md += ["| env | method | seeds | steps | avg CR gmp | avg CR gst | gap (points) | return gst / dense | "
+               "lowest seed | met |", "|---|---|---|---:|---:|---:|---:|---:|---:|---|"]
+        for v in doc["verdict"]:
+            met = ", ".join(f"{k} {'yes' if ok else 'no'}" for k, ok in v["met"].items())
+            md.append(f"| {v['env']} | {v['method']} | {','.join(map(str, v['seeds']))} | {v['steps']} | "
+                      f"{v['avg_cr']['gmp']:.3f} | {v['avg_cr'][v['method']]:.3f} | {v['cr_gap_points']:+.1f} | "
+                      f"{v['return_ratio']:.2f} | {min(v['seed_return_ratio'].values()):.2f} | {met} |")
+    else:
+        md.append("No seed has all of dense, GMP and GST finished yet.")
+    md.append("")
     write_results(name, doc, "\n".join(md))
     try:
         plot(rows, RESULTS / f"{name}.png")
@@ -234,7 +294,7 @@ def plot(rows, path: Path) -> None:
         for r in rows:
             if r["env"] != env:
                 continue
-            ls = "-" if r["seed"] == 0 else "--"
+            ls = ("-", "--", ":", "-.")[r["seed"] % 4]
             ev = r["evals"]
             axes[0][j].plot([e["step"] for e in ev], [e["return"] for e in ev], ls, color=colors[r["method"]],
                             label=f"{r['method']} s{r['seed']}")

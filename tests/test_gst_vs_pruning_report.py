@@ -1,0 +1,42 @@
+"""The long-run report's verdict against issue 14's targets (bench/gst_vs_pruning.verdict), on hand-made rows."""
+
+import pytest
+
+from bench.gst_vs_pruning import verdict
+
+
+def _row(method, seed, avg_cr, final_return, steps=300_000, target=300_000, env="HalfCheetah-v5"):
+    return {"env": env, "method": method, "seed": seed, "steps": steps, "target_steps": target,
+            "finished": steps >= target, "avg_cr": avg_cr, "final_return": final_return}
+
+
+def test_means_gap_and_lowest_seed_by_hand():
+    rows = [_row("dense", 0, 0.0, 6000.0), _row("gmp", 0, 0.60, 5900.0), _row("gst-cp", 0, 0.88, 5400.0),
+            _row("dense", 1, 0.0, 4000.0), _row("gmp", 1, 0.62, 4100.0), _row("gst-cp", 1, 0.90, 4300.0)]
+    (v,) = verdict(rows)
+    # gap: (0.89 - 0.61) * 100 = 28 points; return ratio (5400 + 4300) / (6000 + 4000) = 0.97
+    assert v["cr_gap_points"] == pytest.approx(28.0) and v["return_ratio"] == pytest.approx(0.97)
+    assert v["seed_return_ratio"] == {0: 0.9, 1: 1.075} and v["seeds"] == [0, 1]
+    assert v["met"] == {"cr_gap_points": True, "return_ratio": True, "seed_return_ratio": True}
+
+
+def test_unfinished_runs_do_not_count_and_a_weak_seed_fails_its_target():
+    rows = [_row("dense", 0, 0.0, 6000.0), _row("gmp", 0, 0.70, 5900.0), _row("gst-cp", 0, 0.88, 4800.0),
+            _row("dense", 1, 0.0, 4000.0), _row("gmp", 1, 0.62, 4100.0), _row("gst-cp", 1, 0.90, 9000.0, steps=100_000)]
+    (v,) = verdict(rows)
+    assert v["seeds"] == [0]  # seed 1's GST run has not reached its target
+    assert v["cr_gap_points"] == pytest.approx(18.0) and v["return_ratio"] == pytest.approx(0.8)
+    assert v["met"] == {"cr_gap_points": False, "return_ratio": False, "seed_return_ratio": False}
+    assert verdict([_row("dense", 0, 0.0, 1.0), _row("gst-cp", 0, 0.9, 1.0)]) == []  # no GMP run: no verdict
+
+
+def test_interim_claims_compare_returns_at_the_step_all_runs_reached():
+    from bench.gst_vs_pruning import claims
+
+    ev = lambda *pairs: [{"step": s, "return": r} for s, r in pairs]  # noqa: E731
+    rows = [{**_row("dense", 0, 0.0, None, steps=60_000), "evals": ev((40_000, 10), (50_000, 20), (60_000, 900))},
+            {**_row("gmp", 0, 0.1, None, steps=50_000), "evals": ev((40_000, 30), (50_000, 40))},
+            {**_row("gst-cp", 0, 0.86, None, steps=50_000), "evals": ev((40_000, 15), (50_000, 15))}]
+    (line,) = claims(rows)
+    # at 50k: gst-cp 15 / dense 15 (dense's 60k evaluation is left out) = 1.00
+    assert "@ 50000 steps" in line and "final return gst-cp 15.0 / dense 15.0 = 1.00" in line and "gmp 35.0" in line
