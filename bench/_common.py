@@ -5,25 +5,32 @@ A benchmark script starts with::
     import sys
     from pathlib import Path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from bench._common import ROOT, run_info, write_results  # noqa: E402
+    from bench._common import ROOT, bench_parser, stamp, write_results  # noqa: E402
 
-and ends with ``write_results("name", doc, markdown)``. The pieces:
+parses its options with ``bench_parser(__doc__)`` and ends with
+``write_results("name", {**stamp("name", packages), ...}, markdown)``. The pieces:
 
+* :func:`bench_parser`: the command line's parser: the docstring's first paragraph as its
+  description, and a bad option value reported on one line with exit status 2;
+* :func:`stamp`: the ``benchmark`` name and the run stamp (:func:`run_info`) a result file starts with;
 * :func:`run_info`: the ``machine`` / ``versions`` / ``date`` block every result file carries;
 * :func:`synth_records` and :func:`area_ge`: a block's synthesis figures, read from its
   ``omnidrl synth`` report (``flows.synth.report_path``, named by the config's full hash) and
   synthesized first when the report lacks the target;
-* :func:`write_results`: ``bench/results/<name>.json`` and, if given, ``<name>.md``;
+* :func:`write_results` and :func:`read_results`: ``bench/results/<name>.json`` and, if given,
+  ``<name>.md``;
 * :func:`td3_layer_sizes`: the layer widths of the TD3 networks the benchmarks are shaped after;
 * :func:`sram_ge`: the area of black-boxed SRAM in the SRAM model of docs/ecim.md.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
 import subprocess
+import sys
 import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -36,8 +43,32 @@ WORK = ROOT / "build" / "bench"
 # in the project's GE unit (NanGate45 NAND2_X1 = 0.798 um^2) that is 1.517 GE per bit.
 SRAM_GE_PER_BIT = 1.0 / 0.826 / 0.798
 
-__all__ = ["ROOT", "RESULTS", "WORK", "utc_now", "run_info", "synth_records", "area_ge", "write_results",
-           "td3_layer_sizes", "SRAM_GE_PER_BIT", "sram_ge"]
+__all__ = ["ROOT", "RESULTS", "WORK", "bench_parser", "utc_now", "run_info", "stamp", "synth_records", "area_ge",
+           "write_results", "read_results", "td3_layer_sizes", "SRAM_GE_PER_BIT", "sram_ge"]
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message):  # argparse prints its usage first by default: one line instead
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+def bench_parser(doc: str, **kwargs) -> argparse.ArgumentParser:
+    """The argument parser of a benchmark script whose module docstring is ``doc``.
+
+    Its description is the docstring's first paragraph (whitespace joined), and every error,
+    argparse's own (``--beats x``) or the script's ``parser.error(...)``, is one line
+    ``PROG: error: MESSAGE`` on stderr and exit status 2.
+
+    Parameters
+    ----------
+    doc : str
+        The script's ``__doc__``.
+    **kwargs
+        Passed to :class:`argparse.ArgumentParser` (``prog``, ``epilog``, ...).
+    """
+    first = " ".join(doc.strip().split("\n\n")[0].split())
+    return _OneLineParser(description=first, **kwargs)
 
 
 def utc_now() -> str:
@@ -77,6 +108,11 @@ def run_info(packages=("numpy",), tools: dict[str, list[str]] | None = None) -> 
     return {"machine": machine, "versions": versions, "date": utc_now()}
 
 
+def stamp(benchmark: str, packages=("numpy",), tools: dict[str, list[str]] | None = None) -> dict:
+    """``{"benchmark": benchmark, **run_info(packages, tools)}``: the start of a result file."""
+    return {"benchmark": benchmark, **run_info(packages, tools)}
+
+
 def synth_records(cfg, target: str = "generic", *, synthesize_missing: bool = True) -> dict[str, dict]:
     """``metric -> record`` of ``cfg``'s synthesis report for ``target`` (``{}`` if there is none).
 
@@ -110,6 +146,12 @@ def write_results(name: str, doc: dict, markdown: str | None = None) -> Path:
         path.with_suffix(".md").write_text(markdown if markdown.endswith("\n") else markdown + "\n")
     print(f"written: {path.relative_to(ROOT)}" + (" (and .md)" if markdown is not None else ""))
     return path
+
+
+def read_results(name: str) -> dict | None:
+    """The recorded ``bench/results/<name>.json``, or None when there is none."""
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
 
 
 def td3_layer_sizes(obs: int = 17, act: int = 6, hidden=(256, 256)) -> dict[str, list[int]]:

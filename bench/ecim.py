@@ -21,7 +21,6 @@ Figures (one summary line each, all recorded in bench/results/ecim.json and ecim
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -30,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import ROOT, area_ge, run_info, td3_layer_sizes, write_results  # noqa: E402
+from bench._common import ROOT, area_ge, bench_parser, stamp, td3_layer_sizes, write_results  # noqa: E402
 from golden.bf16 import f32_to_bf16  # noqa: E402
 from golden.mfec import (MfecParams, f64_dot, fp32_seq_dot, mfec_dot_detail, rel_error,  # noqa: E402
                          training_dot_operands)
@@ -209,7 +208,7 @@ def hw_check(loads: int, dots: int) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = bench_parser(__doc__)
     ap.add_argument("--quick", action="store_true", help="fewer dot products, no guard sweep beyond 3 values")
     ap.add_argument("--no-synth", action="store_true", help="skip synthesis (area figures left out)")
     ap.add_argument("--no-hw", action="store_true", help="skip the Verilator replay of TD3 dot products")
@@ -234,7 +233,7 @@ def main(argv=None) -> int:
 
     e = errors["all"]
     result = {
-        "benchmark": "ecim", **run_info(("numpy", "amaranth", "pyosys")), "data": source,
+        **stamp("ecim", ("numpy", "amaranth", "pyosys")), "data": source,
         "config": EcimConfig().to_dict(),
         "p999_rel_err_vs_f64": e["mfec_vs_f64"]["p999"],
         "p999_rel_err_fp32seq_bf16_vs_f64": e["fp32seq_bf16_vs_f64"]["p999"],

@@ -23,7 +23,6 @@ bench/results/emd_integrity.json (plus .md).
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -32,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import ROOT, RESULTS, run_info, synth_records, td3_layer_sizes, write_results  # noqa: E402
+from bench._common import RESULTS, ROOT, bench_parser, stamp, synth_records, td3_layer_sizes, write_results  # noqa: E402
 from golden import emd  # noqa: E402
 from golden.bf16 import f32_to_bf16  # noqa: E402
 from golden.codes import EmdDecoderError  # noqa: E402
@@ -168,7 +167,7 @@ def integrity(source: str, tensors, trials: int = 625, stream_values: int = 512,
         cost[bits] = {"bits_per_stream": bits, "streams": len(tensors), "extra_bits": extra,
                       "extra_bits_per_value": extra / n_values, "relative": extra / plain_bits,
                       "relative_at_stream_values": bits / float(np.mean(trial_bits))}
-    return {"benchmark": "emd_integrity", **run_info(("numpy",)), "tensor_source": source,
+    return {**stamp("emd_integrity", ("numpy",)), "tensor_source": source,
             "format": emd.DEFAULT.label(), "word_bits": word_bits, "stream_values": stream_values, "seed": seed,
             "classes": classes, "total": total, "cost": cost, "values": n_values,
             "plain_bits_per_value": plain_bits / n_values, "codes": [c.name for c in EmdDecoderError]}
@@ -202,7 +201,7 @@ def _integrity_markdown(res: dict) -> str:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = bench_parser(__doc__)
     ap.add_argument("--quick", action="store_true", help="smaller sweep")
     ap.add_argument("--no-synth", action="store_true", help="run no synthesis: area only from the reports that exist")
     ap.add_argument("--integrity-only", action="store_true", help="only the bit-flip detection and CRC cost figures")
@@ -284,7 +283,7 @@ def main(argv=None):
         by_kind[kind]["best_format_bits_per_exponent"] = kind_best[kind]["bits_per_exponent"]
 
     result = {
-        "benchmark": "emd_ratio", **run_info(("numpy", "amaranth", "pyosys")),
+        **stamp("emd_ratio", ("numpy", "amaranth", "pyosys")),
         "tensor_source": source, "tensors": len(rows), "values": n_total,
         "default_format": emd.DEFAULT.label(), "simple_format": emd.SIMPLE.label(), "sweep_best_format": best_fmt.label(),
         **summary, "by_kind": by_kind, "sweep_grid": grid, "sweep_top10": sweep[:10], "per_tensor": rows,

@@ -1,7 +1,7 @@
 """Energy per TD3 update and its ablations on the OmniDRL top (``golden.energy``).
 
-Usage: ``python bench/energy.py`` (the machine-model runs come from bench/results/energy_runs.json
-when present, else they run, about 20-60 s each, and are added to it).
+Usage: ``python bench/energy.py`` (the machine-model runs come from bench/results/machine_runs/
+when present, else they run, 1-2 min each, and are added to it; ``flows.run_cache``).
 
 HalfCheetah-v5 networks, batch 256, one complete TD3 update (``golden.workloads``), on the
 ``default`` and ``paper`` presets (and ``tiny`` for the PE-array-size plot). Every figure is
@@ -23,18 +23,17 @@ Writes bench/results/energy.json and .md, energy_ablations.png and energy_vs_arr
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import RESULTS, run_info, write_results  # noqa: E402
+from bench._common import RESULTS, bench_parser, stamp, write_results  # noqa: E402
 from flows.energy import (GATE_TOGGLES, PUBLISHED, RUN_CACHES, gate_note, mfec_figures, recorded_synthesis,  # noqa: E402
                           side_by_side)
-from golden.energy import load_table, update_energy  # noqa: E402
-from golden.run_cache import cached_run  # noqa: E402
+from flows.run_cache import cached_run  # noqa: E402
+from golden.energy import EnergyTableError, load_table, update_energy  # noqa: E402
 from hdl.omnidrl import OmniDRLConfig  # noqa: E402
 
 WORKLOADS = ("halfcheetah-dense", "halfcheetah-circ", "halfcheetah-sparse")
@@ -136,11 +135,16 @@ def plot_vs_array(points, path):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = bench_parser(__doc__)
     ap.add_argument("--table", help="energy table (default golden/energy_table.toml)")
     ap.add_argument("--max-dots", type=int, default=1000, help="MFEC dot products per layer and pass (default 1000)")
     args = ap.parse_args(argv)
-    table = load_table(args.table)
+    if args.max_dots < 1:
+        ap.error(f"--max-dots {args.max_dots} is not allowed: give a positive number of dot products")
+    try:
+        table = load_table(args.table)
+    except EnergyTableError as exc:
+        ap.error(f"--table: {exc}")
     rows, emd, by_preset, points = [], {}, {}, []
     for preset in ("tiny",) + PRESETS:
         # tiny's B buffer (1,024 words) is too small for HalfCheetah (16,384 words in layer 2 at k = 4)
@@ -173,7 +177,7 @@ def main(argv=None) -> int:
     gate_file = json.loads(GATE_TOGGLES.read_text()) if gate else None
     side = side_by_side(hcfg, head, by_preset[hp]["synth"], mfec, table)
     doc = {
-        "benchmark": "energy", **run_info(("numpy", "matplotlib")),
+        **stamp("energy", ("numpy", "matplotlib")),
         "setup": "HalfCheetah-v5 networks 17-256-256-6 / 23-256-256-1, batch 256, one complete TD3 update "
                  "(golden.workloads); events from the machine model's counters (equal to the RTL's); energies "
                  f"from {Path(table.path).name}; clock {table['clock']:.0f} MHz; headline = {hp} preset, {hw}",

@@ -22,7 +22,6 @@ docs/gate_toggles.md) and gate_toggles.md.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -30,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import RESULTS, run_info, write_results  # noqa: E402
+from bench._common import RESULTS, bench_parser, run_info, write_results  # noqa: E402
 from flows import toggles  # noqa: E402
 from hdl.ecim import EcimConfig  # noqa: E402
 from hdl.emd import EmdEncoderConfig  # noqa: E402
@@ -146,7 +145,7 @@ LIMITS = [
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = bench_parser(__doc__)
     ap.add_argument("--quick", action="store_true", help="a few hundred operations per block")
     ap.add_argument("--blocks", default=",".join(BLOCKS),
                     help=f"comma-separated subset of {', '.join(BLOCKS)} (the others keep their last figures)")

@@ -23,14 +23,13 @@ the evaluation curve.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import RESULTS, WORK as BENCH_WORK, run_info, write_results  # noqa: E402
+from bench._common import RESULTS, WORK as BENCH_WORK, bench_parser, stamp, write_results  # noqa: E402
 from golden.run_td3 import CHECKPOINT, run_training  # noqa: E402
 from golden.td3 import TD3Config  # noqa: E402
 
@@ -134,7 +133,7 @@ def collect() -> list[dict]:
 
 
 def write_report(rows: list[dict]) -> None:
-    doc = {"benchmark": "gst_probes", **run_info(("numpy", "gymnasium", "mujoco")),
+    doc = {**stamp("gst_probes", ("numpy", "gymnasium", "mujoco")),
            "settings": "TD3 defaults (256-256, lr 3e-4, batch 256, 25k random steps, eval every 5k x 10 "
                        "episodes), bf16 numerics; fields per probe in `settings`; final_return = mean of the "
                        "last 3 evaluations; return_vs_dense = final_return / the dense probe's at the same "
@@ -180,14 +179,13 @@ def plot(rows: list[dict], path: Path) -> None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = bench_parser(__doc__)
     ap.add_argument("probes", nargs="*", help=f"probe names, run in order: {', '.join(PROBES)}")
     ap.add_argument("--report-only", action="store_true", help="only rewrite the results from the probe folders")
     args = ap.parse_args(argv)
     for name in args.probes:
         if name not in PROBES:
-            print(f"gst_probes: error: probe {name!r} is not defined; probes are {', '.join(PROBES)}", file=sys.stderr)
-            return 2
+            ap.error(f"probe {name!r} is not defined; probes are {', '.join(PROBES)}")
     if not args.report_only:
         for name in args.probes:
             d = WORK / name

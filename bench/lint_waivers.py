@@ -12,7 +12,6 @@ Usage: ``python bench/lint_waivers.py [--before-commit c068393]`` (about 25 minu
 and ``.md``.
 """
 
-import argparse
 import collections
 import re
 import subprocess
@@ -23,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import ROOT, run_info, write_results  # noqa: E402
+from bench._common import ROOT, bench_parser, run_info, write_results  # noqa: E402
 from flows.generate import generate_component_verilog, generate_verilog, resolve_config  # noqa: E402
 from flows.lint import WAIVERS, waiver_files  # noqa: E402
 from hdl.registry import BLOCKS, get_block  # noqa: E402
@@ -52,7 +51,7 @@ def planted(directory: Path) -> list[tuple[str, Path, str]]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--before-commit", default="c068393", help="commit holding the old waiver list")
     args = parser.parse_args()
     t0 = time.time()

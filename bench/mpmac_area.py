@@ -14,14 +14,13 @@ Usage: ``python bench/mpmac_area.py [--no-synth]``. Writes ``golden/data/mpmac_a
 runtime instance) and ``bench/results/mpmac_area.md``.
 """
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import ROOT, run_info, synth_records, write_results  # noqa: E402
+from bench._common import ROOT, bench_parser, run_info, synth_records, write_results  # noqa: E402
 from golden.mpmac import AREA_TABLE, MAX_BITS, acc_bits_for, dot_cycles, load_area_table  # noqa: E402
 from hdl.mpmac import MpMacConfig  # noqa: E402
 
@@ -84,7 +83,7 @@ def render_markdown(table: dict, runtime: dict) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--no-synth", action="store_true", help="only read the reports there are")
     args = parser.parse_args()
     info = run_info(("numpy", "amaranth", "pyosys"), tools={"opensta": ["sta", "-version"]})

@@ -26,7 +26,6 @@ into every other) is 3-4 times the mutants for little extra information.
 
 from __future__ import annotations
 
-import argparse
 import ast
 import json
 import re
@@ -38,7 +37,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench._common import ROOT, run_info, utc_now, write_results  # noqa: E402
+from bench._common import ROOT, bench_parser, run_info, utc_now, write_results  # noqa: E402
 
 WORK = ROOT / "build" / "mutation"
 TREE = WORK / "tree"
@@ -689,7 +688,7 @@ def update_doc(files: dict) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--files", nargs="+", default=list(SCOPE), choices=list(SCOPE), metavar="FILE",
                         help=f"files to mutate (default: all in scope: {' '.join(SCOPE)})")
     parser.add_argument("--fresh", action="store_true", help="discard saved sessions and start over")

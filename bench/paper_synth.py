@@ -17,14 +17,13 @@ Usage: ``python bench/paper_synth.py [--preset P] [--blocks a,b] [--no-synth]``;
 ``bench/results/paper_synth.json`` and ``.md``.
 """
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import RESULTS, run_info, synth_records, write_results  # noqa: E402
+from bench._common import RESULTS, bench_parser, run_info, synth_records, write_results  # noqa: E402
 from flows.generate import resolve_config  # noqa: E402
 from hdl.registry import BLOCKS  # noqa: E402
 
@@ -80,7 +79,7 @@ def common_clock_table(doc: dict) -> list[str]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--no-synth", action="store_true", help="only read the reports there are")
     parser.add_argument("--preset", default="paper", help="the preset to record (default: paper)")
     parser.add_argument("--blocks", default=",".join(sorted(BLOCKS)),

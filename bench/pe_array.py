@@ -25,8 +25,6 @@ Usage: ``python bench/pe_array.py [--preset default] [--no-synth | --reuse-synth
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -34,8 +32,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import (RESULTS, area_ge, run_info, sram_ge, synth_records, td3_layer_sizes,  # noqa: E402
-                           write_results)
+from bench._common import (area_ge, bench_parser, read_results, run_info, sram_ge, synth_records,  # noqa: E402
+                           td3_layer_sizes, write_results)
 from golden.pe_array import ceil_div, cycle_model, sequence_cycles  # noqa: E402
 from hdl.pe_array import PEArrayConfig  # noqa: E402
 
@@ -351,7 +349,7 @@ def markdown(res: dict) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = bench_parser(__doc__)
     ap.add_argument("--preset", default="default", help="array for the cycle figures")
     ap.add_argument("--no-synth", action="store_true", help="run no synthesis; keep the recorded area figures")
     ap.add_argument("--synth-presets", nargs="+", default=["tiny"],
@@ -364,7 +362,7 @@ def main(argv=None) -> int:
     ap.add_argument("--trace", type=int, default=0, metavar="BATCH",
                     help="also verify every trace layer on Verilator with BATCH batch rows (slow)")
     args = ap.parse_args(argv)
-    previous = json.loads((RESULTS / "pe_array.json").read_text()) if (RESULTS / "pe_array.json").exists() else {}
+    previous = read_results("pe_array") or {}
     cfg = PEArrayConfig.preset(args.preset)
     shape = cfg  # golden reads rows, cols and block_size from the config
     variants = {"256-256": (256, 256), "400-300": (400, 300)}

@@ -29,7 +29,6 @@ longer. ``--costs reram`` runs without the MAC table; ``--mac-table`` names it.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -38,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import RESULTS, WORK, run_info, write_results  # noqa: E402
+from bench._common import RESULTS, WORK, bench_parser, run_info, write_results  # noqa: E402
 from golden.quant_cost import make_cost, plan_cost  # noqa: E402
 from golden.quant_nets import make_net, uniform_plan  # noqa: E402
 from golden.quant_search import run_search  # noqa: E402
@@ -263,7 +262,7 @@ def report(args, nets_cache=None):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = bench_parser(__doc__)
     ap.add_argument("--episodes", type=int, default=160)
     ap.add_argument("--budget", type=float, default=0.5)
     ap.add_argument("--costs", type=lambda s: tuple(s.split(",")), default=COSTS)

@@ -10,7 +10,6 @@ Usage: ``python bench/sim_speed.py [--pairs 20000] [--repeats 3]``; writes
 ``bench/results/sim_speed.json``.
 """
 
-import argparse
 import re
 import statistics
 import sys
@@ -20,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import run_info, write_results  # noqa: E402
+from bench._common import bench_parser, run_info, write_results  # noqa: E402
 from golden.bf16 import dots  # noqa: E402
 from hdl.pe import PE, PEConfig  # noqa: E402
 from tb.amsim import run_stream_test  # noqa: E402
@@ -54,7 +53,7 @@ def amaranth_speed(cfg: PEConfig, pairs: int) -> float:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = bench_parser(__doc__)
     ap.add_argument("--pairs", type=int, default=20000, help="operand pairs per run (cocotb simulators)")
     ap.add_argument("--amaranth-pairs", type=int, default=5000, help="operand pairs per Amaranth-simulator run")
     ap.add_argument("--repeats", type=int, default=3)

@@ -16,7 +16,6 @@ Writes bench/results/soak.json and soak.md.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import run_info, write_results  # noqa: E402
+from bench._common import bench_parser, read_results, stamp, write_results  # noqa: E402
 
 
 def _jobs(gap: float, stall: float, malformed: int, scale: float):
@@ -168,7 +167,7 @@ def _preset_of(cfg) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = bench_parser(__doc__)
     ap.add_argument("--beats", type=int, default=1_000_000, help="output beats per stream block (default 1,000,000)")
     ap.add_argument("--blocks", default="", help="comma-separated names to run (default: all)")
     ap.add_argument("--malformed", type=int, default=5000, help="inputs of each malformed set (default 5000)")
@@ -181,8 +180,9 @@ def main(argv=None) -> int:
                     help="keep the other blocks of the existing results file (run only --blocks, replace theirs)")
     args = ap.parse_args(argv)
     if args.render:
-        from bench._common import RESULTS  # noqa: PLC0415
-        res = json.loads((RESULTS / f"{args.out}.json").read_text())
+        res = read_results(args.out)
+        if res is None:
+            ap.error(f"--render: there is no bench/results/{args.out}.json to render (--out {args.out!r})")
         write_results(args.out, res, _markdown(res))
         return 0
     for opt, v in (("--gap", args.gap), ("--stall", args.stall)):
@@ -196,11 +196,10 @@ def main(argv=None) -> int:
     unknown = [b for b in wanted if b not in names]
     if unknown:
         ap.error(f"--blocks {','.join(unknown)} is not allowed; choose from {', '.join(names)}")
-    res = {"benchmark": "soak", **run_info(("numpy", "amaranth", "cocotb")), "simulator": "verilator",
+    res = {**stamp("soak", ("numpy", "amaranth", "cocotb")), "simulator": "verilator",
            "target_beats": args.beats, "gap": args.gap, "stall": args.stall, "blocks": {}, "sets": {}}
-    from bench._common import RESULTS  # noqa: PLC0415
-    if args.keep and (RESULTS / f"{args.out}.json").exists():
-        old = json.loads((RESULTS / f"{args.out}.json").read_text())
+    old = read_results(args.out) if args.keep else None
+    if old is not None:
         res["blocks"], res["sets"] = old.get("blocks", {}), old.get("sets", {})
         res["runs"] = old.get("runs", []) + [{"date": old.get("date"), "seconds": old.get("seconds")}]
     t0 = time.perf_counter()

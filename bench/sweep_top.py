@@ -19,14 +19,13 @@ the recorded figure, *after* is recomputed from ``bench/results/paper_synth.json
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import RESULTS, ROOT, run_info, write_results  # noqa: E402
+from bench._common import RESULTS, ROOT, bench_parser, stamp, write_results  # noqa: E402
 from flows.sweep import load_spec, run_sweep, spec_from_args  # noqa: E402
 
 SPEC = ROOT / "bench" / "sweeps" / "top_td3.toml"
@@ -67,7 +66,7 @@ def validate_split(address, cpus, run: bool = True) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = bench_parser(__doc__)
     ap.add_argument("--address", default=None, help="Ray cluster address (default: Ray embedded here)")
     ap.add_argument("--cpus", type=int, default=None, help="cores of the embedded Ray")
     ap.add_argument("--skip-validation", action="store_true", help="leave the split-vs-whole check out")
@@ -80,7 +79,7 @@ def main(argv=None) -> int:
     validation = None if args.skip_validation else validate_split(args.address, args.cpus, run)
     doc = run_sweep(spec, RESULTS, "sweep_top", address=args.address, cpus=args.cpus, run=run)
     done = [p for p in doc["points"] if not p["errors"] and not p.get("pending")]
-    summary = {"benchmark": "sweep", **run_info(("numpy", "amaranth", "pyosys", "ray")),
+    summary = {**stamp("sweep", ("numpy", "amaranth", "pyosys", "ray")),
                "spec": str(SPEC.relative_to(ROOT)), "workload": spec.workloads[0],
                "points": len(doc["points"]), "points_complete": len(done),
                "pareto_points": doc["pareto"],

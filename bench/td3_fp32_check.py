@@ -13,14 +13,13 @@ to 100k steps and whether it reached 4,000.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import WORK as BENCH_WORK, run_info, write_results  # noqa: E402
+from bench._common import WORK as BENCH_WORK, bench_parser, run_info, write_results  # noqa: E402
 from golden.run_td3 import CHECKPOINT, run_training  # noqa: E402
 from golden.td3 import TD3Config  # noqa: E402
 
@@ -30,7 +29,7 @@ STEPS = 100_000
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = bench_parser(__doc__)
     ap.add_argument("--seeds", default="0", help="comma list of seeds (default 0)")
     ap.add_argument("--run-dir", default=None,
                     help="use this run folder for a single seed (e.g. one made by `omnidrl train`)")

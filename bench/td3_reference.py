@@ -34,7 +34,6 @@ point: its first step moves a weight by about ``lr * sign(g)`` whatever the size
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -44,7 +43,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import ROOT, utc_now  # noqa: E402
+from bench._common import ROOT, bench_parser, utc_now  # noqa: E402
 
 OUT = ROOT / "tests" / "data" / "td3_reference.npz"
 
@@ -283,7 +282,7 @@ def build(seed: int) -> tuple[dict[str, np.ndarray], dict]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = bench_parser(__doc__)
     ap.add_argument("--seed", type=int, default=0, help="seed of weights, batches and noise")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)

@@ -14,7 +14,6 @@ Writes ``bench/results/td3_speed.json`` (machine, versions, date, raw timings).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -26,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import RESULTS, WORK, run_info, utc_now, write_results  # noqa: E402
+from bench._common import RESULTS, WORK, bench_parser, stamp, utc_now, write_results  # noqa: E402
 from golden.td3 import ReplayBuffer, TD3Agent, TD3Config  # noqa: E402
 
 OBS, ACT = 17, 6
@@ -158,7 +157,7 @@ def agreement(steps: int, start: int, seeds: tuple, hidden: tuple, save=lambda d
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = bench_parser(__doc__)
     ap.add_argument("--updates", type=int, default=300, help="updates per timing (fp32, bf16, torch)")
     ap.add_argument("--exact-updates", type=int, default=10, help="updates per timing in bf16-exact")
     ap.add_argument("--reps", type=int, default=3)
@@ -206,7 +205,7 @@ def main(argv=None) -> int:
         r = med[f"fp32/{method}"] / med[f"bf16-exact/{method}"]
         figures[f"bf16-exact_slowdown_vs_fp32/{method}"] = round(r, 2)
         print(f"bf16-exact vs fp32 ({method}): {r:.1f}x slower")
-    doc = {"benchmark": "td3_speed", **run_info(("numpy", "torch", "gymnasium")),
+    doc = {**stamp("td3_speed", ("numpy", "torch", "gymnasium")),
            "env": {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "MALLOC_MMAP_THRESHOLD_",
                                                    "MALLOC_TRIM_THRESHOLD_")},
            "setup": f"obs {OBS}, act {ACT}, 256-256, batch 256, Adam, policy delay 2; one thread; "

@@ -26,7 +26,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -35,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import ROOT, run_info, write_results  # noqa: E402
+from bench._common import ROOT, bench_parser, run_info, write_results  # noqa: E402
 from golden import emd  # noqa: E402
 from golden.run_td3 import utc_now, versions  # noqa: E402
 from golden import traces as tr_mod  # noqa: E402
@@ -125,7 +124,7 @@ def write_report(figs: dict, trace_path: Path, meta: dict) -> None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = bench_parser(__doc__)
     ap.add_argument("--snapshot", action="append", default=[], metavar="STAGE=PATH",
                     help="a stage name and a checkpoint.npz of a bench run (repeat, in training order)")
     ap.add_argument("--out", default="build/traces/td3_stages.npz", help="trace to write (or read)")

@@ -21,7 +21,6 @@ Writes ``bench/results/top_td3.json`` and ``.md``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -29,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import RESULTS, WORK, run_info, write_results  # noqa: E402
+from bench._common import WORK, bench_parser, read_results, stamp, write_results  # noqa: E402
 from golden.isa import Fmt, Op, out_beats  # noqa: E402
 from golden.run_top import run_machine_image  # noqa: E402
 
@@ -207,7 +206,7 @@ def markdown(doc: dict) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = bench_parser(__doc__)
     ap.add_argument("--presets", nargs="+", default=["default", "paper"])
     ap.add_argument("--workloads", nargs="+", default=list(WORKLOADS))
     ap.add_argument("--rtl", action="store_true", help="also run the default preset on Verilator")
@@ -217,14 +216,14 @@ def main(argv=None) -> int:
     ap.add_argument("--reuse-rtl", action="store_true",
                     help="take RTL results already in build/bench/top_td3/ instead of running them again")
     args = ap.parse_args(argv)
-    doc = {"benchmark": "top_td3", **run_info(("numpy", "amaranth", "cocotb")),
+    doc = {**stamp("top_td3", ("numpy", "amaranth", "cocotb")),
            "setup": ("HalfCheetah-v5 networks 17-256-256-6 / 23-256-256-1, batch 256, one complete TD3 update "
                      "(critics, actor, soft targets) from the committed trace's weights (golden/workloads.py); "
                      "GST: l2 circulant (trace v) or l2 group-sparse at 75 % of blocks (block norm of the "
                      "trace's dense weights); bf16 operands EMD-coded (golden.emd default format) except the "
                      "raw sparse kept blocks and bitmaps the transposer reads; fp32 accumulators raw."),
            "golden": [], "rtl": []}
-    committed = json.loads((RESULTS / "top_td3.json").read_text()) if (RESULTS / "top_td3.json").exists() else {}
+    committed = read_results("top_td3") or {}
     if "area" in committed:  # synthesis figures (omnidrl synth omnidrl), recorded beside the runs
         doc["area"] = committed["area"]
     kept = committed.get("golden", []) if args.keep_golden else []

@@ -27,7 +27,6 @@ Writes ``bench/results/transposer.json`` and ``bench/results/transposer.md``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -39,7 +38,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import run_info, synth_records, td3_layer_sizes, write_results  # noqa: E402
+from bench._common import bench_parser, run_info, synth_records, td3_layer_sizes, write_results  # noqa: E402
 from golden.bf16 import f32_to_bf16  # noqa: E402
 from golden.gst import block_bitmap, block_expand, magnitude_mask  # noqa: E402
 from golden.transpose import tile_matrix, transpose_matrix_tiles, value_beats  # noqa: E402
@@ -227,7 +226,7 @@ MD_HEAD = "## Sparse weight transposer (bench/transposer.py)\n\n"
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = bench_parser(__doc__)
     ap.add_argument("--preset", default="default")
     ap.add_argument("--buffers", type=int, nargs="+", default=[2, 3])
     ap.add_argument("--no-synth", action="store_true", help="skip the area figures")

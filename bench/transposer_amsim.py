@@ -10,7 +10,6 @@ Usage: ``python bench/transposer_amsim.py [--presets tiny small default] [--tile
 writes ``bench/results/transposer_amsim.json``.
 """
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from amaranth.sim import Simulator  # noqa: E402
 
 import tb.amsim  # noqa: E402
-from bench._common import run_info, write_results  # noqa: E402
+from bench._common import bench_parser, run_info, write_results  # noqa: E402
 from golden.transpose import pack, tile_to_beats  # noqa: E402
 from hdl.transposer import TransposerConfig  # noqa: E402
 from tb.stimulus.transposer import random_density_tile  # noqa: E402
@@ -59,7 +58,7 @@ def measure(preset: str, tiles: int, seed: int = 0) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--presets", nargs="+", default=["tiny", "small", "default"])
     parser.add_argument("--tiles", type=int, default=20)
     args = parser.parse_args()

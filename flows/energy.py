@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from . import run_cache
+
 __all__ = ["RUN_CACHES", "GATE_TOGGLES", "PUBLISHED", "recorded_synthesis", "machine_run", "side_by_side",
            "format_report", "mfec_figures", "cmd_energy", "add_parser"]
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-#: Machine-model runs: the committed ones first, new ones written to build/.
-RUN_CACHES = (RESULTS / "energy_runs.json", ROOT / "build" / "energy" / "runs.json")
+#: Machine-model run folders (flows.run_cache): the committed runs first, new ones written to
+#: the writable folder the sweep shares.
+RUN_CACHES = (run_cache.COMMITTED, run_cache.LOCAL)
 GATE_TOGGLES = RESULTS / "gate_toggles.json"
 
 #: Published figures (research/perf_anchors.md, sections 4 and "Anchor figures").
@@ -71,10 +74,9 @@ def recorded_synthesis(cfg, preset: str | None) -> dict:
 
 
 def machine_run(cfg, workload: str, progress=print) -> tuple[dict, bool]:
-    """The machine-model run of ``workload`` on ``cfg`` (cached by config hash and workload)."""
-    from golden.run_cache import cached_run
-
-    return cached_run(cfg, workload, RUN_CACHES, progress=progress)
+    """``(run, from_cache)``: the machine-model run of ``workload`` on ``cfg``
+    (:func:`flows.run_cache.cached_run` over :data:`RUN_CACHES`)."""
+    return run_cache.cached_run(cfg, workload, RUN_CACHES, progress=progress)
 
 
 def side_by_side(cfg, energy: dict, synth: dict, mfec: dict | None, table) -> list[tuple[str, str, str, str]]:

@@ -14,8 +14,9 @@ whole or not at all) and run as a Ray task:
 ``glue``
     the top with its registered sub-blocks left as black boxes: the logic between them.
 ``cycles``
-    one workload on the machine model. The model reads only the ISA shape and the EMD format
-    of a config, so points that differ elsewhere (transposer banks) share one run.
+    one workload on the machine model, cached by :mod:`flows.run_cache` (the cache
+    ``omnidrl energy`` uses too) in ``<cache>/cycles``. The model reads only the ISA shape and
+    the EMD format of a config, so points that differ elsewhere (transposer banks) share one run.
 
 With ``split`` (the default for the ``omnidrl`` top) a point's area is the glue's plus its
 sub-blocks' (each distinct sub-block config synthesized once for the whole sweep), its worst
@@ -27,7 +28,6 @@ design recomputes what it touches. Points are assembled from their jobs in this 
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import hashlib
 import itertools
 import json
@@ -44,7 +44,9 @@ from typing import Any
 from hdl.config import BlockConfig, ConfigError
 from hdl.registry import BLOCKS, get_block
 
+from . import run_cache
 from .generate import BUILD, ROOT
+from .locks import file_lock
 
 __all__ = ["SweepError", "SweepSpec", "Point", "Job", "load_spec", "spec_from_args", "expand", "plan",
            "run_job", "run_sweep", "pareto_front", "split_parts", "SCHEMA"]
@@ -337,47 +339,18 @@ def tool_versions() -> dict[str, str]:
     return out
 
 
-_IMPORT = re.compile(r"^\s*from\s+(golden|\.)(?:\.?(\w+))?\s+import\s+([\w, ()]+)", re.M)
-
-
-def _golden_closure(files: list[Path]) -> list[Path]:
-    """``files`` plus every golden/ module they import, transitively."""
-    golden = ROOT / "golden"
-    seen, todo = set(), list(files)
-    while todo:
-        path = todo.pop()
-        if path in seen or not path.is_file():
-            continue
-        seen.add(path)
-        in_golden = path.parent == golden
-        for m in _IMPORT.finditer(path.read_text()):
-            if m[1] == "." and not in_golden:
-                continue
-            names = [m[2]] if m[2] else [n.strip(" ()") for n in m[3].split(",")]
-            todo += [golden / f"{n}.py" for n in names if n]
-    return sorted(seen)
-
-
 @lru_cache(maxsize=None)
-def source_digest(kind: str) -> str:
-    """SHA-256 over the source files a job kind's result depends on: hdl/ and the flows for
-    synthesis (with the golden modules hdl/ imports); ``golden.run_top`` and its imports for
-    cycles."""
-    if kind == "cycles":
-        files = _golden_closure([ROOT / "golden" / "run_top.py"])
-    else:
-        hdl = sorted((ROOT / "hdl").rglob("*.py"))
-        files = hdl + [ROOT / "flows" / f for f in ("generate.py", "synth.py", "blackbox.py", "liberty.py",
-                                                      "yosys_run.py")]
-        files = sorted(set(files) | set(_golden_closure(hdl)))
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
+def source_digest() -> str:
+    """SHA-256 over the source files a synthesis job's result depends on: hdl/, the flows that
+    generate and synthesize, and the golden modules hdl/ imports. (A ``cycles`` job's key is
+    :func:`flows.run_cache.run_key`.)"""
+    hdl = sorted((ROOT / "hdl").rglob("*.py"))
+    files = hdl + [ROOT / "flows" / f for f in ("generate.py", "synth.py", "blackbox.py", "liberty.py", "yosys_run.py")]
+    return run_cache.files_digest(sorted(set(files) | set(run_cache.golden_closure(hdl))))
 
 
 def _key(kind: str, what: dict) -> str:
-    text = json.dumps({"kind": kind, "what": what, "versions": tool_versions(), "source": source_digest(kind)},
+    text = json.dumps({"kind": kind, "what": what, "versions": tool_versions(), "source": source_digest()},
                       sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
@@ -386,7 +359,15 @@ def _cache_path(cache: Path, job: Job) -> Path:
     return Path(cache) / job.kind / f"{job.key}.json"
 
 
+def _cycles_folder(cache: Path) -> Path:
+    """Where the ``cycles`` jobs of a sweep with job cache ``cache`` live (:mod:`flows.run_cache`)."""
+    return Path(cache) / "cycles"
+
+
 def cached(cache: Path, job: Job) -> dict | None:
+    """The cached result of ``job``, or None."""
+    if job.kind == "cycles":
+        return run_cache.lookup(_config_of(job.payload), job.payload["workload"], [_cycles_folder(cache)])
     path = _cache_path(cache, job)
     try:
         return json.loads(path.read_text())["result"] if path.is_file() else None
@@ -410,11 +391,6 @@ def split_parts(cfg: BlockConfig) -> dict[str, BlockConfig]:
     if cfg.BLOCK != "omnidrl":
         return {}
     return cfg.parts()
-
-
-def _cycles_view(cfg) -> dict:
-    """What the machine model reads of a top config (``golden.run_top.run_machine``)."""
-    return {"isa_shape": dataclasses.asdict(cfg.isa_shape), "emd": json.loads(cfg.emd.to_json())}
 
 
 def plan(spec: SweepSpec, points: list[Point]) -> tuple[dict[str, Job], dict[int, dict[str, Any]]]:
@@ -447,8 +423,9 @@ def plan(spec: SweepSpec, points: list[Point]) -> tuple[dict[str, Job], dict[int
                                                f"synth {cfg.BLOCK} {cfg.full_hash()} {target}",
                                                {"block": cfg.BLOCK, "config": cfg.to_dict(), "target": target, **opts})
         for w in spec.workloads:
-            use["cycles"][w] = add("cycles", {"view": _cycles_view(cfg), "workload": w}, f"cycles {w} k={cfg.pe_array.block_size} "
-                                   f"group={cfg.emd.group}", {"block": cfg.BLOCK, "config": cfg.to_dict(), "workload": w})
+            job = Job("cycles", run_cache.run_key(cfg, w), f"cycles {w} k={cfg.pe_array.block_size} group={cfg.emd.group}",
+                      {"block": cfg.BLOCK, "config": cfg.to_dict(), "workload": w})
+            use["cycles"][w] = jobs.setdefault(job.key, job).key
         uses[p.index] = use
     return jobs, uses
 
@@ -535,12 +512,9 @@ def _glue_job(payload: dict, cache: Path) -> dict:
     sram_bits = sum(getattr(o, "width", 0) * getattr(o, "depth", 0) for o in memories)
     same = Job("gluetext", _key("synth", {"verilog": hashlib.sha256(text.encode()).hexdigest(),
                                           "hierarchy": payload["hierarchy"], "abc": payload["abc"]}), "", {})
-    lock = _cache_path(cache, same).with_suffix(".lock")
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "w") as held:
-        # a job with the same glue running in another worker: wait for its result (the lock
-        # goes with its process, so a killed worker never leaves it held)
-        fcntl.flock(held, fcntl.LOCK_EX)
+    # a job with the same glue running in another worker: wait for its result (the lock goes
+    # with its process, so a killed worker never leaves it held)
+    with file_lock(_cache_path(cache, same).with_suffix(".lock"), "a synthesis of the same glue", lambda m: None):
         out = cached(cache, same)
         if out is None:
             work = artefact_dir(cfg) / f"synth-glue-{cfg.full_hash()}"
@@ -555,13 +529,6 @@ def _glue_job(payload: dict, cache: Path) -> dict:
     return {**out, "sram_bits": sram_bits, "glue_verilog_sha256": same.key}
 
 
-def _cycles_job(payload: dict) -> dict:
-    from golden.run_top import run_machine
-
-    result = run_machine(_config_of(payload), payload["workload"])
-    return {k: v for k, v in result.items() if k != "errors"}
-
-
 def run_job(job: Job, cache: str, crash_once: str | None = None) -> dict:
     """Compute ``job`` (or read it from the cache, if another run got there first), store it
     and return it. Runs in a Ray worker.
@@ -573,16 +540,23 @@ def run_job(job: Job, cache: str, crash_once: str | None = None) -> dict:
     if done is not None:
         return done
     os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
+
+    def crash() -> None:
+        if crash_once is not None:
+            mark = Path(crash_once) / f"{job.key}.crashed"
+            if not mark.exists():
+                mark.parent.mkdir(parents=True, exist_ok=True)
+                mark.write_text(job.label)
+                os._exit(1)  # the work above is lost, as in a real crash
+
+    if job.kind == "cycles":  # computed, locked and stored by the machine-run cache
+        return run_cache.cached_run(_config_of(job.payload), job.payload["workload"], [_cycles_folder(cache)],
+                                    before_store=crash)[0]
     if job.kind == "glue":
         result = _glue_job(job.payload, Path(cache))
     else:
-        result = {"synth": _synth_job, "cycles": _cycles_job}[job.kind](job.payload)
-    if crash_once is not None:
-        mark = Path(crash_once) / f"{job.key}.crashed"
-        if not mark.exists():
-            mark.parent.mkdir(parents=True, exist_ok=True)
-            mark.write_text(job.label)
-            os._exit(1)  # the work above is lost, as in a real crash
+        result = _synth_job(job.payload)
+    crash()
     _store(Path(cache), job, result)
     return result
 

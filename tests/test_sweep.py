@@ -64,6 +64,40 @@ def test_three_point_top_sweep_survives_killed_workers_and_reruns_from_the_cache
     assert (tmp_path / "out" / "s_area_cycles.png").is_file() is False  # no synthesis: no area to plot
 
 
+def test_the_sweep_and_the_energy_path_share_one_machine_run(ray_local, tmp_path, monkeypatch):
+    """One cache (flows.run_cache) for the sweep's cycles jobs and ``omnidrl energy``: a run either
+    one made is the other's hit, and the model does not run again."""
+    import flows.energy
+    import golden.run_top
+    from hdl.omnidrl import OmniDRLConfig
+
+    calls = []
+    real = golden.run_top.run_machine
+
+    def counting(cfg, name, *args, **kwargs):
+        calls.append((cfg.emd.group, name))
+        return real(cfg, name, *args, **kwargs)
+
+    monkeypatch.setattr(golden.run_top, "run_machine", counting)
+    cache = tmp_path / "cache"
+    # the energy path's folders: nothing committed, then the sweep's cache, as by default
+    monkeypatch.setattr(flows.energy, "RUN_CACHES", (tmp_path / "committed", cache / "cycles"))
+    quiet = {"progress": lambda m: None}
+    run8, hit = flows.energy.machine_run(OmniDRLConfig.preset("tiny", emd={"group": 8}), "small-dense", **quiet)
+    assert not hit and calls == [(8, "small-dense")]
+    spec = sweep.spec_from_args("omnidrl", "tiny", ["emd.group=8,16"], [], ["small-dense"], "grid",
+                                False, None, "auto", "auto", True, False)
+    doc = sweep.run_sweep(spec, tmp_path / "out", "s", cache=cache, quiet=True)
+    # group 8 came from the energy path's entry; group 16 ran in a Ray worker (not counted here)
+    assert doc["stats"] == {**doc["stats"], "jobs": 2, "ran": 1, "cached": 1, "failed": 0}
+    got = {p["overrides"]["emd.group"]: p["workloads"]["small-dense"] for p in doc["points"]}
+    assert (got[8]["cycles"], got[8]["counters"]) == (run8["cycles"], run8["counters"])
+    run16, hit = flows.energy.machine_run(OmniDRLConfig.preset("tiny", emd={"group": 16}), "small-dense", **quiet)
+    assert hit and calls == [(8, "small-dense")]  # the sweep worker's run, read back
+    assert (got[16]["cycles"], got[16]["counters"]) == (run16["cycles"], run16["counters"])
+    assert run16["counters"]["EMD_GROUPS_DECODED"] < run8["counters"]["EMD_GROUPS_DECODED"]
+
+
 def test_synthesis_sweep_records_the_flow_report(ray_local, tmp_path):
     from hdl.pe import PEConfig
 
