@@ -150,8 +150,8 @@ def _wake_module(module: str) -> str:
     if declared:
         return _TRIGGER_DECLARATION.sub(r"\g<indent>reg \g<name>;\n\g<indent>initial \g<name> <= 1'h0;", woken)
     if needs_trigger:
-        header_end = woken.index(";\n", woken.index("module ")) + 2
-        woken = (woken[:header_end] + f"  reg {trigger};\n  initial {trigger} <= 1'h0;\n" + woken[header_end:])
+        header_end = re.search(r"^module [^;]*;\n", woken, re.MULTILINE).end()
+        woken = woken[:header_end] + f"  reg {trigger};\n  initial {trigger} <= 1'h0;\n" + woken[header_end:]
     return woken
 
 

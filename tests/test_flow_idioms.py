@@ -18,7 +18,8 @@ from amaranth import Module, Print
 from amaranth.back import verilog as amaranth_verilog
 from amaranth.lib import wiring
 
-from flows.generate import BUILD, convert, generate_component_verilog, generate_verilog, resolve_config
+from flows.generate import (BUILD, convert, generate_component_verilog, generate_verilog, resolve_config,
+                            wake_combinational_at_time_zero)
 from hdl.registry import BLOCKS
 from flows.lint import WAIVERS, lint
 from flows.locks import folder_lock
@@ -138,6 +139,14 @@ def test_module_without_trigger_gets_one_on_icarus(tmp_path, wake):
                    capture_output=True)
     printed = subprocess.run(["vvp", "-n", "sim.vvp"], cwd=tmp_path, check=True, capture_output=True, text=True).stdout
     assert printed.count("woken at time zero") == (1 if wake else 0), printed
+
+
+@pytest.mark.parametrize("block", ["  always @* begin\n    o = i;\n  end\n", "  always @*\n  o = i;\n"],
+                         ids=["begin-without-trigger", "empty"])
+def test_an_always_block_of_unknown_shape_stops_the_flow(block):
+    text = f"module m(i, o);\n  input i;\n  output o;\n  reg o;\n{block}endmodule\n"
+    with pytest.raises(ValueError, match="always @"):
+        wake_combinational_at_time_zero(text)
 
 
 def _hold_build_folder(folder, started, released):
