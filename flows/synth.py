@@ -51,6 +51,11 @@ ABC_SCRIPTS = ("auto", "default", "fast")
 ABC_FAST_MODULE_LINES = 50_000
 ABC_FAST_SCRIPT = "+strash;dretime;map"  # the script of Yosys's former `abc -fast`
 STA_PERIOD_NS = 10.0
+# How the mapped netlist is written for OpenSTA (and the toggle flow). Without -simple-lhs Yosys
+# writes a connection whose left side spans several wires as `assign {a[3], b} = ...;`, which
+# OpenSTA's Verilog reader rejects with a syntax error and skips (with what follows it, up to where
+# its parser recovers), so paths through it were not timed.
+NETLIST_WRITER = "write_verilog -noattr -noexpr -simple-lhs"
 ICE40_DEVICE = ("--up5k", "--package", "sg48")
 
 
@@ -321,7 +326,7 @@ abc{fast} -liberty {lib}
 opt_clean
 tee -q -o stat_ge.json stat -liberty {lib} -json{stat_top}
 tee -o stat_ge.txt stat -liberty {lib}{stat_top}
-write_verilog -noattr -noexpr netlist.v
+{NETLIST_WRITER} netlist.v
 """
     _log(f"yosys (pyosys): generic synthesis, CMOS transistor count and GE mapping of {verilog.name}")
     log, elapsed = _run_yosys(script, work, "generic", deadline)
@@ -366,6 +371,11 @@ report_wns -digits 3
     (work / "sta.tcl").write_text(script)
     _log("OpenSTA: worst path of the mapped netlist")
     _, out = _run_tool([sta, "-no_splash", "-exit", "sta.tcl"], work, work / "sta.log", "OpenSTA", deadline)
+    errors = [line for line in out.splitlines() if line.startswith("Error")]
+    if errors:
+        # A netlist OpenSTA read only in part gives a worst path of the part: no figure at all.
+        raise SynthError(f"OpenSTA reported {len(errors)} error(s), the first: {errors[0]}; "
+                         f"log: {work / 'sta.log'}")
     m = re.search(r"wns\s+(-?[\d.]+)", out)
     slack = re.search(r"(-?[\d.]+)\s+slack", out)
     if not slack and not m:

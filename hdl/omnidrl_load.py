@@ -127,9 +127,10 @@ class LoadUnit(wiring.Component):
             m.d.comb += ld.payload.bank.eq(j.bank)
         rd_take = rd.valid & rd.ready
         ld_take = ld.valid & ld.ready
-        # The events are driven in one assignment (fields from plain signals): a struct port
-        # driven field by field becomes per-slice ``always @*`` blocks in the Verilog that
-        # Icarus never runs at time zero (no trigger read), and an X there poisons a counter.
+        # The events are driven in one assignment (fields from plain signals). Field by field
+        # would now be safe too (flows/generate.py wakes the per-slice ``always @*`` blocks it
+        # gives, which Icarus once left X at time zero, poisoning a counter), but rewriting it
+        # would change the top's Verilog for nothing.
         self._group, self._tile = Signal(), Signal()
         busy = state != State.IDLE
         m.d.comb += self.events.eq(Cat(busy, busy & ~rd_take & ~ld_take, ~j.transpose & (j.fmt == Fmt.EMD),

@@ -1,19 +1,26 @@
 """The FSM / enum / FIFO idioms through the whole flow: Amaranth simulator, Icarus, Verilator, lint.
 
 The fixture (tb/test_flow_idioms.py) has an ``m.FSM`` with outputs decoded from the state, an
-``amaranth.lib.enum`` port switched on, and a ``SyncFIFO`` of depth 3. Two tool issues used to
-rule these out (docs/flows.md, "FSMs, enums and FIFOs"); the last two tests show each issue is
-real on the raw Amaranth output, so the passing tests above them show the flow's fix works.
+``amaranth.lib.enum`` port switched on, a ``SyncFIFO`` of depth 3 and a struct port assigned field
+by field. Two tool issues used to rule these out (docs/flows.md, "FSMs, enums and FIFOs"); the
+tests on the raw Amaranth output show each issue is real, so the passing tests beside them show
+the flow's fix works.
 """
 
 import multiprocessing
 import random
+import re
+import subprocess
 import time
 
 import pytest
+from amaranth import Module, Print
 from amaranth.back import verilog as amaranth_verilog
+from amaranth.lib import wiring
 
-from flows.generate import BUILD, generate_component_verilog
+from flows.generate import (BUILD, convert, generate_component_verilog, generate_verilog, resolve_config,
+                            wake_combinational_at_time_zero)
+from hdl.registry import BLOCKS
 from flows.lint import WAIVERS, lint
 from flows.locks import folder_lock
 from tb.amsim import Scoreboard, StreamBench, StreamSink, StreamSource
@@ -78,6 +85,68 @@ def test_icarus_leaves_decoded_outputs_x_without_the_wakeup(tmp_path):
     with pytest.raises(SimulationFailed, match="1 of 1 cocotb tests failed"):
         run_cocotb_verilog(path, NAME, "icarus", test_module=TB, testcase="decoded_outputs_defined_after_reset",
                            tag=f"{NAME}-unwoken")
+
+
+def _unwoken_always_blocks(text: str) -> list[str]:
+    """The ``always @*`` blocks of ``text`` whose first statement reads no register of their
+    module that is set by ``initial <name> <= 1'h0;`` (the flow's time-zero wake-up), each named
+    by its module. Written apart from flows/generate.py so that it checks, not repeats, it."""
+    unwoken = []
+    for module in re.findall(r"^module .*?^endmodule$", text, re.MULTILINE | re.DOTALL):
+        name = module.split("(")[0]
+        triggers = set(re.findall(r"^\s*initial (\\\S+ ) <= 1'h0;$", module, re.MULTILINE))
+        for block in re.finditer(r"always @\*(?P<rest>.*\n.*)", module):
+            first = re.fullmatch(r" begin\n\s*if \((?P<trigger>\\\S+ )\) begin end", block.group("rest"))
+            if not (first and first.group("trigger") in triggers):
+                unwoken.append(f"{name}: always @*{block.group('rest')}")
+    return unwoken
+
+
+def test_struct_port_blocks_are_real_and_woken():
+    """A struct port assigned field by field gives one-statement ``always @*`` blocks that read no
+    trigger (the fixture's ``status``); the flow's Verilog reads the trigger in every block."""
+    raw = amaranth_verilog.convert(FlowIdioms(), name=NAME, emit_src=False, strip_internal_attrs=True)
+    assert any("status[" in block for block in _unwoken_always_blocks(raw)), "the fixture no longer has the case"
+    assert _unwoken_always_blocks(generate_component_verilog(FlowIdioms(), NAME).read_text()) == []
+
+
+@pytest.mark.xdist_group("every_block_woken")
+@pytest.mark.parametrize("block", sorted(BLOCKS))
+def test_every_always_comb_block_of_every_block_is_woken(block):
+    assert _unwoken_always_blocks(generate_verilog(resolve_config(block, "tiny")).read_text()) == []
+
+
+class _CombPrint(wiring.Component):
+    """Only a combinational ``Print``: Yosys writes a module without processes (so without a
+    trigger register) whose one ``always @*`` reads nothing at all."""
+
+    o: wiring.Out(1)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += Print("woken at time zero")
+        return m
+
+
+@pytest.mark.parametrize("wake", [False, True], ids=["raw", "flow"])
+def test_module_without_trigger_gets_one_on_icarus(tmp_path, wake):
+    """The flow declares a trigger where Yosys declared none; without it Icarus never runs the block."""
+    text = (convert(_CombPrint(), "comb_print") if wake else
+            amaranth_verilog.convert(_CombPrint(), name="comb_print", emit_src=False, strip_internal_attrs=True))
+    assert bool(_unwoken_always_blocks(text)) != wake
+    (tmp_path / "comb_print.v").write_text(text)
+    subprocess.run(["iverilog", "-g2012", "-o", "sim.vvp", "comb_print.v"], cwd=tmp_path, check=True,
+                   capture_output=True)
+    printed = subprocess.run(["vvp", "-n", "sim.vvp"], cwd=tmp_path, check=True, capture_output=True, text=True).stdout
+    assert printed.count("woken at time zero") == (1 if wake else 0), printed
+
+
+@pytest.mark.parametrize("block", ["  always @* begin\n    o = i;\n  end\n", "  always @*\n  o = i;\n"],
+                         ids=["begin-without-trigger", "empty"])
+def test_an_always_block_of_unknown_shape_stops_the_flow(block):
+    text = f"module m(i, o);\n  input i;\n  output o;\n  reg o;\n{block}endmodule\n"
+    with pytest.raises(ValueError, match="always @"):
+        wake_combinational_at_time_zero(text)
 
 
 def _hold_build_folder(folder, started, released):

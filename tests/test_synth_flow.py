@@ -1,18 +1,22 @@
 """The synthesis flow around Yosys: black-box stubs, progress lines, elapsed time, --timeout,
-and the kept hierarchy with identical modules synthesized once (docs/flows.md, "Synthesis")."""
+the kept hierarchy with identical modules synthesized once, and a netlist OpenSTA reads whole
+(docs/flows.md, "Synthesis")."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 
+import pytest
 from amaranth import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from flows.blackbox import merge_identical_modules, stub_blackboxes, verilog_modules
 from flows.generate import ROOT, convert
-from flows.synth import synth_generic
+from flows import synth
+from flows.synth import SynthError, synth_generic
 from hdl.lib.sram import Sram
 from hdl.pe import PE, PEConfig
 from tb.fixtures import SideBySide
@@ -145,3 +149,52 @@ def test_fast_abc_scripts_are_used_and_reported(tmp_path):
     assert records["abc_fast"] == 1 and records["hierarchy_kept"] == 0 and records["area"] > 0
     script = (tmp_path / "w" / "generic.ys").read_text()
     assert "abc -script +strash;dretime;map -g cmos2" in script and "abc -script +strash;dretime;map -liberty" in script
+
+
+# Two output ports of `product` carry the same bits. Yosys keeps `ev` as the net its cells drive
+# (of two output ports, the name that sorts first) and makes p[15] and p[3] copies of it: one connection whose left side is two slices of p, which
+# a plain write_verilog writes as `assign { p[15], p[3] } = ...`. The top registers p[15], the
+# multiplier's slowest bit, so the critical path runs through that connection.
+_ALIASED_PORTS = """
+module product(input [7:0] a, input [7:0] b, output [15:0] p, output [2:0] ev);
+  wire [15:0] prod = a * b;
+  assign p = prod;
+  assign ev = {prod[15], ^a, prod[3]};
+endmodule
+module top(input clk, input [7:0] a, input [7:0] b, output reg [2:0] r);
+  reg [7:0] ra, rb;
+  wire [2:0] ev;
+  wire [15:0] p;
+  product u(.a(ra), .b(rb), .p(p), .ev(ev));
+  always @(posedge clk) begin ra <= a; rb <= b; r <= {p[15], ev[1], p[3]}; end
+endmodule
+"""
+
+
+def _synth_aliased(tmp_path):
+    path = tmp_path / "aliased.v"
+    path.write_text(_ALIASED_PORTS)
+    work = tmp_path / "work"
+    return synth_generic(path, "top", work, hierarchy="keep"), work
+
+
+def test_sta_times_the_path_through_a_concatenated_assign(tmp_path):
+    records, work = _synth_aliased(tmp_path)
+    netlist = (work / "netlist.v").read_text()
+    assert "assign {" not in netlist and "assign p[15] = ev[2];" in netlist
+    log = (work / "sta.log").read_text()
+    assert "Error" not in log, log
+    endpoint = re.search(r"^Endpoint: (\S+) ", log, re.MULTILINE)[1]
+    top = netlist.split("\nmodule top(")[1]
+    assert re.search(rf"DFF {re.escape(endpoint)} \(\n\s*\.CK\(clk\),\n\s*\.D\(p\[15\]\),", top), \
+        f"the worst path ends at {endpoint}, not at the flip-flop of p[15]"
+    values = {r["metric"]: r["value"] for r in records}
+    assert values["hierarchy_kept"] == 1 and values["min_period"] > 0.5  # the multiplier, not the parity
+
+
+def test_a_netlist_sta_reads_in_part_gives_no_figure(tmp_path, monkeypatch):
+    """With Yosys's plain netlist writer OpenSTA rejects the concatenation: the flow stops."""
+    monkeypatch.setattr(synth, "NETLIST_WRITER", "write_verilog -noattr -noexpr")
+    with pytest.raises(SynthError, match="OpenSTA reported .* syntax error"):
+        _synth_aliased(tmp_path)
+    assert "assign { p[15], p[3] } = { ev[2], ev[0] };" in (tmp_path / "work" / "netlist.v").read_text()
