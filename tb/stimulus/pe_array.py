@@ -19,8 +19,8 @@ from golden.bf16 import bf16_edge_values, bf16_to_f32
 from golden.gst import block_bitmap, block_expand
 from golden.pe_array import ArrayShape, Job, circ_operand, make_job, run
 
-__all__ = ["rand_bf16", "edge_bf16", "random_jobs", "trace_jobs", "pruned_circ_probe", "bank_sequence",
-           "SequenceHost", "run_host"]
+__all__ = ["rand_bf16", "edge_bf16", "random_jobs", "trace_jobs", "pruned_circ_probe", "pruned_window",
+           "sub_circulant", "bank_sequence", "SequenceHost", "run_host"]
 
 
 def rand_bf16(rng: np.random.Generator, shape, wild: float = 0.05) -> np.ndarray:
@@ -118,7 +118,7 @@ def _skip_pruned(w: np.ndarray, b: np.ndarray, bm: np.ndarray, k: int) -> np.nda
     return run("sparse", wp, bp, bitmap=bm, k=k)[:w.shape[0]]
 
 
-def _circ_layer_jobs(name: str, v, bitmap, x, dy, shape: ArrayShape) -> list[tuple[str, Job]]:
+def _circ_layer_jobs(name: str, v, x, dy, shape: ArrayShape) -> list[tuple[str, Job]]:
     """Forward, input gradient and (at the layer's own k) DV of one circulant layer.
 
     At ``shape.block_size == k`` these are the CIRC commands the host issues, the pruned
@@ -139,13 +139,26 @@ def _circ_layer_jobs(name: str, v, bitmap, x, dy, shape: ArrayShape) -> list[tup
             (f"{name}/dx-circW", make_job("dense", shape, circ_operand(v, transpose=True), dyt))]
 
 
+def sub_circulant(v: np.ndarray, x: np.ndarray, dy: np.ndarray, k: int):
+    """A circulant layer of block size ``k`` made from one of block size ``K`` (a multiple of k):
+    the same block grid and bitmap, each block's first k values ``v[p, q, :k]``, and the input
+    and output-gradient columns ``q*K .. q*K+k-1`` and ``p*K .. p*K+k-1``. Not the layer's
+    function, but its values, pruned blocks and block grid, for an array whose k is smaller."""
+    big = v.shape[2]
+    xp = np.zeros((x.shape[0], v.shape[1] * big), np.uint16)
+    xp[:, :x.shape[1]] = x
+    cols = lambda n: (np.arange(n)[:, None] * big + np.arange(k)).reshape(-1)  # noqa: E731
+    return (np.ascontiguousarray(v[:, :, :k]), np.ascontiguousarray(xp[:, cols(v.shape[1])]),
+            np.ascontiguousarray(dy[:, cols(v.shape[0])]))
+
+
 def _probe_jobs(name: str, v, bitmap, x, dy, shape: ArrayShape) -> list[tuple[str, Job]]:
     """:func:`_circ_layer_jobs` (forward and input gradient) on :func:`pruned_circ_probe`
     operands; each job's golden result is checked to differ from the pruned-blocks-skipped one."""
     k = v.shape[2]
     bm = np.asarray(bitmap).astype(np.uint8)
     pv, px, pdy = pruned_circ_probe(v, bitmap, x, dy)
-    jobs = [(f"{n}-probe", job) for n, job in _circ_layer_jobs(name, pv, bm, px, pdy, shape) if "/dv" not in n]
+    jobs = [(f"{n}-probe", job) for n, job in _circ_layer_jobs(name, pv, px, pdy, shape) if "/dv" not in n]
     q_ = v.shape[1]
     xp = np.zeros((px.shape[0], q_ * k), np.uint16)
     xp[:, :px.shape[1]] = px
@@ -188,7 +201,8 @@ def trace_jobs(trace: dict, shape: ArrayShape, *, batch: int | None = None, spar
 
     A circulant layer with pruned blocks also runs :func:`pruned_circ_probe`'s forward and input
     gradient (``-probe``), whose bits differ if the pruned products were skipped; when its k is
-    not the array's block size, it runs (probe included) as dense GEMMs on the expanded W.
+    not the array's block size, it runs (probe included) as dense GEMMs on the expanded W, and
+    its :func:`sub_circulant` at the array's k (``NAME/k4/...``) as CIRC, CIRC^T, DV and probe.
     ``methods``: the first key parts to take (methods, or stages of a stage trace); ``layers``:
     layer names (``l2``) to take, default all; ``batch`` takes the first rows; ``circ_blocks``
     cuts each circulant layer to a window of that many blocks per side (:func:`pruned_window`).
@@ -210,9 +224,13 @@ def trace_jobs(trace: dict, shape: ArrayShape, *, batch: int | None = None, spar
                                              circ_blocks)
             pruned = bm is not None and not bm.all()
             if v.shape[2] == k or pruned:
-                out += _circ_layer_jobs(name, v, bm, x, dy, shape)
+                out += _circ_layer_jobs(name, v, x, dy, shape)
             if pruned:
                 out += _probe_jobs(name, v, bm, x, dy, shape)
+            if pruned and v.shape[2] != k and v.shape[2] % k == 0:  # CIRC and DV on the array's k too
+                sv, sx, sdy = sub_circulant(v, x, dy, k)
+                out += _circ_layer_jobs(f"{name}/k{k}", sv, sx, sdy, shape)
+                out += _probe_jobs(f"{name}/k{k}", sv, bm, sx, sdy, shape)
             continue
         out.append((f"{name}/fwd", make_job("dense", shape, w, xt)))
         out.append((f"{name}/dx", make_job("dense", shape, np.ascontiguousarray(w.T), dyt)))
