@@ -48,18 +48,32 @@ from golden.td3 import TD3ConfigError  # noqa: E402
 KINDS = ("W", "v", "x", "dy", "dW", "dv")
 
 
+def _stored(trace: dict, name: str, kind: str, bits: np.ndarray) -> np.ndarray:
+    """What memory holds of a tensor: a circulant layer's v and dv without its pruned blocks
+    (memory keeps k values per kept block and the bitmap), everything else as it is."""
+    bm = trace.get(f"{name}/bitmap")
+    if kind in ("v", "dv") and bm is not None and not bm.all():
+        return np.asarray(bits, dtype=np.uint16)[bm.astype(bool)].reshape(-1)
+    return np.asarray(bits, dtype=np.uint16).reshape(-1)
+
+
 def measure(trace: dict) -> dict:
-    """Exponent bits per value for EMD, top-3 and entropy, per stage and kind (size-weighted)."""
+    """Exponent bits per value for EMD, top-3 and entropy, per stage and kind (size-weighted).
+
+    A circulant layer's pruned blocks are left out of its v and dv (they are not stored); the
+    kinds ``v+zeros`` and ``dv+zeros`` (not in ``all``) give the same tensors with them, as the
+    words the CIRC command is loaded with."""
     meta = tr_mod.trace_meta(trace)
     out = {}
     for stage in meta.get("stages", list(meta["runs"])):
         per_kind = {}
-        for kind in KINDS:
+        for kind in (*KINDS, "v+zeros", "dv+zeros"):
             n = emd_bits = top3 = ent = 0.0
-            for name, k, bits in tr_mod.iter_tensors(trace, kinds=(kind,)):
+            base = kind.split("+")[0]
+            for name, k, bits in tr_mod.iter_tensors(trace, kinds=(base,)):
                 if not name.startswith(stage + "/") or (kind == "W" and f"{name}/v" in trace):
                     continue
-                v = np.asarray(bits, dtype=np.uint16).reshape(-1)
+                v = _stored(trace, name, kind, bits) if base == kind else np.asarray(bits, np.uint16).reshape(-1)
                 n += v.size
                 emd_bits += emd.cost(v)["exponent"]
                 top3 += emd.top3_bits(v)["exponent"]
@@ -67,8 +81,12 @@ def measure(trace: dict) -> dict:
             if n:
                 per_kind[kind] = {"values": int(n), "emd": emd_bits / n, "top3": top3 / n,
                                   "entropy": ent / n}
-        tot = sum(d["values"] for d in per_kind.values())
-        per_kind["all"] = {"values": tot, **{key: sum(d[key] * d["values"] for d in per_kind.values()) / tot
+        for kind in ("v+zeros", "dv+zeros"):  # only where some block is pruned
+            if kind in per_kind and per_kind[kind]["values"] == per_kind.get(kind.split("+")[0], {}).get("values"):
+                del per_kind[kind]
+        parts = [d for kind, d in per_kind.items() if "+" not in kind]
+        tot = sum(d["values"] for d in parts)
+        per_kind["all"] = {"values": tot, **{key: sum(d[key] * d["values"] for d in parts) / tot
                                               for key in ("emd", "top3", "entropy")}}
         out[stage] = {"step": meta["runs"][stage]["step"], "kinds": per_kind}
     return out
