@@ -379,7 +379,7 @@ def main(argv=None) -> int:
                     help="also verify every trace layer on Verilator with BATCH batch rows (slow)")
     ap.add_argument("--trace-gstcp", type=int, default=0, metavar="BATCH",
                     help="also run the circ-prune stage trace's circulant layers on a k = 16 array (Verilator; "
-                    "its build takes a quarter of an hour on 2 cores)")
+                    "its build took over 15 minutes on a shared 2-core machine)")
     args = ap.parse_args(argv)
     previous = json.loads((RESULTS / "pe_array.json").read_text()) if (RESULTS / "pe_array.json").exists() else {}
     cfg = PEArrayConfig.preset(args.preset)
