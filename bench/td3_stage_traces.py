@@ -103,7 +103,9 @@ def write_report(figs: dict, trace_path: Path, meta: dict, name: str = "emd_stag
     md = ["# EMD across training (exponent bits per value)", "",
           f"Trace `{doc['trace']}`: one bf16-exact update per stage of one `bf16` TD3 run "
           "(actor, critic1, critic2; weighted by tensor size). EMD with the `golden.emd` defaults; "
-          "top-3 is the 2019 code; entropy is the order-0 bound of the exponent field.", "",
+          "top-3 is the 2019 code; entropy is the order-0 bound of the exponent field. A circulant layer's "
+          "v and dv leave its pruned blocks out (memory stores k values per kept block); `v+zeros` and "
+          "`dv+zeros` (not in `all`) include them, as the words loaded into the CIRC command.", "",
           "| stage | step | last eval | kind | values | EMD | top-3 | entropy | EMD vs top-3 |",
           "|---|---:|---:|---|---:|---:|---:|---:|---:|"]
     for stage, f in figs.items():
