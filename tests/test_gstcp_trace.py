@@ -170,3 +170,27 @@ def test_docs_table_matches_the_trace(trace):
         assert cr == f"{run['cr']:.4f}"
         assert kept == " / ".join(str(int(trace[f"{stage}/{net}/l2/bitmap"].sum()))
                                   for net in ("actor", "critic1", "critic2"))
+
+
+def test_results_doc_quotes_the_recorded_emd_figures(trace):
+    """docs/results.md's EMD table of the circ-prune stage trace is bench/results/emd_stages_gstcp.json
+    measured on this file."""
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    res = json.loads((root / "bench" / "results" / "emd_stages_gstcp.json").read_text())
+    assert res["trace"] == "tests/data/td3_halfcheetah_gstcp_stages.npz"
+    text = (root / "docs" / "results.md").read_text()
+    section = text.split("## Post-prune circulant layers: the circ-prune stage trace", 1)[1].split("\n## ", 1)[0]
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in section.splitlines()
+            if line.startswith("| ") and line.split("|")[1].strip() in res["stages"]]
+    meta = trace_meta(trace)
+    assert [r[0] for r in rows] == meta["stages"]
+    for stage, step, cr, kept, emd_all, top3, entropy, v_kept, v_zeros in rows:
+        kinds = res["stages"][stage]["kinds"]
+        assert int(step.replace(",", "")) == meta["runs"][stage]["step"] == res["source"][stage]["step"]
+        assert cr == f"{meta['runs'][stage]['cr']:.4f}" and int(kept) == int(trace[f"{stage}/actor/l2/bitmap"].sum())
+        assert [emd_all, top3, entropy] == [f"{kinds['all'][key]:.3f}" for key in ("emd", "top3", "entropy")]
+        assert v_kept == f"{kinds['v']['emd']:.3f} / {kinds['v']['top3']:.3f}"
+        assert v_zeros == f"{kinds['v+zeros']['emd']:.3f} / {kinds['v+zeros']['top3']:.3f}"

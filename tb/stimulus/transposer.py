@@ -169,7 +169,7 @@ def pruned_circulant_weights(path=None) -> dict[str, np.ndarray]:
 def pruned_circulant_tiles(tile: int, count: int, seed: int, path=None) -> list[np.ndarray]:
     """Up to ``count`` tiles of the pruned circulant layers of a trace (:func:`pruned_circulant_weights`),
     half of them from the block rows that hold pruned blocks (so empty and stored tiles alternate
-    in the stream), the rest from anywhere."""
+    in the stream), the rest from the other tiles."""
     rng = np.random.default_rng(seed)
     tiles, near = [], []
     for w, bm in pruned_circulant_weights(path).values():
@@ -177,6 +177,7 @@ def pruned_circulant_tiles(tile: int, count: int, seed: int, path=None) -> list[
         k = w.shape[0] // bm.shape[0]
         for idx, t in enumerate(ts):  # tile row idx // cols lies in block row (idx // cols) * tile // k
             (tiles if bm[(idx // cols) * tile // k].all() else near).append(t)
-    pick_near = rng.choice(len(near), min(len(near), count - count // 2), replace=False)
-    pick = rng.choice(len(tiles), min(len(tiles), count - len(pick_near)), replace=False)
-    return [near[i] for i in sorted(pick_near)] + [tiles[i] for i in sorted(pick)]
+    pick_near = set(rng.choice(len(near), min(len(near), count - count // 2), replace=False).tolist())
+    rest = [t for i, t in enumerate(near) if i not in pick_near] + tiles
+    pick = rng.choice(len(rest), min(len(rest), count - len(pick_near)), replace=False)
+    return [near[i] for i in sorted(pick_near)] + [rest[i] for i in sorted(pick)]
