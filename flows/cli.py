@@ -380,6 +380,9 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _add_trace_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--snapshot", action="append", default=[], metavar="STAGE=PATH",
+                   help="record from a training checkpoint instead of training: STAGE names the update after "
+                   "it (repeat, in training order; the run's options then come from the checkpoints)")
     p.add_argument("--methods", type=_name_list, default=("dense", "gst"), help="methods to trace (default dense,gst)")
     # the committed trace's run (docs/traces.md): short enough to record, with 7,000 updates
     _common_arguments(p, 12_000, 5_000)
@@ -419,11 +422,28 @@ def cmd_train(args) -> int:
     return 0
 
 
+#: ``omnidrl trace`` options that still apply with ``--snapshot`` (the others describe a training run)
+_SNAPSHOT_OPTIONS = ("snapshot", "out", "trace_numerics", "quiet")
+
+
 def cmd_trace(args) -> int:
-    """Record the tensors of one real TD3 update per method (golden/run_td3.py)."""
-    from golden.run_td3 import record_trace
+    """Record the tensors of one real TD3 update per method, or per ``--snapshot`` checkpoint
+    (golden/run_td3.py)."""
+    from golden.run_td3 import record_stage_trace, record_trace
     from golden.td3 import METHODS
 
+    if args.snapshot:
+        defaults = argparse.ArgumentParser(add_help=False)  # the options' defaults, to tell what was given
+        _add_trace_arguments(defaults)
+        for action in defaults._actions:
+            if action.dest not in _SNAPSHOT_OPTIONS and getattr(args, action.dest, None) != action.default:
+                raise UserError(f"{action.option_strings[0]} is not allowed with --snapshot: the run's "
+                                f"configuration comes from the checkpoint (with --snapshot only --out, "
+                                f"--trace-numerics and --quiet apply)")
+        out = check_output_file("--out", args.out, ".npz")
+        path = record_stage_trace(args.snapshot, out, args.trace_numerics, quiet=args.quiet)
+        print(f"{path}  ({Path(path).stat().st_size / 1e6:.2f} MB)")
+        return 0
     if not args.methods or not set(args.methods) <= set(METHODS):
         raise UserError(f"--methods {','.join(args.methods)!r} is not allowed: give one or more of "
                         + ", ".join(METHODS) + ", separated by commas")

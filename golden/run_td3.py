@@ -3,7 +3,8 @@
 This is the experiment driver around the golden model (:mod:`golden.td3`, :mod:`golden.traces`).
 It lives beside them, not in ``flows/`` (the EDA flows), because it drives no hardware tool and
 the benchmarks call it as much as the command line does. ``omnidrl train`` and ``omnidrl trace``
-(argument parsing only, in ``flows/cli.py``) call :func:`run_training` and :func:`record_trace`.
+(argument parsing only, in ``flows/cli.py``) call :func:`run_training`, :func:`record_trace` and,
+with ``--snapshot``, :func:`record_stage_trace` (also used by ``bench/td3_stage_traces.py``).
 Like the rest of ``golden/`` it never imports Amaranth.
 
 A training run writes into its folder:
@@ -28,7 +29,8 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["run_training", "record_trace", "write_plot", "versions", "utc_now", "CHECKPOINT", "check_trace_at"]
+__all__ = ["run_training", "record_trace", "record_stage_trace", "parse_snapshots", "trainer_from_checkpoint",
+           "record_stage", "write_plot", "versions", "utc_now", "CHECKPOINT", "check_trace_at"]
 
 #: the checkpoint's file name in a run folder
 CHECKPOINT = "checkpoint.npz"
@@ -311,4 +313,143 @@ def record_trace(configs: dict, trace_numerics: str, out: Path, quiet: bool = Tr
     meta = {"env": first.env, "seed": first.seed, "train_numerics": first.numerics,
             "trace_numerics": trace_numerics, "runs": runs, "layers": layers,
             "versions": versions(), "date": utc_now(), "schema": "docs/traces.md"}
+    return tr_mod.save_trace(out, tensors, meta)
+
+
+# ----------------------------------------------------------------------------- stage traces
+
+#: a stage name becomes the first part of every key (``STAGE/NET/LAYER/KIND``)
+_STAGE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
+
+
+def parse_snapshots(items) -> list[tuple[str, Path]]:
+    """``STAGE=PATH`` strings (``--snapshot``) as ``(stage, path)`` pairs, checked.
+
+    Raises :class:`golden.td3.TD3ConfigError` (one line naming the value) for a malformed item,
+    a stage name that cannot be a key part, a stage given twice or a path that is not a file;
+    whether the file is a checkpoint is checked by :func:`trainer_from_checkpoint`.
+    """
+    from golden.td3 import TD3ConfigError
+
+    out: list[tuple[str, Path]] = []
+    for item in items:
+        stage, sep, path = item.partition("=")
+        if not sep or not stage or not path or not set(stage) <= _STAGE_CHARS or stage == "meta":
+            raise TD3ConfigError(f"--snapshot {item!r} is not allowed: give STAGE=PATH, STAGE made of letters, "
+                                 f"digits, '_', '-' or '.', not 'meta' (it starts every key of the trace), PATH a "
+                                 f"checkpoint.npz")
+        if stage in dict(out):
+            raise TD3ConfigError(f"--snapshot {item!r} is not allowed: stage {stage!r} is given twice")
+        if not Path(path).is_file():
+            raise TD3ConfigError(f"--snapshot {item!r} is not allowed: {path} is not an existing file")
+        out.append((stage, Path(path)))
+    return out
+
+
+def trainer_from_checkpoint(path: Path, label: str | None = None):
+    """The :class:`golden.td3.Trainer` stored in a ``checkpoint.npz``, with the configuration it
+    was written with (its step budget raised by 10, room for the steps that reach the next update).
+
+    Raises :class:`golden.checkpoint.CheckpointError` for a file that is not a readable TD3
+    checkpoint and :class:`golden.td3.TD3ConfigError` for one that has made no update yet;
+    both name ``label`` (default: the path).
+    """
+    from golden.td3 import TD3Config, TD3ConfigError, Trainer
+
+    label = label or str(path)
+    data = Path(path).read_bytes()
+    cfg = TD3Config.from_dict(Trainer.checkpoint_config(data, label))
+    # a finished run sits at cfg.steps; room for the few steps that reach the traced update
+    cfg = cfg.replace(steps=cfg.steps + 10)
+    trainer = Trainer.from_state(data, cfg, source=label)
+    if trainer.step < cfg.start_steps:
+        raise TD3ConfigError(f"{label} is not allowed: the run is at step {trainer.step}, still in its "
+                             f"random warm-up (start_steps {cfg.start_steps}), so it has no update to record")
+    return trainer
+
+
+def record_stage(trainer, trace_numerics: str = "bf16-exact") -> tuple[dict, dict]:
+    """Record the next update after the trainer's state that also trains the actor.
+
+    The steps before it run in the run's own numerics; the recorded update in
+    ``trace_numerics``. Returns ``(update_trace, run)``: the per-layer records of
+    ``TD3Agent.update(trace=...)`` and what ``meta["runs"][STAGE]`` says about the update.
+    """
+    from golden.td3 import Numerics
+
+    t = trainer
+    target = t.n_updates + 1
+    while target % t.cfg.policy_freq:
+        target += 1
+    got = {}
+
+    def on_step(tr):
+        if tr.n_updates == target - 1:  # the traced update comes next
+            tr.agent.num = Numerics(trace_numerics)
+
+    def on_trace(n, upd):
+        got["trace"], got["update"], got["step"] = upd, n, t.step
+
+    on_step(t)
+    t.run(until=t.step + (target - t.n_updates), on_step=on_step, trace_at=(target,), on_trace=on_trace)
+    if "trace" not in got:
+        raise RuntimeError(f"update {target} was not recorded (trainer at step {t.step})")
+    run = {"method": t.cfg.method, "env": t.cfg.env, "seed": t.cfg.seed, "step": got["step"],
+           "update": got["update"], "cr": t._cr_cache["cr"], "train_numerics": t.cfg.numerics,
+           "last_eval": t.evals[-1]["return"] if t.evals else None, "config": t.cfg.to_dict()}
+    return got["trace"], run
+
+
+def record_stage_trace(snapshots, out: Path, trace_numerics: str = "bf16-exact", quiet: bool = True) -> Path:
+    """One trace of several stages of training runs, recorded from their checkpoints.
+
+    Parameters
+    ----------
+    snapshots : list of str
+        ``STAGE=PATH`` as ``--snapshot`` takes it, in training order: each stage is the next
+        actor-training update after that checkpoint.
+    out : Path
+        The ``.npz`` to write: keys ``STAGE/NET/LAYER/KIND`` (docs/traces.md), ``meta["stages"]``
+        the stages in the given order, ``meta["runs"][STAGE]`` method, step, update, CR, config.
+    trace_numerics : str
+        Numerics of the recorded updates (``bf16-exact``: dW/dv are the hardware's bits).
+    quiet : bool
+        No line per stage on stderr.
+
+    Every snapshot is checked (name, file, checkpoint, past the warm-up, one env for all) before
+    any is recorded: bad input raises :class:`golden.td3.TD3ConfigError` or
+    :class:`golden.checkpoint.CheckpointError`, one line naming the ``--snapshot`` value.
+    """
+    from golden.td3 import NUMERICS, TD3ConfigError
+    from golden import traces as tr_mod
+
+    pairs = parse_snapshots(snapshots)
+    if not pairs:
+        raise TD3ConfigError("--snapshot is required: give STAGE=PATH (a checkpoint.npz), one or more")
+    if trace_numerics not in NUMERICS:
+        raise TD3ConfigError(f"--trace-numerics {trace_numerics!r} is not allowed: "
+                             f"choose one of {', '.join(NUMERICS)}")
+    envs = {}
+    for stage, path in pairs:  # each loaded once to check it, then dropped (a trainer holds its replay)
+        label = f"--snapshot '{stage}={path}'"
+        envs[stage] = trainer_from_checkpoint(path, label).cfg.env
+    if len(set(envs.values())) > 1:
+        raise TD3ConfigError(f"--snapshot is not allowed to mix environments: {envs}")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)  # fails now (OSError), not after the recording
+    tensors, runs, layers = {}, {}, {}
+    for stage, path in pairs:
+        t0 = time.monotonic()
+        update, run = record_stage(trainer_from_checkpoint(path), trace_numerics)
+        run["snapshot"] = Path(path).name
+        t, info = tr_mod.tensors_from_update(stage, update)
+        tensors.update(t)
+        layers.update(info)
+        runs[stage] = run
+        if not quiet:
+            print(f"{stage}: {run['method']} step {run['step']} update {run['update']} CR {run['cr']:.4f} "
+                  f"(last eval {run['last_eval']}, {time.monotonic() - t0:.0f} s)", file=sys.stderr, flush=True)
+    first = next(iter(runs.values()))
+    meta = {"env": first["env"], "trace_numerics": trace_numerics, "runs": runs, "layers": layers,
+            "versions": versions(), "schema": "docs/traces.md", "stages": list(runs), "date": utc_now()}
     return tr_mod.save_trace(out, tensors, meta)

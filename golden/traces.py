@@ -19,7 +19,7 @@ bitmap     uint8       (P, Q)       kept k x k blocks (circulant and group-spars
 =========  ==========  ===========  ===============================================================
 
 NumPy only. ``load_trace()`` with no argument opens the committed trace
-``tests/data/td3_halfcheetah_trace.npz``.
+``tests/data/td3_halfcheetah_trace.npz``; ``GSTCP_TRACE`` is the circ-prune stage trace.
 """
 
 from __future__ import annotations
@@ -30,10 +30,12 @@ from typing import Iterator
 
 import numpy as np
 
-__all__ = ["DEFAULT_TRACE", "KINDS", "load_trace", "trace_meta", "iter_tensors", "layer_names",
+__all__ = ["DEFAULT_TRACE", "GSTCP_TRACE", "KINDS", "load_trace", "trace_meta", "iter_tensors", "layer_names",
            "save_trace", "tensors_from_update"]
 
 DEFAULT_TRACE = Path(__file__).resolve().parents[1] / "tests" / "data" / "td3_halfcheetah_trace.npz"
+#: the stage trace of a circ-prune GST run (docs/traces.md): circulant layers with pruned blocks
+GSTCP_TRACE = DEFAULT_TRACE.with_name("td3_halfcheetah_gstcp_stages.npz")
 #: every tensor kind a trace may hold, in a stable order
 KINDS = ("W", "x", "dy", "dW", "v", "dv", "bitmap")
 

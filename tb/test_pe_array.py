@@ -14,8 +14,12 @@ Environment (``docs/testing.md``): ``OMNIDRL_CONFIG`` (set by the runner), ``PEA
 pass, default 0.3 and 0.4), ``PEA_EXACT`` (0 leaves out that test's second, cycle-exact pass
 without gaps; default 1), ``PEA_TRACE_BATCH`` (batch rows of the
 trace test, default 4; 256 is the whole recorded batch), ``PEA_TRACE_METHODS`` (default
-``dense``; ``dense,gst`` adds the GST run with its circulant layers), ``PEA_TRACE_NETS`` (default
-``actor``; ``actor,critic1,critic2`` for all). ``bench/pe_array.py --trace`` runs everything.
+``dense``; ``dense,gst`` adds the GST run with its circulant layers; the stages of a stage trace,
+``late``, say), ``PEA_TRACE_NETS`` (default ``actor``; ``actor,critic1,critic2`` for all),
+``PEA_TRACE_FILE`` (the trace, default the committed ``golden.traces.DEFAULT_TRACE``; a name
+without a folder is looked up in ``tests/data``), ``PEA_TRACE_LAYERS`` (``l2``, say; default all),
+``PEA_TRACE_CIRC_BLOCKS`` (cut circulant layers to a window of that many blocks per side, the one
+with the most pruned blocks; default whole layers). ``bench/pe_array.py --trace`` runs everything.
 """
 
 import json
@@ -183,20 +187,27 @@ async def rejected_commands_flag_error_and_recover(dut):
 
 @cocotb.test()
 async def trace_layers(dut):
-    """Layers of the committed TD3 trace: the three GEMMs of every dense layer, the circulant
-    layers as circ / circ^T / dv from their v (when block_size equals the trace's k = 8), and
+    """Layers of a TD3 trace (default the committed one): the three GEMMs of every dense layer,
+    the circulant layers as circ / circ^T / dv from their v (when block_size equals the trace's
+    k), circulant layers with pruned blocks also as the probe that tells adding their zero
+    products from skipping them (as dense GEMMs on the expanded W when k differs), and
     group-sparse variants (75 %, bitmap from the real weights' block norms) of the dense layers
     whose block grid fits max_blocks. ``PEA_TRACE_METHODS`` / ``PEA_TRACE_NETS`` select layers;
     ``PEA_TRACE_BATCH`` the batch rows used."""
-    from golden.traces import load_trace
+    from golden.traces import DEFAULT_TRACE, load_trace
     start_clock(dut)
     await reset(dut)
     batch = int(os.environ.get("PEA_TRACE_BATCH", "4"))
     methods = tuple(os.environ.get("PEA_TRACE_METHODS", "dense").split(","))
     nets = tuple(os.environ.get("PEA_TRACE_NETS", "actor").split(","))
-    jobs = [(name, job) for name, job in trace_jobs(load_trace(), SHAPE, batch=batch, max_blocks=CFG.max_blocks,
-                                                    methods=methods)
-            if name.split("/")[1] in nets]
+    layers = os.environ.get("PEA_TRACE_LAYERS")
+    circ_blocks = os.environ.get("PEA_TRACE_CIRC_BLOCKS")
+    path = os.environ.get("PEA_TRACE_FILE", str(DEFAULT_TRACE))
+    path = path if os.sep in path else str(DEFAULT_TRACE.with_name(path))
+    # only the chosen networks' tensors: building jobs (with their golden results) is the slow part
+    trace = {key: t for key, t in load_trace(path).items() if key.count("/") == 3 and key.split("/")[1] in nets}
+    jobs = trace_jobs(trace, SHAPE, batch=batch, max_blocks=CFG.max_blocks, methods=methods,
+                      layers=layers and tuple(layers.split(",")), circ_blocks=circ_blocks and int(circ_blocks))
     assert jobs, "no trace layer fits this configuration"
     h = Harness(dut, gap_prob=0.1, stall_prob=0.1, seed=11)
     stalled = 0
@@ -210,8 +221,8 @@ async def trace_layers(dut):
         await h.run(job, name, check_cycles=not stall)
     h.done()
     modes = sorted({job.mode for _, job in jobs})
-    dut._log.info("trace: %d commands (%d with back-pressure; modes %s), %d beats", len(jobs), stalled,
-                  ",".join(modes), h.board.matched)
+    dut._log.info("trace: %d commands (%d with back-pressure; modes %s), %d beats (%s: %s)", len(jobs), stalled,
+                  ",".join(modes), h.board.matched, os.path.basename(path), " ".join(name for name, _ in jobs))
 
 
 class HostDriver:

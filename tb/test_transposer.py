@@ -12,6 +12,9 @@ from the environment:
     Stimulus seed (default 1).
 ``TP_REAL_TILES``
     How many tiles of pruned TD3 weights from the committed trace (default 64).
+``TP_CIRC_TILES``
+    How many tiles of the block-sparse expanded W of the circ-prune stage trace's circulant
+    layers with pruned blocks (default 48).
 ``TP_TILES``, ``TP_GAP``, ``TP_STALL``
     The random-tile test: tiles (default 60), input gap and output stall probabilities
     (default 0.05 and 0.7: rare gaps, heavy back-pressure).
@@ -40,8 +43,8 @@ from golden.transpose import (Beat, beats_to_tiles, pack, stream_cycles, stream_
                               value_beats)
 from hdl.transposer import TransposerConfig, tile_beat_layout
 from tb import knobs
-from tb.stimulus.transposer import (malformed_stream, pattern_tiles, pruned_weight_tiles, random_dense_tile,
-                                    random_density_tile, random_density_tiles)
+from tb.stimulus.transposer import (malformed_stream, pattern_tiles, pruned_circulant_tiles, pruned_weight_tiles,
+                                    random_dense_tile, random_density_tile, random_density_tiles)
 from tb.stream import FlagMonitor, PayloadCodec, Scoreboard, StreamSink, StreamSource, reset, start_clock
 
 CFG = TransposerConfig.from_dict(json.loads(os.environ["OMNIDRL_CONFIG"])) if "OMNIDRL_CONFIG" in os.environ \
@@ -170,6 +173,20 @@ async def real_pruned_weights(dut):
     _, got, _ = await run_stream(dut, beats_of(tiles), gap_prob=0.2, stall_prob=0.2, seed=SEED + 32)
     check_transposes(tiles, got)
     dut._log.info(f"{len(tiles)} trained TD3 weight tiles transposed bit-exactly")
+
+
+@cocotb.test()
+async def real_pruned_circulant_weights(dut):
+    """Tiles of the circulant layers with pruned blocks of the circ-prune stage trace, as a
+    block-sparse W (kept k x k blocks, pruned ones not stored), half of them from block rows
+    with pruned blocks."""
+    count = knobs.count("TP_CIRC_TILES", 48)
+    start_clock(dut)
+    tiles = [pack(d) for d in pruned_circulant_tiles(CFG.tile, count, SEED + 40)]
+    assert any(t.nnz == 0 for t in tiles) and any(t.nnz == CFG.tile * CFG.tile for t in tiles)
+    _, got, _ = await run_stream(dut, beats_of(tiles), gap_prob=0.2, stall_prob=0.2, seed=SEED + 42)
+    check_transposes(tiles, got)
+    dut._log.info(f"{len(tiles)} tiles of pruned circulant TD3 layers transposed bit-exactly")
 
 
 async def time_stream(dut, tiles) -> dict:

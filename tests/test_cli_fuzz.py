@@ -161,6 +161,30 @@ case("--methods '' is not allowed", "trace", *TRACE, "--methods", "")
 case("--methods 'dense,prune' is not allowed: give one or more of dense, gmp, gst", "trace", *TRACE,
      "--methods", "dense,prune")
 case("omnidrl trace: error: unrecognized arguments: --resume", "trace", *TRACE, "--resume")
+# trace --snapshot: recorded from checkpoints; everything checked before any is loaded for recording
+SNAP = "a={tmp}/ckpt_{name}/checkpoint.npz"
+case("--snapshot 'early' is not allowed: give STAGE=PATH", "trace", *TRACE, "--snapshot", "early")
+case("--snapshot '=x.npz' is not allowed: give STAGE=PATH", "trace", *TRACE, "--snapshot", "=x.npz")
+case("--snapshot 'a=' is not allowed: give STAGE=PATH", "trace", *TRACE, "--snapshot", "a=")
+case("STAGE made of letters, digits, '_', '-' or '.'", "trace", *TRACE, "--snapshot", "a/b={file}")
+case("not 'meta' (it starts every key of the trace)", "trace", *TRACE, "--snapshot", "meta={file}")
+case("/none.npz is not an existing file", "trace", *TRACE, "--snapshot", "a={tmp}/none.npz")
+case("folder.npz is not an existing file", "trace", *TRACE, "--snapshot", "a={dir}")
+for name, needle in [("garbage", "it is not an npz (zip) file"), ("foreign", "it has no state member"),
+                     ("truncated", "is not a readable checkpoint"), ("tagged", "its format tag is"),
+                     ("classes", "which a checkpoint may not hold")]:
+    case(needle, "trace", *TRACE, "--snapshot", SNAP.replace("{name}", name))
+case("/ckpt_garbage/checkpoint.npz' is not a readable checkpoint", "trace", *TRACE,
+     "--snapshot", SNAP.replace("{name}", "garbage"))
+case("stage 'a' is given twice", "trace", *TRACE, "--snapshot", "a={file}", "--snapshot", "a={file}")
+case("--trace-numerics 'fp16' is not allowed", "trace", *TRACE, "--snapshot", "a={file}", "--trace-numerics", "fp16")
+for opt, value in [("--methods", "gst"), ("--steps", "20000"), ("--env", "Hopper-v5"), ("--seed", "1"),
+                   ("--numerics", "fp32"), ("--preset", "paper2018"), ("--hidden", "64,64"), ("--batch", "64"),
+                   ("--lr", "0.001"), ("--start-steps", "10"), ("--block", "16"), ("--compress", "l1"),
+                   ("--set", "tau=0.01")]:
+    case(f"{opt} is not allowed with --snapshot: the run's configuration comes from the checkpoint", "trace",
+         *TRACE, "--snapshot", "a={file}", opt, value)
+case("--out '' is not allowed: give a file path ending in .npz", "trace", "--out", "", "--snapshot", "a={file}")
 
 
 # -- run (the whole top on one TD3 update) ----------------------------------------------------------------

@@ -22,6 +22,22 @@ def test_pe_array_random_and_errors(sim):
 
 
 @pytest.mark.xdist_group("pe_array")
+def test_pe_array_pruned_circulant_trace_layer():
+    """The circ-prune stage trace's last stage, actor l2 (k = 16, pruned blocks), on the tiny
+    array (k = 4), Verilator: a 4 x 4-block window of it (the one with the most pruned blocks,
+    4 batch rows) as dense GEMMs on its expanded W, and its sub-circulant at k = 4 (each block's
+    first 4 values, same bitmap) as CIRC, CIRC^T and DV with the pruned blocks' v words zero;
+    both with the probe on which adding the pruned zero products (the contract) and skipping them
+    give different bits. The whole layer on a k = 16 array runs in ``bench/pe_array.py --trace``."""
+    from golden.traces import GSTCP_TRACE
+
+    run_cocotb(PEArrayConfig.preset("tiny"), "verilator", testcase="trace_layers",
+               extra_env={"PEA_TRACE_FILE": GSTCP_TRACE.name, "PEA_TRACE_METHODS": "late", "PEA_TRACE_NETS": "actor",
+                          "PEA_TRACE_LAYERS": "l2", "PEA_TRACE_CIRC_BLOCKS": "4", "PEA_TRACE_BATCH": "4"},
+               tag="gstcp")
+
+
+@pytest.mark.xdist_group("pe_array")
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_pe_array_two_banks(sim):
     """Ping-pong banks: a command sequence with loads overlapping compute, bit-exact and every

@@ -232,3 +232,79 @@ def test_trace_command_records_both_methods_and_its_defaults_can_run(tmp_path):
     assert trace_meta(t)["trace_numerics"] == "bf16-exact"
     defaults = cli.build_parser().parse_args(["trace"])  # the committed trace's run: it has updates
     assert (defaults.steps, defaults.start_steps) == (12_000, 5_000)
+
+
+# ----------------------------------------------------------------------------- traces from checkpoints
+
+def _circ_prune_snapshots(tmp_path):
+    """Checkpoints of a tiny circ-prune run (l2 circulant, k = 8) at steps 150 and 250: the first
+    before any pruning, the second after the evaluation at step 200 started a trial (the first
+    evaluation always holds), which pruned a quarter of l2's blocks."""
+    import shutil
+
+    from golden.run_td3 import CHECKPOINT, run_training
+
+    cfg = TD3Config(env="HalfCheetah-v5", hidden=(32, 32), batch=32, start_steps=100, steps=300, method="gst",
+                    block=8, numerics="bf16", gst_rule="circ-prune", gst_ds=0.25, gst_cooldown=0,
+                    eval_every=100, eval_episodes=1)
+    run = tmp_path / "run"
+    snaps = []
+    for step in (150, 250):
+        run_training(cfg, run, resume=bool(snaps), stop_at=step)
+        snaps.append(tmp_path / f"checkpoint-{step}.npz")
+        shutil.copy(run / CHECKPOINT, snaps[-1])
+    return snaps
+
+
+def test_trace_from_snapshots_records_each_stage_in_golden_bits(tmp_path, capfd):
+    """`omnidrl trace --snapshot`: one bf16-exact update after each checkpoint, in the given
+    order, with the circulant layer's pruned blocks as zero v words, zero blocks of W and their
+    dv dropped; dense dW and kept dv are the PE array's bits."""
+    from golden import pe_array as PA
+    from golden.gst import block_expand, circ_expand
+
+    first, second = _circ_prune_snapshots(tmp_path)
+    out = tmp_path / "t" / "stages.npz"
+    rc = cli.main(["trace", "--snapshot", f"before={first}", "--snapshot", f"after={second}",
+                   "--out", str(out), "--quiet"])
+    assert rc == 0, capfd.readouterr().err
+    t = load_trace(out)
+    meta = trace_meta(t)
+    assert meta["stages"] == ["before", "after"] and meta["trace_numerics"] == "bf16-exact"
+    runs = [meta["runs"][s] for s in meta["stages"]]
+    # the next actor-training update after each checkpoint (policy_freq 2)
+    assert [r["step"] for r in runs] in ([151, 251], [152, 252])
+    assert all(r["update"] % 2 == 0 and r["method"] == "gst" for r in runs)
+    assert runs[1]["cr"] > runs[0]["cr"], "pruning raised the compression ratio"
+    for stage in meta["stages"]:
+        for net in ("actor", "critic1", "critic2"):
+            assert meta["layers"][f"{stage}/{net}/l2"]["mode"] == "circ"
+            name = f"{stage}/{net}/l1"  # dense: dW = bf16(gemm(dy^T, x)), over the batch
+            assert np.array_equal(B.f32_round_to_bf16_bits(B.gemm(t[f"{name}/dy"].T, t[f"{name}/x"])),
+                                  t[f"{name}/dW"]), name
+    assert t["before/actor/l2/bitmap"].all()
+    for net in ("actor", "critic1", "critic2"):
+        name = f"after/{net}/l2"
+        v, w, bm = t[f"{name}/v"], t[f"{name}/W"], t[f"{name}/bitmap"].astype(bool)
+        k = v.shape[2]
+        assert bm.sum() == bm.size * 3 // 4, "the trial pruned a quarter of the blocks"
+        assert not np.any(v[~bm] & 0x7FFF), "pruned v words are signed zeros"
+        assert np.array_equal(circ_expand(v)[:, :w.shape[1]], w)
+        assert not np.any(w[~block_expand(bm, k)[:, :w.shape[1]].astype(bool)] & 0x7FFF)
+        x, dy, dv = t[f"{name}/x"], t[f"{name}/dy"], t[f"{name}/dv"]
+        # the DV command walks every block; the host keeps the kept blocks' results
+        want = B.f32_round_to_bf16_bits(PA.run("dv", np.ascontiguousarray(dy.T), x, k=k))
+        want = want.reshape(v.shape[0], k, v.shape[1]).transpose(0, 2, 1)
+        assert np.array_equal(dv[bm], want[bm]) and not np.any(dv[~bm] & 0x7FFF)
+    # a checkpoint still in the random warm-up has no update to record: one line, exit 2
+    early = tmp_path / "warmup.npz"
+    from golden.run_td3 import run_training
+    cfg = TD3Config(env="HalfCheetah-v5", hidden=(16, 16), batch=16, start_steps=100, steps=50,
+                    eval_every=1000, eval_episodes=1)
+    run_training(cfg, tmp_path / "warm")
+    early.write_bytes((tmp_path / "warm" / "checkpoint.npz").read_bytes())
+    capfd.readouterr()
+    assert cli.main(["trace", "--snapshot", f"w={early}", "--out", str(tmp_path / "w.npz")]) == 2
+    err = capfd.readouterr().err.strip().splitlines()[-1]
+    assert "still in its random warm-up (start_steps 100)" in err and err.startswith("omnidrl trace: error:")
+    assert not (tmp_path / "w.npz").exists()

@@ -16,10 +16,11 @@ from itertools import accumulate
 import numpy as np
 
 from golden.bf16 import bf16_edge_values, bf16_to_f32
-from golden.gst import block_bitmap
-from golden.pe_array import ArrayShape, Job, make_job
+from golden.gst import block_bitmap, block_expand
+from golden.pe_array import ArrayShape, Job, circ_operand, make_job, run
 
-__all__ = ["rand_bf16", "edge_bf16", "random_jobs", "trace_jobs", "bank_sequence", "SequenceHost", "run_host"]
+__all__ = ["rand_bf16", "edge_bf16", "random_jobs", "trace_jobs", "pruned_circ_probe", "pruned_window",
+           "sub_circulant", "bank_sequence", "SequenceHost", "run_host"]
 
 
 def rand_bf16(rng: np.random.Generator, shape, wild: float = 0.05) -> np.ndarray:
@@ -85,36 +86,151 @@ def random_jobs(rng: np.random.Generator, shape: ArrayShape, max_blocks: int, *,
     return jobs
 
 
+def pruned_circ_probe(v: np.ndarray, bitmap: np.ndarray, x: np.ndarray, dy: np.ndarray):
+    """Operands of a pruned circulant layer on which adding its pruned blocks' zero products
+    (the CIRC contract, docs/td3.md "hardware order") and skipping them give different bits.
+
+    From a real layer: the kept v words with their sign set (magnitudes kept), the pruned ones
+    +0, the inputs ``x`` and output gradients ``dy`` made non-negative with their first row +0.
+    In that row every kept product is -0 and every pruned one +0, so an accumulator (starting at
+    -0) ends at +0 in each output whose block row (forward) or block column (input gradient)
+    has a pruned block, and at -0 if the pruned products were skipped.
+
+    Returns ``(v, x, dy)`` as uint16 patterns. Raises ValueError when no block is pruned.
+    """
+    bm = np.asarray(bitmap).astype(bool)
+    if bm.all():
+        raise ValueError("pruned_circ_probe: the bitmap keeps every block; there is nothing to probe")
+    v = np.where(bm[:, :, None], np.asarray(v, np.uint16) | 0x8000, 0).astype(np.uint16)
+    x = np.asarray(x, np.uint16) & 0x7FFF
+    dy = np.asarray(dy, np.uint16) & 0x7FFF
+    x[0] = dy[0] = 0
+    return v, x, dy
+
+
+def _skip_pruned(w: np.ndarray, b: np.ndarray, bm: np.ndarray, k: int) -> np.ndarray:
+    """What an array that skipped the pruned blocks would produce: the sparse mode's sums."""
+    rows, cols = bm.shape[0] * k, bm.shape[1] * k
+    wp = np.zeros((rows, cols), np.uint16)
+    wp[:w.shape[0], :w.shape[1]] = w
+    bp = np.zeros((cols, b.shape[1]), np.uint16)
+    bp[:b.shape[0]] = b
+    return run("sparse", wp, bp, bitmap=bm, k=k)[:w.shape[0]]
+
+
+def _circ_layer_jobs(name: str, v, x, dy, shape: ArrayShape) -> list[tuple[str, Job]]:
+    """Forward, input gradient and (at the layer's own k) DV of one circulant layer.
+
+    At ``shape.block_size == k`` these are the CIRC commands the host issues, the pruned
+    blocks' v words loaded as they are in the trace (signed zeros). Otherwise the forward and
+    input gradient run as dense GEMMs on the expanded W, the same bits by the contract (a CIRC
+    command adds every block's products, pruned ones as zeros).
+    """
+    k = v.shape[2]
+    q_ = v.shape[1]
+    xp = np.zeros((x.shape[0], q_ * k), np.uint16)
+    xp[:, :x.shape[1]] = x
+    xt, dyt = np.ascontiguousarray(xp.T), np.ascontiguousarray(dy.T)
+    if k == shape.block_size:
+        return [(f"{name}/fwd-circ", make_job("circ", shape, v, xt)),
+                (f"{name}/dx-circ", make_job("circ", shape, v, dyt, transpose=True)),
+                (f"{name}/dv", make_job("dv", shape, dyt, xp))]
+    return [(f"{name}/fwd-circW", make_job("dense", shape, circ_operand(v), xt)),
+            (f"{name}/dx-circW", make_job("dense", shape, circ_operand(v, transpose=True), dyt))]
+
+
+def sub_circulant(v: np.ndarray, x: np.ndarray, dy: np.ndarray, k: int):
+    """A circulant layer of block size ``k`` made from one of block size ``K`` (a multiple of k):
+    the same block grid and bitmap, each block's first k values ``v[p, q, :k]``, and the input
+    and output-gradient columns ``q*K .. q*K+k-1`` and ``p*K .. p*K+k-1``. Not the layer's
+    function, but its values, pruned blocks and block grid, for an array whose k is smaller."""
+    big = v.shape[2]
+    xp = np.zeros((x.shape[0], v.shape[1] * big), np.uint16)
+    xp[:, :x.shape[1]] = x
+    cols = lambda n: (np.arange(n)[:, None] * big + np.arange(k)).reshape(-1)  # noqa: E731
+    return (np.ascontiguousarray(v[:, :, :k]), np.ascontiguousarray(xp[:, cols(v.shape[1])]),
+            np.ascontiguousarray(dy[:, cols(v.shape[0])]))
+
+
+def _probe_jobs(name: str, v, bitmap, x, dy, shape: ArrayShape) -> list[tuple[str, Job]]:
+    """:func:`_circ_layer_jobs` (forward and input gradient) on :func:`pruned_circ_probe`
+    operands; each job's golden result is checked to differ from the pruned-blocks-skipped one."""
+    k = v.shape[2]
+    bm = np.asarray(bitmap).astype(np.uint8)
+    pv, px, pdy = pruned_circ_probe(v, bitmap, x, dy)
+    jobs = [(f"{n}-probe", job) for n, job in _circ_layer_jobs(name, pv, px, pdy, shape) if "/dv" not in n]
+    q_ = v.shape[1]
+    xp = np.zeros((px.shape[0], q_ * k), np.uint16)
+    xp[:, :px.shape[1]] = px
+    skipped = {"fwd": _skip_pruned(circ_operand(pv), xp.T, bm, k),
+               "dx": _skip_pruned(circ_operand(pv, transpose=True), np.ascontiguousarray(pdy.T), bm.T.copy(), k)}
+    for n, job in jobs:
+        want = skipped[n.rsplit("/", 1)[1].split("-")[0]]
+        if np.array_equal(job.result.view(np.uint32), want.view(np.uint32)):
+            raise ValueError(f"{n}: the probe does not tell adding pruned products from skipping them")
+    return jobs
+
+
+def pruned_window(v: np.ndarray, bitmap: np.ndarray, x: np.ndarray, dy: np.ndarray, blocks: int):
+    """A ``blocks`` x ``blocks`` window of a circulant layer's block grid, and the input and
+    output-gradient columns it uses: the block rows with the most pruned blocks, then among
+    them the block columns with the most (ties: lower index). A smaller GEMM of the same layer
+    (its partial sums), with pruned blocks in it whenever the layer has any."""
+    k = v.shape[2]
+    bm = np.asarray(bitmap).astype(bool)
+    rows = np.sort(np.argsort(-(~bm).sum(axis=1), kind="stable")[:blocks])
+    cols = np.sort(np.argsort(-(~bm[rows]).sum(axis=0), kind="stable")[:blocks])
+    xp = np.zeros((x.shape[0], v.shape[1] * k), np.uint16)
+    xp[:, :x.shape[1]] = x
+    take = lambda idx: (idx[:, None] * k + np.arange(k)).reshape(-1)  # noqa: E731 (block -> element indices)
+    return (np.ascontiguousarray(v[rows][:, cols]), np.ascontiguousarray(bitmap[rows][:, cols]),
+            np.ascontiguousarray(xp[:, take(cols)]), np.ascontiguousarray(dy[:, take(rows)]))
+
+
 def trace_jobs(trace: dict, shape: ArrayShape, *, batch: int | None = None, sparsity: float = 0.75,
-               max_blocks: int = 64, methods=("dense", "gst")) -> list[tuple[str, Job]]:
+               max_blocks: int = 64, methods=("dense", "gst"), layers=None,
+               circ_blocks: int | None = None) -> list[tuple[str, Job]]:
     """The three GEMMs of every layer of a recorded TD3 trace, as (name, job).
 
     Dense layers run dense forward (A = W, B = X^T), input gradient (A = W^T, B = dY^T) and weight
     gradient (A = dY^T, B = X); circulant layers run circ, circ with transpose and dv from their
-    v. Every dense layer whose shape divides into blocks also runs the group-sparse forward,
-    input gradient and weight gradient with the bitmap that keeps the largest-norm blocks at
-    ``sparsity`` (golden.gst.block_bitmap on the real weights). ``batch`` takes the first rows.
+    v (pruned blocks, rule circ-prune, as the trace holds them: zero v words). Every dense layer
+    whose shape divides into blocks also runs the group-sparse forward, input gradient and weight
+    gradient with the bitmap that keeps the largest-norm blocks at ``sparsity``
+    (golden.gst.block_bitmap on the real weights).
+
+    A circulant layer with pruned blocks also runs :func:`pruned_circ_probe`'s forward and input
+    gradient (``-probe``), whose bits differ if the pruned products were skipped; when its k is
+    not the array's block size, it runs (probe included) as dense GEMMs on the expanded W, and
+    its :func:`sub_circulant` at the array's k (``NAME/k4/...``) as CIRC, CIRC^T, DV and probe.
+    ``methods``: the first key parts to take (methods, or stages of a stage trace); ``layers``:
+    layer names (``l2``) to take, default all; ``batch`` takes the first rows; ``circ_blocks``
+    cuts each circulant layer to a window of that many blocks per side (:func:`pruned_window`).
     """
     k = shape.block_size
     out = []
     names = sorted({key.rsplit("/", 1)[0] for key in trace if key.count("/") == 3})
     for name in names:
-        if name.split("/")[0] not in methods:
+        if name.split("/")[0] not in methods or (layers is not None and name.split("/")[2] not in layers):
             continue
         w, x, dy = trace[f"{name}/W"], trace[f"{name}/x"], trace[f"{name}/dy"]
         if batch is not None:
             x, dy = x[:batch], dy[:batch]
         xt, dyt = np.ascontiguousarray(x.T), np.ascontiguousarray(dy.T)
         if f"{name}/v" in trace:
-            v = trace[f"{name}/v"]
-            if v.shape[2] != k:
-                continue
-            q_ = v.shape[1]
-            xp = np.zeros((x.shape[0], q_ * k), np.uint16)
-            xp[:, :x.shape[1]] = x
-            out.append((f"{name}/fwd-circ", make_job("circ", shape, v, np.ascontiguousarray(xp.T))))
-            out.append((f"{name}/dx-circ", make_job("circ", shape, v, dyt, transpose=True)))
-            out.append((f"{name}/dv", make_job("dv", shape, dyt, xp)))
+            v, bm = trace[f"{name}/v"], trace.get(f"{name}/bitmap")
+            if circ_blocks is not None:
+                v, bm, x, dy = pruned_window(v, np.ones(v.shape[:2], np.uint8) if bm is None else bm, x, dy,
+                                             circ_blocks)
+            pruned = bm is not None and not bm.all()
+            if v.shape[2] == k or pruned:
+                out += _circ_layer_jobs(name, v, x, dy, shape)
+            if pruned:
+                out += _probe_jobs(name, v, bm, x, dy, shape)
+            if pruned and v.shape[2] != k and v.shape[2] % k == 0:  # CIRC and DV on the array's k too
+                sv, sx, sdy = sub_circulant(v, x, dy, k)
+                out += _circ_layer_jobs(f"{name}/k{k}", sv, sx, sdy, shape)
+                out += _probe_jobs(f"{name}/k{k}", sv, bm, sx, sdy, shape)
             continue
         out.append((f"{name}/fwd", make_job("dense", shape, w, xt)))
         out.append((f"{name}/dx", make_job("dense", shape, np.ascontiguousarray(w.T), dyt)))

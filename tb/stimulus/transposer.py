@@ -12,7 +12,8 @@ import numpy as np
 from golden.transpose import Beat, pack, tile_matrix, tile_to_beats
 
 __all__ = ["random_dense_tile", "random_density_tile", "random_density_tiles", "pattern_tiles",
-           "malformed_stream", "trace_weights", "pruned_weight_tiles"]
+           "malformed_stream", "trace_weights", "pruned_weight_tiles", "block_sparse_circulant",
+           "pruned_circulant_weights", "pruned_circulant_tiles"]
 
 
 def random_dense_tile(rng: np.random.Generator, tile: int, nnz: int) -> np.ndarray:
@@ -134,3 +135,49 @@ def pruned_weight_tiles(tile: int, count: int, seed: int) -> list[np.ndarray]:
         pick = np.random.default_rng(seed + 1).choice(len(tiles), count, replace=False)
         tiles = [tiles[k] for k in sorted(pick)]
     return tiles
+
+
+def block_sparse_circulant(v: np.ndarray, bitmap: np.ndarray, n_in: int | None = None) -> np.ndarray:
+    """The expanded W of a circulant layer with pruned blocks as a block-sparse matrix: the kept
+    k x k blocks as the trace's W holds them, the pruned ones not stored (+0 patterns, where the
+    PE array's CIRC command is loaded signed zeros), like a group-sparse W with that bitmap."""
+    from golden.gst import block_expand, circ_expand
+
+    k = v.shape[2]
+    w = circ_expand(np.asarray(v, np.uint16))
+    w = np.where(block_expand(np.asarray(bitmap).astype(bool), k).astype(bool), w, 0).astype(np.uint16)
+    return w if n_in is None else np.ascontiguousarray(w[:, :n_in])
+
+
+def pruned_circulant_weights(path=None) -> dict[str, np.ndarray]:
+    """``STAGE/NET/LAYER`` -> (W, bitmap) of every circulant layer with pruned blocks in a trace
+    (default the circ-prune stage trace ``tests/data/td3_halfcheetah_gstcp_stages.npz``), W as
+    :func:`block_sparse_circulant`. A trace without such a layer raises ValueError."""
+    from golden.traces import GSTCP_TRACE, layer_names, load_trace
+
+    t = load_trace(GSTCP_TRACE if path is None else path)
+    out = {}
+    for name in layer_names(t):
+        bm = t.get(f"{name}/bitmap")
+        if f"{name}/v" in t and bm is not None and not bm.all():
+            out[name] = (block_sparse_circulant(t[f"{name}/v"], bm, t[f"{name}/W"].shape[1]), bm)
+    if not out:
+        raise ValueError("the trace holds no circulant layer with pruned blocks")
+    return out
+
+
+def pruned_circulant_tiles(tile: int, count: int, seed: int, path=None) -> list[np.ndarray]:
+    """Up to ``count`` tiles of the pruned circulant layers of a trace (:func:`pruned_circulant_weights`),
+    half of them from the block rows that hold pruned blocks (so empty and stored tiles alternate
+    in the stream), the rest from the other tiles."""
+    rng = np.random.default_rng(seed)
+    tiles, near = [], []
+    for w, bm in pruned_circulant_weights(path).values():
+        ts, (_, cols) = tile_matrix(w, tile)
+        k = w.shape[0] // bm.shape[0]
+        for idx, t in enumerate(ts):  # tile row idx // cols lies in block row (idx // cols) * tile // k
+            (tiles if bm[(idx // cols) * tile // k].all() else near).append(t)
+    pick_near = set(rng.choice(len(near), min(len(near), count - count // 2), replace=False).tolist())
+    rest = [t for i, t in enumerate(near) if i not in pick_near] + tiles
+    pick = rng.choice(len(rest), min(len(rest), count - len(pick_near)), replace=False)
+    return [near[i] for i in sorted(pick_near)] + [rest[i] for i in sorted(pick)]
