@@ -53,7 +53,9 @@ COMPRESSION = {"HalfCheetah-v5": {"block": 16, "compress": ("l2",)},
 #: (docs/td3.md, "Rule circ-prune"; probes in bench/gst_probes.py: not yet shown to keep the return).
 METHODS = {"dense": {"method": "dense"}, "gmp": {"method": "gmp"}, "gst": {"method": "gst"},
            "gst-cp": {"method": "gst", "gst_rule": "circ-prune", "gst_ds": 0.05, "gst_smax": 0.9,
-                      "gst_patience": 1, "gst_cooldown": 2}}
+                      "gst_patience": 1, "gst_cooldown": 2},
+           # control: gst-cp's circulant layers with nothing pruned (s_max 0), what k alone costs
+           "circ": {"method": "gst", "gst_rule": "circ-prune", "gst_smax": 0.0}}
 #: a chunk that ends on a multiple of this many env steps keeps a copy of its checkpoint in
 #: ``<run>/snapshots/checkpoint-<steps>.npz``: the early / middle / late points that
 #: ``bench/td3_stage_traces.py --snapshot`` records traces from
@@ -289,7 +291,7 @@ def plot(rows, path: Path) -> None:
 
     envs = sorted({r["env"] for r in rows})
     fig, axes = plt.subplots(2, len(envs), figsize=(6 * len(envs), 6), squeeze=False)
-    colors = {"dense": "k", "gmp": "tab:red", "gst": "tab:blue", "gst-cp": "tab:green"}
+    colors = {"dense": "k", "gmp": "tab:red", "gst": "tab:blue", "gst-cp": "tab:green", "circ": "tab:purple"}
     for j, env in enumerate(envs):
         for r in rows:
             if r["env"] != env:
