@@ -488,14 +488,9 @@ def synthesize(cfg: BlockConfig, target: str = "generic", timeout: float | None 
     deadline = None if timeout is None else t0 + timeout
     work = artefact_dir(cfg) / f"synth-{target}-{cfg.full_hash()}"
     work.mkdir(parents=True, exist_ok=True)
-    with _work_lock(work, "another synthesis of this configuration"):
+    # two runs of one configuration would otherwise write the same logs and statistics at once
+    with folder_lock(work, "another synthesis of this configuration", _log):
         return _synthesize_locked(cfg, target, work, t0, deadline, hierarchy, abc)
-
-
-def _work_lock(work: Path, holder: str):
-    """Hold ``work``'s lock (:func:`flows.locks.folder_lock`): two runs of one configuration
-    would otherwise write the same logs and statistics files at once."""
-    return folder_lock(work, holder, _log)
 
 
 def _synthesize_locked(cfg: BlockConfig, target: str, work: Path, t0: float, deadline: float | None,
@@ -518,7 +513,7 @@ def _synthesize_locked(cfg: BlockConfig, target: str, work: Path, t0: float, dea
 
     path = report_path(cfg)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _work_lock(path.parent, "another run's report update"):
+    with folder_lock(path.parent, "another run's report update", _log):
         _merge_report(cfg, target, path, names, records, verilog, blackboxes, elapsed, work)
     return path
 

@@ -3,7 +3,7 @@
 import multiprocessing
 import time
 
-from flows.synth import _work_lock
+from flows.locks import folder_lock as _work_lock
 
 
 def _hold(work, started, log):
