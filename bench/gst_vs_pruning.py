@@ -197,7 +197,7 @@ def claims(rows) -> list[str]:
         if not {"gmp", "dense"} <= set(by):
             continue
         p, d = by["gmp"], by["dense"]
-        for name in sorted(m for m in by if m.startswith("gst")):
+        for name in sorted(m for m in by if m not in BASELINES):
             g = by[name]
             step = min(g["steps"], p["steps"], d["steps"])
             fg, fd, fp = (_final_at(r, step) for r in (g, d, p))
@@ -214,6 +214,28 @@ def claims(rows) -> list[str]:
 #: the issue's targets: mean CR gap GST - GMP (points), GST's mean final return over dense's,
 #: and the least any one seed's GST final return may be of its own dense seed's
 TARGETS = {"cr_gap_points": 25.0, "return_ratio": 0.95, "seed_return_ratio": 0.85}
+#: the methods every other one (a GST rule or the ``circ`` control) is measured against
+BASELINES = ("dense", "gmp")
+
+
+def means(rows) -> list[dict]:
+    """Per env and method, over its finished seeds: the means of average CR, final CR, final
+    return (last 3 evaluations) and best evaluation, and the mean final return over dense's on
+    the seeds where both finished (``None`` without such a seed)."""
+    out = []
+    done = [r for r in rows if r["finished"] and r["final_return"] is not None]
+    for env, method in sorted({(r["env"], r["method"]) for r in done}):
+        mine = {r["seed"]: r for r in done if r["env"] == env and r["method"] == method}
+        dense = {r["seed"]: r for r in done if r["env"] == env and r["method"] == "dense"}
+        avg = lambda key, seeds: sum(mine[s][key] for s in seeds) / len(seeds)  # noqa: E731
+        both = sorted(set(mine) & set(dense))
+        of_dense = (sum(mine[s]["final_return"] for s in both) / sum(dense[s]["final_return"] for s in both)
+                    if both else None)
+        out.append({"env": env, "method": method, "seeds": sorted(mine),
+                    **{k: round(avg(k, sorted(mine)), 4) for k in ("avg_cr", "final_cr", "final_return", "best_return")},
+                    "final_return_of_dense": None if of_dense is None else round(of_dense, 3),
+                    "dense_seeds": both})
+    return out
 
 
 def verdict(rows) -> list[dict]:
@@ -223,7 +245,7 @@ def verdict(rows) -> list[dict]:
     out = []
     for env in sorted({r["env"] for r in rows}):
         done = [r for r in rows if r["env"] == env and r["finished"]]
-        for name in sorted({r["method"] for r in done if r["method"].startswith("gst")}):
+        for name in sorted({r["method"] for r in done if r["method"] not in BASELINES}):
             seeds = sorted(s for s in {r["seed"] for r in done}
                            if {"dense", "gmp", name} <= {r["method"] for r in done if r["seed"] == s})
             if not seeds:
@@ -250,6 +272,7 @@ def write_report(rows, meta, name: str = "gst_vs_pruning") -> None:
     doc["claims"] = claims(rows)
     doc["targets"] = TARGETS
     doc["verdict"] = verdict(rows)
+    doc["means"] = means(rows)
     md = ["# GST vs gradual magnitude pruning vs dense (TD3, bf16 numerics)", "",
           f"Recorded {meta['date']} on {meta['machine']['processor']} ({meta['machine']['cpus']} CPUs), "
           "one Ray task per 10k-step chunk of a run, one task per core (`OPENBLAS_NUM_THREADS=1`). "
@@ -261,6 +284,15 @@ def write_report(rows, meta, name: str = "gst_vs_pruning") -> None:
         md.append(f"| {r['env']} | {r['method']} | {r['seed']} | {r['steps']} | {r['target_steps']} | "
                   f"{r['avg_cr']:.3f} | {r['final_cr']:.3f} | {r['final_return']} | {r['best_return']} |")
     md += [""] + [f"- {c}" for c in doc["claims"]] + [""]
+    md += ["## Means over finished seeds", "",
+           "`of dense`: the method's mean final return over dense's, on the seeds where both finished.", "",
+           "| env | method | seeds | average CR | final CR | final return | best eval | of dense |",
+           "|---|---|---|---:|---:|---:|---:|---:|"]
+    for m in doc["means"]:
+        od = "-" if m["final_return_of_dense"] is None else f"{m['final_return_of_dense']:.2f}"
+        md.append(f"| {m['env']} | {m['method']} | {','.join(map(str, m['seeds']))} | {m['avg_cr']:.3f} | "
+                  f"{m['final_cr']:.3f} | {m['final_return']:.0f} | {m['best_return']:.0f} | {od} |")
+    md.append("")
     md += ["## Against the targets (finished seeds only)", "",
            f"Targets: mean CR gap >= +{TARGETS['cr_gap_points']:.0f} points, GST mean final return >= "
            f"{TARGETS['return_ratio']:.0%} of dense's, no seed below {TARGETS['seed_return_ratio']:.0%} of its own "

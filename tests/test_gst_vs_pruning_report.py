@@ -40,3 +40,26 @@ def test_interim_claims_compare_returns_at_the_step_all_runs_reached():
     (line,) = claims(rows)
     # at 50k: gst-cp 15 / dense 15 (dense's 60k evaluation is left out) = 1.00
     assert "@ 50000 steps" in line and "final return gst-cp 15.0 / dense 15.0 = 1.00" in line and "gmp 35.0" in line
+
+
+def test_the_circ_control_gets_a_verdict_like_a_gst_rule():
+    rows = [_row("dense", 0, 0.0, 6000.0), _row("gmp", 0, 0.60, 5900.0), _row("circ", 0, 0.858, 5400.0)]
+    (v,) = verdict(rows)
+    assert v["method"] == "circ" and v["cr_gap_points"] == pytest.approx(25.8) and v["return_ratio"] == pytest.approx(0.9)
+
+
+def test_means_per_method_over_finished_seeds_by_hand():
+    from bench.gst_vs_pruning import means
+
+    rows = [{**_row("dense", 0, 0.0, 6000.0), "final_cr": 0.0, "best_return": 6100.0},
+            {**_row("dense", 1, 0.0, 4000.0), "final_cr": 0.0, "best_return": 4500.0},
+            {**_row("gst-cp", 0, 0.88, 5400.0), "final_cr": 0.90, "best_return": 5500.0},
+            {**_row("gst-cp", 1, 0.90, 4300.0), "final_cr": 0.92, "best_return": 4400.0},
+            {**_row("gst-cp", 2, 0.99, 1.0, steps=10_000), "final_cr": 0.99, "best_return": 1.0}]  # unfinished
+    by = {m["method"]: m for m in means(rows)}
+    g = by["gst-cp"]
+    assert g["seeds"] == [0, 1] and g["avg_cr"] == pytest.approx(0.89) and g["final_cr"] == pytest.approx(0.91)
+    assert g["final_return"] == pytest.approx(4850.0) and g["best_return"] == pytest.approx(4950.0)
+    assert g["final_return_of_dense"] == pytest.approx(0.97) and by["dense"]["final_return_of_dense"] == 1.0
+    lone = means([{**_row("gmp", 3, 0.6, 10.0), "final_cr": 0.8, "best_return": 11.0}])
+    assert lone[0]["final_return_of_dense"] is None  # no dense seed to compare with
