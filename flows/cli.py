@@ -426,6 +426,19 @@ def cmd_train(args) -> int:
 _SNAPSHOT_OPTIONS = ("snapshot", "out", "trace_numerics", "quiet")
 
 
+def _given_trace_options(args) -> list[argparse.Action]:
+    """The ``omnidrl trace`` options the command line gave, even at their default value: its
+    tokens are parsed again with every default suppressed, so only what was typed lands."""
+    given = argparse.ArgumentParser(add_help=False)
+    _add_trace_arguments(given)
+    for action in given._actions:
+        action.default = argparse.SUPPRESS
+    tokens = list(getattr(args, "argv", None) or [])
+    tokens = tokens[tokens.index("trace") + 1:] if "trace" in tokens else tokens
+    seen, _ = given.parse_known_args(tokens)
+    return [a for a in given._actions if hasattr(seen, a.dest)]
+
+
 def cmd_trace(args) -> int:
     """Record the tensors of one real TD3 update per method, or per ``--snapshot`` checkpoint
     (golden/run_td3.py)."""
@@ -433,10 +446,8 @@ def cmd_trace(args) -> int:
     from golden.td3 import METHODS
 
     if args.snapshot:
-        defaults = argparse.ArgumentParser(add_help=False)  # the options' defaults, to tell what was given
-        _add_trace_arguments(defaults)
-        for action in defaults._actions:
-            if action.dest not in _SNAPSHOT_OPTIONS and getattr(args, action.dest, None) != action.default:
+        for action in _given_trace_options(args):
+            if action.dest not in _SNAPSHOT_OPTIONS:
                 raise UserError(f"{action.option_strings[0]} is not allowed with --snapshot: the run's "
                                 f"configuration comes from the checkpoint (with --snapshot only --out, "
                                 f"--trace-numerics and --quiet apply)")
@@ -624,6 +635,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)  # what was typed (cmd_trace needs it)
         if extra:  # name the subcommand, as its own parser's errors do
             raise _UsageError(f"omnidrl {args.command}: error: unrecognized arguments: {' '.join(extra)}")
     except _UsageError as exc:

@@ -181,7 +181,9 @@ case("--trace-numerics 'fp16' is not allowed", "trace", *TRACE, "--snapshot", "a
 for opt, value in [("--methods", "gst"), ("--steps", "20000"), ("--env", "Hopper-v5"), ("--seed", "1"),
                    ("--numerics", "fp32"), ("--preset", "paper2018"), ("--hidden", "64,64"), ("--batch", "64"),
                    ("--lr", "0.001"), ("--start-steps", "10"), ("--block", "16"), ("--compress", "l1"),
-                   ("--set", "tau=0.01")]:
+                   ("--set", "tau=0.01"),
+                   # given at exactly their defaults: still options of a training run, still refused
+                   ("--seed", "0"), ("--env", "HalfCheetah-v5"), ("--numerics", "bf16"), ("--methods", "dense,gst")]:
     case(f"{opt} is not allowed with --snapshot: the run's configuration comes from the checkpoint", "trace",
          *TRACE, "--snapshot", "a={file}", opt, value)
 case("--out '' is not allowed: give a file path ending in .npz", "trace", "--out", "", "--snapshot", "a={file}")
