@@ -315,6 +315,20 @@ def write_report(rows, meta, name: str = "gst_vs_pruning") -> None:
         print(f"plot failed: {exc}", file=sys.stderr)
 
 
+def mean_curves(rows) -> dict:
+    """Per method: the evaluation return at every step all its seeds reached, as mean, min and max
+    over the seeds (one env's rows)."""
+    out = {}
+    for method in dict.fromkeys(r["method"] for r in rows):
+        runs = [{e["step"]: e["return"] for e in r["evals"]} for r in rows if r["method"] == method]
+        steps = sorted(set.intersection(*(set(run) for run in runs)))
+        vals = [[run[s] for run in runs] for s in steps]
+        out[method] = {"seeds": sorted(r["seed"] for r in rows if r["method"] == method), "step": steps,
+                       "mean": [sum(v) / len(v) for v in vals], "min": [min(v) for v in vals],
+                       "max": [max(v) for v in vals]}
+    return out
+
+
 def plot(rows, path: Path) -> None:
     import matplotlib
 
@@ -322,7 +336,7 @@ def plot(rows, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     envs = sorted({r["env"] for r in rows})
-    fig, axes = plt.subplots(2, len(envs), figsize=(6 * len(envs), 6), squeeze=False)
+    fig, axes = plt.subplots(3, len(envs), figsize=(6 * len(envs), 9), squeeze=False)
     colors = {"dense": "k", "gmp": "tab:red", "gst": "tab:blue", "gst-cp": "tab:green", "circ": "tab:purple"}
     for j, env in enumerate(envs):
         for r in rows:
@@ -336,10 +350,15 @@ def plot(rows, path: Path) -> None:
             recs = [x for x in recs if x["kind"] == "eval"]
             axes[1][j].plot([x["step"] for x in recs], [x["cr"] for x in recs], ls, color=colors[r["method"]],
                             label=f"{r['method']} s{r['seed']} (avg {r['avg_cr']:.2f})")
+        for method, curve in mean_curves([r for r in rows if r["env"] == env]).items():
+            axes[2][j].plot(curve["step"], curve["mean"], color=colors[method],
+                            label=f"{method} ({len(curve['seeds'])} seeds)")
+            axes[2][j].fill_between(curve["step"], curve["min"], curve["max"], color=colors[method], alpha=0.15)
+        axes[2][j].set_ylabel("return, mean of seeds (band: min-max)")
         axes[0][j].set_title(f"{env} (bf16)")
         axes[0][j].set_ylabel("evaluation return")
         axes[1][j].set_ylabel("compression ratio")
-        axes[1][j].set_xlabel("environment steps")
+        axes[2][j].set_xlabel("environment steps")
         axes[1][j].set_ylim(-0.02, 1.0)
         for ax in axes[:, j]:
             ax.legend(fontsize=7, loc="best")

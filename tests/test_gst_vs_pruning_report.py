@@ -63,3 +63,16 @@ def test_means_per_method_over_finished_seeds_by_hand():
     assert g["final_return_of_dense"] == pytest.approx(0.97) and by["dense"]["final_return_of_dense"] == 1.0
     lone = means([{**_row("gmp", 3, 0.6, 10.0), "final_cr": 0.8, "best_return": 11.0}])
     assert lone[0]["final_return_of_dense"] is None  # no dense seed to compare with
+
+
+def test_mean_curves_use_only_the_steps_every_seed_reached():
+    from bench.gst_vs_pruning import mean_curves
+
+    ev = lambda *pairs: [{"step": s, "return": r} for s, r in pairs]  # noqa: E731
+    rows = [{**_row("dense", 0, 0.0, None), "evals": ev((5, 10.0), (10, 30.0), (15, 50.0))},
+            {**_row("dense", 1, 0.0, None), "evals": ev((5, 20.0), (10, 10.0))},
+            {**_row("gmp", 0, 0.5, None), "evals": ev((5, 1.0))}]
+    c = mean_curves(rows)
+    assert c["dense"] == {"seeds": [0, 1], "step": [5, 10], "mean": [15.0, 20.0], "min": [10.0, 10.0],
+                          "max": [20.0, 30.0]}
+    assert c["gmp"]["step"] == [5] and c["gmp"]["mean"] == [1.0]
