@@ -311,6 +311,7 @@ def write_report(rows, meta, name: str = "gst_vs_pruning") -> None:
     write_results(name, doc, "\n".join(md))
     try:
         plot(rows, RESULTS / f"{name}.png")
+        plot_tradeoff(rows, RESULTS / f"{name}_tradeoff.png")
     except Exception as exc:  # a plot must never lose the JSON
         print(f"plot failed: {exc}", file=sys.stderr)
 
@@ -327,6 +328,52 @@ def mean_curves(rows) -> dict:
                        "mean": [sum(v) / len(v) for v in vals], "min": [min(v) for v in vals],
                        "max": [max(v) for v in vals]}
     return out
+
+
+def tradeoff_points(rows) -> list[dict]:
+    """Per finished run with a finished dense run of the same env and seed: its average CR and
+    its final return over that dense run's (the trade-off each method makes, seed by seed)."""
+    done = {(r["env"], r["method"], r["seed"]): r for r in rows if r["finished"] and r["final_return"] is not None}
+    return [{"env": e, "method": m, "seed": s, "avg_cr": r["avg_cr"],
+             "of_dense": r["final_return"] / done[e, "dense", s]["final_return"]}
+            for (e, m, s), r in done.items() if (e, "dense", s) in done]
+
+
+def plot_tradeoff(rows, path: Path) -> None:
+    """Average CR against final return over the same seed's dense, one marker per run, with the
+    targets: GST right of GMP's mean average CR + 25 points and above 0.95."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pts = tradeoff_points(rows)
+    envs = sorted({p["env"] for p in pts})
+    if not envs:
+        return
+    colors = {"dense": "k", "gmp": "tab:red", "gst": "tab:blue", "gst-cp": "tab:green", "circ": "tab:purple"}
+    fig, axes = plt.subplots(1, len(envs), figsize=(5.5 * len(envs), 4.2), squeeze=False)
+    for ax, env in zip(axes[0], envs):
+        mine = [p for p in pts if p["env"] == env]
+        for method in dict.fromkeys(p["method"] for p in mine):
+            ps = [p for p in mine if p["method"] == method]
+            ax.scatter([p["avg_cr"] for p in ps], [p["of_dense"] for p in ps], color=colors[method],
+                       label=method, zorder=3)
+            for p in ps:
+                ax.annotate(f"s{p['seed']}", (p["avg_cr"], p["of_dense"]), fontsize=7, xytext=(3, 3),
+                            textcoords="offset points")
+        gmp = [p["avg_cr"] for p in mine if p["method"] == "gmp"]
+        if gmp:
+            ax.axvline(sum(gmp) / len(gmp) + TARGETS["cr_gap_points"] / 100, color="gray", ls="--", lw=1,
+                       label="GMP mean + 25 points")
+        ax.axhline(TARGETS["return_ratio"], color="gray", ls=":", lw=1, label="95 % of dense")
+        ax.set_title(f"{env}: the trade-off per seed")
+        ax.set_xlabel("average compression ratio over the run")
+        ax.set_ylabel("final return / same seed's dense")
+        ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
 
 
 def plot(rows, path: Path) -> None:

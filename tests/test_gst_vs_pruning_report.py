@@ -76,3 +76,15 @@ def test_mean_curves_use_only_the_steps_every_seed_reached():
     assert c["dense"] == {"seeds": [0, 1], "step": [5, 10], "mean": [15.0, 20.0], "min": [10.0, 10.0],
                           "max": [20.0, 30.0]}
     assert c["gmp"]["step"] == [5] and c["gmp"]["mean"] == [1.0]
+
+
+def test_tradeoff_points_divide_by_the_same_seeds_dense_and_skip_unfinished_runs():
+    from bench.gst_vs_pruning import tradeoff_points
+
+    rows = [_row("dense", 0, 0.0, 8000.0), _row("gst-cp", 0, 0.9, 6000.0), _row("dense", 1, 0.0, 5000.0),
+            _row("gst-cp", 1, 0.88, 5500.0), _row("circ", 2, 0.86, 100.0),  # no dense seed 2
+            _row("gmp", 1, 0.5, 4000.0, steps=10)]  # unfinished
+    pts = {(p["method"], p["seed"]): p for p in tradeoff_points(rows)}
+    assert set(pts) == {("dense", 0), ("gst-cp", 0), ("dense", 1), ("gst-cp", 1)}
+    assert pts["gst-cp", 0]["of_dense"] == pytest.approx(0.75) and pts["gst-cp", 1]["of_dense"] == pytest.approx(1.1)
+    assert pts["gst-cp", 1]["avg_cr"] == 0.88
