@@ -525,11 +525,13 @@ def _decode_record(m: Module, cfg: EmdEncoderConfig, rec, mu, sparse, zmode, nam
     return value, length, bad, checked
 
 
-def _record_lengths(f: EmdFormat, bits, sparse, zmode) -> dict:
-    """``{length: condition}`` of a record whose first ``1 + D + E`` bits are ``bits``.
+def _record_lengths(f: EmdFormat, bit, sparse, zmode) -> dict:
+    """``{length: condition}`` of a record whose ``i``-th bit is ``bit(i)`` (``i < 1 + D + E``).
 
     The same lengths as :func:`_decode_record` gives, from the fields that decide them only
     (flag, code, short escape), so a chain of records can be followed without decoding them.
+    ``bit(i)`` may be one bit or a vector (bit ``q``: the record starting at position ``q``), so
+    the conditions come out for one record or for every position at once.
     """
     D, E = f.delta_bits, f.escape_bits
     terms: dict = {}
@@ -537,64 +539,81 @@ def _record_lengths(f: EmdFormat, bits, sparse, zmode) -> dict:
     def add(length, cond):
         terms[length] = terms[length] | cond if length in terms else cond
 
+    def all_of(values):
+        values = list(values)
+        out = values[0]
+        for v in values[1:]:
+            out = out & v
+        return out
+
     for s in ((0, 1) if f.sparse else (0,)):
-        body = bits[s:]
-        is_esc = body[:D] == f.esc_code
-        is_short = is_esc & (body[D:D + E] != (1 << E) - 1) if E else Const(0, 1)
+        is_esc = all_of(bit(s + i) if (f.esc_code >> i) & 1 else ~bit(s + i) for i in range(D))
+        is_short = is_esc & ~all_of(bit(s + D + i) for i in range(E)) if E else None
         if s:   # a sparse group: flag 0 is a zero (1 bit, or 2 with the signed zero mode)
-            nonzero = sparse & bits[0]
-            add(1, sparse & ~bits[0] & (zmode != 2))
-            add(2, sparse & ~bits[0] & (zmode == 2))
+            nonzero = bit(0) & _spread(sparse, bit(0))
+            add(1, ~bit(0) & _spread(sparse & (zmode != 2), bit(0)))
+            add(2, ~bit(0) & _spread(sparse & (zmode == 2), bit(0)))
         else:
-            nonzero = ~sparse if f.sparse else Const(1, 1)
+            nonzero = _spread(~sparse if f.sparse else Const(1, 1), bit(0))
         add(D + 8 + s, nonzero & ~is_esc)
         if E:
             add(D + E + 8 + s, nonzero & is_short)
-        add(D + E + 16 + s, nonzero & is_esc & ~is_short)
+        add(D + E + 16 + s, nonzero & is_esc & ~is_short if E else nonzero & is_esc)
     return terms
 
 
-def _onehot_to_binary(m: Module, onehot: dict, width: int, name: str):
-    """The position set in ``onehot`` (``{position: bit}``, at most one bit high) in binary."""
-    out = Signal(range(width + 1), name=name)
-    m.d.comb += out.eq(Cat(or_tree(v for q, v in onehot.items() if (q >> b) & 1)
-                           for b in range(len(out))))
-    return out
+def _spread(cond, like):
+    """A one-bit condition as wide as ``like`` (all ones or all zeros), to AND with a vector."""
+    n = len(like)
+    return cond if n == 1 else Mux(cond, Const((1 << n) - 1, n), Const(0, n))
 
 
 def _record_positions(m: Module, cfg: EmdEncoderConfig, win, offsets: dict, sparse, zmode, term_len: int):
     """Where each of a beat's ``lanes`` records starts, following the chain in one-hot form.
 
     ``offsets`` is ``{position: condition}`` of the first record (after the header, if any).
-    Position ``q`` of record ``t + 1`` is the OR of (record ``t`` at ``p``) AND (the record at
-    ``p`` is ``q - p`` bits long); the lengths at every position come from the window's bits
-    in parallel, so a record costs an AND-OR of a few terms on the chain, not a shifter and an
-    adder as in the single-cycle decoder. Returns the starts (binary), the bits used by the
-    beat and whether a terminator follows it (the look-ahead).
+    Bit ``q`` of record ``t + 1``'s one-hot vector is the OR over lengths ``l`` of (record ``t``
+    at ``q - l``) AND (the record at ``q - l`` is ``l`` bits long). The lengths at every position
+    come from the window's bits in parallel, as one vector per length, so a record costs a
+    shift, an AND and an OR per length on the chain (not a shifter and an adder as in the
+    single-cycle decoder), and the Verilog stays a few lines per record. Returns the starts
+    (binary), the bits used by the beat and whether a terminator follows it (the look-ahead).
     """
     f = cfg.fmt
-    span = 1 + f.delta_bits + f.escape_bits
-    winx = Cat(win, Const(0, f.max_record_bits + term_len))
-    lengths = {}
-    at = dict(offsets)
+    # The positions a record may start at, followed in Python: the vectors need no wider.
+    reach, at_most = set(offsets), max(offsets)
+    lengths_of_a_record = _record_lengths(f, lambda i: Const(0, 1), Const(0, 1), Const(0, 2)).keys()
+    for _ in range(cfg.lanes):
+        reach = {q + length for q in reach for length in lengths_of_a_record}
+        at_most = max(at_most, max(reach))
+    width = at_most + 1
+    winx = Cat(win, Const(0, width + f.max_record_bits + term_len))
+    # bit(i)[q] = the window's bit q + i: every position's i-th record bit at once
+    lengths = _record_lengths(f, lambda i: winx[i:i + width], sparse, zmode)
+    at = Signal(width, name="at0")
+    m.d.comb += [at[q].eq(cond) for q, cond in offsets.items()]
     starts = []
     for t in range(cfg.lanes + 1):
-        keys = sorted(at)
-        vec = Signal(len(keys), name=f"at{t}")     # one bit per position record t may start at
-        m.d.comb += vec.eq(Cat(at[q] for q in keys))
-        at = {q: vec[i] for i, q in enumerate(keys)}
         starts.append(_onehot_to_binary(m, at, len(win), f"start{t}"))
         if t == cfg.lanes:
             break
-        terms: dict = {}
-        for q, here in at.items():
-            if q not in lengths:
-                lengths[q] = _record_lengths(f, winx[q:q + span], sparse, zmode)
-            for length, cond in lengths[q].items():
-                terms.setdefault(q + length, []).append(here & cond)
-        at = {q: or_tree(v) for q, v in terms.items()}
-    stop = or_tree(here & (winx[q:q + term_len] == 0) for q, here in at.items())
+        nxt = Signal(width, name=f"at{t + 1}")
+        m.d.comb += nxt.eq(or_tree(((at & cond) << length)[:width] for length, cond in sorted(lengths.items())))
+        at = nxt
+    no_term = winx[0:width]
+    for i in range(1, term_len):
+        no_term = no_term | winx[i:i + width]
+    stop = (at & ~no_term).any()            # a terminator (term_len zero bits) where the beat ends
     return starts[:-1], starts[-1], stop
+
+
+def _onehot_to_binary(m: Module, onehot, width: int, name: str):
+    """The position set in the one-hot vector ``onehot`` (at most one bit high) in binary."""
+    out = Signal(range(width + 1), name=name)
+    n = len(onehot)
+    m.d.comb += out.eq(Cat((onehot & Const(sum(1 << q for q in range(n) if (q >> b) & 1), n)).any()
+                           for b in range(len(out))))
+    return out
 
 
 def _lane_cause(m: Module, records, n, short):

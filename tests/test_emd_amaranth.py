@@ -185,3 +185,15 @@ def test_decoder_fuzz_agrees_with_golden_and_never_hangs(preset, crc_bits, pipel
             f"case {n}: error={error} err_code={EmdDecoderError(err_code).name}, golden says {code.name}; words {words}"
         if code == EmdDecoderError.NONE:
             assert got == (_lane_beats(expect, L) if len(expect) else []), f"case {n}: wrong values"
+
+
+def test_pipelined_decoder_verilog_grows_about_linearly_with_lanes(tmp_path):
+    """The pipelined decoder's record chain is vector operations (docs/emd.md, "Pipelining"):
+    the Verilog grows with the lanes, not with lanes x window positions, so the 16-lane `paper`
+    decoder stays small enough for Verilator (it was 384k lines written position by position)."""
+    from flows.generate import generate_verilog
+
+    lines = {preset: len(generate_verilog(EmdDecoderConfig.preset(preset, pipeline=1), tmp_path / preset)
+                         .read_text().splitlines()) for preset in ("tiny", "paper")}
+    assert lines["paper"] < 30_000, lines
+    assert lines["paper"] < 12 * lines["tiny"], lines  # 8x the lanes, 4x the word: not 150x the lines

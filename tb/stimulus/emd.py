@@ -126,7 +126,16 @@ def bad_streams(rng: np.random.Generator, fmt: emd.EmdFormat, word_bits: int, la
     out = []
     if len(words) > 1:
         out.append(("truncated", words[:-1]))                        # one word short
-    out.append(("truncated-early", pack(bits[: 9 + 3 * lanes])))      # inside the first group
+    # Cut inside the first group, from 9 + 3 * lanes bits on: the first cut that does not parse.
+    # (The zero padding of the last word can still read as zero records and a terminator: with
+    # 16 lanes and 256-bit words, the first 57 bits padded decode as a valid stream.)
+    for cut in range(9 + 3 * lanes, len(bits)):
+        early = pack(bits[:cut])
+        try:
+            emd.decode(early, fmt, word_bits, lanes=lanes)
+        except emd.EmdFormatError:
+            out.append(("truncated-early", early))
+            break
     # A relative code that leaves the exponent range: base 255 and the top delta (> 0), or
     # base 1 and the bottom delta (< 0) when the window has no positive delta.
     mu, code = (255, fmt.window - 1) if fmt.hi > 0 else (1, 0)
