@@ -214,6 +214,8 @@ def claims(rows) -> list[str]:
 #: the issue's targets: mean CR gap GST - GMP (points), GST's mean final return over dense's,
 #: and the least any one seed's GST final return may be of its own dense seed's
 TARGETS = {"cr_gap_points": 25.0, "return_ratio": 0.95, "seed_return_ratio": 0.85}
+#: plot colour of each method (every key of METHODS)
+METHOD_COLORS = {"dense": "k", "gmp": "tab:red", "gst": "tab:blue", "gst-cp": "tab:green", "circ": "tab:purple"}
 #: the methods every other one (a GST rule or the ``circ`` control) is measured against
 BASELINES = ("dense", "gmp")
 
@@ -351,13 +353,12 @@ def plot_tradeoff(rows, path: Path) -> None:
     envs = sorted({p["env"] for p in pts})
     if not envs:
         return
-    colors = {"dense": "k", "gmp": "tab:red", "gst": "tab:blue", "gst-cp": "tab:green", "circ": "tab:purple"}
     fig, axes = plt.subplots(1, len(envs), figsize=(5.5 * len(envs), 4.2), squeeze=False)
     for ax, env in zip(axes[0], envs):
         mine = [p for p in pts if p["env"] == env]
         for method in dict.fromkeys(p["method"] for p in mine):
             ps = [p for p in mine if p["method"] == method]
-            ax.scatter([p["avg_cr"] for p in ps], [p["of_dense"] for p in ps], color=colors[method],
+            ax.scatter([p["avg_cr"] for p in ps], [p["of_dense"] for p in ps], color=METHOD_COLORS[method],
                        label=method, zorder=3)
             for p in ps:
                 ax.annotate(f"s{p['seed']}", (p["avg_cr"], p["of_dense"]), fontsize=7, xytext=(3, 3),
@@ -384,23 +385,22 @@ def plot(rows, path: Path) -> None:
 
     envs = sorted({r["env"] for r in rows})
     fig, axes = plt.subplots(3, len(envs), figsize=(6 * len(envs), 9), squeeze=False)
-    colors = {"dense": "k", "gmp": "tab:red", "gst": "tab:blue", "gst-cp": "tab:green", "circ": "tab:purple"}
     for j, env in enumerate(envs):
         for r in rows:
             if r["env"] != env:
                 continue
             ls = ("-", "--", ":", "-.")[r["seed"] % 4]
             ev = r["evals"]
-            axes[0][j].plot([e["step"] for e in ev], [e["return"] for e in ev], ls, color=colors[r["method"]],
+            axes[0][j].plot([e["step"] for e in ev], [e["return"] for e in ev], ls, color=METHOD_COLORS[r["method"]],
                             label=f"{r['method']} s{r['seed']}")
             recs = [json.loads(x) for x in (run_dir(env, r["method"], r["seed"]) / "metrics.jsonl").read_text().splitlines()]
             recs = [x for x in recs if x["kind"] == "eval"]
-            axes[1][j].plot([x["step"] for x in recs], [x["cr"] for x in recs], ls, color=colors[r["method"]],
+            axes[1][j].plot([x["step"] for x in recs], [x["cr"] for x in recs], ls, color=METHOD_COLORS[r["method"]],
                             label=f"{r['method']} s{r['seed']} (avg {r['avg_cr']:.2f})")
         for method, curve in mean_curves([r for r in rows if r["env"] == env]).items():
-            axes[2][j].plot(curve["step"], curve["mean"], color=colors[method],
+            axes[2][j].plot(curve["step"], curve["mean"], color=METHOD_COLORS[method],
                             label=f"{method} ({len(curve['seeds'])} seeds)")
-            axes[2][j].fill_between(curve["step"], curve["min"], curve["max"], color=colors[method], alpha=0.15)
+            axes[2][j].fill_between(curve["step"], curve["min"], curve["max"], color=METHOD_COLORS[method], alpha=0.15)
         axes[2][j].set_ylabel("return, mean of seeds (band: min-max)")
         axes[0][j].set_title(f"{env} (bf16)")
         axes[0][j].set_ylabel("evaluation return")

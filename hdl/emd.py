@@ -51,6 +51,8 @@ input words up to ``last`` and returns to idle.
 from __future__ import annotations
 
 import dataclasses
+import operator
+from functools import reduce
 
 from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
@@ -539,16 +541,9 @@ def _record_lengths(f: EmdFormat, bit, sparse, zmode) -> dict:
     def add(length, cond):
         terms[length] = terms[length] | cond if length in terms else cond
 
-    def all_of(values):
-        values = list(values)
-        out = values[0]
-        for v in values[1:]:
-            out = out & v
-        return out
-
     for s in ((0, 1) if f.sparse else (0,)):
-        is_esc = all_of(bit(s + i) if (f.esc_code >> i) & 1 else ~bit(s + i) for i in range(D))
-        is_short = is_esc & ~all_of(bit(s + D + i) for i in range(E)) if E else None
+        is_esc = reduce(operator.and_, (bit(s + i) if (f.esc_code >> i) & 1 else ~bit(s + i) for i in range(D)))
+        is_short = is_esc & ~reduce(operator.and_, (bit(s + D + i) for i in range(E))) if E else None
         if s:   # a sparse group: flag 0 is a zero (1 bit, or 2 with the signed zero mode)
             nonzero = bit(0) & _spread(sparse, bit(0))
             add(1, ~bit(0) & _spread(sparse & (zmode != 2), bit(0)))
@@ -580,13 +575,9 @@ def _record_positions(m: Module, cfg: EmdEncoderConfig, win, offsets: dict, spar
     (binary), the bits used by the beat and whether a terminator follows it (the look-ahead).
     """
     f = cfg.fmt
-    # The positions a record may start at, followed in Python: the vectors need no wider.
-    reach, at_most = set(offsets), max(offsets)
-    lengths_of_a_record = _record_lengths(f, lambda i: Const(0, 1), Const(0, 1), Const(0, 2)).keys()
-    for _ in range(cfg.lanes):
-        reach = {q + length for q in reach for length in lengths_of_a_record}
-        at_most = max(at_most, max(reach))
-    width = at_most + 1
+    # The last position a record may start at: the vectors need no wider.
+    longest = max(_record_lengths(f, lambda i: Const(0, 1), Const(0, 1), Const(0, 2)))
+    width = max(offsets) + cfg.lanes * longest + 1
     winx = Cat(win, Const(0, width + f.max_record_bits + term_len))
     # bit(i)[q] = the window's bit q + i: every position's i-th record bit at once
     lengths = _record_lengths(f, lambda i: winx[i:i + width], sparse, zmode)
