@@ -575,9 +575,8 @@ def _record_positions(m: Module, cfg: EmdEncoderConfig, win, offsets: dict, spar
     (binary), the bits used by the beat and whether a terminator follows it (the look-ahead).
     """
     f = cfg.fmt
-    # The last position a record may start at: the vectors need no wider.
-    longest = max(_record_lengths(f, lambda i: Const(0, 1), Const(0, 1), Const(0, 2)))
-    width = max(offsets) + cfg.lanes * longest + 1
+    # The last position a record may start at (every record at its longest): no wider needed.
+    width = max(offsets) + cfg.lanes * f.max_record_bits + 1
     winx = Cat(win, Const(0, width + f.max_record_bits + term_len))
     # bit(i)[q] = the window's bit q + i: every position's i-th record bit at once
     lengths = _record_lengths(f, lambda i: winx[i:i + width], sparse, zmode)

@@ -197,3 +197,22 @@ def test_pipelined_decoder_verilog_grows_about_linearly_with_lanes(tmp_path):
                          .read_text().splitlines()) for preset in ("tiny", "paper")}
     assert lines["paper"] < 30_000, lines
     assert lines["paper"] < 12 * lines["tiny"], lines  # 8x the lanes, 4x the word: not 150x the lines
+
+
+@pytest.mark.parametrize("fmt", [emd.SIMPLE, emd.DEFAULT,
+                                 emd.EmdFormat(group=8, delta_bits=5, hi=30, escape_bits=4, sparse=True),
+                                 emd.EmdFormat(group=64, delta_bits=2, hi=0, escape_bits=0, sparse=True)],
+                         ids=lambda f: f.label())
+def test_record_chain_longest_length_is_max_record_bits(fmt):
+    """The pipelined decoder sizes its chain vectors by ``fmt.max_record_bits`` (the longest record
+    the golden format allows); the chain's own record lengths must top out exactly there, and the
+    shortest is the 1-bit zero of a sparse group (2 bits with the signed zero mode)."""
+    from amaranth.hdl import Const
+
+    from hdl.emd import _record_lengths
+
+    lengths = set(_record_lengths(fmt, lambda i: Const(0, 1), Const(0, 1), Const(0, 2)))
+    D, E, s = fmt.delta_bits, fmt.escape_bits, int(fmt.sparse)
+    raw = {D + E + 16, D + E + 16 + s}
+    assert max(lengths) == fmt.max_record_bits == D + E + 16 + s
+    assert raw <= lengths and ({1, 2} <= lengths) == fmt.sparse
