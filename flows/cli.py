@@ -433,7 +433,7 @@ def _given_trace_options(args) -> list[argparse.Action]:
     _add_trace_arguments(given)
     for action in given._actions:
         action.default = argparse.SUPPRESS
-    tokens = list(getattr(args, "argv", None) or [])
+    tokens = list(getattr(args, "typed", None) or [])
     tokens = tokens[tokens.index("trace") + 1:] if "trace" in tokens else tokens
     seen, _ = given.parse_known_args(tokens)
     return [a for a in given._actions if hasattr(seen, a.dest)]
@@ -635,7 +635,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)
-        args.argv = list(sys.argv[1:] if argv is None else argv)  # what was typed (cmd_trace needs it)
+        if args.command == "trace":  # what was typed: --snapshot refuses options even at their default
+            args.typed = list(sys.argv[1:] if argv is None else argv)
         if extra:  # name the subcommand, as its own parser's errors do
             raise _UsageError(f"omnidrl {args.command}: error: unrecognized arguments: {' '.join(extra)}")
     except _UsageError as exc:
