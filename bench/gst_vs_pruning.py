@@ -55,7 +55,9 @@ METHODS = {"dense": {"method": "dense"}, "gmp": {"method": "gmp"}, "gst": {"meth
            "gst-cp": {"method": "gst", "gst_rule": "circ-prune", "gst_ds": 0.05, "gst_smax": 0.9,
                       "gst_patience": 1, "gst_cooldown": 2},
            # control: gst-cp's circulant layers with nothing pruned (s_max 0), what k alone costs
-           "circ": {"method": "gst", "gst_rule": "circ-prune", "gst_smax": 0.0}}
+           "circ": {"method": "gst", "gst_rule": "circ-prune", "gst_smax": 0.0},
+           # circulant for the first third, then fine-grained (element) sparsity 0.92 with regrowth
+           "gst-cf": {"method": "gst", "gst_rule": "circ-fine", "gst_switch": 1 / 3, "gst_smax": 0.92}}
 #: a chunk that ends on a multiple of this many env steps keeps a copy of its checkpoint in
 #: ``<run>/snapshots/checkpoint-<steps>.npz``: the early / middle / late points that
 #: ``bench/td3_stage_traces.py --snapshot`` records traces from

@@ -39,7 +39,7 @@ __all__ = [
 NUMERICS = ("fp32", "bf16", "bf16-exact")
 METHODS = ("dense", "gmp", "gst")
 #: what GST does past the circulant CR 1 - 1/k (docs/td3.md, "GST policy")
-GST_RULES = ("switch", "circ-prune")
+GST_RULES = ("switch", "circ-prune", "circ-fine")
 F32 = np.float32
 
 # ============================================================================ numerics modes
@@ -223,6 +223,23 @@ class Layer:
         self.v = None
         self.mode = "sparse"
         self.bitmap = bitmap
+        self.touch()
+
+    def to_fine(self) -> None:
+        """Switch a circulant layer to its dense form ``W`` (rule ``circ-fine``: the caller puts
+        an element mask on it, which is GMP's representation; the PE array runs it with dense
+        commands). Adam's moments are expanded with ``m / k`` and ``s / k**2``: ``dv`` sums the
+        ``k`` products of a diagonal, so these are the moments of one element's share and the
+        first step after the switch moves every element as the circulant step did."""
+        assert self.mode == "circ" and self.bitmap.all(), "circ-fine switches unpruned circulant layers"
+        k, n = self.k, self.n_in
+        self.W = np.ascontiguousarray(gst.circ_expand(self.v)[:, :n])
+        if "v" in self.adam:
+            m, sq = self.adam.pop("v")
+            self.adam["W"] = [np.ascontiguousarray(gst.circ_expand(m)[:, :n] / F32(k)),
+                              np.ascontiguousarray(gst.circ_expand(sq)[:, :n] / F32(k * k))]
+        self.v = self.bitmap = None
+        self.mode, self.n_in_pad = "dense", n
         self.touch()
 
     # -- products -----------------------------------------------------------------------------
@@ -443,6 +460,8 @@ class TD3Agent:
             for lo, lt in zip(net.layers, tgt.layers):
                 if lo.mode == "sparse" and lt.mode == "circ":
                     lt.to_sparse(lo.bitmap)
+                elif lo.mode == "dense" and lt.mode == "circ":  # circ-fine's switch
+                    lt.to_fine()
                 lt.bitmap, lt.mask = lo.bitmap, lo.mask
                 lo.touch()
                 lt.touch()
@@ -552,16 +571,19 @@ class TD3Config(Config):
     gmp_final: float = param(0.9, doc="GMP final sparsity, in [0, 1)")
     gmp_start: float = param(0.2, doc="GMP schedule start (fraction of steps)")
     gmp_end: float = param(0.8, doc="GMP schedule end (fraction of steps)")
-    gmp_every: int = param(1_000, lo=1, doc="environment steps between GMP pruning steps")
+    gmp_every: int = param(1_000, lo=1, doc="environment steps between GMP pruning steps (and circ-fine mask updates)")
     gst_ds: float = param(0.05, lo=0.0, hi=1.0, doc="GST sparsity step")
     gst_delta: float = param(0.05, lo=0.0, hi=1.0, doc="GST return-drop tolerance")
     gst_smax: float = param(0.95, lo=0.0, hi=1.0, doc="GST largest sparsity")
     gst_rule: str = param("switch", choices=GST_RULES, omit_default=True,
-                          doc="GST past 1 - 1/k: switch to group-sparse, or prune circulant blocks (commit / rollback)")
+                          doc="GST past 1 - 1/k: switch to group-sparse, prune circulant blocks (commit / "
+                              "rollback), or turn fine-grained sparse at gst_switch")
     gst_patience: int = param(1, lo=1, hi=100, omit_default=True,
                               doc="circ-prune: holding evaluations before a trial level is committed")
     gst_cooldown: int = param(2, lo=0, hi=100, omit_default=True,
                               doc="circ-prune: evaluations after a rollback before the next trial")
+    gst_switch: float = param(1 / 3, lo=0.0, hi=1.0, omit_default=True,
+                              doc="circ-fine: when the circulant layers turn fine-grained sparse (fraction of steps)")
     ckpt_every: int = param(10_000, lo=1, doc="environment steps between checkpoints")
 
     #: fields with an ``omnidrl train`` option of their own; the others are set with --set
@@ -580,6 +602,8 @@ class TD3Config(Config):
         self.check(0 <= self.gmp_final < 1, "gmp_final", "in [0, 1)")
         self.check(self.gst_rule != "circ-prune" or self.gst_smax < 1, "gst_smax",
                    "below 1.0 with gst_rule=circ-prune (it is the largest fraction of circulant blocks pruned)")
+        self.check(self.gst_rule != "circ-fine" or self.gst_smax < 1, "gst_smax",
+                   "below 1.0 with gst_rule=circ-fine (it is the element sparsity after the switch)")
         self.check(0 <= self.gmp_start < self.gmp_end <= 1, "gmp_start", "in [0, gmp_end)")
         self.check(self.batch <= self.buffer, "batch",
                    f"at most the replay capacity, buffer={self.buffer} (raise it with --set buffer=N)")
@@ -713,6 +737,7 @@ class Trainer:
         self.gst_events: list = []  # circ-prune: (step, event, committed, level) per evaluation
         self.gst_committed = None  # circ-prune: the committed level's bitmap per compressed layer
         self.gmp_s = 0.0
+        self.fine_s = 0.0  # circ-fine: the element sparsity in force (0 before the switch)
         self.step = 0
         self.cr_sum = 0.0
         self.n_updates = 0
@@ -765,6 +790,7 @@ class Trainer:
                                  f"(only {', '.join(RESUMABLE_CHANGES)} may change)")
         self = cls.__new__(cls)
         env_state = st.pop("env_state")
+        st.setdefault("fine_s", 0.0)  # checkpoints written before rule circ-fine existed
         self.__dict__.update(st)
         self.cfg = cfg
         self.agent.cfg = cfg
@@ -824,6 +850,8 @@ class Trainer:
         if self.cfg.gst_rule == "circ-prune":
             self._apply_circ_prune(ret)
             return
+        if self.cfg.gst_rule == "circ-fine":  # on its schedule (_apply_circ_fine), not on returns
+            return
         old = self.policy.s
         s = self.policy.update(ret)
         if s == old:
@@ -865,12 +893,37 @@ class Trainer:
             self.agent.sync_target_masks()
             self._cr_cache = self.agent.compression()
 
+    def _apply_circ_fine(self) -> None:
+        """circ-fine: circulant until ``gst_switch`` of the steps, then every ``gmp_every`` steps
+        an element mask keeping the ``1 - gst_smax`` largest ``|W|`` of each compressed layer.
+
+        The ranking includes the pruned values, frozen where they were pruned (at the switch: the
+        circulant values), so a pruned value returns when kept ones shrink below it. Until the
+        switch the layer's CR is ``1 - 1/k``; after it ``gst_smax``."""
+        cfg = self.cfg
+        if self.step < cfg.gst_switch * cfg.steps:
+            return
+        changed = False
+        for layer in self.compressible_layers():
+            if layer.mode == "circ":
+                layer.to_fine()
+                changed = True
+            mask = gst.magnitude_mask(layer.W, cfg.gst_smax).astype(F32)
+            if layer.mask is None or not np.array_equal(mask, layer.mask):
+                layer.mask = mask
+                changed = True
+        self.fine_s = cfg.gst_smax
+        if changed:
+            self.agent.sync_target_masks()
+            self._cr_cache = self.agent.compression()
+
     def metrics_base(self) -> dict:
         c = self._cr_cache
         return {"step": self.step, "updates": self.n_updates, "cr": round(c["cr"], 6),
                 "avg_cr": round(self.cr_sum / self.n_updates, 6) if self.n_updates else None,
                 "stored": c["stored"], "dense": c["dense"], "meta_bits": c["meta_bits"],
-                "gst_target": self.policy.s, "gmp_target": round(self.gmp_s, 6),
+                "gst_target": self.fine_s if self.cfg.gst_rule == "circ-fine" else self.policy.s,
+                "gmp_target": round(self.gmp_s, 6),
                 **({"gst_committed": self.policy.committed} if self.cfg.gst_rule == "circ-prune" else {}),
                 "modes": "".join(l.mode[0] for l in self.compressible_layers())}
 
@@ -937,6 +990,8 @@ class Trainer:
             if self.step > cfg.start_steps:
                 if cfg.method == "gmp" and self.step % cfg.gmp_every == 0:
                     self._apply_gmp()
+                elif cfg.method == "gst" and cfg.gst_rule == "circ-fine" and self.step % cfg.gmp_every == 0:
+                    self._apply_circ_fine()
                 batch = self.replay.sample(rng, cfg.batch)
                 want = (self.n_updates + 1) in trace_at
                 trace = {} if want else None
@@ -970,6 +1025,8 @@ class Trainer:
                 "dense": c["dense"],
                 "final_return": float(np.mean(last)) if last else None,
                 "best_return": max((e["return"] for e in self.evals), default=None),
-                "evals": self.evals, "gst_target": self.policy.s, "gmp_target": self.gmp_s,
+                "evals": self.evals,
+                "gst_target": self.fine_s if self.cfg.gst_rule == "circ-fine" else self.policy.s,
+                "gmp_target": self.gmp_s,
                 **({"gst_rule": "circ-prune", "gst_committed": self.policy.committed,
                     "gst_events": [list(e) for e in self.gst_events]} if self.cfg.gst_rule == "circ-prune" else {})}
