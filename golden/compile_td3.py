@@ -38,8 +38,13 @@ commands: the host writes the pruned blocks' v words as the signed zeros ``v * 0
 their products as +-0, as the golden model does), drops their dv after the DV command and masks
 their Adam update; the bitmap itself never reaches the chip.
 
-Limits (refused with a message): numerics other than ``bf16-exact``, GMP masks, compressed
-layers whose block is not the top's k, and products whose operands do not fit one bank of the
+A dense layer with an element mask (GMP, and GST rule ``circ-fine`` after its switch) runs on
+DENSE commands: the host writes ``W * mask`` (the pruned values as signed zeros, as the golden
+model's effective weight), masks dW after the chip's product and masks the Adam update; the
+mask, like a bitmap, never reaches the chip. Its zeros cost no cycles saved, only EMD bits.
+
+Limits (refused with a message): numerics other than ``bf16-exact``, compressed layers whose
+block is not the top's k, and products whose operands do not fit one bank of the
 operand buffers (no splitting of a GEMM).
 """
 
@@ -99,6 +104,7 @@ class _LayerInfo:
     bitmap: np.ndarray | None
     pname: str  # "W" or "v"
     pshape: tuple
+    mask: np.ndarray | None = None  # a dense layer's element mask (float32 0/1, as golden's), or None
 
     @property
     def key(self) -> str:
@@ -146,7 +152,8 @@ class _Compiler:
         pname = "v" if layer.mode == "circ" else "W"
         return _LayerInfo(net, i, layer.name, layer.mode, layer.n_in, layer.n_in_pad, layer.n_out,
                           None if layer.bitmap is None else np.asarray(layer.bitmap, dtype=bool).copy(),
-                          pname, tuple(getattr(layer, pname).shape))
+                          pname, tuple(getattr(layer, pname).shape),
+                          None if layer.mode != "dense" or layer.mask is None else layer.mask.copy())
 
     def _check(self) -> None:
         agent = self.agent
@@ -156,8 +163,6 @@ class _Compiler:
         for net in NETS:
             for info, layer in zip(self.layers[net], getattr(agent, net).layers):
                 where = f"{net} layer {info.name}"
-                if layer.mode == "dense" and layer.mask is not None:
-                    raise ValueError(f"{where}: GMP masks are not compiled (dense, circ and sparse layers are)")
                 if layer.mode != "dense" and layer.k != self.k:
                     raise ValueError(f"{where}: block size {layer.k} is not the top's k={self.k}")
                 if layer.mode == "sparse" and (layer.n_out // self.k > self.shape.max_blocks
@@ -263,7 +268,7 @@ class _Compiler:
             for info in infos:
                 w = mem.read_f32(lay[f"{info.key}.{info.pname}"].addr, info.pshape)
                 if info.mode == "dense":
-                    bits = to_bits(round_bf16(w))
+                    bits = to_bits(round_bf16(w if info.mask is None else w * info.mask))
                     self.put(mem, lay[f"w.{info.key}.fwd"], a_dense_words(bits, k))
                     if info.index in need_dx:
                         self.put(mem, lay[f"w.{info.key}.bwd"], a_dense_words(bits.T, k))
@@ -673,7 +678,7 @@ def _build(c: _Compiler) -> None:  # noqa: C901 - one function reads as the upda
                     dw = np.pad(dw, ((0, 0), (0, info.n_in_pad - info.n_in)))
                 grad = np.where(gst.block_expand(info.bitmap, k).astype(bool), dw, F32(-0.0))
             else:
-                grad = np.ascontiguousarray(res)
+                grad = np.ascontiguousarray(res if info.mask is None else res * info.mask)
             mem.write_f32(lay[f"{pas}.{info.key}.g{info.pname}"].addr, grad)
         c.host(f"{pas} {info.key} weight gradient", fn, int(np.prod(info.pshape)),
                [gw.out], [lay[f"{pas}.{info.key}.g{info.pname}"]])
@@ -694,6 +699,8 @@ def _build(c: _Compiler) -> None:  # noqa: C901 - one function reads as the upda
                         mask = gst.block_expand(info.bitmap, c.k)
                     elif p != "b" and info.mode == "circ" and not info.bitmap.all():
                         mask = info.bitmap[:, :, None]
+                    elif p != "b" and info.mask is not None:
+                        mask = info.mask
                     shp = info.pshape if p != "b" else (info.n_out,)
                     params.append((lay[f"{info.key}.{p}"], lay[f"{info.key}.{p}.m"], lay[f"{info.key}.{p}.s"],
                                    lay[f"{pas}.{info.key}.g{p}"], mask, shp))
@@ -851,17 +858,23 @@ def read_info(program: Program, memory: Memory) -> dict:
 
 # ----------------------------------------------------------------------------- small examples
 
+#: the layer kinds of :func:`example_agent`
+KINDS = ("dense", "circ", "circ-pruned", "sparse", "fine")
+
+
 def example_agent(kind: str = "dense", compress=("l2",), sparsity: float = 0.5, *, seed: int = 0,
                   obs_dim: int = 5, act_dim: int = 2, hidden=(16, 16), batch: int = 8, k: int = 4) -> TD3Agent:
     """The small agent of the tests (obs 5, act 2, hidden 16-16, batch 8, k = 4), bf16-exact.
 
     ``kind``: "dense", "circ" (the ``compress`` layers circulant), "circ-pruned" (circulant with
-    the fraction ``sparsity`` of blocks pruned by |v|, as the circ-prune rule does) or "sparse"
+    the fraction ``sparsity`` of blocks pruned by |v|, as the circ-prune rule does), "sparse"
     (those layers made group-sparse with ``Layer.to_sparse`` at ``sparsity``, bitmap of the
-    expanded v by block norm, the same in targets).
+    expanded v by block norm, the same in targets) or "fine" (those layers turned dense with
+    ``Layer.to_fine`` and an element mask keeping ``1 - sparsity`` of |W|, as rule circ-fine
+    does at its switch; the targets mirror the online mask).
     """
-    if kind not in ("dense", "circ", "circ-pruned", "sparse"):
-        raise ValueError(f"kind={kind!r} is not allowed: dense, circ, circ-pruned or sparse")
+    if kind not in KINDS:
+        raise ValueError(f"kind={kind!r} is not allowed: {', '.join(KINDS)}")
     cfg = TD3Config(env="none", method="dense" if kind == "dense" else "gst", numerics="bf16-exact",
                     hidden=tuple(hidden), batch=batch, block=k, compress=tuple(compress), buffer=batch)
     max_action = np.linspace(1.0, 2.0, act_dim).astype(F32)
@@ -873,6 +886,13 @@ def example_agent(kind: str = "dense", compress=("l2",), sparsity: float = 0.5, 
                 v = net.layers[i].v
                 net.layers[i].bitmap = gst.prune_more(np.ones(v.shape[:2], bool), np.linalg.norm(v, axis=2), sparsity)
                 tgt.layers[i].bitmap = net.layers[i].bitmap
+    if kind == "fine":
+        for name in compress:
+            i = int(name[1:]) - 1
+            for net, tgt in agent.nets():
+                net.layers[i].to_fine()
+                tgt.layers[i].to_fine()
+                net.layers[i].mask = tgt.layers[i].mask = gst.magnitude_mask(net.layers[i].W, sparsity).astype(F32)
     if kind == "sparse":
         for name in compress:
             i = int(name[1:]) - 1

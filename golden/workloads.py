@@ -3,8 +3,9 @@
 The testbenches, the benchmark (``bench/top_td3.py``) and ``omnidrl run`` build their update
 from here, so a workload name means the same stimulus everywhere:
 
-* ``small-dense``, ``small-circ``, ``small-sparse``: the small agent of the tests (obs 5, act 2,
-  hidden 16-16, batch 8, k = 4; ``golden.compile_td3.example_agent``), sparse at 50 %.
+* ``small-dense``, ``small-circ``, ``small-sparse``, ``small-fine``: the small agent of the tests
+  (obs 5, act 2, hidden 16-16, batch 8, k = 4; ``golden.compile_td3.example_agent``), sparse
+  (blocks, or elements for ``fine``) at 50 %.
 * ``halfcheetah-dense``, ``halfcheetah-circ``, ``halfcheetah-sparse``: the HalfCheetah-v5
   networks (17-256-256-6 and 23-256-256-1, batch 256, k = 8) with the weights of the committed
   trace (``tests/data/td3_halfcheetah_trace.npz``, recorded from real training runs): dense from
@@ -36,6 +37,7 @@ WORKLOADS = {
     "small-dense": "small agent (obs 5, act 2, 16-16, batch 8, k 4), dense",
     "small-circ": "small agent, l2 block-circulant (GST)",
     "small-sparse": "small agent, l2 group-sparse at 50 % (GST)",
+    "small-fine": "small agent, l2 element-masked at 50 % (GST circ-fine after its switch; GMP's form)",
     "halfcheetah-dense": "HalfCheetah-v5 networks (batch 256, k 8), trace weights, dense",
     "halfcheetah-circ": "HalfCheetah-v5 networks, l2 block-circulant v from the trace's GST run",
     "halfcheetah-sparse": "HalfCheetah-v5 networks, l2 group-sparse at 75 % of the trace's dense weights",

@@ -95,7 +95,7 @@ async def test_programs(dut):
 @cocotb.test()
 async def test_td3_workload(dut):
     """Complete TD3 updates (``TOP_WORKLOAD``): segment images, final agent state, counters."""
-    names = [n for n in os.environ.get("TOP_WORKLOAD", "small-dense,small-circ,small-sparse").split(",") if n]
+    names = [n for n in os.environ.get("TOP_WORKLOAD", "small-dense,small-circ,small-sparse,small-fine").split(",") if n]
     start_clock(dut)
     results = []
     for i, name in enumerate(names):

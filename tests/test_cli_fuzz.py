@@ -134,6 +134,12 @@ for opt, value, needle in [
 case("--block 12 is not allowed: it does not divide the output width", "train", *RUN, "--method", "gst",
      "--block", "12")
 case("--trace-at 3 is not allowed: this run makes no updates", "train", *RUN, "--steps", "10", "--trace-at", "3")
+case("--set gst_smax=1.0 is not allowed: gst_smax must be below 1.0 with gst_rule=circ-fine", "train", *RUN,
+     "--method", "gst", "--set", "gst_rule=circ-fine", "--set", "gst_smax=1")
+case("--set gst_switch=1.5 is not allowed: gst_switch must be a number from 0.0 to 1.0", "train", *RUN,
+     "--method", "gst", "--set", "gst_rule=circ-fine", "--set", "gst_switch=1.5")
+case("--set gst_rule='fine' is not allowed: gst_rule must be one of switch, circ-prune, circ-fine", "train", *RUN,
+     "--set", "gst_rule=fine")
 case("omnidrl train: error: unrecognized arguments: --buffer 5", "train", *RUN, "--buffer", "5")
 # --resume: no checkpoint, or one that is not a readable checkpoint (see CHECKPOINT_FIXTURES)
 case("--resume is not allowed: ", "train", "--out", "{tmp}/run", "--quiet", "--resume")

@@ -1,5 +1,6 @@
 """golden/compile_td3.py: a compiled TD3 update run on the machine model equals TD3Agent.update bit
-for bit (dense, GST circulant, GST group-sparse, with and without input padding), and breaking
+for bit (dense, GST circulant, GST group-sparse, element-masked dense, with and without input
+padding), and breaking
 the program or the arithmetic order is caught."""
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ CASES = {
     "gst_circ_l1_l2_padded": ("circ", ("l1", "l2"), 0.5),
     "gst_sparse_l1_l2_padded": ("sparse", ("l1", "l2"), 0.75),
     "gst_circ_pruned_l1_l2_padded": ("circ-pruned", ("l1", "l2"), 0.5),
+    "gst_fine_l1_l2_75": ("fine", ("l1", "l2"), 0.75),  # circ-fine after its switch; GMP's form too
 }
 
 
@@ -196,3 +198,21 @@ def test_circ_pruned_blocks_keep_their_masters_with_live_adam_moments():
     assert state_diff(chip, ref) == []
     pruned = ~ref.actor.layers[1].bitmap
     assert np.array_equal(ref.actor.layers[1].v[pruned], agent.actor.layers[1].v[pruned])
+
+
+def test_element_masked_values_keep_their_masters_with_live_adam_moments():
+    """circ-fine's switch hands the masked values Adam moments (the circulant ones, expanded);
+    the compiled Adam must mask their update as golden/td3.py does, so they stay frozen."""
+    agent = make_agent("fine", ("l1", "l2"), 0.75)
+    rng = np.random.default_rng(6)
+    for net in (agent.actor, agent.critic1, agent.critic2):
+        for layer in net.layers[:2]:
+            layer.adam["W"] = [rng.standard_normal(layer.W.shape).astype(np.float32) * 1e-3,
+                               rng.uniform(1e-8, 1e-6, layer.W.shape).astype(np.float32)]
+    chip, ref, *_ = run_updates(agent, 2)
+    assert state_diff(chip, ref) == []
+    for i in (0, 1):
+        pruned = ref.actor.layers[i].mask == 0
+        assert pruned.mean() == pytest.approx(0.75, abs=0.01)
+        assert np.array_equal(ref.actor.layers[i].W[pruned], agent.actor.layers[i].W[pruned])
+        assert not np.array_equal(ref.actor.layers[i].W[~pruned], agent.actor.layers[i].W[~pruned])

@@ -18,8 +18,8 @@ def test_omnidrl_programs(sim):
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_omnidrl_td3_update(sim):
     """One complete TD3 update (critics, actor, targets) of the small agent in dense, GST
-    circulant and GST group-sparse, compiled by golden.compile_td3, host steps in Python between
+    circulant, GST group-sparse and element-masked dense (GST circ-fine, GMP), compiled by golden.compile_td3, host steps in Python between
     the chip segments: every segment's memory image equals golden.machine's, the agent read
     back equals TD3Agent.update's, bit for bit; gaps and back-pressure on every port."""
     run_cocotb(OmniDRLConfig.preset("tiny"), sim, testcase="test_td3_workload",
-               extra_env={"TOP_WORKLOAD": "small-dense,small-circ,small-sparse"}, tag="td3")
+               extra_env={"TOP_WORKLOAD": "small-dense,small-circ,small-sparse,small-fine"}, tag="td3")

@@ -47,11 +47,14 @@ def test_smoke_run_every_numerics_mode(tmp_path, numerics, method, steps):
         assert 0 < summ["avg_cr"] < summ["final_cr"] <= 0.9
 
 
-@pytest.mark.parametrize("method", ["gmp", "gst"])
+@pytest.mark.parametrize("method", ["gmp", "gst", "gst-circ-fine"])
 def test_resume_equals_uninterrupted(tmp_path, method):
-    extra = ["--method", method, "--steps", "2600", "--eval-every", "500", "--ckpt-every", "700"]
-    if method == "gst":
+    extra = ["--method", method.split("-")[0], "--steps", "2600", "--eval-every", "500", "--ckpt-every", "700"]
+    if method.startswith("gst"):
         extra += ["--block", "4"]
+    if method == "gst-circ-fine":  # the switch (step 1820) comes after the stop: the resumed run makes it
+        extra += ["--set", "gst_rule=circ-fine", "--set", "gst_switch=0.7", "--set", "gst_smax=0.8",
+                  "--set", "gmp_every=100"]
     assert _train(tmp_path / "a", *extra) == 0
     assert _train(tmp_path / "b", *extra, "--stop-at", "1650") == 0  # stopped mid-episode
     assert json.loads((tmp_path / "b" / "summary.json").read_text())["steps"] == 1650
@@ -308,3 +311,97 @@ def test_trace_from_snapshots_records_each_stage_in_golden_bits(tmp_path, capfd)
     err = capfd.readouterr().err.strip().splitlines()[-1]
     assert "still in its random warm-up (start_steps 100)" in err and err.startswith("omnidrl trace: error:")
     assert not (tmp_path / "w.npz").exists()
+
+
+# -- rule circ-fine -----------------------------------------------------------------------------------
+
+def _expand_by_formula(v: np.ndarray, n_in: int) -> np.ndarray:
+    """W[p*k + r, q*k + c] = v[p, q, (r - c) mod k] (docs/td3.md), written out element by element."""
+    p_, q_, k = v.shape
+    w = np.zeros((p_ * k, q_ * k), v.dtype)
+    for p in range(p_):
+        for q in range(q_):
+            for r in range(k):
+                for c in range(k):
+                    w[p * k + r, q * k + c] = v[p, q, (r - c) % k]
+    return w[:, :n_in]
+
+
+def test_to_fine_keeps_the_weight_and_the_adam_step():
+    """The switch changes the representation, not the function: the effective weight is the same
+    bits, and the first Adam step after it moves every element as the circulant step would have
+    (m / sqrt(s) per element is v's per diagonal, since m and s are scaled by 1/k and 1/k^2)."""
+    from golden.td3 import Layer
+
+    rng = np.random.default_rng(3)
+    layer = Layer("l1", 10, 8, "circ", 4, rng)  # 10 inputs, padded to 12
+    m = rng.standard_normal(layer.v.shape).astype(np.float32) * 1e-3
+    s = rng.uniform(1e-8, 1e-6, layer.v.shape).astype(np.float32)
+    layer.adam["v"] = [m.copy(), s.copy()]
+    v, before = layer.v.copy(), layer.effective().copy()
+    layer.to_fine()
+    assert layer.mode == "dense" and layer.v is None and layer.n_in_pad == 10
+    assert np.array_equal(layer.W, _expand_by_formula(v, 10))
+    assert np.array_equal(layer.effective(), before)
+    mw, sw = layer.adam["W"]
+    assert np.array_equal(mw, _expand_by_formula(m, 10) / np.float32(4))
+    assert np.array_equal(sw, _expand_by_formula(s, 10) / np.float32(16))
+    np.testing.assert_allclose(mw / np.sqrt(sw), _expand_by_formula(m / np.sqrt(s), 10), rtol=1e-6)
+
+
+def _fine_cfg(**overrides) -> TD3Config:
+    return TD3Config(**{**dict(hidden=(32, 32), batch=32, start_steps=200, steps=1000, eval_every=500,
+                               eval_episodes=1, method="gst", block=8, gst_rule="circ-fine", gst_switch=0.5,
+                               gst_smax=0.75, gmp_every=100, numerics="bf16"), **overrides})
+
+
+def test_circ_fine_trains_as_the_circulant_control_until_its_switch_then_masks_elements():
+    fine, control = Trainer(_fine_cfg()), Trainer(_fine_cfg(gst_rule="circ-prune", gst_smax=0.0))
+    fine.run(until=499)
+    control.run(until=499)
+    for nets_f, nets_c in zip(fine.agent.nets(), control.agent.nets()):
+        for net_f, net_c in zip(nets_f, nets_c):
+            for lf, lc in zip(net_f.layers, net_c.layers):
+                assert np.array_equal(lf.effective(), lc.effective()), lf.name
+    assert [l.mode for l in fine.compressible_layers()] == ["circ"] * 3 and fine.fine_s == 0.0
+    cr_circ = fine.agent.compression()["cr"]
+
+    fine.run()  # the switch at step 500, mask updates every 100 steps after it
+    layers = list(fine.compressible_layers())
+    assert [l.mode for l in layers] == ["dense"] * 3
+    for layer in layers:
+        assert layer.W.shape == (32, 32) and layer.mask.sum() == 256  # 1 - 0.75 of 32 x 32
+        assert np.all(layer.effective()[layer.mask == 0] == 0)
+    for net, tgt in fine.agent.nets():
+        assert tgt.layers[1].mode == "dense" and tgt.layers[1].mask is net.layers[1].mask
+    dense = 3 * 32 * 32 + (17 + 23 + 23) * 32 + 6 * 32 + 32 + 32
+    cr_fine = 1 - (dense - 3 * 32 * 32 + 3 * 256) / dense
+    assert fine.agent.compression()["cr"] == pytest.approx(cr_fine)
+    summ = fine.summary()
+    assert summ["gst_target"] == 0.75 and summ["final_cr"] == pytest.approx(cr_fine)
+    # updates at steps 201..1000: 299 circulant ones, then 501 from the switch's own step on
+    assert summ["avg_cr"] == pytest.approx((299 * cr_circ + 501 * cr_fine) / 800)
+    assert [e["step"] for e in summ["evals"]] == [500, 1000]
+
+
+def test_circ_fine_regrows_a_frozen_value_that_outranks_a_kept_one():
+    """The ranking holds the pruned values frozen where they were pruned: one that now outranks a
+    kept value returns with that value, and the kept one is pruned (the count stays)."""
+    tr = Trainer(_fine_cfg())
+    tr.step = 500
+    tr._apply_circ_fine()
+    layer = next(tr.compressible_layers())
+    mask, w = layer.mask.reshape(-1), layer.W.reshape(-1)
+    kept, pruned = np.flatnonzero(mask == 1)[0], np.flatnonzero(mask == 0)[0]
+    w[kept], w[pruned] = 0.0, 10.0
+    layer.touch()
+    tr.step = 600
+    tr._apply_circ_fine()
+    mask = layer.mask.reshape(-1)
+    assert mask[pruned] == 1 and mask[kept] == 0 and mask.sum() == 256
+    assert layer.W.reshape(-1)[pruned] == 10.0 and layer.effective().reshape(-1)[pruned] == 10.0
+    assert tr.agent.actor_t.layers[1].mask is layer.mask
+    fresh = Trainer(_fine_cfg())  # before the switch step nothing happens
+    fresh.step = 400
+    fresh._apply_circ_fine()
+    assert [l.mode for l in fresh.compressible_layers()] == ["circ"] * 3
