@@ -217,7 +217,8 @@ def claims(rows) -> list[str]:
 #: and the least any one seed's GST final return may be of its own dense seed's
 TARGETS = {"cr_gap_points": 25.0, "return_ratio": 0.95, "seed_return_ratio": 0.85}
 #: plot colour of each method (every key of METHODS)
-METHOD_COLORS = {"dense": "k", "gmp": "tab:red", "gst": "tab:blue", "gst-cp": "tab:green", "circ": "tab:purple"}
+METHOD_COLORS = {"dense": "k", "gmp": "tab:red", "gst": "tab:blue", "gst-cp": "tab:green", "circ": "tab:purple",
+                 "gst-cf": "tab:orange"}
 #: the methods every other one (a GST rule or the ``circ`` control) is measured against
 BASELINES = ("dense", "gmp")
 

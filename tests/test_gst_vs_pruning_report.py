@@ -2,6 +2,7 @@
 
 import pytest
 
+from bench import gst_vs_pruning as gvp
 from bench.gst_vs_pruning import verdict
 
 
@@ -88,3 +89,13 @@ def test_tradeoff_points_divide_by_the_same_seeds_dense_and_skip_unfinished_runs
     assert set(pts) == {("dense", 0), ("gst-cp", 0), ("dense", 1), ("gst-cp", 1)}
     assert pts["gst-cp", 0]["of_dense"] == pytest.approx(0.75) and pts["gst-cp", 1]["of_dense"] == pytest.approx(1.1)
     assert pts["gst-cp", 1]["avg_cr"] == 0.88
+
+
+def test_every_method_has_a_plot_colour_and_a_valid_config():
+    from golden.td3 import TD3Config
+
+    assert set(gvp.METHOD_COLORS) == set(gvp.METHODS)
+    for env in gvp.COMPRESSION:
+        for method in gvp.METHODS:
+            cfg = gvp.run_config(env, method, 0, 300_000, "bf16")
+            assert isinstance(cfg, TD3Config) and cfg.steps == 300_000
