@@ -57,7 +57,10 @@ METHODS = {"dense": {"method": "dense"}, "gmp": {"method": "gmp"}, "gst": {"meth
            # control: gst-cp's circulant layers with nothing pruned (s_max 0), what k alone costs
            "circ": {"method": "gst", "gst_rule": "circ-prune", "gst_smax": 0.0},
            # circulant for the first third, then fine-grained (element) sparsity 0.92 with regrowth
-           "gst-cf": {"method": "gst", "gst_rule": "circ-fine", "gst_switch": 1 / 3, "gst_smax": 0.92}}
+           "gst-cf": {"method": "gst", "gst_rule": "circ-fine", "gst_switch": 1 / 3, "gst_smax": 0.92},
+           # the same, the element sparsity rising over 10k steps from the switch (cubic) instead of at once
+           "gst-cfr": {"method": "gst", "gst_rule": "circ-fine", "gst_switch": 1 / 3, "gst_smax": 0.92,
+                       "gst_ramp": 10_000}}
 #: a chunk that ends on a multiple of this many env steps keeps a copy of its checkpoint in
 #: ``<run>/snapshots/checkpoint-<steps>.npz``: the early / middle / late points that
 #: ``bench/td3_stage_traces.py --snapshot`` records traces from
@@ -218,7 +221,7 @@ def claims(rows) -> list[str]:
 TARGETS = {"cr_gap_points": 25.0, "return_ratio": 0.95, "seed_return_ratio": 0.85}
 #: plot colour of each method (every key of METHODS)
 METHOD_COLORS = {"dense": "k", "gmp": "tab:red", "gst": "tab:blue", "gst-cp": "tab:green", "circ": "tab:purple",
-                 "gst-cf": "tab:orange"}
+                 "gst-cf": "tab:orange", "gst-cfr": "tab:brown"}
 #: the methods every other one (a GST rule or the ``circ`` control) is measured against
 BASELINES = ("dense", "gmp")
 

@@ -584,6 +584,9 @@ class TD3Config(Config):
                               doc="circ-prune: evaluations after a rollback before the next trial")
     gst_switch: float = param(1 / 3, lo=0.0, hi=1.0, omit_default=True,
                               doc="circ-fine: when the circulant layers turn fine-grained sparse (fraction of steps)")
+    gst_ramp: int = param(0, lo=0, omit_default=True,
+                          doc="circ-fine: steps after the switch over which the element sparsity rises from 0 "
+                              "to gst_smax (cubic, as GMP's); 0: at once")
     ckpt_every: int = param(10_000, lo=1, doc="environment steps between checkpoints")
 
     #: fields with an ``omnidrl train`` option of their own; the others are set with --set
@@ -738,6 +741,7 @@ class Trainer:
         self.gst_committed = None  # circ-prune: the committed level's bitmap per compressed layer
         self.gmp_s = 0.0
         self.fine_s = 0.0  # circ-fine: the element sparsity in force (0 before the switch)
+        self.fine_start = None  # circ-fine: the step the switch happened at
         self.step = 0
         self.cr_sum = 0.0
         self.n_updates = 0
@@ -791,6 +795,7 @@ class Trainer:
         self = cls.__new__(cls)
         env_state = st.pop("env_state")
         st.setdefault("fine_s", 0.0)  # checkpoints written before rule circ-fine existed
+        st.setdefault("fine_start", None)
         self.__dict__.update(st)
         self.cfg = cfg
         self.agent.cfg = cfg
@@ -895,24 +900,29 @@ class Trainer:
 
     def _apply_circ_fine(self) -> None:
         """circ-fine: circulant until ``gst_switch`` of the steps, then every ``gmp_every`` steps
-        an element mask keeping the ``1 - gst_smax`` largest ``|W|`` of each compressed layer.
+        an element mask keeping the ``1 - s`` largest ``|W|`` of each compressed layer, with
+        ``s = gst_smax`` (after ``gst_ramp`` steps of Zhu and Gupta's cubic rise from 0).
 
         The ranking includes the pruned values, frozen where they were pruned (at the switch: the
         circulant values), so a pruned value returns when kept ones shrink below it. Until the
-        switch the layer's CR is ``1 - 1/k``; after it ``gst_smax``."""
+        switch the layer's CR is ``1 - 1/k``; after the ramp ``gst_smax``."""
         cfg = self.cfg
         if self.step < cfg.gst_switch * cfg.steps:
             return
+        if self.fine_start is None:
+            self.fine_start = self.step
+        start = self.fine_start
+        s = gst.cubic_sparsity(self.step, cfg.gst_smax, start, start + cfg.gst_ramp) if cfg.gst_ramp else cfg.gst_smax
         changed = False
         for layer in self.compressible_layers():
             if layer.mode == "circ":
                 layer.to_fine()
                 changed = True
-            mask = gst.magnitude_mask(layer.W, cfg.gst_smax).astype(F32)
+            mask = gst.magnitude_mask(layer.W, s).astype(F32)
             if layer.mask is None or not np.array_equal(mask, layer.mask):
                 layer.mask = mask
                 changed = True
-        self.fine_s = cfg.gst_smax
+        self.fine_s = s
         if changed:
             self.agent.sync_target_masks()
             self._cr_cache = self.agent.compression()

@@ -405,3 +405,18 @@ def test_circ_fine_regrows_a_frozen_value_that_outranks_a_kept_one():
     fresh.step = 400
     fresh._apply_circ_fine()
     assert [l.mode for l in fresh.compressible_layers()] == ["circ"] * 3
+
+
+def test_circ_fine_ramp_raises_the_element_sparsity_cubically_from_the_switch():
+    """gst_ramp: at the switch the whole expanded W is kept (sparsity 0), then Zhu and Gupta's
+    cubic rise reaches gst_smax gst_ramp steps later, and stays."""
+    tr = Trainer(_fine_cfg(gst_ramp=400))
+    kept = {}
+    for step in (500, 600, 700, 800, 900, 1000):
+        tr.step = step
+        tr._apply_circ_fine()
+        kept[step] = int(next(tr.compressible_layers()).mask.sum())
+    # s(t) = 0.75 * (1 - (1 - (t - 500) / 400)^3): 0, 0.434, 0.656, 0.738, 0.75, 0.75 of 1,024
+    want = {t: 1024 - round(1024 * 0.75 * (1 - (1 - min(t - 500, 400) / 400) ** 3)) for t in kept}
+    assert kept == want and kept[500] == 1024 and kept[1000] == 256
+    assert tr.fine_start == 500 and tr.fine_s == 0.75
