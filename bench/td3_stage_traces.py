@@ -43,8 +43,9 @@ from golden.run_td3 import record_stage_trace  # noqa: E402
 from golden import traces as tr_mod  # noqa: E402
 from golden.td3 import TD3ConfigError  # noqa: E402
 
-#: what the accelerator moves: a circulant layer's weight is its v (its expanded W is skipped)
-KINDS = ("W", "v", "x", "dy", "dW", "dv")
+#: what the accelerator moves: a circulant layer's weight is its v (its expanded W is skipped);
+#: an element-masked layer's (GMP, GST circ-fine after its switch) W and dW are kinds of their own
+KINDS = ("W", "v", "x", "dy", "dW", "dv", "W masked", "dW masked")
 
 
 def _stored(trace: dict, name: str, kind: str, bits: np.ndarray) -> np.ndarray:
@@ -61,18 +62,23 @@ def measure(trace: dict) -> dict:
 
     A circulant layer's pruned blocks are left out of its v and dv (they are not stored); the
     kinds ``v+zeros`` and ``dv+zeros`` (not in ``all``) give the same tensors with them, as the
-    words the CIRC command is loaded with."""
+    words the CIRC command is loaded with. An element-masked layer's W and dW, zeros included
+    (memory holds them in EMD's sparse groups), are ``W masked`` and ``dW masked``, not ``W``
+    and ``dW``."""
     meta = tr_mod.trace_meta(trace)
+    masked = set(tr_mod.masked_layers(trace))
     out = {}
     for stage in meta.get("stages", list(meta["runs"])):
         per_kind = {}
         for kind in (*KINDS, "v+zeros", "dv+zeros"):
             n = emd_bits = top3 = ent = 0.0
-            base = kind.split("+")[0]
+            base = kind.split("+")[0].split(" ")[0]
             for name, k, bits in tr_mod.iter_tensors(trace, kinds=(base,)):
                 if not name.startswith(stage + "/") or (kind == "W" and f"{name}/v" in trace):
                     continue
-                v = _stored(trace, name, kind, bits) if base == kind else np.asarray(bits, np.uint16).reshape(-1)
+                if (name in masked) != kind.endswith(" masked") and base in ("W", "dW"):
+                    continue
+                v = _stored(trace, name, kind, bits) if "+" not in kind else np.asarray(bits, np.uint16).reshape(-1)
                 n += v.size
                 emd_bits += emd.cost(v)["exponent"]
                 top3 += emd.top3_bits(v)["exponent"]
@@ -104,7 +110,9 @@ def write_report(figs: dict, trace_path: Path, meta: dict, name: str = "emd_stag
           "(actor, critic1, critic2; weighted by tensor size). EMD with the `golden.emd` defaults; "
           "top-3 is the 2019 code; entropy is the order-0 bound of the exponent field. A circulant layer's "
           "v and dv leave its pruned blocks out (memory stores k values per kept block); `v+zeros` and "
-          "`dv+zeros` (not in `all`) include them, as the words loaded into the CIRC command.", "",
+          "`dv+zeros` (not in `all`) include them, as the words loaded into the CIRC command. An "
+          "element-masked layer's W and dW (GMP, GST circ-fine after its switch), zeros included as memory "
+          "holds them in EMD's sparse groups, are `W masked` and `dW masked`.", "",
           "| stage | step | last eval | kind | values | EMD | top-3 | entropy | EMD vs top-3 |",
           "|---|---:|---:|---|---:|---:|---:|---:|---:|"]
     for stage, f in figs.items():

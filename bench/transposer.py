@@ -24,7 +24,9 @@ weights if there is no trace. The JSON says which.
 With ``--trace PATH`` (a stage trace, ``tests/data/td3_halfcheetah_gstcp_stages.npz``), the
 layer streams come from that trace instead: every circulant layer with pruned blocks (rule
 circ-prune) as it is, a block-sparse W (pruned k x k blocks not stored; pruning method
-``circ-prune`` at the layer's own block sparsity), and its dense layers pruned as above.
+``circ-prune`` at the layer's own block sparsity), every element-masked layer (rule circ-fine
+after its switch, ``tests/data/td3_halfcheetah_gstcf_stages.npz``) as it is (method
+``circ-fine`` at its own sparsity), and its other dense layers pruned as above.
 The chip itself reads a circulant layer's W^T from v (the CIRC command's transpose flag); the
 figures say what moving such a W through the transposer, like a group-sparse one, costs.
 
@@ -50,7 +52,7 @@ from golden.bf16 import f32_to_bf16  # noqa: E402
 from golden.gst import block_bitmap, block_expand, magnitude_mask  # noqa: E402
 from golden.transpose import tile_matrix, transpose_matrix_tiles, value_beats  # noqa: E402
 from hdl.transposer import TransposerConfig  # noqa: E402
-from tb.stimulus.transposer import pruned_circulant_weights, random_dense_tile  # noqa: E402
+from tb.stimulus.transposer import masked_weights, pruned_circulant_weights, random_dense_tile  # noqa: E402
 
 SPARSITIES = (0.5, 0.7, 0.9)
 GST_BLOCK = 8  # the block size of the project's TD3/GST config (trace meta "block": 8)
@@ -68,11 +70,13 @@ def layer_weights(seed: int = 0, trace: Path | None = None) -> tuple[str, dict[s
     every stage of that trace (``STAGE.NET.LAYER``)."""
     if trace is not None:
         from golden.bf16 import bf16_to_f32
-        from golden.traces import iter_tensors, load_trace
+        from golden.traces import iter_tensors, load_trace, masked_layers
         t = load_trace(trace)
+        skip = set(masked_layers(t))  # pruned by the run already: streamed as they are
         ws = {name.replace("/", "."): np.asarray(bf16_to_f32(w), np.float32)
-              for name, _, w in iter_tensors(t, kinds=("W",)) if f"{name}/v" not in t}
-        return f"trace {Path(trace).name} (dense layers pruned here; circulant layers with pruned blocks as they are)", ws
+              for name, _, w in iter_tensors(t, kinds=("W",)) if f"{name}/v" not in t and name not in skip}
+        return (f"trace {Path(trace).name} (dense layers pruned here; circulant layers with pruned blocks and "
+                f"element-masked layers as they are)"), ws
     try:
         from golden.bf16 import bf16_to_f32
         from golden.traces import DEFAULT_TRACE, iter_tensors, load_trace
@@ -117,7 +121,22 @@ def build_streams(cfg: TransposerConfig, quick: bool, trace: Path | None = None)
                                           for n in rng.integers(0, N + 1, 60 if quick else 200)])
     source, weights = layer_weights(trace=trace)
     if trace is not None:
-        for name, (w, bm) in sorted(pruned_circulant_weights(trace).items()):
+        try:
+            masked = masked_weights(trace)
+        except ValueError:  # a trace without element-masked layers (circ-prune's)
+            masked = {}
+        for name, w in sorted(masked.items()):
+            tiles, grid = tile_matrix(w, tile)
+            s = round(float(np.mean(w == 0)), 4)
+            key = f"layer:circ-fine:{s}:{name.replace('/', '.')}"
+            streams[key] = np.stack(transpose_matrix_tiles(tiles, grid))
+            meta[key] = {"method": "circ-fine", "sparsity": s, "layer": name.replace("/", "."),
+                         "shape": list(w.shape), "grid": list(grid)}
+        try:
+            circ = pruned_circulant_weights(trace)
+        except ValueError:  # a trace without circulant layers with pruned blocks (circ-fine's)
+            circ = {}
+        for name, (w, bm) in sorted(circ.items()):
             tiles, grid = tile_matrix(w, tile)
             s = round(1.0 - float(bm.mean()), 4)
             key = f"layer:circ-prune:{s}:{name.replace('/', '.')}"
@@ -158,7 +177,7 @@ def synth_area(cfg: TransposerConfig) -> dict:
 
 def _groups(layers: list[dict]) -> list[tuple[str, float]]:
     """The (pruning method, sparsity) pairs present, methods in a fixed order."""
-    order = ("magnitude", "gst", "circ-prune")
+    order = ("magnitude", "gst", "circ-prune", "circ-fine")
     return sorted({(e["method"], e["sparsity"]) for e in layers}, key=lambda g: (order.index(g[0]), g[1]))
 
 

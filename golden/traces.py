@@ -19,7 +19,9 @@ bitmap     uint8       (P, Q)       kept k x k blocks (circulant and group-spars
 =========  ==========  ===========  ===============================================================
 
 NumPy only. ``load_trace()`` with no argument opens the committed trace
-``tests/data/td3_halfcheetah_trace.npz``; ``GSTCP_TRACE`` is the circ-prune stage trace.
+``tests/data/td3_halfcheetah_trace.npz``; ``GSTCP_TRACE`` is the circ-prune stage trace and
+``GSTCF_TRACE`` the circ-fine one (element-masked dense layers after its switch, see
+:func:`masked_layers`).
 """
 
 from __future__ import annotations
@@ -30,12 +32,14 @@ from typing import Iterator
 
 import numpy as np
 
-__all__ = ["DEFAULT_TRACE", "GSTCP_TRACE", "KINDS", "load_trace", "trace_meta", "iter_tensors", "layer_names",
+__all__ = ["DEFAULT_TRACE", "GSTCP_TRACE", "GSTCF_TRACE", "masked_layers", "KINDS", "load_trace", "trace_meta", "iter_tensors", "layer_names",
            "save_trace", "tensors_from_update"]
 
 DEFAULT_TRACE = Path(__file__).resolve().parents[1] / "tests" / "data" / "td3_halfcheetah_trace.npz"
 #: the stage trace of a circ-prune GST run (docs/traces.md): circulant layers with pruned blocks
 GSTCP_TRACE = DEFAULT_TRACE.with_name("td3_halfcheetah_gstcp_stages.npz")
+#: the stage trace of a circ-fine GST run: before its switch circulant, after it element-masked
+GSTCF_TRACE = DEFAULT_TRACE.with_name("td3_halfcheetah_gstcf_stages.npz")
 #: every tensor kind a trace may hold, in a stable order
 KINDS = ("W", "x", "dy", "dW", "v", "dv", "bitmap")
 
@@ -119,3 +123,17 @@ def tensors_from_update(method: str, update_trace: dict) -> tuple[dict[str, np.n
             info[name] = {"mode": rec["mode"], "k": rec["k"], "M": int(rec["W"].shape[0]),
                           "N": int(rec["W"].shape[1]), "B": int(rec["x"].shape[0])}
     return out, info
+
+
+def masked_layers(trace: dict) -> list[str]:
+    """``STAGE/NET/LAYER`` of every element-masked layer of a stage trace: a compressed layer
+    held dense by a run that compresses (GMP, or GST rule circ-fine after its switch). Its ``W``
+    holds the pruned values as zeros and its ``dW`` is masked the same way."""
+    meta = trace_meta(trace)
+    out = []
+    for name in layer_names(trace):
+        cfg = meta.get("runs", {}).get(name.split("/")[0], {}).get("config", {})
+        if (meta["layers"][name]["mode"] == "dense" and cfg.get("method", "dense") != "dense"
+                and name.split("/")[2] in cfg.get("compress", ())):
+            out.append(name)
+    return out

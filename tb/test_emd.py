@@ -4,8 +4,9 @@ One module serves both blocks: the block named in ``$OMNIDRL_CONFIG`` picks the 
 (the others return at once). Settings from the environment (``docs/testing.md``):
 
 * ``EMD_VALUES``: random values per stream set (default 2048);
-* ``EMD_TRACE``: ``1`` to stream every tensor of the committed TD3 trace as well, and the
-  tensors of the pruned circulant layer of the circ-prune stage trace's last stage (slow on Icarus);
+* ``EMD_TRACE``: ``1`` to stream every tensor of the committed TD3 trace as well, the tensors
+  of the pruned circulant layer of the circ-prune stage trace's last stage, and W and dW of the
+  element-masked layer of the circ-fine stage trace's last stage (slow on Icarus);
 * ``EMD_SEED``: random seed (default 2026);
 * ``EMD_GAP`` / ``EMD_STALL``: input gap and output stall probabilities of the stream test
   (default 0.3 each);
@@ -46,14 +47,21 @@ SEED = knobs.count("EMD_SEED", 2026, lo=0)
 def trace_tensors() -> list[tuple[str, np.ndarray]]:
     """Every tensor of the committed TD3 trace, then the actor's circulant layer with pruned
     blocks at the last stage of the circ-prune stage trace (its v and dv with zero words in the
-    pruned blocks, its expanded W with zero blocks), flattened and cut to whole beats."""
-    from golden.traces import GSTCP_TRACE, iter_tensors, load_trace, trace_meta  # noqa: PLC0415
+    pruned blocks, its expanded W with zero blocks), then the actor's element-masked l2 at the
+    last stage of the circ-fine stage trace (W and dW, most values zero: sparse groups),
+    flattened and cut to whole beats."""
+    from golden.traces import (GSTCF_TRACE, GSTCP_TRACE, iter_tensors, load_trace,  # noqa: PLC0415
+                               masked_layers, trace_meta)
 
     stages = load_trace(GSTCP_TRACE)
     name = f"{trace_meta(stages)['stages'][-1]}/actor/l2"
     assert not stages[f"{name}/bitmap"].all(), f"{name} has no pruned block"
     tensors = list(iter_tensors(load_trace()))
     tensors += [(name, kind, stages[f"{name}/{kind}"]) for kind in ("v", "dv", "W")]
+    fine = load_trace(GSTCF_TRACE)
+    name = f"{trace_meta(fine)['stages'][-1]}/actor/l2"
+    assert name in masked_layers(fine), f"{name} is not element-masked"
+    tensors += [(name, kind, fine[f"{name}/{kind}"]) for kind in ("W", "dW")]
     out = []
     for name, kind, values in tensors:
         v = np.asarray(values, dtype=np.uint16).reshape(-1)

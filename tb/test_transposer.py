@@ -15,6 +15,8 @@ from the environment:
 ``TP_CIRC_TILES``
     How many tiles of the block-sparse expanded W of the circ-prune stage trace's circulant
     layers with pruned blocks (default 48).
+``TP_FINE_TILES``
+    How many tiles of the element-masked layers of the circ-fine stage trace (default 32).
 ``TP_TILES``, ``TP_GAP``, ``TP_STALL``
     The random-tile test: tiles (default 60), input gap and output stall probabilities
     (default 0.05 and 0.7: rare gaps, heavy back-pressure).
@@ -43,8 +45,9 @@ from golden.transpose import (Beat, beats_to_tiles, pack, stream_cycles, stream_
                               value_beats)
 from hdl.transposer import TransposerConfig, tile_beat_layout
 from tb import knobs
-from tb.stimulus.transposer import (malformed_stream, pattern_tiles, pruned_circulant_tiles, pruned_weight_tiles,
-                                    random_dense_tile, random_density_tile, random_density_tiles)
+from tb.stimulus.transposer import (malformed_stream, masked_tiles, pattern_tiles, pruned_circulant_tiles,
+                                    pruned_weight_tiles, random_dense_tile, random_density_tile,
+                                    random_density_tiles)
 from tb.stream import FlagMonitor, PayloadCodec, Scoreboard, StreamSink, StreamSource, reset, start_clock
 
 CFG = TransposerConfig.from_dict(json.loads(os.environ["OMNIDRL_CONFIG"])) if "OMNIDRL_CONFIG" in os.environ \
@@ -187,6 +190,19 @@ async def real_pruned_circulant_weights(dut):
     _, got, _ = await run_stream(dut, beats_of(tiles), gap_prob=0.2, stall_prob=0.2, seed=SEED + 42)
     check_transposes(tiles, got)
     dut._log.info(f"{len(tiles)} tiles of pruned circulant TD3 layers transposed bit-exactly")
+
+
+@cocotb.test()
+async def real_masked_weights(dut):
+    """Tiles of the element-masked layers of the circ-fine stage trace (GST after its switch:
+    the trained W with 92 % of its values pruned by magnitude, stored as they are)."""
+    count = knobs.count("TP_FINE_TILES", 32)
+    start_clock(dut)
+    tiles = [pack(d) for d in masked_tiles(CFG.tile, count, SEED + 50)]
+    assert len(tiles) == count and any(0 < t.nnz < CFG.tile * CFG.tile for t in tiles)
+    _, got, _ = await run_stream(dut, beats_of(tiles), gap_prob=0.2, stall_prob=0.2, seed=SEED + 52)
+    check_transposes(tiles, got)
+    dut._log.info(f"{len(tiles)} tiles of element-masked TD3 layers transposed bit-exactly")
 
 
 async def time_stream(dut, tiles) -> dict:

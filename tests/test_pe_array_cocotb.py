@@ -38,6 +38,20 @@ def test_pe_array_pruned_circulant_trace_layer():
 
 
 @pytest.mark.xdist_group("pe_array")
+def test_pe_array_element_masked_trace_layer():
+    """The circ-fine stage trace's last stage, actor l2 (the trained W with the values the run
+    pruned as zeros, GST after its switch), on the tiny array, Verilator, 4 batch rows: the
+    dense forward, input gradient and weight gradient the chip runs it with (its 64 x 64 block
+    grid is past the tiny array's bitmap, so no group-sparse variant)."""
+    from golden.traces import GSTCF_TRACE
+
+    run_cocotb(PEArrayConfig.preset("tiny"), "verilator", testcase="trace_layers",
+               extra_env={"PEA_TRACE_FILE": GSTCF_TRACE.name, "PEA_TRACE_METHODS": "late", "PEA_TRACE_NETS": "actor",
+                          "PEA_TRACE_LAYERS": "l2", "PEA_TRACE_BATCH": "4"},
+               tag="gstcf")
+
+
+@pytest.mark.xdist_group("pe_array")
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_pe_array_two_banks(sim):
     """Ping-pong banks: a command sequence with loads overlapping compute, bit-exact and every

@@ -181,3 +181,30 @@ def pruned_circulant_tiles(tile: int, count: int, seed: int, path=None) -> list[
     rest = [t for i, t in enumerate(near) if i not in pick_near] + tiles
     pick = rng.choice(len(rest), min(len(rest), count - len(pick_near)), replace=False)
     return [near[i] for i in sorted(pick_near)] + [rest[i] for i in sorted(pick)]
+
+
+def masked_weights(path=None) -> dict[str, np.ndarray]:
+    """``STAGE/NET/LAYER`` -> W (bf16 patterns) of every element-masked layer of a trace (default
+    the circ-fine stage trace ``tests/data/td3_halfcheetah_gstcf_stages.npz``): the trained
+    values the run kept, the pruned ones not stored (+0 patterns; the trace's W holds signed
+    zeros there, ``W * mask``, which the sparse tile format would store) (golden.traces.masked_layers).
+    A trace without such a layer raises ValueError."""
+    from golden.traces import GSTCF_TRACE, load_trace, masked_layers
+
+    t = load_trace(GSTCF_TRACE if path is None else path)
+    out = {}
+    for name in masked_layers(t):
+        w = np.asarray(t[f"{name}/W"], np.uint16)
+        out[name] = np.where(w & 0x7FFF, w, 0).astype(np.uint16)
+    if not out:
+        raise ValueError("the trace holds no element-masked layer (GMP, or GST circ-fine after its switch)")
+    return out
+
+
+def masked_tiles(tile: int, count: int, seed: int, path=None) -> list[np.ndarray]:
+    """``count`` tiles drawn at random (without replacement, in matrix order) from the tiles of
+    the element-masked layers of a trace (:func:`masked_weights`)."""
+    rng = np.random.default_rng(seed)
+    tiles = [t for w in masked_weights(path).values() for t in tile_matrix(w, tile)[0]]
+    pick = rng.choice(len(tiles), min(count, len(tiles)), replace=False)
+    return [tiles[i] for i in sorted(pick)]
