@@ -32,8 +32,8 @@ from typing import Iterator
 
 import numpy as np
 
-__all__ = ["DEFAULT_TRACE", "GSTCP_TRACE", "GSTCF_TRACE", "masked_layers", "KINDS", "load_trace", "trace_meta", "iter_tensors", "layer_names",
-           "save_trace", "tensors_from_update"]
+__all__ = ["DEFAULT_TRACE", "GSTCP_TRACE", "GSTCF_TRACE", "KINDS", "load_trace", "trace_meta", "iter_tensors",
+           "layer_names", "masked_layers", "save_trace", "tensors_from_update"]
 
 DEFAULT_TRACE = Path(__file__).resolve().parents[1] / "tests" / "data" / "td3_halfcheetah_trace.npz"
 #: the stage trace of a circ-prune GST run (docs/traces.md): circulant layers with pruned blocks
