@@ -117,14 +117,23 @@ def synth_records(cfg, target: str = "generic", *, synthesize_missing: bool = Tr
     """``metric -> record`` of ``cfg``'s synthesis report for ``target`` (``{}`` if there is none).
 
     The report keeps every target's records, so a target already synthesized for this exact
-    configuration (implementation knobs included) is read, not run again. A failed synthesis
-    raises :class:`flows.synth.SynthError`.
+    configuration (implementation knobs included) is read, not run again, unless it is stale
+    (:func:`flows.synth.report_is_stale`: its Verilog has been generated again with other
+    bytes): then it is synthesized again, or, without ``synthesize_missing``, read with a
+    warning on stderr. A failed synthesis raises :class:`flows.synth.SynthError`.
     """
-    from flows.synth import load_report, report_path, synthesize
+    from flows.synth import load_report, report_is_stale, report_path, synthesize
 
     path = report_path(cfg)
-    have = path.exists() and any(r["target"] == target for r in load_report(path)["records"])
-    if not have:
+    report = load_report(path) if path.exists() else {"records": []}
+    have = any(r["target"] == target for r in report["records"])
+    stale = have and report_is_stale(report, target)
+    if stale:
+        print(f"[bench] {cfg.BLOCK} ({cfg.full_hash()}), target {target}: the synthesis report is older than "
+              f"its Verilog ({report['verilog']} was generated again with other bytes)"
+              + ("; synthesizing again" if synthesize_missing else "; using it anyway (--no-synth)"),
+              file=sys.stderr, flush=True)
+    if not have or (stale and synthesize_missing):
         if not synthesize_missing:
             return {}
         path = synthesize(cfg, target)

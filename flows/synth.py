@@ -17,6 +17,7 @@ and raises :class:`SynthTimeout` naming the step.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -102,6 +103,20 @@ def report_path(cfg: BlockConfig) -> Path:
 
 def load_report(path: Path) -> dict:
     return json.loads(Path(path).read_text())
+
+
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def report_is_stale(report: dict, target: str) -> bool:
+    """True when ``target``'s records were synthesized from other Verilog than the file the
+    report names holds now: the block's generator changed and its configuration (the report's
+    key) did not, and something has generated the Verilog again since. A report without the
+    hash (older than this check) or without the file cannot tell, and counts as current."""
+    want = report.get("verilog_sha256", {}).get(target)
+    path = Path(report.get("verilog", ""))
+    return want is not None and path.is_file() and _file_sha256(path) != want
 
 
 def _run_tool(argv: list[str], work: Path, log: Path, what: str, deadline: float | None) -> tuple[int, str]:
@@ -525,6 +540,7 @@ def _merge_report(cfg, target, path, names, records, verilog, blackboxes, elapse
         report = {**names, "config": cfg.to_dict(), "records": []}
     report["records"] = [r for r in report["records"] if r["target"] != target] + records
     report["verilog"] = str(verilog)
+    report.setdefault("verilog_sha256", {})[target] = _file_sha256(verilog)
     report.setdefault("blackboxes", {})[target] = list(blackboxes)
     report.setdefault("timings", {})[target] = {
         "elapsed_s": elapsed,

@@ -121,3 +121,46 @@ def test_soak_help_keeps_its_options_and_whole_summary(capsys):
     for option in ("--beats", "--blocks", "--malformed", "--gap", "--stall", "--max-chunks", "--out", "--render",
                    "--keep"):
         assert option in text
+
+
+def test_synth_records_notices_a_report_older_than_its_verilog(tmp_path, monkeypatch, capsys):
+    """A report is keyed by the configuration: when the generator changes the Verilog of the
+    same configuration, the recorded hash tells, and the bench synthesizes again (or warns)."""
+    import hashlib
+    import json
+
+    from bench._common import synth_records
+    from flows import synth
+    from hdl.pe import PEConfig
+
+    cfg = PEConfig()
+    verilog = tmp_path / "pe.v"
+    verilog.write_text("module pe; endmodule\n")
+    report = tmp_path / "report.json"
+
+    def write(area):
+        report.write_text(json.dumps({"records": [{"target": "generic", "metric": "area", "value": area}],
+                                      "verilog": str(verilog),
+                                      "verilog_sha256": {"generic": hashlib.sha256(verilog.read_bytes()).hexdigest()}}))
+
+    runs = []
+
+    def fake_synthesize(c, target):
+        runs.append(target)
+        write(200.0)
+        return report
+
+    monkeypatch.setattr(synth, "report_path", lambda c: report)
+    monkeypatch.setattr(synth, "synthesize", fake_synthesize)
+    write(100.0)
+    assert synth_records(cfg)["area"]["value"] == 100.0 and runs == []  # current: read, not run
+    verilog.write_text("module pe; wire w; endmodule\n")  # the generator changed, the config did not
+    assert synth_records(cfg, synthesize_missing=False)["area"]["value"] == 100.0 and runs == []
+    assert "older than its Verilog" in capsys.readouterr().err
+    assert synth_records(cfg)["area"]["value"] == 200.0 and runs == ["generic"]
+    assert synth_records(cfg)["area"]["value"] == 200.0 and runs == ["generic"]  # current again
+    old = json.loads(report.read_text())
+    del old["verilog_sha256"]  # a report from before the check: cannot tell, counts as current
+    report.write_text(json.dumps(old))
+    verilog.write_text("module pe; wire x; endmodule\n")
+    assert synth_records(cfg)["area"]["value"] == 200.0 and runs == ["generic"]
