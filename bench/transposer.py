@@ -106,6 +106,15 @@ def pruned(w: np.ndarray, sparsity: float, method: str) -> np.ndarray:
     return bits
 
 
+def _layers_or_none(read, trace: Path) -> dict:
+    """``read(trace)`` (masked_weights, pruned_circulant_weights), or {} for a trace that holds no
+    such layer (they raise ValueError then)."""
+    try:
+        return read(trace)
+    except ValueError:
+        return {}
+
+
 def build_streams(cfg: TransposerConfig, quick: bool, trace: Path | None = None) -> tuple[dict[str, np.ndarray], dict, str]:
     rng = np.random.default_rng(1)
     tile, N = cfg.tile, cfg.cells
@@ -120,38 +129,25 @@ def build_streams(cfg: TransposerConfig, quick: bool, trace: Path | None = None)
     streams["random_density"] = np.stack([random_dense_tile(rng, tile, int(n))
                                           for n in rng.integers(0, N + 1, 60 if quick else 200)])
     source, weights = layer_weights(trace=trace)
+
+    def add(method: str, sparsity: float, layer: str, w: np.ndarray, **extra) -> None:
+        """One whole layer's stream: W's tiles column by column, so W^T comes out row-major."""
+        tiles, grid = tile_matrix(w, tile)
+        key = f"layer:{method}:{sparsity}:{layer}"
+        streams[key] = np.stack(transpose_matrix_tiles(tiles, grid))
+        meta[key] = {"method": method, "sparsity": sparsity, "layer": layer, "shape": list(w.shape),
+                     "grid": list(grid), **extra}
+
     if trace is not None:
-        try:
-            masked = masked_weights(trace)
-        except ValueError:  # a trace without element-masked layers (circ-prune's)
-            masked = {}
-        for name, w in sorted(masked.items()):
-            tiles, grid = tile_matrix(w, tile)
-            s = round(float(np.mean(w == 0)), 4)
-            key = f"layer:circ-fine:{s}:{name.replace('/', '.')}"
-            streams[key] = np.stack(transpose_matrix_tiles(tiles, grid))
-            meta[key] = {"method": "circ-fine", "sparsity": s, "layer": name.replace("/", "."),
-                         "shape": list(w.shape), "grid": list(grid)}
-        try:
-            circ = pruned_circulant_weights(trace)
-        except ValueError:  # a trace without circulant layers with pruned blocks (circ-fine's)
-            circ = {}
-        for name, (w, bm) in sorted(circ.items()):
-            tiles, grid = tile_matrix(w, tile)
-            s = round(1.0 - float(bm.mean()), 4)
-            key = f"layer:circ-prune:{s}:{name.replace('/', '.')}"
-            streams[key] = np.stack(transpose_matrix_tiles(tiles, grid))
-            meta[key] = {"method": "circ-prune", "sparsity": s, "layer": name.replace("/", "."),
-                         "shape": list(w.shape), "grid": list(grid), "block": int(w.shape[0] // bm.shape[0])}
+        for name, w in sorted(_layers_or_none(masked_weights, trace).items()):
+            add("circ-fine", round(float(np.mean(w == 0)), 4), name.replace("/", "."), w)
+        for name, (w, bm) in sorted(_layers_or_none(pruned_circulant_weights, trace).items()):
+            add("circ-prune", round(1.0 - float(bm.mean()), 4), name.replace("/", "."), w,
+                block=int(w.shape[0] // bm.shape[0]))
     for method in ("magnitude", "gst"):
         for s in SPARSITIES:
             for name, w in sorted(weights.items()):
-                tiles, grid = tile_matrix(pruned(w, s, method), tile)
-                key = f"layer:{method}:{s}:{name}"
-                # W's tiles column by column: W^T comes out row-major over its tiles
-                streams[key] = np.stack(transpose_matrix_tiles(tiles, grid))
-                meta[key] = {"method": method, "sparsity": s, "layer": name, "shape": list(w.shape),
-                             "grid": list(grid)}
+                add(method, s, name, pruned(w, s, method))
     return streams, meta, source
 
 

@@ -927,13 +927,17 @@ class Trainer:
             self.agent.sync_target_masks()
             self._cr_cache = self.agent.compression()
 
+    @property
+    def gst_level(self) -> float:
+        """The GST sparsity in force: circ-fine's element sparsity, else the reward-aware policy's."""
+        return self.fine_s if self.cfg.gst_rule == "circ-fine" else self.policy.s
+
     def metrics_base(self) -> dict:
         c = self._cr_cache
         return {"step": self.step, "updates": self.n_updates, "cr": round(c["cr"], 6),
                 "avg_cr": round(self.cr_sum / self.n_updates, 6) if self.n_updates else None,
                 "stored": c["stored"], "dense": c["dense"], "meta_bits": c["meta_bits"],
-                "gst_target": self.fine_s if self.cfg.gst_rule == "circ-fine" else self.policy.s,
-                "gmp_target": round(self.gmp_s, 6),
+                "gst_target": self.gst_level, "gmp_target": round(self.gmp_s, 6),
                 **({"gst_committed": self.policy.committed} if self.cfg.gst_rule == "circ-prune" else {}),
                 "modes": "".join(l.mode[0] for l in self.compressible_layers())}
 
@@ -1035,8 +1039,6 @@ class Trainer:
                 "dense": c["dense"],
                 "final_return": float(np.mean(last)) if last else None,
                 "best_return": max((e["return"] for e in self.evals), default=None),
-                "evals": self.evals,
-                "gst_target": self.fine_s if self.cfg.gst_rule == "circ-fine" else self.policy.s,
-                "gmp_target": self.gmp_s,
+                "evals": self.evals, "gst_target": self.gst_level, "gmp_target": self.gmp_s,
                 **({"gst_rule": "circ-prune", "gst_committed": self.policy.committed,
                     "gst_events": [list(e) for e in self.gst_events]} if self.cfg.gst_rule == "circ-prune" else {})}
