@@ -30,7 +30,7 @@ from .compile_td3 import example_agent, example_batch
 from .td3 import F32, TD3Agent, TD3Config
 from .traces import load_trace
 
-__all__ = ["WORKLOADS", "workload", "halfcheetah_agent"]
+__all__ = ["WORKLOADS", "SMALL_WORKLOADS", "workload", "halfcheetah_agent"]
 
 #: workload name -> one-line description
 WORKLOADS = {
@@ -42,6 +42,8 @@ WORKLOADS = {
     "halfcheetah-circ": "HalfCheetah-v5 networks, l2 block-circulant v from the trace's GST run",
     "halfcheetah-sparse": "HalfCheetah-v5 networks, l2 group-sparse at 75 % of the trace's dense weights",
 }
+#: the small agent's workloads, every layer form once: what the top's TD3 testbench runs by default
+SMALL_WORKLOADS = tuple(name for name in WORKLOADS if name.startswith("small-"))
 
 _NETS = {"actor": "actor", "critic1": "critic1", "critic2": "critic2"}
 

@@ -14,7 +14,7 @@ energy model's events from them equal those from the machine model's (``golden.e
 
 Environment: ``OMNIDRL_CONFIG`` (set by the runner), ``TOP_CASES`` (comma-separated case names
 of ``tb.stimulus.omnidrl.CASES``; default all), ``TOP_SEED``, ``TOP_GAP`` / ``TOP_STALL``
-(default 0.25), ``TOP_WORKLOAD`` (comma-separated workloads, default the three ``small-*``),
+(default 0.25), ``TOP_WORKLOAD`` (comma-separated workloads, default ``golden.workloads.SMALL_WORKLOADS``),
 ``TOP_RESULT`` (write the TD3 run's figures there as JSON: a dict for one workload, else a list).
 """
 
@@ -27,6 +27,7 @@ import cocotb
 from cocotb.triggers import ClockCycles
 
 from golden.energy import event_mismatches
+from golden.workloads import SMALL_WORKLOADS
 from hdl.omnidrl import OmniDRLConfig
 from hdl.omnidrl_issue import command_layout, status_layout
 from hdl.omnidrl_load import rd_data_layout, rd_req_layout
@@ -95,7 +96,7 @@ async def test_programs(dut):
 @cocotb.test()
 async def test_td3_workload(dut):
     """Complete TD3 updates (``TOP_WORKLOAD``): segment images, final agent state, counters."""
-    names = [n for n in os.environ.get("TOP_WORKLOAD", "small-dense,small-circ,small-sparse,small-fine").split(",") if n]
+    names = [n for n in os.environ.get("TOP_WORKLOAD", ",".join(SMALL_WORKLOADS)).split(",") if n]
     start_clock(dut)
     results = []
     for i, name in enumerate(names):

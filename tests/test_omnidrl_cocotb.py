@@ -2,6 +2,7 @@
 
 import pytest
 
+from golden.workloads import SMALL_WORKLOADS
 from hdl.omnidrl import OmniDRLConfig
 from tb.runner import SIMULATORS, run_cocotb
 
@@ -22,4 +23,4 @@ def test_omnidrl_td3_update(sim):
     the chip segments: every segment's memory image equals golden.machine's, the agent read
     back equals TD3Agent.update's, bit for bit; gaps and back-pressure on every port."""
     run_cocotb(OmniDRLConfig.preset("tiny"), sim, testcase="test_td3_workload",
-               extra_env={"TOP_WORKLOAD": "small-dense,small-circ,small-sparse,small-fine"}, tag="td3")
+               extra_env={"TOP_WORKLOAD": ",".join(SMALL_WORKLOADS)}, tag="td3")

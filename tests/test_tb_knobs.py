@@ -82,3 +82,15 @@ def test_the_soak_covers_every_block_with_documented_knobs():
         for key in env_of(0):
             assert f"`{key}`" in table, f"soak {name} sets {key}, which docs/testing.md does not list"
         assert f"async def {test}(" in "".join(p.read_text() for p in (ROOT / "tb").glob("test_*.py")), test
+
+
+def test_the_documented_top_workload_default_is_the_testbenchs():
+    """docs/testing.md's TOP_WORKLOAD default is golden.workloads.SMALL_WORKLOADS, every small
+    workload (the tb and its pytest runner take theirs from there)."""
+    from golden.workloads import SMALL_WORKLOADS, WORKLOADS  # noqa: PLC0415
+
+    assert SMALL_WORKLOADS == ("small-dense", "small-circ", "small-sparse", "small-fine")
+    assert set(SMALL_WORKLOADS) == {n for n in WORKLOADS if n.startswith("small-")}
+    doc = (ROOT / "docs" / "testing.md").read_text()
+    row = next(line for line in doc.splitlines() if "| `TOP_WORKLOAD` |" in line)
+    assert row.split("|")[3].strip() == ",".join(SMALL_WORKLOADS), row
