@@ -383,41 +383,57 @@ def plot_tradeoff(rows, path: Path) -> None:
     plt.close(fig)
 
 
-def plot(rows, path: Path) -> None:
+def plot(rows, path: Path, work: Path = WORK) -> dict:
+    """Per env (columns): evaluation return and compression ratio of every run against steps
+    (colour: method, line style: seed; the CR curves from each run's ``metrics.jsonl`` under
+    ``work``), then each method's mean return over its seeds. Returns each env's legend labels
+    of the return panel."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     envs = sorted({r["env"] for r in rows})
-    fig, axes = plt.subplots(3, len(envs), figsize=(6 * len(envs), 9), squeeze=False)
+    fig, axes = plt.subplots(3, len(envs), figsize=(6.5 * len(envs), 10), squeeze=False)
+    seed_style = lambda seed: ("-", "--", ":", "-.")[seed % 4]  # noqa: E731
+    labels = {}
     for j, env in enumerate(envs):
-        for r in rows:
-            if r["env"] != env:
-                continue
-            ls = ("-", "--", ":", "-.")[r["seed"] % 4]
+        mine = [r for r in rows if r["env"] == env]
+        for r in mine:
             ev = r["evals"]
-            axes[0][j].plot([e["step"] for e in ev], [e["return"] for e in ev], ls, color=METHOD_COLORS[r["method"]],
-                            label=f"{r['method']} s{r['seed']}")
-            recs = [json.loads(x) for x in (run_dir(env, r["method"], r["seed"]) / "metrics.jsonl").read_text().splitlines()]
+            axes[0][j].plot([e["step"] for e in ev], [e["return"] for e in ev], seed_style(r["seed"]),
+                            color=METHOD_COLORS[r["method"]], lw=1)
+            recs = [json.loads(x) for x in (run_dir(env, r["method"], r["seed"], work) / "metrics.jsonl").read_text().splitlines()]
             recs = [x for x in recs if x["kind"] == "eval"]
-            axes[1][j].plot([x["step"] for x in recs], [x["cr"] for x in recs], ls, color=METHOD_COLORS[r["method"]],
-                            label=f"{r['method']} s{r['seed']} (avg {r['avg_cr']:.2f})")
-        for method, curve in mean_curves([r for r in rows if r["env"] == env]).items():
+            axes[1][j].plot([x["step"] for x in recs], [x["cr"] for x in recs], seed_style(r["seed"]),
+                            color=METHOD_COLORS[r["method"]], lw=1)
+        # one legend entry per method and per seed, not per run: 18 runs made the legend cover the curves
+        methods = list(dict.fromkeys(r["method"] for r in mine))
+        avg_cr = {m: sum(r["avg_cr"] for r in mine if r["method"] == m) / sum(r["method"] == m for r in mine)
+                  for m in methods}
+        seeds = sorted({r["seed"] for r in mine})
+        labels[env] = methods + [f"seed {s}" for s in seeds]
+        axes[0][j].legend([Line2D([], [], color=METHOD_COLORS[m]) for m in methods]
+                          + [Line2D([], [], color="gray", ls=seed_style(s)) for s in seeds],
+                          labels[env], fontsize=7, ncol=2, loc="upper left")
+        axes[1][j].legend([Line2D([], [], color=METHOD_COLORS[m]) for m in methods],
+                          [f"{m} (average CR {avg_cr[m]:.3f})" for m in methods], fontsize=7, ncol=2, loc="lower right")
+        for method, curve in mean_curves(mine).items():
             axes[2][j].plot(curve["step"], curve["mean"], color=METHOD_COLORS[method],
                             label=f"{method} ({len(curve['seeds'])} seeds)")
             axes[2][j].fill_between(curve["step"], curve["min"], curve["max"], color=METHOD_COLORS[method], alpha=0.15)
+        axes[2][j].legend(fontsize=7, ncol=2, loc="upper left")
         axes[2][j].set_ylabel("return, mean of seeds (band: min-max)")
-        axes[0][j].set_title(f"{env} (bf16)")
+        axes[0][j].set_title(f"{env} (bf16; colour: method, line style: seed)")
         axes[0][j].set_ylabel("evaluation return")
-        axes[1][j].set_ylabel("compression ratio")
+        axes[1][j].set_ylabel("compression ratio (all weights)")
         axes[2][j].set_xlabel("environment steps")
         axes[1][j].set_ylim(-0.02, 1.0)
-        for ax in axes[:, j]:
-            ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+    return labels
 
 
 def main(argv=None) -> int:

@@ -99,3 +99,26 @@ def test_every_method_has_a_plot_colour_and_a_valid_config():
         for method in gvp.METHODS:
             cfg = gvp.run_config(env, method, 0, 300_000, "bf16")
             assert isinstance(cfg, TD3Config) and cfg.steps == 300_000
+
+
+def test_the_curve_plot_has_one_legend_entry_per_method_and_seed(tmp_path):
+    """Two envs, three methods, two seeds: the PNG is written from the runs' metrics files and
+    the return panel's legend names methods and seeds (5 entries), not the 6 runs one by one."""
+    import json
+
+    rows = []
+    for env in ("HalfCheetah-v5", "Humanoid-v5"):
+        for method in ("dense", "gmp", "gst-cfr"):
+            for seed in (0, 1):
+                evals = [{"step": s, "return": float(s // 1000 + seed)} for s in (5_000, 10_000, 15_000)]
+                rows.append({**_row(method, seed, 0.5, 10.0, env=env), "evals": evals})
+                run = gvp.run_dir(env, method, seed, tmp_path)
+                run.mkdir(parents=True)
+                run.joinpath("metrics.jsonl").write_text("".join(
+                    json.dumps({"kind": "eval", "step": e["step"], "cr": 0.5}) + "\n" for e in evals)
+                    + json.dumps({"kind": "train", "step": 1}) + "\n")
+    labels = gvp.plot(rows, tmp_path / "curves.png", tmp_path)
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert labels == {env: ["dense", "gmp", "gst-cfr", "seed 0", "seed 1"] for env in ("HalfCheetah-v5", "Humanoid-v5")}
+    gvp.plot_tradeoff(rows, tmp_path / "tradeoff.png")
+    assert (tmp_path / "tradeoff.png").read_bytes()[:4] == b"\x89PNG"
