@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.gst_vs_pruning import BASELINES, METHODS
+
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "bench" / "results" / "gst_vs_pruning_300k.json"
 
@@ -26,11 +28,13 @@ def report():
 def _tables(text: str, header: re.Pattern) -> list[tuple[str, list[str], list[list[str]], str]]:
     """Every Markdown table whose header line matches ``header``: (its first header cell, its
     header cells, its body rows as cells with ``**`` removed, the text above it)."""
+    def cells(row: str) -> list[str]:
+        return [c.strip().replace("**", "") for c in row.strip().strip("|").split("|")]
+
     lines = text.splitlines()
     out = []
     for i, line in enumerate(lines):
         if line.startswith("|") and header.search(line):
-            cells = lambda s: [c.strip().replace("**", "") for c in s.strip().strip("|").split("|")]  # noqa: E731
             body = []
             for row in lines[i + 2:]:
                 if not row.startswith("|"):
@@ -45,10 +49,10 @@ def _ret(x: float) -> str:
 
 
 def _method_of(label: str) -> str:
-    """The method a results.md row is about: its first backticked method name, or dense / GMP."""
-    quoted = re.findall(r"`([a-z-]+)`", label)
-    for name in quoted:
-        if name in ("gst-cp", "circ", "gst-cf", "gst-cfr"):
+    """The method a results.md row is about: its first backticked method name (a GST rule or the
+    ``circ`` control of bench/gst_vs_pruning.METHODS), or dense / GMP."""
+    for name in re.findall(r"`([a-z-]+)`", label):
+        if name in METHODS and name not in BASELINES:
             return name
     return "dense" if label.startswith("dense") else "gmp" if label.startswith("GMP") else label
 
@@ -67,7 +71,7 @@ def test_results_doc_summary_tables(report):
             m = means[env, method]
             assert (avg, final, ret) == (f"{m['avg_cr']:.3f}", f"{m['final_cr']:.3f}", _ret(m["final_return"])), label
             assert of_dense.split(" ")[0] == f"{m['final_return_of_dense']:.2f}", label
-            if method not in ("dense", "gmp"):
+            if method not in BASELINES:
                 # from the runs, not the verdict's ratios, which are rounded to 3 digits already
                 seeds = ", ".join(f"{runs[env, method, s]['final_return'] / runs[env, 'dense', s]['final_return']:.2f}"
                                   for s in verdict[env, method]["seeds"])
